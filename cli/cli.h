@@ -1,0 +1,13 @@
+/* perfopt command line: one file per subcommand, each `int po_cli_NAME(int argc, char **argv)`
+ * with argv[0] the subcommand's name. Exit codes: 0 success, 1 failure, 2 usage error. */
+#ifndef PO_CLI_H
+#define PO_CLI_H
+
+int po_cli_run(int argc, char **argv);
+int po_cli_report(int argc, char **argv);
+int po_cli_sysinfo(int argc, char **argv);
+int po_cli_top(int argc, char **argv);
+int po_cli_plot(int argc, char **argv);
+int po_cli_config(int argc, char **argv);
+
+#endif

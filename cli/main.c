@@ -1,0 +1,48 @@
+/* perfopt: the command-line front end. A thin layer over the library. */
+#include "cli.h"
+#include "perfopt.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *help;
+} po_cmd;
+
+static const po_cmd commands[] = {
+    {"run", po_cli_run, "run a command and collect its in-process profile report"},
+    {"report", po_cli_report, "print or convert a saved report (text, JSON, HTML)"},
+    {"sysinfo", po_cli_sysinfo, "hardware, current resource usage, thresholds in force, GPUs"},
+    {"top", po_cli_top, "live view of CPU per core, memory, disks and GPUs"},
+    {"plot", po_cli_plot, "plot a large CSV as SVG with bounded memory (downsampled)"},
+    {"config", po_cli_config, "show the configuration in force, or check a config file"},
+};
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: perfopt <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+  fprintf(out, "\n'perfopt <command> --help' describes each command; docs/cli.md has the details.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+    printf("perfopt %s\n", PO_VERSION_STRING);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "perfopt: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,854 @@
+/* perfopt: find and fix performance and memory problems in long-running compute jobs.
+ *
+ * The one public header. Sections, in order: conventions and errors, configuration, the optimizer,
+ * the function-level profiler, the report model, then one section per module (monitor and memory,
+ * cache, downsampling and charts). Public names are po_*, macros PO_*.
+ *
+ * Functions that can fail return int: 0 on success or a negative PO_E* code; po_strerror() names it.
+ * The library never prints and never exits on bad input. It is thread-safe unless a comment says
+ * otherwise.
+ */
+#ifndef PERFOPT_H
+#define PERFOPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PERFOPT_BUILDING) && defined(__GNUC__)
+#define PO_API __attribute__((visibility("default")))
+#else
+#define PO_API
+#endif
+
+#define PO_VERSION_MAJOR 0
+#define PO_VERSION_MINOR 1
+#define PO_VERSION_PATCH 0
+#define PO_VERSION_STRING "0.1.0"
+
+/* ======================================================================================
+ * Errors
+ * ====================================================================================== */
+
+/* X(name, value, message) */
+#define PO_ERRNO_MAP(X)                                                                  \
+  X(EINVAL, -1, "invalid argument")                                                      \
+  X(ENOMEM, -2, "out of memory")                                                         \
+  X(EIO, -3, "input/output error")                                                       \
+  X(ENOENT, -4, "no such file, key or entry")                                            \
+  X(ECONFIG, -5, "invalid configuration")                                                \
+  X(ERANGE, -6, "value out of range")                                                    \
+  X(EBUSY, -7, "resource busy")                                                          \
+  X(ENOTSUP, -8, "not supported on this system")                                         \
+  X(ETOOBIG, -9, "object larger than the budget")                                        \
+  X(EEXIST, -10, "already exists")                                                       \
+  X(ETIMEDOUT, -11, "timed out")                                                         \
+  X(EPARSE, -12, "parse error")                                                          \
+  X(ENODEV, -13, "no such device")                                                       \
+  X(ESTATE, -14, "operation not valid in this state")                                    \
+  X(EOOM, -15, "the operation ran out of memory")                                        \
+  X(ECANCELED, -16, "operation failed or was canceled")
+
+typedef enum {
+#define PO__ERR_ENUM(name, value, msg) PO_##name = (value),
+  PO_ERRNO_MAP(PO__ERR_ENUM)
+#undef PO__ERR_ENUM
+} po_errno_t;
+
+/* A short message for a PO_E* code (or "success" for 0). Never NULL. */
+PO_API const char *po_strerror(int err);
+/* The code's name without the PO_ prefix, e.g. "EINVAL". Never NULL. */
+PO_API const char *po_err_name(int err);
+
+/* Optional log sink: the library reports what it cannot return (a failed report write at exit,
+ * a probe that stopped working) through this callback. Levels: 0 error, 1 warning, 2 info. */
+typedef void (*po_log_fn)(int level, const char *message, void *user);
+PO_API void po_set_log_callback(po_log_fn fn, void *user);
+
+/* Frees memory the library returned to the caller (strings, arrays). */
+PO_API void po_free(void *p);
+
+/* ======================================================================================
+ * Configuration
+ *
+ * Every setting in one table (docs/api.md lists keys, types, defaults and ranges). Precedence:
+ * po_config_defaults() < JSON config file < PERFOPT_<KEY> environment variables.
+ * A value of 0 for a threshold means "hardware-aware default".
+ * ====================================================================================== */
+
+typedef enum { PO_CACHE_SIEVE = 0, PO_CACHE_S3FIFO = 1, PO_CACHE_LRU = 2 } po_cache_policy;
+
+typedef struct po_config {
+  /* the seed's keys */
+  int enable_profiling;      /* ENABLE_PROFILING (bool, true) */
+  int background_monitoring; /* BACKGROUND_MONITORING (bool, true) */
+  double cpu_threshold;      /* CPU_THRESHOLD (ratio 0..1, 0.8; 0 = hardware default) */
+  int enable_caching;        /* ENABLE_CACHING (bool, true) */
+  /* profiler */
+  int profile_timeline;      /* PROFILE_TIMELINE (bool, false): keep begin/end events too */
+  int64_t timeline_events;   /* TIMELINE_EVENTS (per-thread ring capacity, 65536) */
+  /* monitor and memory */
+  double memory_threshold;     /* MEMORY_THRESHOLD (ratio of the effective limit, 0 = auto) */
+  double gpu_memory_threshold; /* GPU_MEMORY_THRESHOLD (ratio, 0 = auto) */
+  double disk_busy_threshold;  /* DISK_BUSY_THRESHOLD (ratio, 0.9) */
+  int64_t monitor_interval_ms; /* MONITOR_INTERVAL_MS (10 .. 3600000, 1000) */
+  int limit_monitor_overhead;  /* LIMIT_MONITOR_OVERHEAD (bool, false) */
+  double monitor_cpu_budget;   /* MONITOR_CPU_BUDGET (ratio of one core, 0.005) */
+  double threshold_hysteresis; /* THRESHOLD_HYSTERESIS (ratio, 0.05) */
+  int64_t threshold_cooldown_ms; /* THRESHOLD_COOLDOWN_MS (0 .. 86400000, 5000) */
+  int64_t series_capacity;     /* SERIES_CAPACITY (points kept per series, 4096) */
+  /* cache */
+  int64_t cache_budget_bytes;  /* CACHE_BUDGET_BYTES (default budget, 268435456) */
+  int cache_policy;            /* CACHE_POLICY ("sieve" | "s3fifo" | "lru") */
+  double cache_shrink_fraction; /* CACHE_SHRINK_FRACTION (shrink to this share under pressure, 0.5) */
+  /* probes */
+  char proc_root[256];         /* PROC_ROOT ("" = real /proc and /sys; a fake root for tests) */
+  char nvml_library[256];      /* NVML_LIBRARY ("" = libnvidia-ml.so.1, then libnvidia-ml.so) */
+} po_config;
+
+/* Fills *cfg with the built-in defaults (no environment, no file). */
+PO_API void po_config_defaults(po_config *cfg);
+
+/* Sets one key from its text form ("true", "0.75", "sieve"...). Keys are case-insensitive.
+ * Returns PO_ECONFIG with a message in errbuf naming the key and what is allowed when the key is
+ * unknown, the type is wrong or the value is out of range; *cfg is then unchanged. */
+PO_API int po_config_set(po_config *cfg, const char *key, const char *value, char *errbuf,
+                         size_t errlen);
+
+/* Applies a JSON object {"KEY": value, ...} from a string or a file. All-or-nothing: on any
+ * error *cfg is unchanged and errbuf names the key (or the line of a syntax error). */
+PO_API int po_config_load_json(po_config *cfg, const char *json, char *errbuf, size_t errlen);
+PO_API int po_config_load_file(po_config *cfg, const char *path, char *errbuf, size_t errlen);
+
+/* Applies PERFOPT_<KEY> environment variables (and PERFOPT_PROFILING=0|1 as a shorthand for
+ * ENABLE_PROFILING). All-or-nothing, like po_config_load_json. */
+PO_API int po_config_from_env(po_config *cfg, char *errbuf, size_t errlen);
+
+/* Defaults, then the file named by PERFOPT_CONFIG (if set), then the environment. */
+PO_API int po_config_load(po_config *cfg, char *errbuf, size_t errlen);
+
+/* Writes the configuration as a JSON object string (free with po_free). NULL on ENOMEM. */
+PO_API char *po_config_to_json(const po_config *cfg);
+
+/* Number of keys, and key i's name / description (NULL past the end). */
+PO_API size_t po_config_key_count(void);
+PO_API const char *po_config_key_name(size_t i);
+PO_API const char *po_config_key_help(size_t i);
+
+/* ======================================================================================
+ * The optimizer
+ * ====================================================================================== */
+
+typedef struct po_optimizer po_optimizer;
+
+/* Creates an optimizer with a copy of *cfg (NULL: po_config_load()). Applies the profiling
+ * switch and starts background monitoring when the config asks for it. */
+PO_API int po_optimizer_create(const po_config *cfg, po_optimizer **out);
+/* Stops monitoring, runs nothing else, frees everything (the seed's cleanup()). NULL is a no-op. */
+PO_API void po_optimizer_destroy(po_optimizer *opt);
+/* The process-wide default optimizer, created on first use from po_config_load(). NULL only when
+ * the configuration is invalid or memory ran out (the reason goes to the log callback). */
+PO_API po_optimizer *po_get_optimizer(void);
+/* The optimizer's configuration (read-only). */
+PO_API const po_config *po_optimizer_config(const po_optimizer *opt);
+
+/* ======================================================================================
+ * Function-level profiler
+ *
+ * Hot path: po_zone_begin/po_zone_end take no lock, allocate nothing and make no system call
+ * once a (thread, site) pair has been seen. Sites are static: one per call site.
+ * ====================================================================================== */
+
+typedef struct po_site {
+  const char *name;
+  const char *file;
+  int line;
+  uint32_t id; /* assigned on first use; 0 = not yet */
+} po_site;
+
+#define PO_SITE_INIT(name_, file_, line_) {(name_), (file_), (line_), 0}
+
+PO_API void po_zone_begin(po_site *site);
+PO_API void po_zone_end(void);
+
+/* Runtime switch (one predictable branch when off). Zones already open still end. */
+PO_API void po_profile_set_enabled(int on);
+PO_API int po_profile_enabled(void);
+/* Timeline mode: also record every zone as an event in a bounded per-thread ring of
+ * `events_per_thread` entries; when a ring is full new events are dropped and counted. */
+PO_API int po_profile_set_timeline(int on, size_t events_per_thread);
+
+/* Calls fn(arg) inside a zone named `name` and returns its result. The name is copied. */
+PO_API void *po_profile_call(const char *name, void *(*fn)(void *), void *arg);
+
+/* Optional: names the calling thread in reports (copied, truncated to 31 bytes). */
+PO_API void po_profile_thread_name(const char *name);
+
+typedef enum { PO_SORT_TOTAL = 0, PO_SORT_SELF = 1, PO_SORT_CALLS = 2 } po_sort;
+
+/* Prints the current profile as a table (total, self, avg, p95, calls, % of wall time) with the
+ * top bottlenecks marked. Returns 0 or a negative PO_E* code. */
+PO_API int po_profile_report_text(FILE *out, po_sort sort);
+/* Writes the report (version, host, run and profile sections) as JSON, atomically. */
+PO_API int po_profile_save_json(const char *path);
+/* Writes the timeline events as Chrome Trace Event JSON (Perfetto, chrome://tracing), atomically. */
+PO_API int po_profile_save_chrome_trace(const char *path);
+/* Forgets everything recorded so far (all threads, exited ones too). Open zones stay open. */
+PO_API void po_profile_reset(void);
+
+/* Counters of what the profiler could not record exactly. */
+typedef struct po_profile_counters {
+  uint64_t dropped_events;   /* timeline events that did not fit a ring */
+  uint64_t truncated_names;  /* names over 255 bytes, truncated */
+  uint64_t null_names;       /* NULL or empty names, recorded as "(null)" */
+  uint64_t unmatched_ends;   /* po_zone_end() without an open zone: ignored */
+  uint64_t open_at_exit;     /* zones still open when their thread exited: closed and flagged */
+  uint64_t depth_overflows;  /* zones deeper than the stack limit: counted, not timed */
+  uint64_t site_overflows;   /* sites beyond the table limit: counted, not timed */
+} po_profile_counters;
+PO_API void po_profile_get_counters(po_profile_counters *out);
+
+/* Probe cost the auto-instrumentation subtracts, in nanoseconds (0 before calibration). */
+PO_API double po_profile_probe_cost_ns(void);
+
+#if defined(__GNUC__) && !defined(PERFOPT_DISABLE)
+static inline void po__scope_end(int *unused) {
+  (void)unused;
+  po_zone_end();
+}
+#define PO__CAT2(a, b) a##b
+#define PO__CAT(a, b) PO__CAT2(a, b)
+/* Times the enclosing scope under `name` (a string literal or a string that outlives the run). */
+#define PO_SCOPE(name_)                                                                  \
+  static po_site PO__CAT(po__site_, __LINE__) = PO_SITE_INIT(name_, __FILE__, __LINE__); \
+  po_zone_begin(&PO__CAT(po__site_, __LINE__));                                          \
+  int PO__CAT(po__scope_, __LINE__) __attribute__((cleanup(po__scope_end), unused)) = 0
+/* First statement of a function: times the function, named by __func__. */
+#define PO_PROFILE_FUNCTION()                                                            \
+  static po_site po__fn_site = PO_SITE_INIT(__func__, __FILE__, __LINE__);               \
+  po_zone_begin(&po__fn_site);                                                           \
+  int po__fn_scope __attribute__((cleanup(po__scope_end), unused)) = 0
+/* PO_ZONE("name") { ... } times the block; leaving it by break, goto or return ends the zone. */
+#define PO_ZONE(name_)                                                                   \
+  for (int PO__CAT(po__zone_once_, __LINE__) __attribute__((cleanup(po__scope_end))) =   \
+           (po_zone_begin(__extension__({                                                \
+              static po_site po__zone_site_ = PO_SITE_INIT(name_, __FILE__, __LINE__);   \
+              &po__zone_site_;                                                           \
+            })),                                                                         \
+            1);                                                                          \
+       PO__CAT(po__zone_once_, __LINE__); PO__CAT(po__zone_once_, __LINE__) = 0)
+#elif defined(PERFOPT_DISABLE)
+#define PO_SCOPE(name_) ((void)0)
+#define PO_PROFILE_FUNCTION() ((void)0)
+#define PO_ZONE(name_) if (1)
+#else
+#error "PO_SCOPE and PO_PROFILE_FUNCTION need GCC or Clang (cleanup attribute)"
+#endif
+
+/* ======================================================================================
+ * The report model
+ *
+ * One model feeds every output (JSON, text, HTML, Chrome trace). Its JSON schema is in
+ * docs/formats.md: perfopt_version, host, run, profile, memory, resources, gpu, cache,
+ * suggestions.
+ * ====================================================================================== */
+
+typedef struct po_report po_report;
+struct cJSON;
+
+/* Builds a snapshot of everything the optimizer knows (opt NULL: profile, host and run only). */
+PO_API int po_report_build(po_optimizer *opt, po_report **out);
+/* Reads a saved report back (for `perfopt report`). errbuf names the path or the problem. */
+PO_API int po_report_load(const char *path, po_report **out, char *errbuf, size_t errlen);
+PO_API void po_report_free(po_report *rep);
+/* The model as a cJSON tree owned by the report (read-only for the caller). */
+PO_API const struct cJSON *po_report_json(const po_report *rep);
+/* Serialized JSON (free with po_free); NULL on ENOMEM. */
+PO_API char *po_report_to_string(const po_report *rep, int pretty);
+/* Atomic write: temporary file in the same directory, fsync, rename. On failure the previous file
+ * is intact and errbuf (if given) names the path. */
+PO_API int po_report_save_json(const po_report *rep, const char *path, char *errbuf, size_t errlen);
+/* The text table of the profile section (and a summary of the other sections). */
+PO_API int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t top_n);
+
+/* The seed's get_profiling_report() / save_profiling_report(path), on the default optimizer. */
+PO_API int po_get_profiling_report(po_report **out);
+PO_API int po_save_profiling_report(const char *path);
+/* The same for a given optimizer. */
+PO_API int po_optimizer_save_report(po_optimizer *opt, const char *path);
+
+/* ======================================================================================
+ * Monitor, memory management and GPUs (issue: background resource monitor)
+ * ====================================================================================== */
+/* @@PLATFORM-API@@ (probes, hardware facts, GPUs, default thresholds) */
+
+#define PO_GPU_MAX_DEVICES 64
+#define PO_GPU_MAX_PROCESSES 32
+
+/* GPU memory one process holds on one device. */
+typedef struct po_gpu_process {
+  uint32_t pid;
+  uint64_t used_memory_bytes; /* UINT64_MAX when the driver does not say (e.g. under MIG) */
+} po_gpu_process;
+
+/* One GPU as NVML reports it. Values NVML could not give are -1 (ratios, temperature, power)
+ * and the reason of the first failure is in error. */
+typedef struct po_gpu_info {
+  uint32_t index;
+  char name[96];
+  char uuid[96];
+  uint64_t memory_total_bytes;
+  uint64_t memory_used_bytes;
+  uint64_t memory_free_bytes;
+  uint64_t memory_reserved_bytes; /* driver-reserved memory (v2 call only; else 0) */
+  int memory_v2;                  /* 1: nvmlDeviceGetMemoryInfo_v2 (used excludes reserved);
+                                   * 0: the v1 call, whose "used" includes reserved memory */
+  double utilization_gpu_ratio;   /* 0..1, -1 unknown */
+  double utilization_memory_ratio;
+  double temperature_celsius;
+  double power_watts;
+  int processes_known;            /* 1 when the process list could be read */
+  size_t process_count;           /* entries in processes[] */
+  size_t processes_dropped;       /* processes beyond PO_GPU_MAX_PROCESSES */
+  po_gpu_process processes[PO_GPU_MAX_PROCESSES];
+  char error[128];                /* "" when every call succeeded */
+} po_gpu_info;
+
+/* The seed's measure_gpu_usage(), for every device: loads NVML (cfg->nvml_library, or
+ * libnvidia-ml.so.1 then libnvidia-ml.so; cfg NULL = po_config_defaults plus PERFOPT_NVML_LIBRARY
+ * from the environment), reads up to max devices into devs and unloads it. No NVML, or an NVML
+ * error, is the normal state "no GPU": returns 0 with *count = 0 and the reason in reason.
+ * Returns PO_EINVAL only for bad arguments (devs NULL with max > 0, count NULL). Slow (nvmlInit):
+ * the sampler keeps its own session instead. */
+PO_API int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, size_t *count,
+                        char *reason, size_t reason_len);
+
+/* What this machine is: for reports and for hardware-aware defaults. */
+typedef struct po_hardware {
+  char cpu_model[128];
+  int cores_online;    /* /sys/devices/system/cpu/online, else cpuN lines in /proc/stat */
+  int cores_allowed;   /* Cpus_allowed_list of this process (affinity, cpuset) */
+  double cgroup_cpu_limit; /* cgroup cpu.max quota / period in cores; 0 = no limit */
+  uint64_t memory_total_bytes;      /* MemTotal */
+  uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
+  uint64_t memory_limit_bytes;      /* the cgroup limit when set, else memory_total_bytes */
+  int limit_from_cgroup;            /* 1 when memory_limit_bytes is the cgroup's */
+  int cgroup_version;               /* 2, 1, or 0 when no memory cgroup was found */
+  size_t gpu_count;
+  size_t gpus_dropped;              /* devices beyond PO_GPU_MAX_DEVICES */
+  po_gpu_info gpus[8];              /* the first 8 devices (gpu_count may be larger) */
+  char gpu_reason[160];             /* why there is no GPU ("" when gpu_count > 0) */
+} po_hardware;
+
+/* Probes the hardware (cfg->proc_root, cfg->nvml_library; cfg NULL = defaults). GPUs are queried
+ * only when with_gpus is set (it loads NVML: slow). Never fails on a missing source. */
+PO_API int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *out);
+
+/* The seed's get_optimal_gpu_targets(): for each device, the memory ratio to stay under and the
+ * bytes that leaves for a job. Smaller devices get more headroom (table in docs/api.md). */
+typedef struct po_gpu_target {
+  uint32_t index;
+  double memory_threshold_ratio;
+  uint64_t target_bytes;    /* memory_total_bytes * ratio */
+  uint64_t headroom_bytes;  /* memory_total_bytes - target_bytes */
+  char why[128];
+} po_gpu_target;
+/* Fills out[i] for each of the n devices. Returns 0 or PO_EINVAL. */
+PO_API int po_gpu_optimal_targets(const po_gpu_info *devs, size_t n, po_gpu_target *out);
+
+/* Thresholds in force: the config's value, or a hardware default when the config leaves it 0.
+ * Indexed by po_metric (PO_METRIC_CPU .. PO_METRIC_DISK_BUSY, declared in the monitor section). */
+#define PO_THRESHOLD_COUNT 4
+
+typedef struct po_threshold {
+  const char *metric; /* po_metric_name(): "cpu", "memory", "gpu_memory", "disk_busy" (static) */
+  double value;       /* ratio 0..1 */
+  const char *source; /* "config" or "hardware default" (static strings) */
+  char why[160];      /* e.g. "hardware default: 16 GiB effective memory limit (< 64 GiB) -> 0.85" */
+} po_threshold;
+
+typedef struct po_thresholds {
+  po_threshold t[PO_THRESHOLD_COUNT]; /* t[PO_METRIC_CPU] ... t[PO_METRIC_DISK_BUSY] */
+} po_thresholds;
+
+/* Resolves the four thresholds from cfg and hw (hw NULL: probed here without GPUs). */
+PO_API int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw, po_thresholds *out);
+
+/* @@MONITOR-API@@ (sampler, thresholds, cleanup registry, guard, batch advice, phases) */
+
+/* --- Samples and the background sampler ---------------------------------------------- */
+
+#define PO_SAMPLE_MAX_GPUS 16
+
+/* One sample of the system and this process. A field the system could not provide is -1. */
+typedef struct po_sample {
+  double t_seconds;                    /* seconds since run start */
+  double cpu_utilization_ratio;        /* system, all cores, 0..1 */
+  double process_cpu_ratio;            /* this process, ratio of ONE core (may exceed 1) */
+  int64_t memory_used_bytes;           /* against the effective limit (cgroup or system) */
+  int64_t memory_available_bytes;      /* effective: min(system available, cgroup headroom) */
+  int64_t memory_limit_bytes;          /* effective limit: cgroup limit or MemTotal */
+  int64_t process_rss_bytes;
+  double disk_read_bytes_per_second;   /* whole disks only */
+  double disk_write_bytes_per_second;
+  double disk_busy_ratio;              /* busiest disk, 0..1 */
+  int gpu_count;                       /* devices sampled (0: none or no NVML) */
+  struct {
+    int64_t memory_used_bytes;
+    int64_t memory_total_bytes;
+    double utilization_ratio;
+  } gpus[PO_SAMPLE_MAX_GPUS];
+} po_sample;
+
+/* Starts the background sampler (the seed's _start_monitoring); 0 when already running. The
+ * interval is cfg.monitor_interval_ms (minimum 10 ms). A forked child has no running sampler. */
+PO_API int po_monitor_start(po_optimizer *opt);
+/* Stops the sampler and joins its thread; returns within about one interval (the thread waits on
+ * a condition variable, not in sleep). Idempotent. Recorded series and events are kept. */
+PO_API int po_monitor_stop(po_optimizer *opt);
+/* 1 while the sampler thread runs, else 0. */
+PO_API int po_monitor_running(po_optimizer *opt);
+/* Takes one sample now on the calling thread (also feeds the series and thresholds, like a
+ * background tick). *out may be NULL. */
+PO_API int po_monitor_sample_now(po_optimizer *opt, po_sample *out);
+/* The most recent sample. PO_ENOENT before the first one. */
+PO_API int po_monitor_latest(po_optimizer *opt, po_sample *out);
+
+typedef struct po_monitor_stats {
+  uint64_t samples;              /* samples taken (background and po_monitor_sample_now) */
+  double interval_seconds;       /* configured interval */
+  double effective_interval_seconds; /* after overhead limiting (== interval when not limited) */
+  double overhead_core_ratio;    /* sampler thread CPU time / wall time while running */
+  double sample_cpu_seconds_avg; /* thread CPU time of one sample */
+  uint64_t events;               /* threshold firings recorded */
+  uint64_t dropped_events;       /* firings that did not fit the event ring (counted, not kept) */
+  size_t series_bytes;           /* memory held by all series together (constant for a run) */
+} po_monitor_stats;
+PO_API int po_monitor_get_stats(po_optimizer *opt, po_monitor_stats *out);
+
+/* --- Thresholds and pressure ----------------------------------------------------------- */
+
+typedef enum {
+  PO_METRIC_CPU = 0,        /* system cpu_utilization_ratio vs CPU_THRESHOLD */
+  PO_METRIC_MEMORY = 1,     /* memory used / effective limit vs MEMORY_THRESHOLD */
+  PO_METRIC_GPU_MEMORY = 2, /* per device: used / total vs GPU_MEMORY_THRESHOLD */
+  PO_METRIC_DISK_BUSY = 3,  /* busiest disk's busy ratio vs DISK_BUSY_THRESHOLD */
+  PO_METRIC_MANUAL = 4      /* po_optimize_memory() called by the program (no threshold) */
+} po_metric;
+/* "cpu", "memory", "gpu_memory", "disk_busy", "manual" (the report's "metric" strings). */
+PO_API const char *po_metric_name(po_metric m);
+
+typedef enum { PO_CLEANUP_NORMAL = 0, PO_CLEANUP_AGGRESSIVE = 1 } po_cleanup_level;
+
+/* What a pressure listener or threshold callback receives. Valid only during the call. */
+typedef struct po_pressure_event {
+  double t_seconds;
+  po_metric metric;
+  int device;               /* GPU index for PO_METRIC_GPU_MEMORY, else -1 */
+  double value;             /* ratio that crossed (0 for PO_METRIC_MANUAL) */
+  double threshold;         /* ratio in force (0 for PO_METRIC_MANUAL) */
+  po_cleanup_level level;   /* how hard to clean: aggressive when far over the threshold */
+  const po_sample *sample;  /* the sample that fired (NULL for PO_METRIC_MANUAL) */
+} po_pressure_event;
+
+/* A pressure listener: caches register one to shrink themselves, and a program registers one as
+ * its threshold callback (it receives the sample that fired). Returns the bytes it released
+ * (0 if unknown); they are added to the event's freed_bytes. Called on the sampler thread for
+ * threshold firings and on the caller's thread for po_optimize_memory(); must not call
+ * po_monitor_stop() nor add/remove listeners. */
+typedef int64_t (*po_pressure_fn)(const po_pressure_event *ev, void *user);
+
+/* Registers fn; `name` (copied, 31 bytes kept) appears in the event's actions as
+ * "listener:<name>". *id_out (may be NULL) identifies it for removal. At most 64 listeners:
+ * PO_ENOMEM beyond. Order of calls: registration order. */
+PO_API int po_monitor_add_pressure_listener(po_optimizer *opt, const char *name, po_pressure_fn fn,
+                                            void *user, int *id_out);
+/* Removes a listener; after it returns the listener is not running and will not be called.
+ * PO_ENOENT for an unknown id. */
+PO_API int po_monitor_remove_pressure_listener(po_optimizer *opt, int id);
+
+/* --- Cleanup registry (the seed's optimize_memory) -------------------------------------- */
+
+typedef enum {
+  PO_RESOURCE_MODEL = 0,
+  PO_RESOURCE_DATA = 1,
+  PO_RESOURCE_VISUALIZATION = 2,
+  PO_RESOURCE_GPU = 3, /* e.g. a user's "CUDA cache clear" */
+  PO_RESOURCE_OTHER = 4
+} po_resource_type;
+#define PO_RESOURCE_ALL (-1)
+/* "model", "data", "visualization", "gpu", "other". */
+PO_API const char *po_resource_type_name(int type);
+
+/* A cleanup handler: releases what it can. `level` is the level being run. */
+typedef void (*po_cleanup_fn)(po_cleanup_level level, void *user);
+
+/* Registers a handler. It runs when po_optimize_memory() runs at `min_level` or higher (a
+ * PO_CLEANUP_AGGRESSIVE handler runs only in aggressive cleanups). Lower `priority` runs first;
+ * equal priorities run in registration order. `name` is copied (63 bytes kept). At most 256. */
+PO_API int po_cleanup_register(po_optimizer *opt, const char *name, po_resource_type type,
+                               int priority, po_cleanup_level min_level, po_cleanup_fn fn,
+                               void *user, int *id_out);
+PO_API int po_cleanup_unregister(po_optimizer *opt, int id);
+
+typedef struct po_cleanup_result {
+  int handlers_run;
+  int64_t rss_before_bytes;
+  int64_t rss_after_bytes;   /* after malloc_trim(0) */
+  int64_t freed_bytes;       /* RSS drop over the pass, or the sum of what each handler's RSS
+                              * drop and each listener reported, when larger; never negative */
+} po_cleanup_result;
+
+/* Runs every handler of `level` (see po_cleanup_register), then the pressure listeners (metric
+ * PO_METRIC_MANUAL), then malloc_trim(0); measures RSS before/after each handler and records the
+ * run for the report. *out may be NULL. Not reentrant from inside a handler (PO_EBUSY). */
+PO_API int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_cleanup_result *out);
+/* Targeted clearing: runs only the handlers of `type` (the seed's clear_cache(type)); no
+ * listeners. */
+PO_API int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanup_level level,
+                             po_cleanup_result *out);
+
+/* --- Memory guard ----------------------------------------------------------------------- */
+
+/* Contract for guarded operations: return 0 on success, PO_EOOM when they ran out of memory
+ * (or any other PO_E* code). On failure an operation MUST leave ctx as it found it (it may not
+ * free, move or consume what ctx points to); that is what lets the guard run the fallback on the
+ * same ctx and what guarantees the caller's data survives an out-of-memory. */
+typedef int (*po_guard_fn)(void *ctx);
+
+typedef struct po_guard_options {
+  const char *name;          /* for the report (NULL: "guard") */
+  int device;                /* -1: system/cgroup memory; >= 0: that GPU's free memory */
+  double headroom_ratio;     /* extra share of required_bytes kept free (0: none) */
+  int cleanup_after;         /* cleanup level run after the operation, -1 none (default NORMAL) */
+} po_guard_options;
+/* Defaults: name "guard", device -1, headroom 0, cleanup_after PO_CLEANUP_NORMAL. */
+PO_API void po_guard_options_init(po_guard_options *o);
+
+typedef struct po_guard_result {
+  int ran;                   /* 0 none, 1 primary, 2 fallback */
+  int primary_rc;            /* primary's return code (0 when it did not run) */
+  int64_t required_bytes;
+  int64_t available_bytes;   /* measured before the decision (-1 unknown) */
+} po_guard_result;
+
+/* The seed's knowledge-transfer safeguard. Checks available memory (after cleanup if short);
+ * runs `primary` when required_bytes (+ headroom) fits, else `fallback`; runs `fallback` too
+ * when primary returns PO_EOOM (after an aggressive cleanup); cleans up after either; records
+ * the run in the report's memory.guards. Returns what ran's result: 0, or PO_EOOM when it did
+ * not fit and there is no fallback (nothing ran), or the operation's error. o and out may be
+ * NULL; fallback may be NULL. */
+PO_API int po_guard_run(po_optimizer *opt, int64_t required_bytes, po_guard_fn primary,
+                        po_guard_fn fallback, void *ctx, const po_guard_options *o,
+                        po_guard_result *out);
+
+/* --- Batch-size advice ------------------------------------------------------------------ */
+
+typedef enum { PO_BATCH_MULTIPLE_OF_8 = 0, PO_BATCH_POWER_OF_TWO = 1 } po_batch_rounding;
+
+typedef struct po_batch_request {
+  int64_t bytes_per_sample;  /* > 0: given; 0: measured from the two points below */
+  int64_t fixed_bytes;       /* memory independent of the batch (model, buffers) */
+  int64_t batch_a, bytes_a;  /* measurement points: memory used at batch size a ... */
+  int64_t batch_b, bytes_b;  /* ... and at batch size b (b != a) */
+  int64_t available_bytes;   /* 0: probe (system/cgroup, or GPU `device`) */
+  int device;                /* -1 host memory, >= 0 GPU index (when probing) */
+  double headroom_ratio;     /* share of available kept free (0: default 0.1) */
+  po_batch_rounding rounding;
+  int64_t max_batch;         /* upper bound (0: none) */
+} po_batch_request;
+
+/* Largest batch size that fits the available memory minus headroom, rounded down to a multiple
+ * of 8 or a power of two. Returns PO_EINVAL for a bad request, PO_ETOOBIG when not even the
+ * smallest step (8 or 1) fits; *batch_out is then 0. opt may be NULL. */
+PO_API int po_batch_advise(po_optimizer *opt, const po_batch_request *req, int64_t *batch_out);
+
+/* --- Phases ----------------------------------------------------------------------------- */
+
+/* Marks the start of a phase (e.g. "bucket 3") in the report's resources.phases; a phase still
+ * open ends here first. When cleanup between phases is on, ending a phase runs
+ * po_optimize_memory at that level. At most 1024 phases are kept; more are counted. */
+PO_API int po_phase_begin(po_optimizer *opt, const char *name);
+PO_API int po_phase_end(po_optimizer *opt);
+/* -1 (default): no cleanup between phases; else the cleanup level run at each po_phase_end. */
+PO_API int po_phase_set_cleanup(po_optimizer *opt, int level);
+
+/* ======================================================================================
+ * Cache (issue: byte-budgeted cache)
+ * ====================================================================================== */
+/* @@CACHE-API@@ */
+
+/* ======================================================================================
+ * Downsampling (issue: visualization)
+ * ====================================================================================== */
+/* @@DOWNSAMPLE-API@@ */
+
+/* Methods. M4 keeps, per pixel column, the first, last, minimum and maximum point (pixel-exact
+ * for a line chart when x maps to whole columns, see po_ds_column); MinMax keeps minimum and
+ * maximum per column; LTTB (Steinarsson's Largest-Triangle-Three-Buckets) keeps n_out points that
+ * preserve the shape; MinMaxLTTB preselects with MinMax (ratio * n_out points) and runs LTTB on
+ * those, which is much faster on large inputs and visually equivalent. */
+typedef enum { PO_DS_M4 = 0, PO_DS_MINMAX = 1, PO_DS_LTTB = 2, PO_DS_MINMAXLTTB = 3 } po_ds_method;
+
+typedef enum { PO_DS_F64 = 0, PO_DS_F32 = 1 } po_ds_type;
+
+/* One series to reduce. Zero-initialise it, then set y and n (and x when x is explicit).
+ * x must be non-decreasing (NaN is not allowed in x); y may hold NaN: a run of NaN is a gap, and
+ * the output keeps the index of the first NaN of each gap (at most one per column or bucket), so
+ * a renderer that breaks the line at NaN draws the same gaps. */
+typedef struct po_ds_input {
+  const void *x;       /* NULL: implicit x = 0, 1, ..., n-1 */
+  const void *y;       /* n values */
+  size_t n;
+  po_ds_type x_type;   /* PO_DS_F64 (default) or PO_DS_F32 */
+  po_ds_type y_type;
+  /* M4/MinMax only: the x domain the chart maps onto [0, width). Equal (e.g. both 0): the
+   * data's own range x[0] .. x[n-1]. Points outside the domain go to the first/last column. */
+  double x_lo, x_hi;
+} po_ds_input;
+
+/* Worst-case number of indices `method` writes for n_out (the width in pixel columns for M4
+ * and MinMax, the number of points for LTTB and MinMaxLTTB). Size the output buffer with it. */
+PO_API size_t po_ds_capacity(po_ds_method method, size_t n_out);
+
+/* Reduces `in` and writes the kept indices, ascending, into out[0..cap). Nothing is copied: the
+ * caller reads x/y (or any other column) at those indices.
+ * Returns the number of indices written (>= 0) or a negative PO_E* code:
+ *   PO_EINVAL: width/n_out 0 (or < 3 for LTTB with n > n_out), NULL arguments, NaN/unsorted x
+ *              (errbuf names the first out-of-order index); PO_ERANGE: cap too small.
+ * n <= n_out (LTTB) or n <= 2 returns all indices. Single-threaded; thread-safe (no state). */
+PO_API int64_t po_downsample(po_ds_method method, const po_ds_input *in, size_t n_out, size_t *out,
+                             size_t cap, char *errbuf, size_t errlen);
+PO_API int64_t po_ds_m4(const po_ds_input *in, size_t width, size_t *out, size_t cap,
+                        char *errbuf, size_t errlen);
+PO_API int64_t po_ds_minmax(const po_ds_input *in, size_t width, size_t *out, size_t cap,
+                            char *errbuf, size_t errlen);
+PO_API int64_t po_ds_lttb(const po_ds_input *in, size_t n_out, size_t *out, size_t cap,
+                          char *errbuf, size_t errlen);
+/* ratio 0 means the default preselection ratio (4). */
+PO_API int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t ratio, size_t *out,
+                                size_t cap, char *errbuf, size_t errlen);
+
+/* The pixel column of x in a chart whose domain [lo, hi] spans `width` columns:
+ * floor((x - lo) * (width / (hi - lo))), clamped to [0, width-1]. M4 and MinMax bucket with exactly
+ * this expression, so a renderer that places x at plot_left + (x - lo) * (width / (hi - lo)) with an
+ * integer plot_left draws the reduced series pixel-identically to the raw one. */
+PO_API size_t po_ds_column(double x, double lo, double hi, size_t width);
+
+/* Streaming M4 with fixed memory, for series that grow during a run. The x axis is cut into
+ * `buckets` equal buckets; each keeps its first and last point (by x), its minimum and maximum y,
+ * and its first NaN (a gap). When a point falls outside the buckets, the bucket width doubles and
+ * neighbours merge (exactly: M4 of a union is M4 of the parts), so memory never grows. Points may
+ * arrive in any x order (ascending is the fast path). Not thread-safe: one writer per stream. */
+typedef struct po_ds_stream po_ds_stream;
+
+typedef struct po_ds_stream_stats {
+  uint64_t pushed;          /* points accepted */
+  uint64_t dropped;         /* points with a non-finite x, ignored and counted */
+  uint64_t halvings;        /* times the resolution halved */
+  double bucket_width;      /* current bucket width in x units (0 before the first halving) */
+  size_t buckets_used;      /* non-empty buckets */
+} po_ds_stream_stats;
+
+/* buckets >= 2 (even numbers are best; 2 * the chart width keeps full resolution).
+ * Memory: about 100 bytes per bucket, allocated here once. */
+PO_API int po_ds_stream_create(size_t buckets, po_ds_stream **out);
+PO_API void po_ds_stream_free(po_ds_stream *s);
+/* One point. A non-finite x is dropped and counted. Returns 0 or PO_EINVAL (NULL stream). */
+PO_API int po_ds_stream_push(po_ds_stream *s, double x, double y);
+/* n points with explicit x; or with implicit x = the number of points pushed before each one. */
+PO_API int po_ds_stream_push_xy(po_ds_stream *s, const double *x, const double *y, size_t n);
+PO_API int po_ds_stream_push_y(po_ds_stream *s, const double *y, size_t n);
+/* Upper bound of the points po_ds_stream_read can return (5 per bucket). */
+PO_API size_t po_ds_stream_max_points(const po_ds_stream *s);
+/* Writes the kept points sorted by x (a NaN y marks a gap) into x/y/seq (any may be NULL; seq
+ * is the 0-based arrival number of the point). Returns the count, or PO_ERANGE when cap is too
+ * small (use po_ds_stream_max_points). The stream is unchanged and can keep growing. */
+PO_API int64_t po_ds_stream_read(const po_ds_stream *s, double *x, double *y, uint64_t *seq,
+                                 size_t cap);
+PO_API void po_ds_stream_get_stats(const po_ds_stream *s, po_ds_stream_stats *out);
+/* Forgets every point; keeps the memory. */
+PO_API void po_ds_stream_reset(po_ds_stream *s);
+
+/* Streaming CSV reader for large files (bounded memory: one fixed read buffer, never the whole
+ * file). RFC 4180 quotes ("" inside quotes), LF or CRLF, a header row. Selected columns are
+ * parsed as numbers; a row whose selected cell is missing, empty or not a number is skipped and
+ * counted (the first such line number is kept for a message). Not thread-safe per reader. */
+typedef struct po_csv po_csv;
+
+typedef struct po_csv_options {
+  char delimiter;        /* 0: ',' */
+  int no_header;         /* 1: the first row is data; columns are then named by index only */
+  size_t buffer_bytes;   /* 0: 1 MiB; a single row longer than the buffer is skipped as bad */
+} po_csv_options;
+
+typedef struct po_csv_stats {
+  uint64_t rows;             /* data rows returned */
+  uint64_t bad_rows;         /* rows skipped: missing or non-numeric selected cell */
+  uint64_t first_bad_line;   /* 1-based physical line of the first skipped row (0: none) */
+  char first_bad_reason[96]; /* e.g. "column 'close': not a number: \"abc\"" */
+  uint64_t bytes;            /* bytes consumed */
+} po_csv_stats;
+
+/* Opens `path` (or reads from memory: data must outlive the reader) and reads the header.
+ * PO_ENOENT/PO_EIO with errbuf naming the path on failure. opt may be NULL. */
+PO_API int po_csv_open(const char *path, const po_csv_options *opt, po_csv **out, char *errbuf,
+                       size_t errlen);
+PO_API int po_csv_open_mem(const char *data, size_t len, const po_csv_options *opt, po_csv **out,
+                           char *errbuf, size_t errlen);
+PO_API void po_csv_close(po_csv *c);
+PO_API size_t po_csv_column_count(const po_csv *c);
+/* The header name of column i ("" without a header; NULL past the end). */
+PO_API const char *po_csv_column_name(const po_csv *c, size_t i);
+/* Resolves a column given by header name (exact, then case-insensitive) or by 0-based index
+ * ("3"). Returns the index (>= 0) or PO_ENOENT with errbuf naming the column and listing the
+ * available ones. */
+PO_API int po_csv_find_column(const po_csv *c, const char *name_or_index, char *errbuf,
+                              size_t errlen);
+/* Chooses the columns po_csv_next returns (at most 64; repeats allowed). */
+PO_API int po_csv_select(po_csv *c, const size_t *cols, size_t ncols);
+/* Per selected column: a fallback parser for cells that are not plain numbers (dates...).
+ * It returns 0 and sets *out, or non-zero for a bad cell. NULL: numbers only. */
+typedef int (*po_csv_parse_fn)(const char *cell, size_t len, double *out, void *user);
+PO_API int po_csv_set_parser(po_csv *c, size_t selected_pos, po_csv_parse_fn fn, void *user);
+/* Reads the next good row into values[0..ncols). Returns 1 (a row), 0 (end of input) or a
+ * negative PO_E* code (PO_EIO: read error). Bad rows are skipped and counted, not returned. */
+PO_API int po_csv_next(po_csv *c, double *values);
+PO_API void po_csv_get_stats(const po_csv *c, po_csv_stats *out);
+/* Parses a decimal number (optional sign, digits, '.', exponent; also nan/inf) spanning exactly
+ * s[0..len). Returns 0 and *out, or -1. Fast path for up to 19 significant digits. */
+PO_API int po_parse_double(const char *s, size_t len, double *out);
+
+/* ======================================================================================
+ * Charts and the HTML report (issue: visualization)
+ * ====================================================================================== */
+/* @@CHART-API@@
+ *
+ * Standalone SVG charts written by perfopt itself (no plotting dependency): lines, areas, stacked
+ * areas, horizontal bars and flame graphs (icicles), with "nice" ticks, unit-aware labels that never
+ * overlap and the Okabe-Ito colour-blind-safe palette. A po_chart is used by one thread at a time;
+ * different charts may be used from different threads. */
+
+typedef enum {
+  PO_CHART_LINES = 0,   /* one line per series (x ascending) */
+  PO_CHART_AREAS = 1,   /* one translucent filled area per series, drawn over each other */
+  PO_CHART_STACKED = 2, /* areas stacked in insertion order (memory by category) */
+  PO_CHART_BARS = 3,    /* horizontal bars, one per po_chart_add_bar, in insertion order */
+  PO_CHART_FLAME = 4    /* icicle of a call tree given with po_chart_add_frame */
+} po_chart_kind;
+
+/* Units drive the axis and tooltip labels (po_format_value). */
+typedef enum {
+  PO_UNIT_NONE = 0,             /* plain number with SI prefixes: 1.5k, 2M */
+  PO_UNIT_BYTES = 1,            /* binary prefixes: 1.5 KiB, 3 GiB */
+  PO_UNIT_BYTES_PER_SECOND = 2, /* 12 MiB/s */
+  PO_UNIT_SECONDS = 3,          /* a duration: 2.1 ms, 850 µs, 3.2 s, 5 min */
+  PO_UNIT_ELAPSED = 4,          /* time since start on a time axis: 30 s, 15 min, 6 h */
+  PO_UNIT_RATIO = 5,            /* 0..1 shown as a percentage: 85% */
+  PO_UNIT_CELSIUS = 6,          /* 71 °C */
+  PO_UNIT_WATTS = 7,            /* 250 W, 1.2 kW */
+  PO_UNIT_COUNT = 8             /* an integer count: 1,234 calls -> 1.23k */
+} po_unit;
+
+/* The unit named by a report "unit" string ("bytes", "ratio", "bytes_per_second", "seconds",
+ * "celsius", "watts") or by a key suffix ("_bytes", "_ratio", ...). PO_UNIT_NONE when unknown. */
+PO_API po_unit po_unit_from_name(const char *name);
+
+/* Formats v in `unit` with at most 3 significant digits and a prefix ("1.5 KiB", "2.1 ms", "85%").
+ * Always terminates buf (when len > 0). Returns the length it wanted (like snprintf), or PO_EINVAL. */
+PO_API int po_format_value(double v, po_unit unit, char *buf, size_t len);
+
+#define PO_TICKS_MAX 24
+/* Axis ticks picked by a scored search in the spirit of Talbot, Lin and Hanrahan's extended
+ * Wilkinson algorithm (simplicity, coverage, density, legibility) over Q = 1, 5, 2, 2.5, 4, 3. */
+typedef struct po_ticks {
+  double min, max; /* the axis range: the first and last tick (covers the data range) */
+  double step;
+  size_t count;
+  double values[PO_TICKS_MAX];
+} po_ticks;
+
+/* Picks about `target` (2..PO_TICKS_MAX, typically 5) nice ticks covering [dmin, dmax]. A constant
+ * or non-finite range gets a sensible range around the value. Returns 0 or PO_EINVAL. */
+PO_API int po_chart_nice_ticks(double dmin, double dmax, int target, po_ticks *out);
+/* The same for a time axis in seconds: steps of 1/2/5/10/15/30 s, min, h, days. */
+PO_API int po_chart_time_ticks(double dmin, double dmax, int target, po_ticks *out);
+
+typedef struct po_chart po_chart;
+
+/* A new empty chart of `kind` with a title (copied; may be NULL). NULL on ENOMEM. */
+PO_API po_chart *po_chart_new(po_chart_kind kind, const char *title);
+/* Frees the chart and every copy it holds. NULL is a no-op. */
+PO_API void po_chart_free(po_chart *chart);
+
+/* Fixes the size in pixels; 0 keeps (or lets po_chart_optimize pick) that dimension.
+ * Defaults: 800 x 300. Bounds: 120..10000 x 60..20000 (PO_ERANGE outside). */
+PO_API int po_chart_set_size(po_chart *chart, int width_px, int height_px);
+/* Axis label and unit; axis is 'x' or 'y'. For PO_CHART_BARS the value axis is 'x'. */
+PO_API int po_chart_set_axis(po_chart *chart, char axis, const char *label, po_unit unit);
+
+/* Adds a series, copying n points (x NULL: x = 0, 1, 2, ...). NaN y values are gaps. x must be
+ * non-decreasing (PO_EINVAL naming nothing else). The y unit defaults to the first series' unit. */
+PO_API int po_chart_add_series(po_chart *chart, const char *name, po_unit unit, const double *x,
+                               const double *y, size_t n);
+/* Adds a series made of the points idx[0..n_idx) of x/y (e.g. the indices a downsampler returned);
+ * only the selected points are copied. */
+PO_API int po_chart_add_series_subset(po_chart *chart, const char *name, po_unit unit,
+                                      const double *x, const double *y, const size_t *idx,
+                                      size_t n_idx);
+/* Adds a min..max envelope (drawn as a light band under the series of the same name, or alone). */
+PO_API int po_chart_add_range(po_chart *chart, const char *name, po_unit unit, const double *x,
+                              const double *lo, const double *hi, size_t n);
+
+/* Decorations on time-series charts: a horizontal threshold line at y, a shaded phase band over
+ * [x_from, x_to] (training buckets) and a marker (a threshold fired) at (x, y); y NaN = top edge.
+ * Labels are copied; at most 256 of each (further ones are counted in po_chart_dropped). */
+PO_API int po_chart_add_threshold(po_chart *chart, double y, const char *label);
+PO_API int po_chart_add_band(po_chart *chart, double x_from, double x_to, const char *label);
+PO_API int po_chart_add_marker(po_chart *chart, double x, double y, const char *label);
+
+/* PO_CHART_BARS: one bar; tooltip may be NULL. */
+PO_API int po_chart_add_bar(po_chart *chart, const char *label, double value, const char *tooltip);
+/* PO_CHART_FLAME: one call-tree node (the report's profile.call_tree entries). parent -1 = root.
+ * Frame widths are proportional to total_seconds; frames narrower than a pixel are not drawn and
+ * are counted in po_chart_dropped. */
+PO_API int po_chart_add_frame(po_chart *chart, int64_t id, int64_t parent, const char *name,
+                              uint64_t calls, double total_seconds, double self_seconds);
+
+/* The seed's optimize_visualization: reduces every series to what width_px can show (M4: first,
+ * last, min and max per pixel column, so the drawn picture is unchanged), picks the height (and the
+ * width when width_px is 0) from the data (series count, legend and label lengths, bar or frame
+ * count), and frees the full-resolution copies. Idempotent. */
+PO_API int po_chart_optimize(po_chart *chart, int width_px);
+
+/* Items not drawn: decorations over their cap, bars over the cap, frames under a pixel. */
+PO_API size_t po_chart_dropped(const po_chart *chart);
+
+/* Writes the chart as a standalone SVG 1.1 document (xmlns, no external references). Calls
+ * po_chart_optimize(chart, 0) first when it has not run. */
+PO_API int po_chart_write_svg(po_chart *chart, FILE *out);
+/* The same into a malloc'd NUL-terminated string (free with po_free); *len (may be NULL) gets its
+ * length. NULL on ENOMEM. `standalone` 0 omits the XML declaration (to inline it in HTML). */
+PO_API char *po_chart_svg_string(po_chart *chart, int standalone, size_t *len);
+/* Atomic file write; errbuf names the path on failure. */
+PO_API int po_chart_save_svg(po_chart *chart, const char *path, char *errbuf, size_t errlen);
+
+/* The HTML report: one self-contained file (inline SVG charts, inline style and a small script for
+ * table sorting; no network) with the run summary, suggestions, top functions, flame graph,
+ * resource timelines with thresholds, phases and events, memory, GPU and cache sections. Series are
+ * reduced to the chart width and tables capped, so a 24-hour run stays well under 2 MB. */
+PO_API int po_report_write_html(const po_report *rep, FILE *out);
+/* Atomic write of the HTML report; errbuf names the path or the problem. */
+PO_API int po_report_save_html(const po_report *rep, const char *path, char *errbuf,
+                               size_t errlen);
+/* Builds the default optimizer's report (po_get_profiling_report) and saves it as HTML. */
+PO_API int po_save_html_report(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PERFOPT_H */

@@ -1,0 +1,863 @@
+/* Linux system and process probes behind src/platform.h.
+ *
+ * Cost model: one sample must cost a few microseconds, so every file is opened once in
+ * po__probe_open and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs regenerate
+ * the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the read
+ * buffer belongs to the probe (it only grows when a file outgrows it). */
+#include "platform.h"
+#include "internal.h"
+#include "scan.h"
+
+#include <dirent.h>
+#include <stddef.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PO__DEV_CACHE 256
+#define PO__BUF_INITIAL 65536
+#define PO__BUF_MAX (16u << 20)
+
+enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3 };
+
+typedef struct po__prev_disk {
+  char name[PO_DISK_NAME_LEN];
+  uint64_t read_bytes, write_bytes, busy_ms;
+} po__prev_disk;
+
+struct po_probe {
+  char root[256]; /* "" = real */
+  int real;
+  int fd_stat, fd_meminfo, fd_diskstats, fd_pressure, fd_loadavg;
+  int cg_version;                        /* 2, 1, 0 none */
+  int fd_cg_max, fd_cg_current, fd_cg_stat;
+  int has_sys_block;
+  /* this process, opened once (reopened after fork) */
+  int self_pid;
+  int fd_self_stat, fd_self_status, fd_self_io, fd_self_fddir;
+  long clk_tck;
+  long page_size;
+  /* rate baselines */
+  int have_prev;
+  uint64_t prev_t_ns;
+  po_cpu_times prev_total;
+  uint32_t prev_cpu_count;
+  int prev_cpu_ids[PO_MAX_CPUS];
+  po_cpu_times prev_cpus[PO_MAX_CPUS];
+  uint32_t prev_disk_count;
+  po__prev_disk prev_disks[PO_MAX_DISKS];
+  int proc_prev_pid, proc_prev_children;
+  double proc_prev_cpu_s;
+  uint64_t proc_prev_t_ns;
+  /* whole disk / partition classification, by name */
+  uint32_t dev_count;
+  struct {
+    char name[PO_DISK_NAME_LEN];
+    uint8_t kind;
+  } devs[PO__DEV_CACHE];
+  uint32_t parse_errors;
+  po_stat_parsed stat_scratch; /* 20 KB: kept off the caller's stack */
+  /* read buffer */
+  char *buf;
+  size_t cap;
+};
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int path_of(const po_probe *p, char *out, size_t len, const char *rel) {
+  int n = snprintf(out, len, "%s%s", p->root, rel);
+  return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+static int open_rel(const po_probe *p, const char *rel) {
+  char path[512];
+  if (path_of(p, path, sizeof path, rel) != 0) return -1;
+  int fd;
+  do fd = open(path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+/* Reads a whole file from offset 0 into p->buf (NUL-terminated). Grows the buffer when the file
+ * fills it. Returns the length, or -1. */
+static ssize_t read_fd(po_probe *p, int fd) {
+  if (fd < 0) return -1;
+  for (;;) {
+    size_t got = 0;
+    for (;;) {
+      ssize_t r = pread(fd, p->buf + got, p->cap - 1 - got, (off_t)got);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return -1;
+      }
+      if (r == 0) break;
+      got += (size_t)r;
+      if (got == p->cap - 1) break;
+    }
+    if (got < p->cap - 1 || p->cap >= PO__BUF_MAX) {
+      p->buf[got] = '\0';
+      return (ssize_t)got;
+    }
+    char *nb = realloc(p->buf, p->cap * 2);
+    if (!nb) {
+      p->buf[got] = '\0';
+      return (ssize_t)got;
+    }
+    p->buf = nb;
+    p->cap *= 2;
+  }
+}
+
+/* Reads a small file by relative path into dst (NUL-terminated). Returns length or -1. */
+static ssize_t read_small(const po_probe *p, const char *rel, char *dst, size_t len) {
+  int fd = open_rel(p, rel);
+  if (fd < 0) return -1;
+  ssize_t r, got = 0;
+  while ((size_t)got < len - 1) {
+    r = read(fd, dst + got, len - 1 - (size_t)got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += r;
+  }
+  close(fd);
+  dst[got] = '\0';
+  return got;
+}
+
+static int exists_rel(const po_probe *p, const char *rel) {
+  char path[512];
+  if (path_of(p, path, sizeof path, rel) != 0) return 0;
+  return access(path, F_OK) == 0;
+}
+
+static uint64_t parse_u64_text(const char *s, int *ok) {
+  uint64_t v = 0;
+  const char *q = s;
+  while (*q == ' ' || *q == '\t') q++;
+  if (!(*q >= '0' && *q <= '9')) {
+    *ok = 0;
+    return 0;
+  }
+  while (*q >= '0' && *q <= '9') {
+    uint64_t d = (uint64_t)(*q - '0');
+    v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+    q++;
+  }
+  *ok = 1;
+  return v;
+}
+
+/* Opens memory.max/current/stat (v2) or limit_in_bytes/usage_in_bytes/stat (v1) of the cgroup
+ * that limits this process. v2: walks from the process's cgroup up to the root and keeps the
+ * tightest limit (a parent's limit applies to its children). */
+static void open_cgroup(po_probe *p) {
+  char text[4096];
+  p->fd_cg_max = p->fd_cg_current = p->fd_cg_stat = -1;
+  p->cg_version = 0;
+  if (read_small(p, "/proc/self/cgroup", text, sizeof text) <= 0) return;
+  char v2path[1024] = "", v1path[1024] = "";
+  int have_v2 = 0, have_v1 = 0;
+  for (char *line = text, *next; line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next) *next++ = '\0';
+    char *c1 = strchr(line, ':');
+    char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2) continue;
+    if (c1 == line + 1 && line[0] == '0' && c2 == c1 + 1) {
+      have_v2 = !po__strlcpy(v2path, c2 + 1, sizeof v2path);
+    } else {
+      *c2 = '\0';
+      for (char *tok = c1 + 1, *sv; (tok = strtok_r(tok, ",", &sv)); tok = NULL)
+        if (!strcmp(tok, "memory")) have_v1 = !po__strlcpy(v1path, c2 + 1, sizeof v1path);
+    }
+  }
+  if (have_v2) {
+    char dir[1100], rel[1200], best[1100] = "", first[1100] = "";
+    uint64_t best_lim = UINT64_MAX;
+    po__strlcpy(dir, strcmp(v2path, "/") ? v2path : "", sizeof dir);
+    for (;;) {
+      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/memory.max", dir);
+      if (exists_rel(p, rel)) {
+        if (!first[0]) snprintf(first, sizeof first, "%s", dir[0] ? dir : "/");
+        char val[64];
+        int ok = 0;
+        if (read_small(p, rel, val, sizeof val) > 0) {
+          uint64_t lim = parse_u64_text(val, &ok);
+          if (ok && lim < best_lim) {
+            best_lim = lim;
+            snprintf(best, sizeof best, "%s", dir[0] ? dir : "/");
+          }
+        }
+      }
+      char *slash = strrchr(dir, '/');
+      if (!dir[0]) break;
+      if (slash) *slash = '\0';
+      else dir[0] = '\0';
+    }
+    const char *use = best[0] ? best : first;
+    if (use[0]) {
+      const char *d = strcmp(use, "/") ? use : "";
+      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/memory.max", d);
+      p->fd_cg_max = open_rel(p, rel);
+      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/memory.current", d);
+      p->fd_cg_current = open_rel(p, rel);
+      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/memory.stat", d);
+      p->fd_cg_stat = open_rel(p, rel);
+      if (p->fd_cg_max >= 0) {
+        p->cg_version = 2;
+        return;
+      }
+    }
+  }
+  if (have_v1) {
+    char rel[1200];
+    const char *cands[2] = {v1path, ""};
+    for (int i = 0; i < 2; i++) {
+      const char *d = strcmp(cands[i], "/") ? cands[i] : "";
+      snprintf(rel, sizeof rel, "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", d);
+      if (!exists_rel(p, rel)) continue;
+      p->fd_cg_max = open_rel(p, rel);
+      snprintf(rel, sizeof rel, "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", d);
+      p->fd_cg_current = open_rel(p, rel);
+      snprintf(rel, sizeof rel, "/sys/fs/cgroup/memory%s/memory.stat", d);
+      p->fd_cg_stat = open_rel(p, rel);
+      p->cg_version = 1;
+      return;
+    }
+  }
+}
+
+static void open_self(po_probe *p) {
+  p->self_pid = (int)getpid();
+  p->fd_self_stat = open_rel(p, "/proc/self/stat");
+  p->fd_self_status = open_rel(p, "/proc/self/status");
+  p->fd_self_io = open_rel(p, "/proc/self/io");
+  char path[512];
+  p->fd_self_fddir = -1;
+  if (path_of(p, path, sizeof path, "/proc/self/fd") == 0)
+    p->fd_self_fddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void close_self(po_probe *p) {
+  close_fd(&p->fd_self_stat);
+  close_fd(&p->fd_self_status);
+  close_fd(&p->fd_self_io);
+  close_fd(&p->fd_self_fddir);
+}
+
+int po__probe_open(const char *root, po_probe **out) {
+  if (!out) return PO_EINVAL;
+  *out = NULL;
+  if (!root) root = "";
+  po_probe *p = calloc(1, sizeof *p);
+  if (!p) return PO_ENOMEM;
+  if (po__strlcpy(p->root, root, sizeof p->root)) {
+    free(p);
+    return PO_EINVAL;
+  }
+  size_t rl = strlen(p->root);
+  while (rl > 1 && p->root[rl - 1] == '/') p->root[--rl] = '\0';
+  p->real = p->root[0] == '\0' || !strcmp(p->root, "/");
+  if (!strcmp(p->root, "/")) p->root[0] = '\0';
+  p->cap = PO__BUF_INITIAL;
+  p->buf = malloc(p->cap);
+  if (!p->buf) {
+    free(p);
+    return PO_ENOMEM;
+  }
+  p->fd_stat = open_rel(p, "/proc/stat");
+  if (p->fd_stat < 0) {
+    free(p->buf);
+    free(p);
+    return PO_ENOENT;
+  }
+  p->fd_meminfo = open_rel(p, "/proc/meminfo");
+  p->fd_diskstats = open_rel(p, "/proc/diskstats");
+  p->fd_pressure = open_rel(p, "/proc/pressure/memory");
+  p->fd_loadavg = open_rel(p, "/proc/loadavg");
+  p->has_sys_block = exists_rel(p, "/sys/block");
+  open_cgroup(p);
+  open_self(p);
+  p->clk_tck = sysconf(_SC_CLK_TCK);
+  if (p->clk_tck <= 0) p->clk_tck = 100;
+  p->page_size = sysconf(_SC_PAGESIZE);
+  if (p->page_size <= 0) p->page_size = 4096;
+  p->proc_prev_pid = -1;
+  *out = p;
+  return 0;
+}
+
+void po__probe_close(po_probe *p) {
+  if (!p) return;
+  close_fd(&p->fd_stat);
+  close_fd(&p->fd_meminfo);
+  close_fd(&p->fd_diskstats);
+  close_fd(&p->fd_pressure);
+  close_fd(&p->fd_loadavg);
+  close_fd(&p->fd_cg_max);
+  close_fd(&p->fd_cg_current);
+  close_fd(&p->fd_cg_stat);
+  close_self(p);
+  free(p->buf);
+  free(p);
+}
+
+void po__probe_reset(po_probe *p) {
+  if (!p) return;
+  p->have_prev = 0;
+  p->prev_cpu_count = 0;
+  p->prev_disk_count = 0;
+  p->proc_prev_pid = -1;
+}
+
+/* ---- CPU ---------------------------------------------------------------------------------- */
+
+static uint64_t dsub(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+static void cpu_util(const po_cpu_times *cur, const po_cpu_times *prev, po_cpu_util *u) {
+  uint64_t user = dsub(cur->user, prev->user) + dsub(cur->nice, prev->nice);
+  uint64_t sys = dsub(cur->system, prev->system) + dsub(cur->irq, prev->irq) +
+                 dsub(cur->softirq, prev->softirq);
+  uint64_t iow = dsub(cur->iowait, prev->iowait);
+  uint64_t steal = dsub(cur->steal, prev->steal);
+  uint64_t idle = dsub(cur->idle, prev->idle);
+  uint64_t total = user + sys + iow + steal + idle;
+  memset(u, 0, sizeof *u);
+  if (total == 0) return;
+  double t = (double)total;
+  u->user = (double)user / t;
+  u->system = (double)sys / t;
+  u->iowait = (double)iow / t;
+  u->steal = (double)steal / t;
+  u->idle = (double)idle / t;
+  u->busy = (double)(user + sys + steal) / t;
+}
+
+static int sample_cpu(po_probe *p, po_sys_sample *out) {
+  po_stat_parsed *stp = &p->stat_scratch;
+  ssize_t n = read_fd(p, p->fd_stat);
+  if (n <= 0) {
+    out->missing |= PO_MISSING_STAT;
+    return PO_EIO;
+  }
+  if (po__parse_stat(p->buf, (size_t)n, stp) != 0) {
+    p->parse_errors++;
+    out->missing |= PO_MISSING_STAT;
+    return PO_EIO;
+  }
+  p->parse_errors += stp->bad_lines;
+  out->cpu_count = stp->cpu_count;
+  out->cpus_dropped = stp->cpus_dropped;
+  out->ctxt = stp->ctxt;
+  out->procs_running = stp->procs_running;
+  out->procs_blocked = stp->procs_blocked;
+  for (uint32_t i = 0; i < stp->cpu_count; i++) out->cpu_ids[i] = stp->cpu_ids[i];
+  if (p->have_prev) {
+    cpu_util(&stp->total, &p->prev_total, &out->cpu);
+    for (uint32_t i = 0; i < stp->cpu_count; i++) {
+      uint32_t j = i;
+      if (j >= p->prev_cpu_count || p->prev_cpu_ids[j] != stp->cpu_ids[i]) {
+        for (j = 0; j < p->prev_cpu_count && p->prev_cpu_ids[j] != stp->cpu_ids[i]; j++) {
+        }
+      }
+      if (j < p->prev_cpu_count) cpu_util(&stp->cpus[i], &p->prev_cpus[j], &out->cpus[i]);
+      else memset(&out->cpus[i], 0, sizeof out->cpus[i]); /* a core that came online */
+    }
+  }
+  p->prev_total = stp->total;
+  p->prev_cpu_count = stp->cpu_count;
+  memcpy(p->prev_cpu_ids, stp->cpu_ids, stp->cpu_count * sizeof stp->cpu_ids[0]);
+  memcpy(p->prev_cpus, stp->cpus, stp->cpu_count * sizeof stp->cpus[0]);
+  return 0;
+}
+
+/* ---- memory ------------------------------------------------------------------------------- */
+
+static uint64_t cg_read_u64(po_probe *p, int fd, int *unlimited) {
+  *unlimited = 0;
+  ssize_t n = read_fd(p, fd);
+  if (n <= 0) return 0;
+  if (!strncmp(p->buf, "max", 3)) {
+    *unlimited = 1;
+    return 0;
+  }
+  int ok;
+  return parse_u64_text(p->buf, &ok);
+}
+
+static uint64_t cg_inactive_file(po_probe *p) {
+  ssize_t n = read_fd(p, p->fd_cg_stat);
+  if (n <= 0) return 0;
+  const char *key = p->cg_version == 2 ? "inactive_file " : "total_inactive_file ";
+  size_t klen = strlen(key);
+  for (const char *line = p->buf; line && *line;) {
+    if (!strncmp(line, key, klen)) {
+      int ok;
+      return parse_u64_text(line + klen, &ok);
+    }
+    line = strchr(line, '\n');
+    if (line) line++;
+  }
+  return 0;
+}
+
+static void sample_memory(po_probe *p, po_sys_sample *out) {
+  po_meminfo_parsed mi;
+  ssize_t n = read_fd(p, p->fd_meminfo);
+  if (n <= 0 || po__parse_meminfo(p->buf, (size_t)n, &mi) != 0) {
+    out->missing |= PO_MISSING_MEMINFO;
+  } else {
+    p->parse_errors += mi.bad_lines;
+    out->mem_total_bytes = mi.total;
+    out->mem_free_bytes = mi.free;
+    out->mem_buffers_bytes = mi.buffers;
+    out->mem_cached_bytes = mi.cached + mi.sreclaimable;
+    out->mem_shared_bytes = mi.shmem;
+    out->mem_available_bytes =
+        mi.has_available ? mi.available : mi.free + mi.buffers + mi.cached; /* pre-3.14 kernels */
+    if (out->mem_available_bytes > mi.total) out->mem_available_bytes = mi.total;
+    out->mem_used_bytes = mi.total - out->mem_available_bytes;
+    out->swap_total_bytes = mi.swap_total;
+    out->swap_free_bytes = mi.swap_free;
+    out->swap_used_bytes = dsub(mi.swap_total, mi.swap_free);
+  }
+  out->limit_source = PO_LIMIT_SYSTEM;
+  out->memory_limit_bytes = out->mem_total_bytes;
+  out->effective_available_bytes = out->mem_available_bytes;
+  if (p->fd_cg_max < 0) {
+    out->missing |= PO_MISSING_CGROUP;
+    return;
+  }
+  int unlimited = 0, dummy;
+  uint64_t max = cg_read_u64(p, p->fd_cg_max, &unlimited);
+  out->cgroup_memory_current_bytes = cg_read_u64(p, p->fd_cg_current, &dummy);
+  /* v1 spells "no limit" as a huge page-aligned number (PAGE_COUNTER_MAX pages). */
+  if (unlimited || max == 0 || max >= (1ull << 60)) return;
+  out->cgroup_memory_max_bytes = max;
+  out->in_cgroup_limit = 1;
+  if (out->mem_total_bytes && max >= out->mem_total_bytes) return; /* the host is tighter */
+  /* Page cache the kernel can drop does not count against the job, as in docker stats and the
+   * kubelet: used = current - inactive_file. */
+  uint64_t used = dsub(out->cgroup_memory_current_bytes, cg_inactive_file(p));
+  uint64_t avail = dsub(max, used);
+  out->limit_source = PO_LIMIT_CGROUP;
+  out->memory_limit_bytes = max;
+  if (out->mem_total_bytes && avail > out->mem_available_bytes) avail = out->mem_available_bytes;
+  out->effective_available_bytes = avail;
+}
+
+/* ---- pressure, load ----------------------------------------------------------------------- */
+
+static void sample_pressure(po_probe *p, po_sys_sample *out) {
+  ssize_t n = read_fd(p, p->fd_pressure);
+  if (n <= 0) {
+    out->missing |= PO_MISSING_PRESSURE;
+    return;
+  }
+  po__scan s;
+  po__scan_init(&s, p->buf, (size_t)n);
+  while (!po__scan_eof(&s)) {
+    const char *w;
+    size_t wn;
+    if (po__scan_word(&s, &w, &wn)) {
+      int some = wn == 4 && !memcmp(w, "some", 4);
+      int full = wn == 4 && !memcmp(w, "full", 4);
+      while ((some || full) && po__scan_word(&s, &w, &wn)) {
+        po__scan f;
+        double d;
+        uint64_t u;
+        po__scan_init(&f, w, wn);
+        if (po__scan_lit(&f, "avg10=", 6) && po__scan_double(&f, &d)) {
+          if (some) out->pressure_some_avg10 = d;
+          else out->pressure_full_avg10 = d;
+        } else if (some && po__scan_lit(&f, "total=", 6) && po__scan_u64(&f, &u)) {
+          out->pressure_some_total_us = u;
+        }
+      }
+    }
+    po__scan_next_line(&s);
+  }
+  out->has_pressure = 1;
+}
+
+static void sample_loadavg(po_probe *p, po_sys_sample *out) {
+  ssize_t n = read_fd(p, p->fd_loadavg);
+  po__scan s;
+  if (n <= 0) {
+    out->missing |= PO_MISSING_LOADAVG;
+    return;
+  }
+  po__scan_init(&s, p->buf, (size_t)n);
+  for (int i = 0; i < 3; i++)
+    if (!po__scan_double(&s, &out->loadavg[i])) {
+      out->missing |= PO_MISSING_LOADAVG;
+      p->parse_errors++;
+      return;
+    }
+}
+
+/* ---- disks -------------------------------------------------------------------------------- */
+
+static int slaves_nonempty(const po_probe *p, const char *name) {
+  char rel[128], path[600];
+  snprintf(rel, sizeof rel, "/sys/block/%s/slaves", name);
+  if (path_of(p, path, sizeof path, rel) != 0) return 0;
+  DIR *d = opendir(path);
+  if (!d) return 0;
+  int any = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.') {
+      any = 1;
+      break;
+    }
+  closedir(d);
+  return any;
+}
+
+typedef struct {
+  po_probe *p;
+  po_sys_sample *out;
+  char last_whole[PO_DISK_NAME_LEN];
+} disk_ctx;
+
+/* Whole disk, partition, or a device not counted (loop, ram, and stacked devices such as dm-*
+ * and md* whose I/O is already counted on the disks below them). /sys/block lists whole disks;
+ * without /sys, a name that extends the previous disk's name by digits (sda1, nvme0n1p2) is a
+ * partition. */
+static int classify(disk_ctx *c, const po_diskstat_line *d) {
+  po_probe *p = c->p;
+  for (uint32_t i = 0; i < p->dev_count; i++)
+    if (!strcmp(p->devs[i].name, d->name)) return p->devs[i].kind;
+  int kind;
+  if (!strncmp(d->name, "loop", 4) || !strncmp(d->name, "ram", 3) || d->major == 7 ||
+      d->major == 1) {
+    kind = DEV_SKIP;
+  } else if (p->has_sys_block) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "/sys/block/%s", d->name);
+    kind = exists_rel(p, rel) ? (slaves_nonempty(p, d->name) ? DEV_SKIP : DEV_WHOLE) : DEV_PART;
+  } else {
+    size_t l = strlen(c->last_whole);
+    const char *rest = d->name + l;
+    kind = DEV_WHOLE;
+    if (l && !strncmp(d->name, c->last_whole, l) && *rest) {
+      if (*rest == 'p') rest++;
+      if (*rest) {
+        while (*rest >= '0' && *rest <= '9') rest++;
+        if (!*rest) kind = DEV_PART;
+      }
+    }
+  }
+  if (p->dev_count < PO__DEV_CACHE) {
+    memcpy(p->devs[p->dev_count].name, d->name, sizeof d->name);
+    p->devs[p->dev_count].kind = (uint8_t)kind;
+    p->dev_count++;
+  }
+  return kind;
+}
+
+static void on_disk(const po_diskstat_line *d, void *vctx) {
+  disk_ctx *c = vctx;
+  po_sys_sample *out = c->out;
+  int kind = classify(c, d);
+  if (kind == DEV_WHOLE) po__strlcpy(c->last_whole, d->name, sizeof c->last_whole);
+  if (kind != DEV_WHOLE) return;
+  if (out->disk_count >= PO_MAX_DISKS) {
+    out->disks_dropped++;
+    return;
+  }
+  po_disk_sample *ds = &out->disks[out->disk_count++];
+  memset(ds, 0, sizeof *ds);
+  memcpy(ds->name, d->name, sizeof ds->name);
+  /* diskstats counts 512-byte sectors whatever the device's sector size. */
+  ds->read_bytes = d->sectors_read > UINT64_MAX / 512 ? UINT64_MAX : d->sectors_read * 512;
+  ds->write_bytes = d->sectors_written > UINT64_MAX / 512 ? UINT64_MAX : d->sectors_written * 512;
+  ds->read_ops = d->reads;
+  ds->write_ops = d->writes;
+  ds->busy_ms = d->busy_ms;
+}
+
+static void sample_disks(po_probe *p, po_sys_sample *out, double dt) {
+  ssize_t n = read_fd(p, p->fd_diskstats);
+  if (n < 0) {
+    out->missing |= PO_MISSING_DISKSTATS;
+    return;
+  }
+  disk_ctx c = {p, out, ""};
+  p->parse_errors += po__parse_diskstats(p->buf, (size_t)n, on_disk, &c);
+  for (uint32_t i = 0; i < out->disk_count; i++) {
+    po_disk_sample *d = &out->disks[i];
+    uint32_t j = i;
+    if (j >= p->prev_disk_count || strcmp(p->prev_disks[j].name, d->name)) {
+      for (j = 0; j < p->prev_disk_count && strcmp(p->prev_disks[j].name, d->name); j++) {
+      }
+    }
+    if (j >= p->prev_disk_count) {
+      d->new_disk = p->have_prev; /* not "new" on the very first sample */
+    } else if (p->have_prev && dt > 0) {
+      const po__prev_disk *q = &p->prev_disks[j];
+      d->read_bytes_per_second = (double)dsub(d->read_bytes, q->read_bytes) / dt;
+      d->write_bytes_per_second = (double)dsub(d->write_bytes, q->write_bytes) / dt;
+      d->busy_ratio = (double)dsub(d->busy_ms, q->busy_ms) / (dt * 1000.0);
+      if (d->busy_ratio > 1.0) d->busy_ratio = 1.0;
+    }
+    out->disk_read_bytes_per_second += d->read_bytes_per_second;
+    out->disk_write_bytes_per_second += d->write_bytes_per_second;
+    if (d->busy_ratio > out->disk_busy_ratio) out->disk_busy_ratio = d->busy_ratio;
+  }
+  p->prev_disk_count = out->disk_count;
+  for (uint32_t i = 0; i < out->disk_count; i++) {
+    memcpy(p->prev_disks[i].name, out->disks[i].name, PO_DISK_NAME_LEN);
+    p->prev_disks[i].read_bytes = out->disks[i].read_bytes;
+    p->prev_disks[i].write_bytes = out->disks[i].write_bytes;
+    p->prev_disks[i].busy_ms = out->disks[i].busy_ms;
+  }
+}
+
+int po__probe_system(po_probe *p, po_sys_sample *out) {
+  if (!p || !out) return PO_EINVAL;
+  /* Only the header fields: the arrays are filled up to their counts. */
+  /* Not the whole 30 KB struct: the arrays are cleared up to what the sample fills. */
+  memset(out, 0, offsetof(po_sys_sample, cpus));
+  memset(&out->ctxt, 0, offsetof(po_sys_sample, disks) - offsetof(po_sys_sample, ctxt));
+  memset(&out->disk_read_bytes_per_second, 0,
+         sizeof *out - offsetof(po_sys_sample, disk_read_bytes_per_second));
+  uint64_t t = now_ns();
+  out->t_ns = t;
+  double dt = p->have_prev ? (double)(t - p->prev_t_ns) / 1e9 : 0.0;
+  int rc = sample_cpu(p, out);
+  if (!p->have_prev) memset(out->cpus, 0, out->cpu_count * sizeof out->cpus[0]);
+  sample_memory(p, out);
+  sample_pressure(p, out);
+  sample_loadavg(p, out);
+  sample_disks(p, out, dt);
+  out->interval_seconds = dt;
+  out->has_rates = p->have_prev;
+  out->parse_errors = p->parse_errors;
+  p->have_prev = 1;
+  p->prev_t_ns = t;
+  return rc;
+}
+
+/* ---- processes ---------------------------------------------------------------------------- */
+
+typedef struct proc_files {
+  int stat, status, io, fddir;
+  int owned; /* close after use */
+} proc_files;
+
+static int count_fds(int dirfd, int exclude_self_dir) {
+  char dbuf[4096];
+  int count = 0;
+  if (dirfd < 0) return -1;
+  if (lseek(dirfd, 0, SEEK_SET) < 0) return -1;
+  for (;;) {
+    long n = syscall(SYS_getdents64, dirfd, dbuf, sizeof dbuf);
+    if (n < 0) return -1;
+    if (n == 0) break;
+    for (long off = 0; off < n;) {
+      /* struct linux_dirent64: ino(8) off(8) reclen(2) type(1) name[] */
+      unsigned short reclen;
+      memcpy(&reclen, dbuf + off + 16, sizeof reclen);
+      const char *name = dbuf + off + 19;
+      if (name[0] != '.') count++;
+      if (reclen == 0) break;
+      off += reclen;
+    }
+  }
+  /* The directory fd itself is one of this process's fds. */
+  if (exclude_self_dir && count > 0) count--;
+  return count;
+}
+
+static void read_io(po_probe *p, int fd, po_proc_sample *out) {
+  ssize_t n = read_fd(p, fd);
+  if (n <= 0) return;
+  po__scan s;
+  po__scan_init(&s, p->buf, (size_t)n);
+  while (!po__scan_eof(&s)) {
+    const char *w;
+    size_t wn;
+    uint64_t v;
+    if (po__scan_word(&s, &w, &wn) && po__scan_u64(&s, &v)) {
+      if (wn == 6 && !memcmp(w, "rchar:", 6)) out->rchar += v;
+      else if (wn == 6 && !memcmp(w, "wchar:", 6)) out->wchar += v;
+      else if (wn == 11 && !memcmp(w, "read_bytes:", 11)) out->read_bytes += v;
+      else if (wn == 12 && !memcmp(w, "write_bytes:", 12)) out->write_bytes += v;
+    }
+    po__scan_next_line(&s);
+  }
+  out->has_io = 1;
+}
+
+static int open_pid_file(const po_probe *p, int pid, const char *what) {
+  char rel[64];
+  snprintf(rel, sizeof rel, "/proc/%d/%s", pid, what);
+  return open_rel(p, rel);
+}
+
+/* Adds one process's numbers to out. main = 1 for the process asked for (its status gives peak
+ * RSS, swap and the RSS `ps` shows). */
+static int add_process(po_probe *p, const proc_files *f, int main_proc, po_proc_sample *out) {
+  po_pidstat_parsed ps;
+  ssize_t n = read_fd(p, f->stat);
+  if (n <= 0 || po__parse_pidstat(p->buf, (size_t)n, &ps) != 0) return PO_ENOENT;
+  out->user_seconds += (double)ps.utime / (double)p->clk_tck;
+  out->system_seconds += (double)ps.stime / (double)p->clk_tck;
+  out->threads += ps.threads;
+  out->vsz_bytes += ps.vsize;
+  uint64_t rss = ps.rss_pages * (uint64_t)p->page_size;
+  if (main_proc && f->status >= 0) {
+    po_status_parsed st;
+    n = read_fd(p, f->status);
+    if (n > 0 && po__parse_status(p->buf, (size_t)n, &st) == 0) {
+      if (st.rss) rss = st.rss;
+      out->peak_rss_bytes = st.hwm;
+      out->swap_bytes += st.swap;
+    }
+  }
+  out->rss_bytes += rss;
+  if (f->io >= 0) read_io(p, f->io, out);
+  out->process_count++;
+  return 0;
+}
+
+static void close_files(proc_files *f) {
+  if (!f->owned) return;
+  close_fd(&f->stat);
+  close_fd(&f->status);
+  close_fd(&f->io);
+  close_fd(&f->fddir);
+}
+
+static void open_files(const po_probe *p, int pid, proc_files *f) {
+  f->owned = 1;
+  f->stat = open_pid_file(p, pid, "stat");
+  f->status = open_pid_file(p, pid, "status");
+  f->io = open_pid_file(p, pid, "io");
+  char rel[64], path[600];
+  snprintf(rel, sizeof rel, "/proc/%d/fd", pid);
+  f->fddir = path_of(p, path, sizeof path, rel) == 0
+                 ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                 : -1;
+}
+
+typedef struct {
+  int pid, ppid;
+} pid_pair;
+
+/* Descendants of root_pid through a /proc scan (bounded to 65536 processes; more are ignored). */
+static void add_descendants(po_probe *p, int root_pid, po_proc_sample *out) {
+  char path[600];
+  if (path_of(p, path, sizeof path, "/proc") != 0) return;
+  DIR *d = opendir(path);
+  if (!d) return;
+  size_t cap = 1024, n = 0;
+  pid_pair *pairs = malloc(cap * sizeof *pairs);
+  struct dirent *e;
+  while (pairs && (e = readdir(d))) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    int pid = atoi(e->d_name);
+    int fd = open_pid_file(p, pid, "stat");
+    if (fd < 0) continue;
+    po_pidstat_parsed ps;
+    ssize_t len = read_fd(p, fd);
+    close(fd);
+    if (len <= 0 || po__parse_pidstat(p->buf, (size_t)len, &ps) != 0) continue;
+    if (n == cap) {
+      if (cap >= 65536) break;
+      pid_pair *np = realloc(pairs, cap * 2 * sizeof *pairs);
+      if (!np) break;
+      pairs = np;
+      cap *= 2;
+    }
+    pairs[n].pid = pid;
+    pairs[n].ppid = ps.ppid;
+    n++;
+  }
+  closedir(d);
+  if (!pairs) return;
+  /* Breadth-first: a queue of found pids, reusing a marks array. */
+  int *queue = malloc((n + 1) * sizeof *queue);
+  if (!queue) {
+    free(pairs);
+    return;
+  }
+  size_t head = 0, tail = 0;
+  queue[tail++] = root_pid;
+  while (head < tail) {
+    int parent = queue[head++];
+    for (size_t i = 0; i < n; i++) {
+      if (pairs[i].ppid != parent || pairs[i].pid == root_pid) continue;
+      queue[tail++] = pairs[i].pid;
+      pairs[i].ppid = -2; /* visited: never queued twice even with a bogus cycle */
+      proc_files f;
+      open_files(p, pairs[i].pid, &f);
+      (void)add_process(p, &f, 0, out);
+      close_files(&f);
+      if (tail > n) break;
+    }
+    if (tail > n) break;
+  }
+  free(queue);
+  free(pairs);
+}
+
+int po__probe_process(po_probe *p, int pid, int with_children, po_proc_sample *out) {
+  if (!p || !out || pid < 0) return PO_EINVAL;
+  memset(out, 0, sizeof *out);
+  int self = pid == 0 || pid == (int)getpid();
+  proc_files f;
+  if (self) {
+    if (p->self_pid != (int)getpid()) { /* forked: /proc/self fds still name the parent */
+      close_self(p);
+      open_self(p);
+    }
+    f.stat = p->fd_self_stat;
+    f.status = p->fd_self_status;
+    f.io = p->fd_self_io;
+    f.fddir = p->fd_self_fddir;
+    f.owned = 0;
+    pid = (int)getpid();
+  } else {
+    open_files(p, pid, &f);
+  }
+  out->pid = pid;
+  out->with_children = with_children ? 1 : 0;
+  int rc = add_process(p, &f, 1, out);
+  if (rc == 0) {
+    /* The probe's own directory fd is open in this process only when reading ourselves. */
+    out->open_fds = count_fds(f.fddir, self && p->real);
+    if (with_children) add_descendants(p, pid, out);
+  }
+  close_files(&f);
+  if (rc != 0) return rc;
+  uint64_t t = now_ns();
+  double cpu_s = out->user_seconds + out->system_seconds;
+  if (p->proc_prev_pid == pid && p->proc_prev_children == out->with_children &&
+      t > p->proc_prev_t_ns) {
+    double d = cpu_s - p->proc_prev_cpu_s;
+    out->cpu_ratio = d > 0 ? d / ((double)(t - p->proc_prev_t_ns) / 1e9) : 0.0;
+  }
+  p->proc_prev_pid = pid;
+  p->proc_prev_children = out->with_children;
+  p->proc_prev_cpu_s = cpu_s;
+  p->proc_prev_t_ns = t;
+  return 0;
+}

@@ -1,0 +1,1063 @@
+/* profile: zones recorded into per-thread calling-context trees.
+ *
+ * Each thread owns a tree of nodes (one per distinct call path) and a table of per-site records
+ * (min, max, sum of squares, histogram) indexed by site id. The hot path (po_zone_begin /
+ * po_zone_end once a path has been seen) touches only the calling thread's memory: no lock, no
+ * allocation, no system call, no shared cache line. Counters are relaxed atomics written with a
+ * plain load and store (never a locked read-modify-write), so a report can read them from another
+ * thread while the owner keeps running.
+ *
+ * Structure changes (a new node, a new site slot) are the cold path: the owner takes its own
+ * thread lock, which a report takes too while it merges. When a thread exits, its tree is merged
+ * into a process-wide "retired" tree and freed, so memory stays bounded however many threads
+ * come and go, and the thread's data outlives it.
+ */
+#include "profile.h"
+
+#include "clock.h"
+#include "histogram.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_DEPTH 256
+#define MAX_SITES (1u << 20)
+#define MAX_NAME 255
+#define NODES_PER_CHUNK 63
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#define BUMP(x, d) ST(x, LD(x) + (d))
+
+typedef struct po__node po__node;
+
+typedef struct po__sitestat {
+  _Atomic uint64_t min, max;
+  _Atomic double sumsq;
+  _Atomic uint32_t *hist;
+  po__node *last_node; /* lookup cache: the node last used under last_parent (owner only) */
+  po__node *last_parent;
+} po__sitestat;
+
+struct po__node {
+  _Atomic uint64_t calls, total, self; /* ticks */
+  po__sitestat *ss;
+  po__node *parent;
+  po__node *_Atomic first_child;
+  po__node *next_sibling;
+  uint32_t site;
+  uint32_t flags; /* NODE_OPEN_AT_EXIT */
+};
+_Static_assert(sizeof(po__node) <= 64, "a call-tree node fits one cache line");
+#define NODE_OPEN_AT_EXIT 1u
+
+typedef struct po__frame {
+  po__node *n;
+  uint64_t start;
+  uint64_t child;     /* raw ticks of direct children */
+  uint64_t child_adj; /* compensated inclusive ticks of direct children */
+  uint64_t desc;      /* descendant zones (probe-cost compensation) */
+} po__frame;
+
+typedef struct po__event {
+  uint64_t start;
+  uint64_t dur;
+  uint32_t site;
+  uint32_t depth;
+} po__event;
+
+typedef struct po__chunk {
+  struct po__chunk *next;
+  uint32_t used;
+  po__node nodes[NODES_PER_CHUNK];
+} po__chunk;
+
+typedef struct po__tstate {
+  /* hot: the owner's stack */
+  po__frame *top;
+  po__frame *limit;
+  uint32_t skipped; /* begins that pushed nothing (disabled, overflow): their ends are eaten */
+  uint32_t sites_cap;
+  po__sitestat **sites;
+  po__event *_Atomic ring; /* set once (NULL -> ring) by whoever enables the timeline */
+  uint32_t ring_cap;
+  _Atomic uint32_t ring_len;
+  _Atomic uint64_t dropped;
+  /* cold */
+  po__frame *stack;
+  po__node root;
+  po__chunk *chunks;
+  pthread_mutex_t lock;
+  struct po__tstate *next;
+  long tid;
+  char name[32];
+} po__tstate;
+
+/* ---- process-wide state ---------------------------------------------------------------- */
+
+typedef struct {
+  const char *name; /* borrowed from the site, or owned_name */
+  char *owned_name;
+  const char *file;
+  int line;
+  void *addr;
+  int resolved;
+} po__siteinfo;
+
+typedef struct {
+  long tid;
+  char name[32];
+  uint64_t calls, total_ticks;
+} po__retired_summary;
+#define MAX_RETIRED_SUMMARIES 1024
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static po__siteinfo *reg;
+static uint32_t reg_len = 1, reg_cap; /* id 0 is the root */
+static po__symbolizer_fn symbolizer;
+
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static po__tstate *threads;
+static po__tstate *retired; /* merged data of exited threads (no stack) */
+static po__retired_summary retired_summaries[MAX_RETIRED_SUMMARIES];
+static uint32_t retired_summary_len;
+static uint64_t retired_summary_dropped;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static __thread po__tstate *tls_ts __attribute__((tls_model("initial-exec")));
+
+PO_API int po__profiling_enabled = 1;
+static int timeline_on;
+static uint32_t timeline_cap = 65536;
+static uint64_t origin_ticks; /* timeline and wall-time origin (first use or reset) */
+static uint64_t probe_bias, probe_full;
+
+static struct {
+  _Atomic uint64_t truncated_names, null_names, unmatched_ends, open_at_exit, depth_overflows,
+      site_overflows;
+} counters;
+
+/* ---- site registry ---------------------------------------------------------------------- */
+
+static uint32_t reg_add_locked(const char *name, const char *file, int line, void *addr) {
+  if (reg_len >= MAX_SITES) {
+    atomic_fetch_add(&counters.site_overflows, 1);
+    return 0;
+  }
+  if (reg_len == reg_cap) {
+    uint32_t ncap = reg_cap ? reg_cap * 2 : 256;
+    po__siteinfo *n = realloc(reg, ncap * sizeof *n);
+    if (!n) return 0;
+    reg = n;
+    reg_cap = ncap;
+  }
+  po__siteinfo *si = &reg[reg_len];
+  memset(si, 0, sizeof *si);
+  si->file = file ? file : "";
+  si->line = line;
+  si->addr = addr;
+  if (addr) {
+    si->name = NULL; /* resolved at report time */
+  } else if (!name || !*name) {
+    atomic_fetch_add(&counters.null_names, 1);
+    si->name = "(null)";
+    si->resolved = 1;
+  } else {
+    size_t len = strnlen(name, MAX_NAME + 1);
+    if (len > MAX_NAME) {
+      atomic_fetch_add(&counters.truncated_names, 1);
+      si->owned_name = strndup(name, MAX_NAME);
+      si->name = si->owned_name ? si->owned_name : "(truncated)";
+    } else {
+      si->name = name;
+    }
+    si->resolved = 1;
+  }
+  return reg_len++;
+}
+
+uint32_t po__site_register(po_site *site) {
+  uint32_t id = __atomic_load_n(&site->id, __ATOMIC_ACQUIRE);
+  if (id) return id;
+  pthread_mutex_lock(&reg_lock);
+  id = __atomic_load_n(&site->id, __ATOMIC_ACQUIRE);
+  if (!id) {
+    id = reg_add_locked(site->name, site->file, site->line, NULL);
+    if (id) __atomic_store_n(&site->id, id, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&reg_lock);
+  return id;
+}
+
+/* Address and name lookups: a small open-addressing index over the registry. */
+static uint32_t *idx_slots;
+static uint32_t idx_cap;
+
+static uint64_t hash_addr(const void *p) {
+  uint64_t x = (uint64_t)(uintptr_t)p;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static int idx_match(uint32_t id, const void *addr, const char *name) {
+  const po__siteinfo *si = &reg[id];
+  if (addr) return si->addr == addr;
+  return !si->addr && si->owned_name && !strcmp(si->owned_name, name);
+}
+
+static int idx_grow_locked(void) {
+  uint32_t ncap = idx_cap ? idx_cap * 2 : 1024;
+  uint32_t *n = calloc(ncap, sizeof *n);
+  if (!n) return -1;
+  for (uint32_t i = 0; i < idx_cap; i++) {
+    uint32_t id = idx_slots[i];
+    if (!id) continue;
+    uint64_t h = reg[id].addr ? hash_addr(reg[id].addr) : hash_str(reg[id].owned_name);
+    uint32_t j = (uint32_t)h & (ncap - 1);
+    while (n[j]) j = (j + 1) & (ncap - 1);
+    n[j] = id;
+  }
+  free(idx_slots);
+  idx_slots = n;
+  idx_cap = ncap;
+  return 0;
+}
+
+/* Finds or adds a site keyed by address or by dynamic name. */
+static uint32_t site_lookup(void *addr, const char *name) {
+  pthread_mutex_lock(&reg_lock);
+  uint32_t id = 0;
+  if ((reg_len + 1) * 2 > idx_cap && idx_grow_locked() != 0) goto out;
+  uint64_t h = addr ? hash_addr(addr) : hash_str(name);
+  uint32_t j = (uint32_t)h & (idx_cap - 1);
+  while (idx_slots[j]) {
+    if (idx_match(idx_slots[j], addr, name)) {
+      id = idx_slots[j];
+      goto out;
+    }
+    j = (j + 1) & (idx_cap - 1);
+  }
+  if (addr) {
+    id = reg_add_locked(NULL, NULL, 0, addr);
+  } else {
+    /* Dynamic names are always owned so the index can compare them. */
+    size_t len = strnlen(name, MAX_NAME + 1);
+    if (len > MAX_NAME) atomic_fetch_add(&counters.truncated_names, 1);
+    char *copy = strndup(name, MAX_NAME);
+    if (!copy) goto out;
+    id = reg_add_locked(copy, NULL, 0, NULL);
+    if (id) {
+      reg[id].owned_name = copy;
+      reg[id].name = copy;
+    } else {
+      free(copy);
+    }
+  }
+  if (id) idx_slots[j] = id;
+out:
+  pthread_mutex_unlock(&reg_lock);
+  return id;
+}
+
+uint32_t po__site_for_addr(void *addr) { return site_lookup(addr, NULL); }
+
+uint32_t po__site_for_name(const char *name) {
+  if (!name || !*name) {
+    static po_site null_site = PO_SITE_INIT(NULL, "", 0);
+    return po__site_register(&null_site);
+  }
+  return site_lookup(NULL, name);
+}
+
+void po__set_symbolizer(po__symbolizer_fn fn) {
+  pthread_mutex_lock(&reg_lock);
+  symbolizer = fn;
+  pthread_mutex_unlock(&reg_lock);
+}
+
+/* Name, file, line of a site; resolves address sites on first use. */
+static void site_describe(uint32_t id, const char **name, const char **file, int *line) {
+  pthread_mutex_lock(&reg_lock);
+  po__siteinfo *si = &reg[id];
+  if (!si->resolved) {
+    si->resolved = 1;
+    const char *n = NULL, *f = NULL;
+    int l = 0;
+    if (symbolizer && symbolizer(si->addr, &n, &f, &l) == 0 && n) {
+      si->name = n;
+      si->file = f ? f : "";
+      si->line = l;
+    } else {
+      char buf[32];
+      snprintf(buf, sizeof buf, "%p", si->addr);
+      si->owned_name = strdup(buf);
+      si->name = si->owned_name ? si->owned_name : "(unknown)";
+    }
+  }
+  *name = si->name;
+  *file = si->file;
+  *line = si->line;
+  pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- per-thread state ------------------------------------------------------------------- */
+
+static po__tstate *tstate_new(int with_stack);
+static void tstate_free(po__tstate *ts);
+static void merge_tree(po__tstate *dst, po__tstate *src);
+
+static void thread_exit(void *arg) {
+  po__tstate *ts = arg;
+  /* Close zones still open: they count up to now and are flagged. */
+  uint64_t now = po__ticks();
+  pthread_mutex_lock(&ts->lock);
+  while (ts->top > ts->stack) {
+    po__frame *f = ts->top;
+    uint64_t d = now - f->start;
+    BUMP(f->n->calls, 1);
+    BUMP(f->n->total, d);
+    BUMP(f->n->self, d - (f->child < d ? f->child : d));
+    f->n->flags |= NODE_OPEN_AT_EXIT;
+    atomic_fetch_add(&counters.open_at_exit, 1);
+    ts->top = f - 1;
+    ts->top->child += d;
+  }
+  pthread_mutex_unlock(&ts->lock);
+  tls_ts = NULL;
+  pthread_mutex_lock(&threads_lock);
+  for (po__tstate **p = &threads; *p; p = &(*p)->next) {
+    if (*p == ts) {
+      *p = ts->next;
+      break;
+    }
+  }
+  if (!retired) retired = tstate_new(0);
+  if (retired) {
+    pthread_mutex_lock(&ts->lock);
+    merge_tree(retired, ts);
+    pthread_mutex_unlock(&ts->lock);
+    /* The per-thread summary survives too (bounded; beyond the bound only counted). */
+    if (retired_summary_len < MAX_RETIRED_SUMMARIES) {
+      po__retired_summary *s = &retired_summaries[retired_summary_len++];
+      s->tid = ts->tid;
+      memcpy(s->name, ts->name, sizeof s->name);
+      s->calls = 0;
+      s->total_ticks = 0;
+      for (po__node *c = atomic_load(&ts->root.first_child); c; c = c->next_sibling) {
+        s->total_ticks += LD(c->total);
+      }
+      for (po__chunk *ch = ts->chunks; ch; ch = ch->next)
+        for (uint32_t i = 0; i < ch->used; i++) s->calls += LD(ch->nodes[i].calls);
+    } else {
+      retired_summary_dropped++;
+    }
+  }
+  pthread_mutex_unlock(&threads_lock);
+  tstate_free(ts);
+}
+
+static void tls_key_init(void) { pthread_key_create(&tls_key, thread_exit); }
+
+static po__tstate *tstate_new(int with_stack) {
+  po__tstate *ts = calloc(1, sizeof *ts);
+  if (!ts) return NULL;
+  if (with_stack) {
+    ts->stack = calloc(MAX_DEPTH, sizeof *ts->stack);
+    if (!ts->stack) {
+      free(ts);
+      return NULL;
+    }
+    ts->top = ts->stack;
+    ts->limit = ts->stack + MAX_DEPTH - 1;
+    ts->stack[0].n = &ts->root;
+  }
+  ts->root.site = 0;
+  pthread_mutex_init(&ts->lock, NULL);
+  return ts;
+}
+
+static void tstate_free(po__tstate *ts) {
+  for (uint32_t i = 0; i < ts->sites_cap; i++) {
+    if (ts->sites[i]) {
+      free((void *)ts->sites[i]->hist);
+      free(ts->sites[i]);
+    }
+  }
+  free(ts->sites);
+  for (po__chunk *c = ts->chunks, *n; c; c = n) {
+    n = c->next;
+    free(c);
+  }
+  free(atomic_load(&ts->ring));
+  free(ts->stack);
+  pthread_mutex_destroy(&ts->lock);
+  free(ts);
+}
+
+/* Gives a thread its timeline ring. The capacity is written before the pointer is published;
+ * the owner reads the pointer with acquire semantics. Caller holds threads_lock. */
+static void ring_alloc(po__tstate *ts) {
+  if (atomic_load(&ts->ring)) return;
+  po__event *r = calloc(timeline_cap, sizeof *r);
+  if (!r) return;
+  ts->ring_cap = timeline_cap;
+  atomic_store_explicit(&ts->ring, r, memory_order_release);
+}
+
+static po__tstate *tstate_attach(void) {
+  pthread_once(&tls_once, tls_key_init);
+  po__tstate *ts = tstate_new(1);
+  if (!ts) return NULL;
+  ts->tid = syscall(SYS_gettid);
+  pthread_setspecific(tls_key, ts);
+  pthread_mutex_lock(&threads_lock);
+  if (!origin_ticks) origin_ticks = po__ticks();
+  if (timeline_on) ring_alloc(ts);
+  ts->next = threads;
+  threads = ts;
+  pthread_mutex_unlock(&threads_lock);
+  tls_ts = ts;
+  return ts;
+}
+
+/* Cold path: the site's slot in this thread's table. Takes the owner's lock. */
+static po__sitestat *sitestat_slow(po__tstate *ts, uint32_t id) {
+  pthread_mutex_lock(&ts->lock);
+  po__sitestat *ss = NULL;
+  if (id >= ts->sites_cap) {
+    uint32_t ncap = ts->sites_cap ? ts->sites_cap : 64;
+    while (ncap <= id) ncap *= 2;
+    po__sitestat **n = realloc(ts->sites, ncap * sizeof *n);
+    if (!n) goto out;
+    memset(n + ts->sites_cap, 0, (ncap - ts->sites_cap) * sizeof *n);
+    ts->sites = n;
+    ts->sites_cap = ncap;
+  }
+  ss = ts->sites[id];
+  if (!ss) {
+    ss = calloc(1, sizeof *ss);
+    if (!ss) goto out;
+    ss->hist = calloc(PO__HIST_BUCKETS, sizeof *ss->hist);
+    if (!ss->hist) {
+      free(ss);
+      ss = NULL;
+      goto out;
+    }
+    ST(ss->min, UINT64_MAX);
+    ts->sites[id] = ss;
+  }
+out:
+  pthread_mutex_unlock(&ts->lock);
+  return ss;
+}
+
+/* Cold path: the child of `parent` for site `id`, created if needed. Caller holds ts->lock. */
+static po__node *child_locked(po__tstate *ts, po__node *parent, uint32_t id, po__sitestat *ss) {
+  for (po__node *c = atomic_load_explicit(&parent->first_child, memory_order_relaxed); c;
+       c = c->next_sibling)
+    if (c->site == id) return c;
+  if (!ts->chunks || ts->chunks->used == NODES_PER_CHUNK) {
+    po__chunk *ch = calloc(1, sizeof *ch);
+    if (!ch) return NULL;
+    ch->next = ts->chunks;
+    ts->chunks = ch;
+  }
+  po__node *n = &ts->chunks->nodes[ts->chunks->used++];
+  n->site = id;
+  n->ss = ss;
+  n->parent = parent;
+  n->next_sibling = atomic_load_explicit(&parent->first_child, memory_order_relaxed);
+  atomic_store_explicit(&parent->first_child, n, memory_order_release);
+  return n;
+}
+
+static po__node *node_slow(po__tstate *ts, po__node *parent, uint32_t id, po__sitestat *ss) {
+  pthread_mutex_lock(&ts->lock);
+  po__node *n = child_locked(ts, parent, id, ss);
+  pthread_mutex_unlock(&ts->lock);
+  if (n) {
+    ss->last_parent = parent;
+    ss->last_node = n;
+  }
+  return n;
+}
+
+/* ---- the hot path ------------------------------------------------------------------------ */
+
+__attribute__((noinline)) static void begin_slow(po__tstate *ts, uint32_t id);
+
+static inline void zone_begin(po__tstate *ts, uint32_t id) {
+  po__sitestat *ss;
+  if (PO__UNLIKELY(id >= ts->sites_cap || !(ss = ts->sites[id]) || ts->top == ts->limit ||
+                   ss->last_parent != ts->top->n)) {
+    begin_slow(ts, id);
+    return;
+  }
+  po__frame *f = ++ts->top;
+  f->n = ss->last_node;
+  f->child = 0;
+  f->child_adj = 0;
+  f->desc = 0;
+  f->start = po__ticks();
+}
+
+static void begin_slow(po__tstate *ts, uint32_t id) {
+  if (ts->top == ts->limit || id == 0) {
+    if (id) atomic_fetch_add(&counters.depth_overflows, 1);
+    ts->skipped++;
+    return;
+  }
+  po__sitestat *ss = id < ts->sites_cap ? ts->sites[id] : NULL;
+  if (!ss && !(ss = sitestat_slow(ts, id))) {
+    ts->skipped++;
+    return;
+  }
+  po__node *n = ss->last_parent == ts->top->n ? ss->last_node : node_slow(ts, ts->top->n, id, ss);
+  if (!n) {
+    ts->skipped++;
+    return;
+  }
+  po__frame *f = ++ts->top;
+  f->n = n;
+  f->child = 0;
+  f->child_adj = 0;
+  f->desc = 0;
+  f->start = po__ticks();
+}
+
+void po__zone_begin_id(uint32_t id) {
+  po__tstate *ts = tls_ts;
+  if (PO__UNLIKELY(!ts) && !(ts = tstate_attach())) return;
+  if (PO__UNLIKELY(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED))) {
+    ts->skipped++;
+    return;
+  }
+  zone_begin(ts, id);
+}
+
+void po_zone_begin(po_site *site) {
+  po__tstate *ts = tls_ts;
+  if (PO__UNLIKELY(!ts) && !(ts = tstate_attach())) return;
+  if (PO__UNLIKELY(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED))) {
+    ts->skipped++;
+    return;
+  }
+  uint32_t id = __atomic_load_n(&site->id, __ATOMIC_RELAXED);
+  if (PO__UNLIKELY(!id)) id = po__site_register(site);
+  zone_begin(ts, id);
+}
+
+__attribute__((noinline)) static void record_event(po__tstate *ts, po__event *ring,
+                                                   po__frame *f, uint64_t d) {
+  if (!__atomic_load_n(&timeline_on, __ATOMIC_RELAXED)) return;
+  uint32_t len = LD(ts->ring_len);
+  if (len >= ts->ring_cap) {
+    BUMP(ts->dropped, 1);
+    return;
+  }
+  po__event *e = &ring[len];
+  e->start = f->start;
+  e->dur = d;
+  e->site = f->n->site;
+  e->depth = (uint32_t)(f - ts->stack);
+  atomic_store_explicit(&ts->ring_len, len + 1, memory_order_release);
+}
+
+void po_zone_end(void) {
+  uint64_t now = po__ticks();
+  po__tstate *ts = tls_ts;
+  if (PO__UNLIKELY(!ts)) {
+    atomic_fetch_add(&counters.unmatched_ends, 1);
+    return;
+  }
+  if (PO__UNLIKELY(ts->skipped)) {
+    ts->skipped--;
+    return;
+  }
+  po__frame *f = ts->top;
+  if (PO__UNLIKELY(f == ts->stack)) {
+    atomic_fetch_add(&counters.unmatched_ends, 1);
+    return;
+  }
+  uint64_t d = now - f->start;
+  po__node *n = f->n;
+  po__sitestat *ss = n->ss;
+  /* Probe-cost compensation (both terms are 0 unless auto-instrumentation calibrated them). */
+  uint64_t cost = probe_bias + f->desc * probe_full;
+  uint64_t total = d > cost ? d - cost : 0;
+  uint64_t self = total > f->child_adj ? total - f->child_adj : 0;
+  BUMP(n->calls, 1);
+  BUMP(n->total, total);
+  BUMP(n->self, self);
+  if (total < LD(ss->min)) ST(ss->min, total);
+  if (total > LD(ss->max)) ST(ss->max, total);
+  BUMP(ss->sumsq, (double)total * (double)total);
+  BUMP(ss->hist[po__hist_bucket(total)], 1);
+  po__event *ring = atomic_load_explicit(&ts->ring, memory_order_acquire);
+  if (PO__UNLIKELY(ring != NULL)) record_event(ts, ring, f, total);
+  po__frame *p = f - 1;
+  p->child += d;
+  p->child_adj += total;
+  p->desc += f->desc + 1;
+  ts->top = p;
+}
+
+/* ---- switches ------------------------------------------------------------------------------ */
+
+void po_profile_set_enabled(int on) {
+  __atomic_store_n(&po__profiling_enabled, on ? 1 : 0, __ATOMIC_RELAXED);
+}
+int po_profile_enabled(void) { return __atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED); }
+
+int po_profile_set_timeline(int on, size_t events_per_thread) {
+  if (on && (events_per_thread < 16 || events_per_thread > (1u << 26))) return PO_ERANGE;
+  pthread_mutex_lock(&threads_lock);
+  __atomic_store_n(&timeline_on, on ? 1 : 0, __ATOMIC_RELAXED);
+  if (on) timeline_cap = (uint32_t)events_per_thread;
+  /* Threads already running get their ring now (kept until they exit; capacity is fixed once a
+   * ring exists). */
+  for (po__tstate *ts = threads; ts && on; ts = ts->next) ring_alloc(ts);
+  pthread_mutex_unlock(&threads_lock);
+  return 0;
+}
+
+void *po_profile_call(const char *name, void *(*fn)(void *), void *arg) {
+  if (!fn) return NULL;
+  if (!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED)) return fn(arg);
+  uint32_t id = po__site_for_name(name);
+  po__zone_begin_id(id);
+  void *r = fn(arg);
+  po_zone_end();
+  return r;
+}
+
+void po_profile_thread_name(const char *name) {
+  po__tstate *ts = tls_ts;
+  if (!ts && !(ts = tstate_attach())) return;
+  pthread_mutex_lock(&ts->lock);
+  po__strlcpy(ts->name, name ? name : "", sizeof ts->name);
+  pthread_mutex_unlock(&ts->lock);
+}
+
+void po__set_probe_cost(uint64_t bias_ticks, uint64_t full_ticks) {
+  probe_bias = bias_ticks;
+  probe_full = full_ticks;
+}
+
+double po_profile_probe_cost_ns(void) { return (double)probe_full * po__ns_per_tick(); }
+
+void po_profile_get_counters(po_profile_counters *out) {
+  memset(out, 0, sizeof *out);
+  out->truncated_names = atomic_load(&counters.truncated_names);
+  out->null_names = atomic_load(&counters.null_names);
+  out->unmatched_ends = atomic_load(&counters.unmatched_ends);
+  out->open_at_exit = atomic_load(&counters.open_at_exit);
+  out->depth_overflows = atomic_load(&counters.depth_overflows);
+  out->site_overflows = atomic_load(&counters.site_overflows);
+  pthread_mutex_lock(&threads_lock);
+  for (po__tstate *ts = threads; ts; ts = ts->next) out->dropped_events += LD(ts->dropped);
+  if (retired) out->dropped_events += LD(retired->dropped);
+  pthread_mutex_unlock(&threads_lock);
+}
+
+/* ---- calibration ------------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+void po__calibrate_probe(void (*begin)(void *), void (*end)(void *), void *arg,
+                         uint64_t *bias_ticks, uint64_t *full_ticks) {
+  /* Run against a private thread state so nothing is recorded in the real profile. */
+  po__tstate *saved = tls_ts;
+  po__tstate *tmp = tstate_new(1);
+  *bias_ticks = *full_ticks = 0;
+  if (!tmp) return;
+  tls_ts = tmp;
+  uint64_t keep_bias = probe_bias, keep_full = probe_full;
+  probe_bias = probe_full = 0;
+  static po_site outer_site = PO_SITE_INIT("po.calibrate.outer", "", 0);
+  static po_site inner_site = PO_SITE_INIT("po.calibrate.inner", "", 0);
+  uint32_t inner = po__site_register(&inner_site);
+  enum { ROUNDS = 15, PAIRS = 2000 };
+  uint64_t bias[ROUNDS], full[ROUNDS];
+  for (int r = 0; r < ROUNDS; r++) {
+    po_zone_begin(&outer_site);
+    for (int i = 0; i < PAIRS; i++) {
+      if (begin) begin(arg);
+      else po__zone_begin_id(inner);
+      if (end) end(arg);
+      else po_zone_end();
+    }
+    po__frame *f = tmp->top;
+    uint64_t t0 = f->start;
+    uint64_t child = f->child;
+    uint64_t t1 = po__ticks();
+    po_zone_end();
+    bias[r] = child / PAIRS;
+    full[r] = (t1 - t0) / PAIRS;
+  }
+  qsort(bias, ROUNDS, sizeof bias[0], cmp_u64);
+  qsort(full, ROUNDS, sizeof full[0], cmp_u64);
+  *bias_ticks = bias[ROUNDS / 2];
+  *full_ticks = full[ROUNDS / 2];
+  probe_bias = keep_bias;
+  probe_full = keep_full;
+  tls_ts = saved;
+  tstate_free(tmp);
+}
+
+/* ---- merge and reset ------------------------------------------------------------------------ */
+
+static po__sitestat *merged_sitestat(po__tstate *dst, uint32_t id) {
+  if (id >= dst->sites_cap || !dst->sites[id]) return sitestat_slow(dst, id);
+  return dst->sites[id];
+}
+
+static void merge_sitestat(po__sitestat *d, po__sitestat *s) {
+  if (LD(s->min) < LD(d->min)) ST(d->min, LD(s->min));
+  if (LD(s->max) > LD(d->max)) ST(d->max, LD(s->max));
+  BUMP(d->sumsq, LD(s->sumsq));
+  for (uint32_t b = 0; b < PO__HIST_BUCKETS; b++) {
+    uint32_t v = LD(s->hist[b]);
+    if (v) BUMP(d->hist[b], v);
+  }
+}
+
+static void merge_children(po__tstate *dst, po__node *dn, po__node *sn) {
+  for (po__node *c = atomic_load_explicit(&sn->first_child, memory_order_acquire); c;
+       c = c->next_sibling) {
+    po__sitestat *ss = merged_sitestat(dst, c->site);
+    if (!ss) continue;
+    pthread_mutex_lock(&dst->lock);
+    po__node *d = child_locked(dst, dn, c->site, ss);
+    pthread_mutex_unlock(&dst->lock);
+    if (!d) continue;
+    BUMP(d->calls, LD(c->calls));
+    BUMP(d->total, LD(c->total));
+    BUMP(d->self, LD(c->self));
+    d->flags |= c->flags;
+    merge_children(dst, d, c);
+  }
+}
+
+/* Adds src's tree and site records into dst. Caller holds src->lock (dst is private or held). */
+static void merge_tree(po__tstate *dst, po__tstate *src) {
+  for (uint32_t id = 1; id < src->sites_cap; id++) {
+    po__sitestat *s = src->sites[id];
+    if (!s) continue;
+    po__sitestat *d = merged_sitestat(dst, id);
+    if (d) merge_sitestat(d, s);
+  }
+  merge_children(dst, &dst->root, &src->root);
+  BUMP(dst->dropped, LD(src->dropped));
+}
+
+static void zero_tree(po__tstate *ts) {
+  for (uint32_t id = 0; id < ts->sites_cap; id++) {
+    po__sitestat *s = ts->sites[id];
+    if (!s) continue;
+    ST(s->min, UINT64_MAX);
+    ST(s->max, 0);
+    ST(s->sumsq, 0.0);
+    for (uint32_t b = 0; b < PO__HIST_BUCKETS; b++) ST(s->hist[b], 0);
+  }
+  for (po__chunk *c = ts->chunks; c; c = c->next) {
+    for (uint32_t i = 0; i < c->used; i++) {
+      ST(c->nodes[i].calls, 0);
+      ST(c->nodes[i].total, 0);
+      ST(c->nodes[i].self, 0);
+      c->nodes[i].flags = 0;
+    }
+  }
+  ST(ts->dropped, 0);
+  atomic_store(&ts->ring_len, 0);
+}
+
+void po_profile_reset(void) {
+  pthread_mutex_lock(&threads_lock);
+  for (po__tstate *ts = threads; ts; ts = ts->next) {
+    pthread_mutex_lock(&ts->lock);
+    zero_tree(ts);
+    pthread_mutex_unlock(&ts->lock);
+  }
+  if (retired) {
+    tstate_free(retired);
+    retired = NULL;
+  }
+  retired_summary_len = 0;
+  retired_summary_dropped = 0;
+  origin_ticks = po__ticks();
+  pthread_mutex_unlock(&threads_lock);
+  atomic_store(&counters.truncated_names, 0);
+  atomic_store(&counters.null_names, 0);
+  atomic_store(&counters.unmatched_ends, 0);
+  atomic_store(&counters.open_at_exit, 0);
+  atomic_store(&counters.depth_overflows, 0);
+  atomic_store(&counters.site_overflows, 0);
+}
+
+/* ---- the profile section of the report ---------------------------------------------------- */
+
+#include <cjson/cJSON.h>
+#include <math.h>
+
+#define MAX_TREE_NODES 20000
+#define MAX_TIMELINE_EVENTS 200000
+
+typedef struct {
+  uint64_t calls, raw_total, total, self;
+  uint32_t depth_active; /* how many ancestors of the current DFS node have this site */
+} site_acc;
+
+typedef struct {
+  po__tstate *m;
+  site_acc *acc;
+  double tick_s;
+  cJSON *tree;
+  int next_id;
+  int tree_truncated;
+} walk_ctx;
+
+static int add_num(cJSON *o, const char *k, double v) {
+  return cJSON_AddNumberToObject(o, k, v) ? 0 : PO_ENOMEM;
+}
+
+static void walk(walk_ctx *w, po__node *n, int parent_id) {
+  for (po__node *c = atomic_load(&n->first_child); c; c = c->next_sibling) {
+    site_acc *a = &w->acc[c->site];
+    uint64_t calls = LD(c->calls), total = LD(c->total), self = LD(c->self);
+    a->calls += calls;
+    a->raw_total += total;
+    a->self += self;
+    if (a->depth_active == 0) a->total += total; /* recursion: count the outermost only */
+    int my_id = -1;
+    if (w->next_id < MAX_TREE_NODES) {
+      my_id = w->next_id++;
+      cJSON *o = cJSON_CreateObject();
+      const char *name, *file;
+      int line;
+      site_describe(c->site, &name, &file, &line);
+      if (o) {
+        add_num(o, "id", my_id);
+        add_num(o, "parent", parent_id);
+        cJSON_AddStringToObject(o, "name", name);
+        add_num(o, "calls", (double)calls);
+        add_num(o, "total_seconds", (double)total * w->tick_s);
+        add_num(o, "self_seconds", (double)self * w->tick_s);
+        if (c->flags & NODE_OPEN_AT_EXIT) cJSON_AddTrueToObject(o, "open_at_exit");
+        cJSON_AddItemToArray(w->tree, o);
+      }
+    } else {
+      w->tree_truncated++;
+    }
+    a->depth_active++;
+    walk(w, c, my_id);
+    a->depth_active--;
+  }
+}
+
+static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
+  site_acc *a = &w->acc[id];
+  po__sitestat *ss = w->m->sites[id];
+  const char *name, *file;
+  int line;
+  site_describe(id, &name, &file, &line);
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  double ts = w->tick_s;
+  double n = (double)a->calls;
+  double mean_ticks = n > 0 ? (double)a->raw_total / n : 0;
+  double var = n > 0 ? LD(ss->sumsq) / n - mean_ticks * mean_ticks : 0;
+  uint64_t *h = malloc(PO__HIST_BUCKETS * sizeof *h);
+  uint64_t htotal = 0;
+  if (h) {
+    for (uint32_t b = 0; b < PO__HIST_BUCKETS; b++) htotal += h[b] = LD(ss->hist[b]);
+  }
+  double mn = LD(ss->min) == UINT64_MAX ? 0 : (double)LD(ss->min);
+  double mx = (double)LD(ss->max);
+  cJSON_AddStringToObject(o, "name", name);
+  cJSON_AddStringToObject(o, "file", file ? file : "");
+  add_num(o, "line", line);
+  add_num(o, "calls", n);
+  add_num(o, "total_seconds", (double)a->total * ts);
+  add_num(o, "self_seconds", (double)a->self * ts);
+  add_num(o, "avg_seconds", mean_ticks * ts);
+  add_num(o, "min_seconds", mn * ts);
+  add_num(o, "max_seconds", mx * ts);
+  add_num(o, "stddev_seconds", var > 0 ? sqrt(var) * ts : 0);
+  static const struct {
+    const char *key;
+    double q;
+  } qs[] = {{"p50_seconds", 0.50}, {"p90_seconds", 0.90}, {"p95_seconds", 0.95}, {"p99_seconds", 0.99}};
+  for (size_t i = 0; i < PO__ARRAY_LEN(qs); i++) {
+    double v = h ? po__hist_quantile(h, htotal, qs[i].q) : 0;
+    if (v < mn) v = mn; /* a bucket midpoint never lies outside the observed range */
+    if (v > mx) v = mx;
+    add_num(o, qs[i].key, v * ts);
+  }
+  add_num(o, "percent_total", wall_s > 0 ? 100.0 * (double)a->total * ts / wall_s : 0);
+  free(h);
+  return o;
+}
+
+static cJSON *threads_json(double tick_s) {
+  cJSON *arr = cJSON_CreateArray();
+  if (!arr) return NULL;
+  for (po__tstate *ts = threads; ts; ts = ts->next) {
+    uint64_t calls = 0, total = 0;
+    pthread_mutex_lock(&ts->lock);
+    for (po__node *c = atomic_load(&ts->root.first_child); c; c = c->next_sibling)
+      total += LD(c->total);
+    for (po__chunk *ch = ts->chunks; ch; ch = ch->next)
+      for (uint32_t i = 0; i < ch->used; i++) calls += LD(ch->nodes[i].calls);
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+      add_num(o, "tid", (double)ts->tid);
+      cJSON_AddStringToObject(o, "name", ts->name);
+      cJSON_AddFalseToObject(o, "exited");
+      add_num(o, "calls", (double)calls);
+      add_num(o, "total_seconds", (double)total * tick_s);
+      add_num(o, "dropped_events", (double)LD(ts->dropped));
+      cJSON_AddItemToArray(arr, o);
+    }
+    pthread_mutex_unlock(&ts->lock);
+  }
+  for (uint32_t i = 0; i < retired_summary_len; i++) {
+    po__retired_summary *s = &retired_summaries[i];
+    cJSON *o = cJSON_CreateObject();
+    if (!o) continue;
+    add_num(o, "tid", (double)s->tid);
+    cJSON_AddStringToObject(o, "name", s->name);
+    cJSON_AddTrueToObject(o, "exited");
+    add_num(o, "calls", (double)s->calls);
+    add_num(o, "total_seconds", (double)s->total_ticks * tick_s);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+static cJSON *timeline_json(double tick_s, uint64_t *dropped_out) {
+  cJSON *tl = cJSON_CreateObject();
+  if (!tl) return NULL;
+  cJSON_AddBoolToObject(tl, "enabled", __atomic_load_n(&timeline_on, __ATOMIC_RELAXED));
+  cJSON *ev = cJSON_AddArrayToObject(tl, "events");
+  size_t emitted = 0;
+  uint64_t cut = 0;
+  for (po__tstate *ts = threads; ts && ev; ts = ts->next) {
+    po__event *ring = atomic_load_explicit(&ts->ring, memory_order_acquire);
+    uint32_t len = ring ? atomic_load_explicit(&ts->ring_len, memory_order_acquire) : 0;
+    for (uint32_t i = 0; i < len; i++) {
+      if (emitted >= MAX_TIMELINE_EVENTS) {
+        cut++;
+        continue;
+      }
+      po__event *e = &ring[i];
+      const char *name, *file;
+      int line;
+      site_describe(e->site, &name, &file, &line);
+      cJSON *o = cJSON_CreateObject();
+      if (!o) continue;
+      add_num(o, "tid", (double)ts->tid);
+      cJSON_AddStringToObject(o, "name", name);
+      add_num(o, "start_seconds",
+              e->start >= origin_ticks ? (double)(e->start - origin_ticks) * tick_s : 0);
+      add_num(o, "dur_seconds", (double)e->dur * tick_s);
+      add_num(o, "depth", e->depth);
+      cJSON_AddItemToArray(ev, o);
+      emitted++;
+    }
+  }
+  add_num(tl, "not_exported_events", (double)cut);
+  *dropped_out += cut;
+  return tl;
+}
+
+int po__report_add_profile(cJSON *root) {
+  cJSON *prof = cJSON_AddObjectToObject(root, "profile");
+  if (!prof) return PO_ENOMEM;
+  double tick_s = po__ns_per_tick() * 1e-9;
+  po__tstate *m = tstate_new(0);
+  if (!m) return PO_ENOMEM;
+  int rc = PO_ENOMEM;
+
+  pthread_mutex_lock(&threads_lock);
+  if (!origin_ticks) origin_ticks = po__ticks();
+  double wall_s = (double)(po__ticks() - origin_ticks) * tick_s;
+  for (po__tstate *ts = threads; ts; ts = ts->next) {
+    pthread_mutex_lock(&ts->lock);
+    merge_tree(m, ts);
+    pthread_mutex_unlock(&ts->lock);
+  }
+  if (retired) merge_tree(m, retired);
+  cJSON *threads_arr = threads_json(tick_s);
+  uint64_t dropped = LD(m->dropped);
+  cJSON *timeline = timeline_json(tick_s, &dropped);
+  pthread_mutex_unlock(&threads_lock);
+
+  pthread_mutex_lock(&reg_lock);
+  uint32_t nsites = reg_len;
+  pthread_mutex_unlock(&reg_lock);
+  walk_ctx w = {m, calloc(nsites + 1, sizeof(site_acc)), tick_s, cJSON_CreateArray(), 0, 0};
+  if (!w.acc || !w.tree || !threads_arr || !timeline) goto out;
+  walk(&w, &m->root, -1);
+
+  double profiled = 0;
+  for (po__node *c = atomic_load(&m->root.first_child); c; c = c->next_sibling)
+    profiled += (double)LD(c->total) * tick_s;
+  add_num(prof, "wall_seconds", wall_s);
+  add_num(prof, "profiled_seconds", profiled);
+  add_num(prof, "dropped_events", (double)dropped);
+  add_num(prof, "probe_cost_ns", po_profile_probe_cost_ns());
+  add_num(prof, "ns_per_tick", tick_s * 1e9);
+
+  cJSON *funcs = cJSON_AddArrayToObject(prof, "functions");
+  if (!funcs) goto out;
+  for (uint32_t id = 1; id < nsites && id < m->sites_cap; id++) {
+    if (!m->sites[id] || w.acc[id].calls == 0) continue;
+    cJSON *f = function_json(&w, id, wall_s);
+    if (f) cJSON_AddItemToArray(funcs, f);
+  }
+  cJSON_AddItemToObject(prof, "call_tree", w.tree);
+  w.tree = NULL;
+  add_num(prof, "call_tree_truncated", w.tree_truncated);
+  cJSON_AddItemToObject(prof, "threads", threads_arr);
+  threads_arr = NULL;
+  add_num(prof, "threads_not_listed", (double)retired_summary_dropped);
+
+  po_profile_counters pc;
+  po_profile_get_counters(&pc);
+  cJSON *cnt = cJSON_AddObjectToObject(prof, "counters");
+  if (cnt) {
+    add_num(cnt, "truncated_names", (double)pc.truncated_names);
+    add_num(cnt, "null_names", (double)pc.null_names);
+    add_num(cnt, "unmatched_ends", (double)pc.unmatched_ends);
+    add_num(cnt, "open_at_exit", (double)pc.open_at_exit);
+    add_num(cnt, "depth_overflows", (double)pc.depth_overflows);
+    add_num(cnt, "site_overflows", (double)pc.site_overflows);
+  }
+  cJSON_AddItemToObject(prof, "timeline", timeline);
+  timeline = NULL;
+  rc = 0;
+out:
+  cJSON_Delete(w.tree);
+  cJSON_Delete(threads_arr);
+  cJSON_Delete(timeline);
+  free(w.acc);
+  tstate_free(m);
+  return rc;
+}

@@ -1,0 +1,80 @@
+/* report_text: the human-readable table of a report. Reads the model only. */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double num(const cJSON *o, const char *k) {
+  return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static const char *sort_key(po_sort sort) {
+  return sort == PO_SORT_SELF ? "self_seconds" : sort == PO_SORT_CALLS ? "calls" : "total_seconds";
+}
+
+static const char *g_key;
+static int cmp_desc(const void *a, const void *b) {
+  double x = num(*(const cJSON *const *)a, g_key), y = num(*(const cJSON *const *)b, g_key);
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Formats seconds with a unit that keeps three significant digits readable. */
+static void fmt_time(char *buf, size_t len, double s) {
+  if (s >= 1.0) snprintf(buf, len, "%.3f s", s);
+  else if (s >= 1e-3) snprintf(buf, len, "%.3f ms", s * 1e3);
+  else if (s >= 1e-6) snprintf(buf, len, "%.3f us", s * 1e6);
+  else snprintf(buf, len, "%.1f ns", s * 1e9);
+}
+
+int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t top_n) {
+  const cJSON *root = po_report_json(rep);
+  if (!root || !out) return PO_EINVAL;
+  const cJSON *prof = cJSON_GetObjectItemCaseSensitive(root, "profile");
+  const cJSON *funcs = cJSON_GetObjectItemCaseSensitive(prof, "functions");
+  int n = cJSON_GetArraySize(funcs);
+  const cJSON **rows = calloc((size_t)(n > 0 ? n : 1), sizeof *rows);
+  if (!rows) return PO_ENOMEM;
+  int i = 0;
+  const cJSON *f;
+  cJSON_ArrayForEach(f, funcs) rows[i++] = f;
+  /* qsort has no context argument in C11; the key is set and used under this call only. */
+  static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&sort_lock);
+  g_key = sort_key(sort);
+  qsort(rows, (size_t)n, sizeof *rows, cmp_desc);
+  pthread_mutex_unlock(&sort_lock);
+
+  double wall = num(prof, "wall_seconds");
+  fprintf(out, "perfopt profile: %d functions, %.3f s profiled wall time, sorted by %s\n", n, wall,
+          sort == PO_SORT_SELF ? "self time" : sort == PO_SORT_CALLS ? "calls" : "total time");
+  fprintf(out, "   %-40s %12s %12s %12s %12s %10s %7s\n", "function", "total", "self", "avg", "p95",
+          "calls", "%total");
+  size_t shown = top_n && (size_t)n > top_n ? top_n : (size_t)n;
+  for (size_t r = 0; r < shown; r++) {
+    const cJSON *row = rows[r];
+    char tot[32], self[32], avg[32], p95[32];
+    fmt_time(tot, sizeof tot, num(row, "total_seconds"));
+    fmt_time(self, sizeof self, num(row, "self_seconds"));
+    fmt_time(avg, sizeof avg, num(row, "avg_seconds"));
+    fmt_time(p95, sizeof p95, num(row, "p95_seconds"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "name"));
+    /* The top three by the sort key are the bottlenecks worth looking at first. */
+    fprintf(out, "%s %-40.40s %12s %12s %12s %12s %10.0f %6.1f%%\n", r < 3 ? "!!" : "  ",
+            name ? name : "?", tot, self, avg, p95, num(row, "calls"), num(row, "percent_total"));
+  }
+  if (shown < (size_t)n) fprintf(out, "   ... %zu more functions in the JSON report\n", (size_t)n - shown);
+  double dropped = num(prof, "dropped_events");
+  const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(prof, "counters");
+  if (dropped > 0) fprintf(out, "note: %.0f timeline events dropped (ring full)\n", dropped);
+  if (num(cnt, "unmatched_ends") > 0)
+    fprintf(out, "note: %.0f zone ends without a begin were ignored\n", num(cnt, "unmatched_ends"));
+  if (num(cnt, "open_at_exit") > 0)
+    fprintf(out, "note: %.0f zones were still open when their thread exited (closed, flagged)\n",
+            num(cnt, "open_at_exit"));
+  if (num(cnt, "truncated_names") > 0)
+    fprintf(out, "note: %.0f zone names over 255 bytes were truncated\n", num(cnt, "truncated_names"));
+  free(rows);
+  return ferror(out) ? PO_EIO : 0;
+}

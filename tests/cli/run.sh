@@ -1,0 +1,19 @@
+#!/bin/sh
+# Runs every tests/cli/test_*.sh with PERFOPT pointing at the built command.
+BUILD=${BUILD:-build}
+PERFOPT=$(cd "$BUILD" && pwd)/perfopt
+export PERFOPT BUILD
+pass=0
+fail=0
+failed=""
+for t in tests/cli/test_*.sh; do
+  [ -e "$t" ] || continue
+  if sh "$t"; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    failed="$failed $(basename "$t")"
+  fi
+done
+echo "cli tests: $pass passed, $fail failed"
+[ -z "$failed" ] || { echo "FAILED:$failed"; exit 1; }
