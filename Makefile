@@ -97,7 +97,7 @@ $(BUILD)/obj/src/auto/%.o: src/auto/%.c include/perfopt.h
 
 $(BUILD)/obj/%.o: %.c include/perfopt.h
 	@mkdir -p $(dir $@)
-	$(CC) $(APP_CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(APP_CFLAGS) $(CMOCKA_CFLAGS) -Itests -MMD -MP -c $< -o $@
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -135,6 +135,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(APP_LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(STATIC_LIBS) $(CMOCKA_LIBS)
 
+# The auto-instrumentation test: compiled with -finstrument-functions, linked with libperfopt-auto.
+AUTO_TEST := $(BUILD)/tests/test_auto
+TESTS += $(AUTO_TEST)
+$(AUTO_TEST): tests/auto/test_auto.c $(TEST_SUPPORT_OBJ) $(AUTO_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(APP_CFLAGS) $(CMOCKA_CFLAGS) -Itests -finstrument-functions -o $@ $< $(TEST_SUPPORT_OBJ) \
+	  $(APP_LDFLAGS) $(AUTO_A) $(STATIC_LIBS) $(DW_LIBS) $(CMOCKA_LIBS)
+
 # Extra prerequisites tests need before they run (fake libraries, fixtures); mk/*.mk add to it.
 TEST_DEPS ?=
 
@@ -160,6 +168,11 @@ tsan:
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(APP_LDFLAGS) -o $@ $< $(STATIC_LIBS)
+
+# The profiler bench also measures the auto-instrumentation probe.
+$(BUILD)/bench/bench_profile: $(BUILD)/obj/bench/bench_profile.o $(AUTO_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(APP_LDFLAGS) -o $@ $< $(AUTO_A) $(STATIC_LIBS) $(DW_LIBS)
 
 BENCH_DEPS ?=
 bench: all $(BENCHES) $(BENCH_DEPS)

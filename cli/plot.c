@@ -1,11 +1,448 @@
-/* Placeholder: the real subcommand replaces this file. */
+/* perfopt plot DATA.csv [--x COL] [--y COL,...] [--width PX] [--height PX] [--method M]
+ *                      [--title T] -o OUT.svg
+ *
+ * Plots a CSV of any size in bounded memory: one pass streams the rows through the CSV reader (one
+ * fixed buffer) into one streaming M4 downsampler per y column (2 x width buckets, fixed memory).
+ * The stream buckets by x value, not by arrival, so x may come in any order (the Binance file is
+ * newest first). The kept points, sorted by x, are then reduced to the width with the chosen
+ * method and drawn with the SVG line chart.
+ *
+ * Time columns: a date cell ("2021-06-09 23:00:00", "2017-08-17 05-AM", "2024-08-07",
+ * ISO 8601 with T/Z) becomes Unix seconds (UTC); in a numeric column named like a timestamp (unix,
+ * timestamp, time, ts, epoch) values above 1e11 are read as milliseconds, above 1e14 as
+ * microseconds and above 1e17 as nanoseconds, so mixed units in one file line up. */
 #include "cli.h"
 
+#include <ctype.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "perfopt.h"
+
+#define PLOT_MAX_Y 16
+
+static void plot_usage(FILE *out) {
+  fprintf(out,
+          "usage: perfopt plot DATA.csv [--x COL] [--y COL[,COL...]] [--width PX] [--height PX]\n"
+          "                    [--method m4|minmax|lttb|minmaxlttb] [--title T] -o OUT.svg\n"
+          "\n"
+          "Plots a CSV of any size with bounded memory (a streaming M4 per y column).\n"
+          "  --x COL      x column, by header name or 0-based index (default: the row number);\n"
+          "               dates and Unix timestamps (s or ms, mixed) become a time axis\n"
+          "  --y COLS     comma-separated y columns (default: the first column that is not x\n               and not named like a time stamp)\n"
+          "  --width PX   chart width (default 1000), --height PX (default 400)\n"
+          "  --method M   reduction to the width: m4 (default, pixel-exact), minmax, lttb,\n"
+          "               minmaxlttb\n"
+          "  --title T    chart title (default: the file name)\n"
+          "  -o OUT.svg   output file\n"
+          "Rows whose selected cells are missing or not numbers are skipped and counted.\n");
+}
+
+/* ---- time parsing --------------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+static int read_int(const char *s, size_t len, size_t *i, int digits, int *out) {
+  int v = 0;
+  for (int k = 0; k < digits; k++) {
+    if (*i >= len || !isdigit((unsigned char)s[*i])) return -1;
+    v = v * 10 + (s[(*i)++] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+/* "YYYY-MM-DD", then optionally [ T]HH[:MM[:SS[.fff]]] or " HH-AM"/" HH-PM", optional Z. */
+static int parse_date(const char *s, size_t len, double *out, void *user) {
+  (void)user;
+  size_t i = 0;
+  int y, mo, d, h = 0, mi = 0, se = 0;
+  double frac = 0;
+  if (read_int(s, len, &i, 4, &y) || i >= len || s[i++] != '-' || read_int(s, len, &i, 2, &mo) ||
+      i >= len || s[i++] != '-' || read_int(s, len, &i, 2, &d))
+    return -1;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31) return -1;
+  if (i < len && (s[i] == ' ' || s[i] == 'T')) {
+    i++;
+    if (read_int(s, len, &i, 2, &h)) return -1;
+    if (i + 2 < len + 0 && s[i] == '-' && (s[i + 1] == 'A' || s[i + 1] == 'P') &&
+        i + 2 < len && s[i + 2] == 'M') {
+      if (h < 1 || h > 12) return -1;
+      int pm = s[i + 1] == 'P';
+      h = h % 12 + (pm ? 12 : 0);
+      i += 3;
+    } else if (i < len && s[i] == ':') {
+      i++;
+      if (read_int(s, len, &i, 2, &mi)) return -1;
+      if (i < len && s[i] == ':') {
+        i++;
+        if (read_int(s, len, &i, 2, &se)) return -1;
+        if (i < len && s[i] == '.') {
+          double scale = 0.1;
+          for (i++; i < len && isdigit((unsigned char)s[i]); i++, scale /= 10)
+            frac += (s[i] - '0') * scale;
+        }
+      }
+    }
+    if (h > 23 || mi > 59 || se > 60) return -1;
+  }
+  if (i < len && s[i] == 'Z') i++;
+  if (i != len) return -1;
+  *out = (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600.0 + mi * 60.0 + se + frac;
+  return 0;
+}
+
+static int is_time_name(const char *name) {
+  static const char *names[] = {"unix", "timestamp", "time", "ts", "epoch", "date", "datetime",
+                                "unix_time", "time_s", "t_seconds"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcasecmp(name, names[i]) == 0) return 1;
+  return 0;
+}
+
+/* Timestamps in ms/us/ns (mixed in one file) to seconds. */
+static double normalize_epoch(double v) {
+  double a = fabs(v);
+  if (a > 1e17) return v / 1e9;
+  if (a > 1e14) return v / 1e6;
+  if (a > 1e11) return v / 1e3;
+  return v;
+}
+
+static void format_utc(double t, char *buf, size_t len) {
+  int64_t days = (int64_t)floor(t / 86400.0);
+  int64_t secs = (int64_t)(t - (double)days * 86400.0);
+  /* civil_from_days */
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t y = yoe + era * 400;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  int64_t m = mp + (mp < 10 ? 3 : -9);
+  y += m <= 2;
+  snprintf(buf, len, "%04d-%02d-%02d %02d:%02d UTC", (int)(y % 100000), (int)(m % 13),
+           (int)(d % 32), (int)(secs / 3600 % 24), (int)(secs / 60 % 60));
+}
+
+/* ---- the command -------------------------------------------------------------------------- */
+
+static int parse_method(const char *s, po_ds_method *m) {
+  if (strcmp(s, "m4") == 0) *m = PO_DS_M4;
+  else if (strcmp(s, "minmax") == 0) *m = PO_DS_MINMAX;
+  else if (strcmp(s, "lttb") == 0) *m = PO_DS_LTTB;
+  else if (strcmp(s, "minmaxlttb") == 0) *m = PO_DS_MINMAXLTTB;
+  else return -1;
+  return 0;
+}
+
+static int parse_px(const char *s, int lo, int hi, int *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+typedef struct {
+  const char *path, *xcol, *ycols, *title, *out;
+  int width, height;
+  po_ds_method method;
+} plot_args;
+
+static int parse_args(int argc, char **argv, plot_args *a) {
+  memset(a, 0, sizeof *a);
+  a->width = 1000;
+  a->height = 400;
+  a->method = PO_DS_M4;
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+      plot_usage(stdout);
+      return 1;
+    }
+    int has_val = i + 1 < argc;
+    if (strcmp(o, "--x") == 0 && has_val) a->xcol = argv[++i];
+    else if (strcmp(o, "--y") == 0 && has_val) a->ycols = argv[++i];
+    else if (strcmp(o, "--title") == 0 && has_val) a->title = argv[++i];
+    else if ((strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) && has_val) a->out = argv[++i];
+    else if (strcmp(o, "--width") == 0 && has_val) {
+      if (parse_px(argv[++i], 120, 10000, &a->width)) {
+        fprintf(stderr, "perfopt plot: --width must be 120..10000 pixels, got '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (strcmp(o, "--height") == 0 && has_val) {
+      if (parse_px(argv[++i], 60, 20000, &a->height)) {
+        fprintf(stderr, "perfopt plot: --height must be 60..20000 pixels, got '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (strcmp(o, "--method") == 0 && has_val) {
+      if (parse_method(argv[++i], &a->method)) {
+        fprintf(stderr, "perfopt plot: unknown --method '%s' (m4, minmax, lttb, minmaxlttb)\n",
+                argv[i]);
+        return 2;
+      }
+    } else if (o[0] == '-' && o[1] != '\0') {
+      fprintf(stderr, "perfopt plot: unknown or incomplete option '%s'\n", o);
+      plot_usage(stderr);
+      return 2;
+    } else if (!a->path) {
+      a->path = o;
+    } else {
+      fprintf(stderr, "perfopt plot: unexpected argument '%s'\n", o);
+      return 2;
+    }
+  }
+  if (!a->path || !a->out) {
+    fprintf(stderr, "perfopt plot: %s\n", !a->path ? "missing DATA.csv" : "missing -o OUT.svg");
+    plot_usage(stderr);
+    return 2;
+  }
+  return 0;
+}
+
+typedef struct {
+  size_t ny;
+  size_t ycol[PLOT_MAX_Y];
+  const char *yname[PLOT_MAX_Y];
+  po_ds_stream *stream[PLOT_MAX_Y];
+  int has_x, x_time;
+  size_t xcol;
+} plot_state;
+
+static int resolve_columns(po_csv *csv, const plot_args *a, plot_state *st) {
+  char err[256];
+  if (a->xcol) {
+    int xc = po_csv_find_column(csv, a->xcol, err, sizeof err);
+    if (xc < 0) {
+      fprintf(stderr, "perfopt plot: %s: %s\n", a->path, err);
+      return 1;
+    }
+    st->has_x = 1;
+    st->xcol = (size_t)xc;
+    st->x_time = is_time_name(po_csv_column_name(csv, st->xcol));
+  }
+  if (a->ycols) {
+    const char *p = a->ycols;
+    while (*p) {
+      const char *comma = strchr(p, ',');
+      size_t len = comma ? (size_t)(comma - p) : strlen(p);
+      char name[256];
+      if (len >= sizeof name) len = sizeof name - 1;
+      memcpy(name, p, len);
+      name[len] = '\0';
+      if (st->ny == PLOT_MAX_Y) {
+        fprintf(stderr, "perfopt plot: at most %d y columns\n", PLOT_MAX_Y);
+        return 2;
+      }
+      int yc = po_csv_find_column(csv, name, err, sizeof err);
+      if (yc < 0) {
+        fprintf(stderr, "perfopt plot: %s: %s\n", a->path, err);
+        return 1;
+      }
+      st->ycol[st->ny++] = (size_t)yc;
+      p = comma ? comma + 1 : p + len;
+    }
+  } else {
+    /* the first column that is neither x nor named like a time stamp */
+    size_t c = 0, ncol = po_csv_column_count(csv);
+    while (c < ncol && ((st->has_x && c == st->xcol) || is_time_name(po_csv_column_name(csv, c))))
+      c++;
+    if (c >= ncol) {
+      fprintf(stderr, "perfopt plot: %s: no column to plot (use --y)\n", a->path);
+      return 1;
+    }
+    st->ycol[st->ny++] = c;
+  }
+  for (size_t i = 0; i < st->ny; i++) {
+    const char *n = po_csv_column_name(csv, st->ycol[i]);
+    st->yname[i] = n && n[0] ? n : "y";
+  }
+  return 0;
+}
+
+/* Streams every row into the per-column downsamplers. */
+static int stream_rows(po_csv *csv, const plot_args *a, plot_state *st, double *xmin) {
+  size_t cols[PLOT_MAX_Y + 1];
+  size_t nsel = 0;
+  if (st->has_x) cols[nsel++] = st->xcol;
+  for (size_t i = 0; i < st->ny; i++) cols[nsel++] = st->ycol[i];
+  if (po_csv_select(csv, cols, nsel) != 0) return 1;
+  if (st->has_x) po_csv_set_parser(csv, 0, parse_date, NULL); /* dates become Unix seconds */
+  for (size_t i = 0; i < st->ny; i++) {
+    if (po_ds_stream_create(2 * (size_t)a->width, &st->stream[i]) != 0) {
+      fprintf(stderr, "perfopt plot: out of memory\n");
+      return 1;
+    }
+  }
+  double v[PLOT_MAX_Y + 1];
+  uint64_t row = 0;
+  int r;
+  *xmin = INFINITY;
+  while ((r = po_csv_next(csv, v)) == 1) {
+    double x = (double)row++;
+    if (st->has_x) {
+      x = st->x_time ? normalize_epoch(v[0]) : v[0];
+      if (x < *xmin) *xmin = x;
+    }
+    for (size_t i = 0; i < st->ny; i++) po_ds_stream_push(st->stream[i], x, v[nsel - st->ny + i]);
+  }
+  if (r < 0) {
+    fprintf(stderr, "perfopt plot: %s: read error: %s\n", a->path, po_strerror(r));
+    return 1;
+  }
+  if (!st->has_x) *xmin = 0;
+  return 0;
+}
+
+/* How the x axis is shown: a time axis becomes years/days/seconds since its first instant. */
+static void x_axis(const plot_state *st, const po_csv *csv, double xmin, double xmax,
+                   double *scale, po_unit *unit, char *label, size_t len) {
+  *scale = 1;
+  *unit = PO_UNIT_NONE;
+  if (!st->has_x) {
+    snprintf(label, len, "row");
+    return;
+  }
+  const char *name = po_csv_column_name(csv, st->xcol);
+  if (!st->x_time && !(xmin > 1e8 && xmax < 5e9 && is_time_name(name))) {
+    snprintf(label, len, "%s", name && name[0] ? name : "x");
+    return;
+  }
+  char start[64];
+  format_utc(xmin, start, sizeof start);
+  double span = xmax - xmin;
+  if (span >= 2 * 365.25 * 86400) {
+    *scale = 1.0 / (365.25 * 86400);
+    snprintf(label, len, "years since %s", start);
+  } else if (span >= 3 * 86400) {
+    *scale = 1.0 / 86400;
+    snprintf(label, len, "days since %s", start);
+  } else {
+    *unit = PO_UNIT_ELAPSED;
+    snprintf(label, len, "time since %s", start);
+  }
+}
 
 int po_cli_plot(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "perfopt plot: not built yet\n");
-  return 1;
+  plot_args a;
+  int rc = parse_args(argc, argv, &a);
+  if (rc) return rc == 1 ? 0 : rc;
+  char err[512];
+  po_csv *csv = NULL;
+  int orc = po_csv_open(a.path, NULL, &csv, err, sizeof err);
+  if (orc) {
+    fprintf(stderr, "perfopt plot: %s\n", err);
+    return 1;
+  }
+  plot_state st;
+  memset(&st, 0, sizeof st);
+  po_chart *chart = NULL;
+  double *px = NULL, *py = NULL;
+  size_t *idx = NULL;
+  rc = resolve_columns(csv, &a, &st);
+  double xmin = 0;
+  if (!rc) rc = stream_rows(csv, &a, &st, &xmin);
+  if (rc) goto out;
+
+  po_csv_stats cs;
+  po_csv_get_stats(csv, &cs);
+  if (cs.bad_rows > 0)
+    fprintf(stderr,
+            "perfopt plot: %s: skipped %llu of %llu rows with missing or non-numeric cells "
+            "(first: line %llu: %s)\n",
+            a.path, (unsigned long long)cs.bad_rows,
+            (unsigned long long)(cs.bad_rows + cs.rows), (unsigned long long)cs.first_bad_line,
+            cs.first_bad_reason);
+  if (cs.rows == 0) {
+    fprintf(stderr, "perfopt plot: %s: no plottable rows\n", a.path);
+    rc = 1;
+    goto out;
+  }
+
+  char title[512];
+  if (a.title) {
+    snprintf(title, sizeof title, "%s", a.title);
+  } else {
+    const char *base = strrchr(a.path, '/');
+    snprintf(title, sizeof title, "%s", base ? base + 1 : a.path);
+  }
+  chart = po_chart_new(PO_CHART_LINES, title);
+  size_t maxp = po_ds_stream_max_points(st.stream[0]);
+  size_t cap = po_ds_capacity(a.method, (size_t)a.width);
+  px = malloc(maxp * sizeof *px);
+  py = malloc(maxp * sizeof *py);
+  idx = malloc((cap > maxp ? cap : maxp) * sizeof *idx);
+  if (!chart || !px || !py || !idx) {
+    fprintf(stderr, "perfopt plot: out of memory\n");
+    rc = 1;
+    goto out;
+  }
+  po_chart_set_size(chart, a.width, a.height);
+
+  double xmax = -INFINITY, scale = 1;
+  po_unit xunit = PO_UNIT_NONE;
+  char xlabel[128];
+  for (size_t i = 0; i < st.ny; i++) {
+    int64_t k = po_ds_stream_read(st.stream[i], px, NULL, NULL, maxp);
+    if (k > 0 && px[k - 1] > xmax) xmax = px[k - 1];
+  }
+  x_axis(&st, csv, st.has_x ? xmin : 0, xmax, &scale, &xunit, xlabel, sizeof xlabel);
+  po_chart_set_axis(chart, 'x', xlabel, xunit);
+  if (st.ny == 1) po_chart_set_axis(chart, 'y', st.yname[0], PO_UNIT_NONE);
+
+  for (size_t i = 0; i < st.ny; i++) {
+    int64_t k = po_ds_stream_read(st.stream[i], px, py, NULL, maxp);
+    if (k < 0) {
+      rc = 1;
+      goto out;
+    }
+    double origin = xunit == PO_UNIT_NONE && scale == 1 ? 0 : xmin;
+    for (int64_t j = 0; j < k; j++) px[j] = (px[j] - origin) * scale;
+    po_ds_input in = {0};
+    in.x = px;
+    in.y = py;
+    in.n = (size_t)k;
+    int64_t m = po_downsample(a.method, &in, (size_t)a.width, idx, cap, err, sizeof err);
+    if (m < 0) {
+      fprintf(stderr, "perfopt plot: %s\n", err);
+      rc = 1;
+      goto out;
+    }
+    int crc = po_chart_add_series_subset(chart, st.yname[i], PO_UNIT_NONE, px, py, idx,
+                                         (size_t)m);
+    if (crc) {
+      fprintf(stderr, "perfopt plot: cannot add series '%s': %s\n", st.yname[i],
+              po_strerror(crc));
+      rc = 1;
+      goto out;
+    }
+  }
+  if (po_chart_save_svg(chart, a.out, err, sizeof err) != 0) {
+    fprintf(stderr, "perfopt plot: %s\n", err);
+    rc = 1;
+    goto out;
+  }
+  rc = 0;
+out:
+  for (size_t i = 0; i < st.ny; i++) po_ds_stream_free(st.stream[i]);
+  po_chart_free(chart);
+  po_csv_close(csv);
+  free(px);
+  free(py);
+  free(idx);
+  return rc;
 }

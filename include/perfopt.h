@@ -215,31 +215,40 @@ PO_API void po_profile_get_counters(po_profile_counters *out);
 /* Probe cost the auto-instrumentation subtracts, in nanoseconds (0 before calibration). */
 PO_API double po_profile_probe_cost_ns(void);
 
+/* The run-time switch, read inline by the macros (use po_profile_set_enabled to change it). */
+PO_API extern int po__profiling_enabled;
+
 #if defined(__GNUC__) && !defined(PERFOPT_DISABLE)
-static inline void po__scope_end(int *unused) {
-  (void)unused;
-  po_zone_end();
+/* Begins the zone when profiling is on; the scope's end runs only for a zone that began, so a
+ * disabled zone costs one load and one predictable branch. */
+static inline int po__scope_begin(po_site *site) {
+  if (__builtin_expect(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED), 0)) return 0;
+  po_zone_begin(site);
+  return 1;
+}
+static inline void po__scope_end(int *began) {
+  if (*began) po_zone_end();
 }
 #define PO__CAT2(a, b) a##b
 #define PO__CAT(a, b) PO__CAT2(a, b)
 /* Times the enclosing scope under `name` (a string literal or a string that outlives the run). */
 #define PO_SCOPE(name_)                                                                  \
   static po_site PO__CAT(po__site_, __LINE__) = PO_SITE_INIT(name_, __FILE__, __LINE__); \
-  po_zone_begin(&PO__CAT(po__site_, __LINE__));                                          \
-  int PO__CAT(po__scope_, __LINE__) __attribute__((cleanup(po__scope_end), unused)) = 0
+  int PO__CAT(po__scope_, __LINE__) __attribute__((cleanup(po__scope_end), unused)) =   \
+      po__scope_begin(&PO__CAT(po__site_, __LINE__))
 /* First statement of a function: times the function, named by __func__. */
 #define PO_PROFILE_FUNCTION()                                                            \
   static po_site po__fn_site = PO_SITE_INIT(__func__, __FILE__, __LINE__);               \
-  po_zone_begin(&po__fn_site);                                                           \
-  int po__fn_scope __attribute__((cleanup(po__scope_end), unused)) = 0
+  int po__fn_scope __attribute__((cleanup(po__scope_end), unused)) =                     \
+      po__scope_begin(&po__fn_site)
 /* PO_ZONE("name") { ... } times the block; leaving it by break, goto or return ends the zone. */
 #define PO_ZONE(name_)                                                                   \
-  for (int PO__CAT(po__zone_once_, __LINE__) __attribute__((cleanup(po__scope_end))) =   \
-           (po_zone_begin(__extension__({                                                \
-              static po_site po__zone_site_ = PO_SITE_INIT(name_, __FILE__, __LINE__);   \
-              &po__zone_site_;                                                           \
-            })),                                                                         \
-            1);                                                                          \
+  for (int PO__CAT(po__zone_began_, __LINE__) __attribute__((cleanup(po__scope_end))) =  \
+           po__scope_begin(__extension__({                                               \
+             static po_site po__zone_site_ = PO_SITE_INIT(name_, __FILE__, __LINE__);    \
+             &po__zone_site_;                                                            \
+           })),                                                                          \
+           PO__CAT(po__zone_once_, __LINE__) = 1;                                        \
        PO__CAT(po__zone_once_, __LINE__); PO__CAT(po__zone_once_, __LINE__) = 0)
 #elif defined(PERFOPT_DISABLE)
 #define PO_SCOPE(name_) ((void)0)
@@ -379,6 +388,8 @@ typedef struct po_thresholds {
 PO_API int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw, po_thresholds *out);
 
 /* @@MONITOR-API@@ (sampler, thresholds, cleanup registry, guard, batch advice, phases) */
+/* Every function below that takes a po_optimizer accepts NULL for the default optimizer
+ * (po_get_optimizer()), except po_batch_advise, where NULL means "no optimizer". */
 
 /* --- Samples and the background sampler ---------------------------------------------- */
 
@@ -405,10 +416,13 @@ typedef struct po_sample {
 } po_sample;
 
 /* Starts the background sampler (the seed's _start_monitoring); 0 when already running. The
- * interval is cfg.monitor_interval_ms (minimum 10 ms). A forked child has no running sampler. */
+ * interval is cfg.monitor_interval_ms (minimum 10 ms). Returns PO_ENOENT when cfg.proc_root
+ * cannot be opened. A forked child has no running sampler (it may start one). */
 PO_API int po_monitor_start(po_optimizer *opt);
-/* Stops the sampler and joins its thread; returns within about one interval (the thread waits on
- * a condition variable, not in sleep). Idempotent. Recorded series and events are kept. */
+/* Stops the sampler and joins its thread. The thread waits on a condition variable, not in
+ * sleep, so this returns as soon as a tick in progress (a sample and its actions) ends, never an
+ * interval later. Idempotent; PO_EBUSY from a listener on the sampler thread. Recorded series,
+ * events and stats are kept. */
 PO_API int po_monitor_stop(po_optimizer *opt);
 /* 1 while the sampler thread runs, else 0. */
 PO_API int po_monitor_running(po_optimizer *opt);
@@ -487,8 +501,9 @@ PO_API const char *po_resource_type_name(int type);
 /* A cleanup handler: releases what it can. `level` is the level being run. */
 typedef void (*po_cleanup_fn)(po_cleanup_level level, void *user);
 
-/* Registers a handler. It runs when po_optimize_memory() runs at `min_level` or higher (a
- * PO_CLEANUP_AGGRESSIVE handler runs only in aggressive cleanups). Lower `priority` runs first;
+/* Registers a handler. po_optimize_memory() runs it at `min_level` or higher (a
+ * PO_CLEANUP_AGGRESSIVE handler runs only in aggressive cleanups); po_clear_resource() of its
+ * type always runs it. Lower `priority` runs first;
  * equal priorities run in registration order. `name` is copied (63 bytes kept). At most 256. */
 PO_API int po_cleanup_register(po_optimizer *opt, const char *name, po_resource_type type,
                                int priority, po_cleanup_level min_level, po_cleanup_fn fn,
@@ -507,8 +522,8 @@ typedef struct po_cleanup_result {
  * PO_METRIC_MANUAL), then malloc_trim(0); measures RSS before/after each handler and records the
  * run for the report. *out may be NULL. Not reentrant from inside a handler (PO_EBUSY). */
 PO_API int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_cleanup_result *out);
-/* Targeted clearing: runs only the handlers of `type` (the seed's clear_cache(type)); no
- * listeners. */
+/* Targeted clearing (the seed's clear_cache(type)): runs every handler of `type`, whatever its
+ * min_level (`level` is passed to them); no listeners. */
 PO_API int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanup_level level,
                              po_cleanup_result *out);
 
@@ -582,6 +597,158 @@ PO_API int po_phase_set_cleanup(po_optimizer *opt, int level);
  * ====================================================================================== */
 /* @@CACHE-API@@ */
 
+/* A byte-budgeted, typed, thread-safe cache for models, data sets and rendered figures.
+ *
+ * Every entry has a key (bytes, at most 65535), a value pointer, a size in bytes that the caller
+ * declares (the budget counts only these sizes, never the cache's own metadata), a resource type
+ * (po_resource_type: model, data, visualization, gpu, other), a free callback, an optional TTL and
+ * an optional pin. The cache never holds more than its budget: a put evicts until the new object
+ * fits; an object larger than the budget is refused with PO_ETOOBIG.
+ *
+ * Ownership: a successful put (or a loader that returns 0) hands the value to the cache, which
+ * calls the entry's free callback exactly once when the entry leaves (eviction, removal,
+ * replacement, clear, shrink, destroy). On an error the caller keeps the value.
+ *
+ * Lifetime of a returned value: po_cache_get returns a borrowed pointer that stays valid while
+ * the entry is in the cache. When other threads may evict it, use po_cache_acquire or
+ * po_cache_get_or_load, which pin the entry until po_cache_release.
+ *
+ * Free callbacks run with the cache's internal lock held: they must not call into the same cache.
+ * Hot path: po_cache_get on a SIEVE or S3-FIFO cache takes no lock and writes no shared line. */
+
+typedef struct po_cache po_cache;
+typedef struct po_cache_handle po_cache_handle;
+
+#define PO_CACHE_TYPE_COUNT 5 /* po_resource_type values 0 .. 4 */
+#define PO_CACHE_MAX_KEY 65535
+
+/* Called once per value when its entry leaves the cache (NULL: nothing to free). */
+typedef void (*po_cache_free_fn)(void *value);
+
+/* Per-entry options for po_cache_put (NULL: type other, no free callback, no TTL, not pinned). */
+typedef struct po_cache_entry_opts {
+  po_resource_type type;
+  po_cache_free_fn free_fn; /* a cache accepts at most 255 distinct free callbacks (PO_ERANGE) */
+  uint64_t ttl_ns;          /* 0 = never expires; millisecond resolution, at most ~49 days */
+  int pinned;               /* 1: inserted pinned (never evicted) until po_cache_unpin */
+} po_cache_entry_opts;
+
+/* Options for po_cache_create_ex (zeroed = SIEVE, enabled, name "cache", real clock). */
+typedef struct po_cache_options {
+  const char *name;       /* copied (63 bytes kept); the report's "name" */
+  po_cache_policy policy; /* PO_CACHE_SIEVE (default), PO_CACHE_S3FIFO, PO_CACHE_LRU */
+  int disabled;           /* 1: start with caching off (see po_cache_set_enabled) */
+  /* Clock for TTLs (tests inject one); NULL = CLOCK_MONOTONIC. Must be monotonic. */
+  uint64_t (*now_ns)(void *clock_arg);
+  void *clock_arg;
+} po_cache_options;
+
+/* Creates a cache holding at most budget_bytes of declared sizes. PO_EINVAL for a zero budget,
+ * an unknown policy or out == NULL; PO_ENOMEM. */
+PO_API int po_cache_create(uint64_t budget_bytes, po_cache_policy policy, po_cache **out);
+PO_API int po_cache_create_ex(uint64_t budget_bytes, const po_cache_options *opts, po_cache **out);
+/* Detaches from the optimizer, frees every entry (free callbacks run, pinned entries too) and the
+ * cache. No other thread may use the cache during or after the call. NULL is a no-op. */
+PO_API void po_cache_destroy(po_cache *c);
+
+/* Inserts or replaces key. Evicts unpinned entries (by policy) until size_bytes fits. Errors
+ * (the cache is unchanged and the caller keeps value): PO_ETOOBIG when size_bytes > budget,
+ * PO_EBUSY when pinned entries leave no room or key exists and is pinned, PO_EINVAL (key over
+ * PO_CACHE_MAX_KEY bytes, size over 1 TiB, bad type), PO_ERANGE (too many distinct free
+ * callbacks), PO_ENOMEM. With caching off the value is taken
+ * and freed at once (as if evicted immediately) and 0 is returned. */
+PO_API int po_cache_put(po_cache *c, const void *key, size_t keylen, void *value,
+                        uint64_t size_bytes, const po_cache_entry_opts *opts);
+/* Looks key up: 0 and *value on a hit, PO_ENOENT on a miss (or an expired entry, or caching
+ * off). Marks the entry recently used (SIEVE: visited bit; S3-FIFO: frequency; LRU: moves it,
+ * under the lock). Hot path: no lock, no allocation, no system call (except the clock for an
+ * entry that has a TTL). */
+PO_API int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value);
+/* Like po_cache_get, and pins the entry until po_cache_release(c, *handle). */
+PO_API int po_cache_acquire(po_cache *c, const void *key, size_t keylen, void **value,
+                            po_cache_handle **handle);
+/* Releases a handle from po_cache_acquire or po_cache_get_or_load. NULL is a no-op. */
+PO_API void po_cache_release(po_cache *c, po_cache_handle *handle);
+
+/* What a loader hands back: the value and how to store it. */
+typedef struct po_cache_loaded {
+  void *value;
+  uint64_t size_bytes;
+  po_resource_type type;
+  po_cache_free_fn free_fn;
+  uint64_t ttl_ns;
+} po_cache_loaded;
+/* Produces the value of a missing key into *out; returns 0 or a negative error code (which
+ * every caller waiting for this key receives). Runs without any cache lock held. */
+typedef int (*po_cache_loader_fn)(const void *key, size_t keylen, void *ctx, po_cache_loaded *out);
+
+/* Returns key's value, loading it with loader(key, keylen, ctx, ...) when missing. Concurrent
+ * callers for the same missing key share one load: one thread calls the loader, the others wait
+ * and all receive its value, or its error (then nothing is cached). The entry is pinned for the
+ * caller until po_cache_release(c, *handle); a loaded value that cannot be cached (caching off,
+ * PO_ETOOBIG, all pinned) is still returned and is freed when the last handle is released. */
+PO_API int po_cache_get_or_load(po_cache *c, const void *key, size_t keylen,
+                                po_cache_loader_fn loader, void *ctx, void **value,
+                                po_cache_handle **handle);
+
+/* Removes key (its free callback runs). PO_ENOENT if absent, PO_EBUSY if pinned. */
+PO_API int po_cache_remove(po_cache *c, const void *key, size_t keylen);
+/* Pins / unpins a cached entry (pins nest). PO_ENOENT if absent; unpin: PO_ESTATE if not pinned. */
+PO_API int po_cache_pin(po_cache *c, const void *key, size_t keylen);
+PO_API int po_cache_unpin(po_cache *c, const void *key, size_t keylen);
+/* Removes every unpinned entry (all types, or one type). Returns the number removed. */
+PO_API size_t po_cache_clear(po_cache *c);
+PO_API size_t po_cache_clear_type(po_cache *c, po_resource_type type);
+/* Removes expired entries now (they are otherwise removed when found). Returns the count. */
+PO_API size_t po_cache_purge_expired(po_cache *c);
+/* Evicts unpinned entries in policy order until at most target_bytes are held; records the
+ * shrink (reason "manual"). *freed_bytes (may be NULL) receives the bytes released. Returns 0,
+ * or PO_EBUSY when pinned entries alone exceed the target (it still evicts what it can). */
+PO_API int po_cache_shrink(po_cache *c, uint64_t target_bytes, uint64_t *freed_bytes);
+/* Memory-pressure cleanup: shrinks to the optimizer's CACHE_SHRINK_FRACTION of the budget (0.5
+ * when not attached), evicting lower-priority types first (other, visualization, data, model,
+ * gpu; gpu entries first when reason is "gpu_memory"), and records the shrink with `reason`.
+ * Returns the bytes released. Called by the monitor's pressure listener for attached caches. */
+PO_API uint64_t po_cache_on_pressure(po_cache *c, const char *reason);
+
+/* Caching switch of this cache (the optimizer's ENABLE_CACHING also applies to attached caches).
+ * Off: every get misses, get_or_load calls the loader each time, put frees the value at once. */
+PO_API void po_cache_set_enabled(po_cache *c, int on);
+PO_API int po_cache_enabled(const po_cache *c);
+
+/* Attaches the cache to an optimizer: it then appears in the report's cache section, follows
+ * ENABLE_CACHING, shrinks on memory pressure (monitor listener) and takes part in
+ * po_clear_resource(type). At most 64 caches per optimizer (PO_ENOMEM). PO_EBUSY when already
+ * attached. po_cache_destroy detaches. */
+PO_API int po_cache_attach(po_optimizer *opt, po_cache *c);
+PO_API void po_cache_detach(po_cache *c);
+
+typedef struct po_cache_type_stats {
+  uint64_t hits, misses, evictions, bytes, entries;
+} po_cache_type_stats;
+
+typedef struct po_cache_stats {
+  uint64_t budget_bytes;
+  uint64_t bytes;           /* declared sizes of the entries held */
+  uint64_t entries;
+  uint64_t pinned_entries;
+  uint64_t hits;
+  uint64_t misses;          /* per-type misses only count misses whose type is known (loads,
+                               expired entries); a get of an absent key has no type */
+  uint64_t evictions;       /* removed to make room or by a shrink */
+  uint64_t removals;        /* po_cache_remove, clears, replacements, expirations */
+  uint64_t expirations;
+  uint64_t loads, load_failures, coalesced_loads;
+  uint64_t shrinks, shrinks_dropped; /* shrink records kept / overwritten (ring of 32) */
+  uint64_t metadata_bytes;  /* the cache's own memory: entries, key copies, table, ghost */
+  double hit_ratio;         /* hits / (hits + misses), 0 when no lookups */
+  po_cache_type_stats per_type[PO_CACHE_TYPE_COUNT];
+} po_cache_stats;
+/* A consistent snapshot of the counters (counters from concurrent gets may lag by a few). */
+PO_API void po_cache_get_stats(const po_cache *c, po_cache_stats *out);
+/* "sieve", "s3fifo", "lru" ("?" otherwise). */
+PO_API const char *po_cache_policy_name(po_cache_policy p);
+
 /* ======================================================================================
  * Downsampling (issue: visualization)
  * ====================================================================================== */
@@ -635,8 +802,10 @@ PO_API int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t rati
 
 /* The pixel column of x in a chart whose domain [lo, hi] spans `width` columns:
  * floor((x - lo) * (width / (hi - lo))), clamped to [0, width-1]. M4 and MinMax bucket with exactly
- * this expression, so a renderer that places x at plot_left + (x - lo) * (width / (hi - lo)) with an
- * integer plot_left draws the reduced series pixel-identically to the raw one. */
+ * this expression. For a pixel-identical picture of the raw and the M4-reduced series, draw each
+ * point at the centre of its column (plot_left + po_ds_column(x, ...) + 0.5, integer plot_left)
+ * with round line joins and caps: then the raw line and M4's line cover the same pixels (measured
+ * by bench_downsample's ds_m4_pixel_diff_ratio with rsvg-convert). */
 PO_API size_t po_ds_column(double x, double lo, double hi, size_t width);
 
 /* Streaming M4 with fixed memory, for series that grow during a run. The x axis is cut into

@@ -44,10 +44,15 @@ int po__text_fit(const char *s, double font_px, double max_px, char *out, size_t
  * `step`, so every label of one axis reads alike ("0", "0.5 GiB", "1 GiB", "1.5 GiB"). */
 int po__format_tick(double v, po_unit unit, double ref, double step, char *buf, size_t len);
 
+/* Ticks for an axis in `unit`, nice in the unit's display scale (0, 0.5, 1, 1.5 GiB rather than
+ * multiples of 10^8 bytes; hours for long durations; time steps for PO_UNIT_ELAPSED). *ref gets
+ * the magnitude that picked the scale: pass it to po__format_tick for every label of the axis. */
+int po__axis_ticks(double dmin, double dmax, int target, po_unit unit, po_ticks *out, double *ref);
+
 /* ---- chart layout introspection (src/chart.c), for tests --------------------------------- */
 typedef struct po__box {
   double x, y, w, h;
-  int kind; /* 0 title/legend/axis label, 1 tick label, 2 optional (threshold/band/bar value) */
+  int kind; /* 0 title/legend/axis label, 1 tick label, 2 optional label, 3 marker (no text) */
 } po__box;
 
 typedef struct po__frame_rect {

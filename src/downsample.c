@@ -6,6 +6,7 @@
  * version; both compute the same values, element by element, in the same order of operations (no
  * FMA), so results do not depend on the machine except for the bucket sums of LTTB (partial sums).
  */
+#include "downsample.h"
 #include "internal.h"
 
 #include <math.h>
@@ -17,8 +18,12 @@
 #include <immintrin.h>
 #endif
 
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* the same rounding as the reference, on every target */
+#endif
+
 #define DS_CHUNK 1024
-#define DS_NONE ((size_t)-1)
+#define DS_NONE PO__DS_NONE
 #define DS_DEFAULT_RATIO 4
 
 /* ---- kernels: portable versions -------------------------------------------------------- */
@@ -37,6 +42,13 @@ static ds_mm mm_scalar(const double *y, size_t n) {
     r.nans += (size_t)(v != v);
   }
   return r;
+}
+
+/* First index of v in y[0, n) (n when absent). */
+static size_t find_scalar(const double *y, size_t n, double v) {
+  size_t i = 0;
+  while (i < n && y[i] != v) i++;
+  return i;
 }
 
 /* Sum and count of the non-NaN values. */
@@ -59,15 +71,27 @@ static double sum_scalar(const double *y, size_t n, size_t *cnt) {
   return (s0 + s1) + (s2 + s3);
 }
 
-/* Triangle areas (times two) of (a, x_j, avg) into out; x NULL means x_j = xbase + j.
- * The expression is Steinarsson's, operation for operation. */
-static void area_scalar(const double *x, double xbase, const double *y, size_t n, double ax,
-                        double ay, double avgx, double avgy, double *out) {
-  double k1 = ax - avgx, k2 = avgy - ay;
+/* Largest area of the chunk, its first index (*arg, DS_NONE when every area is NaN) and the
+ * number of NaN areas (gaps). */
+static double areamax_scalar(const double *x, double xbase, const double *y, size_t n, double ax,
+                             double ay, double avgx, double avgy, size_t *arg, size_t *nans,
+                             const double *pf, size_t pf_len) {
+  (void)pf;
+  (void)pf_len;
+  double k1 = ax - avgx, k2 = avgy - ay, best = -INFINITY;
+  size_t bad = 0, at = DS_NONE;
   for (size_t j = 0; j < n; j++) {
     double xj = x ? x[j] : xbase + (double)j;
-    out[j] = fabs(k1 * (y[j] - ay) - (ax - xj) * k2);
+    double a = fabs(k1 * (y[j] - ay) - (ax - xj) * k2);
+    if (a > best || (at == DS_NONE && a == a)) {
+      best = a;
+      at = j;
+    }
+    bad += (size_t)(a != a);
   }
+  *nans = bad;
+  *arg = at;
+  return best;
 }
 
 #ifdef DS_X86
@@ -100,6 +124,18 @@ __attribute__((target("avx2"))) static ds_mm mm_avx2(const double *y, size_t n) 
   return r;
 }
 
+__attribute__((target("avx2"))) static size_t find_avx2(const double *y, size_t n, double v) {
+  const __m256d t = _mm256_set1_pd(v);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256d a = _mm256_cmp_pd(_mm256_loadu_pd(y + i), t, _CMP_EQ_OQ);
+    __m256d b = _mm256_cmp_pd(_mm256_loadu_pd(y + i + 4), t, _CMP_EQ_OQ);
+    int m = _mm256_movemask_pd(a) | (_mm256_movemask_pd(b) << 4);
+    if (m) return i + (size_t)__builtin_ctz((unsigned)m);
+  }
+  return i + find_scalar(y + i, n - i, v);
+}
+
 __attribute__((target("avx2"))) static double sum_avx2(const double *y, size_t n, size_t *cnt) {
   __m256d s0 = _mm256_setzero_pd(), s1 = s0;
   __m256i c0 = _mm256_setzero_si256(), c1 = c0;
@@ -122,41 +158,96 @@ __attribute__((target("avx2"))) static double sum_avx2(const double *y, size_t n
   return ((s[0] + s[1]) + (s[2] + s[3])) + t;
 }
 
-__attribute__((target("avx2"))) static void area_avx2(const double *x, double xbase,
-                                                      const double *y, size_t n, double ax,
-                                                      double ay, double avgx, double avgy,
-                                                      double *out) {
+/* Per lane: the largest area and the index where it first appeared (strict >), so the smallest
+ * index among lanes holding the overall maximum is the first occurrence. While computing, it
+ * prefetches pf[0..pf_len) (the next chunk the bucket sums will stream) one line per step, so
+ * the arithmetic hides the memory latency of the sums. */
+__attribute__((target("avx2"))) static double areamax_avx2(const double *x, double xbase,
+                                                           const double *y, size_t n, double ax,
+                                                           double ay, double avgx, double avgy,
+                                                           size_t *arg, size_t *nans,
+                                                           const double *pf, size_t pf_len) {
   const __m256d k1 = _mm256_set1_pd(ax - avgx), k2 = _mm256_set1_pd(avgy - ay);
   const __m256d vay = _mm256_set1_pd(ay), vax = _mm256_set1_pd(ax);
-  const __m256d sign = _mm256_set1_pd(-0.0);
-  __m256d xj = _mm256_setr_pd(xbase, xbase + 1, xbase + 2, xbase + 3);
-  const __m256d four = _mm256_set1_pd(4.0);
+  const __m256d sign = _mm256_set1_pd(-0.0), eight = _mm256_set1_pd(8.0);
+  __m256d ja = _mm256_setr_pd(0, 1, 2, 3), jb = _mm256_setr_pd(4, 5, 6, 7);
+  const __m256d xoff = _mm256_set1_pd(xbase);
+  __m256d m0 = _mm256_set1_pd(-INFINITY), m1 = m0;
+  __m256d i0 = _mm256_set1_pd(-1), i1 = i0;
+  __m256i c0 = _mm256_setzero_si256(), c1 = c0;
   size_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    __m256d xv = x ? _mm256_loadu_pd(x + j) : xj;
-    __m256d t1 = _mm256_mul_pd(k1, _mm256_sub_pd(_mm256_loadu_pd(y + j), vay));
-    __m256d t2 = _mm256_mul_pd(_mm256_sub_pd(vax, xv), k2);
-    _mm256_storeu_pd(out + j, _mm256_andnot_pd(sign, _mm256_sub_pd(t1, t2)));
-    xj = _mm256_add_pd(xj, four); /* exact: integers below 2^53 */
+#define DS_AREA8(X0, X1)                                                                       \
+  do {                                                                                         \
+    __m256d a0 = _mm256_sub_pd(_mm256_mul_pd(k1, _mm256_sub_pd(_mm256_loadu_pd(y + j), vay)),  \
+                               _mm256_mul_pd(_mm256_sub_pd(vax, (X0)), k2));                   \
+    __m256d a1 =                                                                               \
+        _mm256_sub_pd(_mm256_mul_pd(k1, _mm256_sub_pd(_mm256_loadu_pd(y + j + 4), vay)),       \
+                      _mm256_mul_pd(_mm256_sub_pd(vax, (X1)), k2));                            \
+    a0 = _mm256_andnot_pd(sign, a0);                                                           \
+    a1 = _mm256_andnot_pd(sign, a1);                                                           \
+    __m256d g0 = _mm256_cmp_pd(a0, m0, _CMP_GT_OQ), g1 = _mm256_cmp_pd(a1, m1, _CMP_GT_OQ);    \
+    m0 = _mm256_blendv_pd(m0, a0, g0);                                                         \
+    m1 = _mm256_blendv_pd(m1, a1, g1);                                                         \
+    i0 = _mm256_blendv_pd(i0, ja, g0);                                                         \
+    i1 = _mm256_blendv_pd(i1, jb, g1);                                                         \
+    c0 = _mm256_sub_epi64(c0, _mm256_castpd_si256(_mm256_cmp_pd(a0, a0, _CMP_UNORD_Q)));       \
+    c1 = _mm256_sub_epi64(c1, _mm256_castpd_si256(_mm256_cmp_pd(a1, a1, _CMP_UNORD_Q)));       \
+    ja = _mm256_add_pd(ja, eight);                                                             \
+    jb = _mm256_add_pd(jb, eight);                                                             \
+  } while (0)
+  if (x) {
+    for (; j + 8 <= n; j += 8) {
+      if (j < pf_len) _mm_prefetch((const char *)(pf + j), _MM_HINT_T0);
+      DS_AREA8(_mm256_loadu_pd(x + j), _mm256_loadu_pd(x + j + 4));
+    }
+  } else {
+    for (; j + 8 <= n; j += 8) { /* xbase + j: exact, integers below 2^53 */
+      if (j < pf_len) _mm_prefetch((const char *)(pf + j), _MM_HINT_T0);
+      DS_AREA8(_mm256_add_pd(xoff, ja), _mm256_add_pd(xoff, jb));
+    }
   }
-  area_scalar(x ? x + j : NULL, xbase + (double)j, y + j, n - j, ax, ay, avgx, avgy, out + j);
+#undef DS_AREA8
+  double m[8], ix[8];
+  long long c[4];
+  _mm256_storeu_pd(m, m0);
+  _mm256_storeu_pd(m + 4, m1);
+  _mm256_storeu_pd(ix, i0);
+  _mm256_storeu_pd(ix + 4, i1);
+  _mm256_storeu_si256((__m256i *)c, _mm256_add_epi64(c0, c1));
+  size_t tail = 0, targ = DS_NONE;
+  double best = areamax_scalar(x ? x + j : NULL, xbase + (double)j, y + j, n - j, ax, ay, avgx,
+                               avgy, &targ, &tail, NULL, 0);
+  size_t at = targ == DS_NONE ? DS_NONE : j + targ;
+  for (int k = 0; k < 8; k++) {
+    if (ix[k] < 0) continue; /* lane saw only NaN */
+    size_t li = (size_t)ix[k];
+    if (at == DS_NONE || m[k] > best || (m[k] == best && li < at)) {
+      best = m[k];
+      at = li;
+    }
+  }
+  *nans = tail + (size_t)(c[0] + c[1] + c[2] + c[3]);
+  *arg = at;
+  return best;
 }
 #endif
 
 typedef struct {
   ds_mm (*mm)(const double *, size_t);
   double (*sum)(const double *, size_t, size_t *);
-  void (*area)(const double *, double, const double *, size_t, double, double, double, double,
-               double *);
+  size_t (*find)(const double *, size_t, double);
+  double (*areamax)(const double *, double, const double *, size_t, double, double, double,
+                    double, size_t *, size_t *, const double *, size_t);
 } ds_kernels;
 
 static ds_kernels ds_pick_kernels(void) {
-  ds_kernels k = {mm_scalar, sum_scalar, area_scalar};
+  ds_kernels k = {mm_scalar, sum_scalar, find_scalar, areamax_scalar};
 #ifdef DS_X86
-  if (__builtin_cpu_supports("avx2")) {
+  if (!getenv("PO_DS_SCALAR") && __builtin_cpu_supports("avx2")) {
     k.mm = mm_avx2;
     k.sum = sum_avx2;
-    k.area = area_avx2;
+    k.find = find_avx2;
+    k.areamax = areamax_avx2;
   }
 #endif
   return k;
@@ -299,23 +390,21 @@ static void ds_column_extremes(const po_ds_input *in, const ds_kernels *k, size_
     /* rare after the first chunk: a new extreme means a short scan of this cached chunk */
     if (*imin == DS_NONE || r.mn < mn) {
       mn = r.mn;
-      for (size_t i = 0; i < len; i++) {
-        if (y[i] == mn) {
-          *imin = b + i;
-          break;
-        }
-      }
+      *imin = b + k->find(y, len, mn);
     }
     if (*imax == DS_NONE || r.mx > mx) {
       mx = r.mx;
-      for (size_t i = 0; i < len; i++) {
-        if (y[i] == mx) {
-          *imax = b + i;
-          break;
-        }
-      }
+      *imax = b + k->find(y, len, mx);
     }
   }
+}
+
+void po__ds_extremes(const double *y, size_t n, size_t *imin, size_t *imax, size_t *igap) {
+  po_ds_input in = {0};
+  in.y = y;
+  in.n = n;
+  ds_kernels k = ds_pick_kernels();
+  ds_column_extremes(&in, &k, 0, n, imin, imax, igap);
 }
 
 static int64_t ds_columns(const po_ds_input *in, size_t width, int m4, size_t *out, size_t cap,
@@ -341,6 +430,7 @@ static int64_t ds_columns(const po_ds_input *in, size_t width, int m4, size_t *o
     ds_column_extremes(in, &k, s, e, &idx[1], &idx[2], &idx[3]);
     idx[0] = m4 ? s : DS_NONE;
     idx[4] = m4 ? e - 1 : DS_NONE;
+    if (idx[1] == DS_NONE) idx[0] = idx[4] = DS_NONE; /* all gap: the gap marker alone */
     rc = ds_emit(out, cap, &count, idx, 5, errbuf, errlen);
     if (rc) return rc;
     s = e;
@@ -401,41 +491,101 @@ static int ds_bucket_avg(const po_ds_input *in, const ds_kernels *k, size_t s, s
   return 1;
 }
 
-/* LTTB on a validated input; n > n_out >= 3. */
+/* Running sums of one bucket, fed chunk by chunk (same chunks and order as ds_bucket_avg). */
+typedef struct {
+  size_t s, e, pos, cnt;
+  double sy, sx;
+  int nan;
+} ds_acc;
+
+static void ds_acc_init(ds_acc *a, size_t s, size_t e) {
+  memset(a, 0, sizeof *a);
+  a->s = a->pos = s;
+  a->e = e;
+}
+
+static void ds_acc_step(const po_ds_input *in, const ds_kernels *k, ds_acc *a, double *ybuf,
+                        double *xbuf) {
+  if (a->pos >= a->e) return;
+  size_t len = a->e - a->pos < DS_CHUNK ? a->e - a->pos : DS_CHUNK;
+  size_t c = 0;
+  a->sy += k->sum(ds_y_chunk(in, a->pos, len, ybuf), len, &c);
+  a->cnt += c;
+  if (c != len) a->nan = 1;
+  if (in->x && !a->nan) {
+    size_t dummy = 0;
+    a->sx += k->sum(ds_x_chunk(in, a->pos, len, xbuf), len, &dummy);
+  }
+  a->pos += len;
+}
+
+static int ds_acc_avg(const po_ds_input *in, const ds_kernels *k, const ds_acc *a, double *avgx,
+                      double *avgy) {
+  if (a->nan) return ds_bucket_avg(in, k, a->s, a->e, avgx, avgy); /* gaps: the slow path */
+  if (a->cnt == 0) return 0;
+  *avgx = in->x ? a->sx / (double)a->cnt : (double)(a->s + a->e - 1) / 2.0;
+  *avgy = a->sy / (double)a->cnt;
+  return 1;
+}
+
+/* LTTB on a validated input; n > n_out >= 3. Bucket i's areas need the average of bucket i+1, so
+ * the sums of bucket i+2 (streamed from memory) are interleaved with the areas of bucket i (still
+ * in cache from two steps ago): the memory stream and the arithmetic overlap. */
 static int64_t ds_lttb_core(const po_ds_input *in, size_t n_out, size_t *out, size_t cap,
                             char *errbuf, size_t errlen) {
   size_t n = in->n, count = 0;
   ds_kernels k = ds_pick_kernels();
   double every = (double)(n - 2) / (double)(n_out - 2);
-  double area[DS_CHUNK], ybuf[DS_CHUNK], xbuf[DS_CHUNK];
+  double ybuf[DS_CHUNK], xbuf[DS_CHUNK], ybuf2[DS_CHUNK], xbuf2[DS_CHUNK];
   size_t a = 0;
   size_t first[1] = {0};
   int rc = ds_emit(out, cap, &count, first, 1, errbuf, errlen);
   if (rc) return rc;
-  double avgx = 0, avgy = 0;
+  /* the average range of step i is [floor((i+1)*every)+1, floor((i+2)*every)+1) within n */
+#define DS_AVG_RANGE(acc, i)                                                                   \
+  do {                                                                                         \
+    size_t s_ = (size_t)floor((double)((i) + 1) * every) + 1;                                  \
+    size_t e_ = (size_t)floor((double)((i) + 2) * every) + 1;                                  \
+    ds_acc_init((acc), s_, e_ > n ? n : e_);                                                   \
+  } while (0)
+  ds_acc acc, next;
+  DS_AVG_RANGE(&acc, 0);
+  while (acc.pos < acc.e) ds_acc_step(in, &k, &acc, ybuf2, xbuf2);
   for (size_t i = 0; i + 2 < n_out; i++) {
-    size_t avg_s = (size_t)floor((double)(i + 1) * every) + 1;
-    size_t avg_e = (size_t)floor((double)(i + 2) * every) + 1;
-    if (avg_e > n) avg_e = n;
-    size_t rs = (size_t)floor((double)i * every) + 1;
-    size_t re = (size_t)floor((double)(i + 1) * every) + 1;
-    if (re > n - 1) re = n - 1;
-    if (!ds_bucket_avg(in, &k, avg_s, avg_e, &avgx, &avgy)) {
+    double avgx, avgy;
+    if (!ds_acc_avg(in, &k, &acc, &avgx, &avgy)) {
       /* the next bucket is all gap: aim at the last point instead */
       avgx = ds_x_at(in, n - 1);
       avgy = ds_y_at(in, n - 1);
     }
+    if (i + 3 < n_out)
+      DS_AVG_RANGE(&next, i + 1);
+    else
+      ds_acc_init(&next, 0, 0);
+    size_t rs = (size_t)floor((double)i * every) + 1;
+    size_t re = (size_t)floor((double)(i + 1) * every) + 1;
+    if (re > n - 1) re = n - 1;
     double ax = ds_x_at(in, a), ay = ds_y_at(in, a);
     if (ay != ay) ay = avgy; /* a gap marker was kept as the anchor: use the average */
     double best = -1.0;
     size_t pick = DS_NONE, gap = DS_NONE;
-    for (size_t b = rs; b < re; b += DS_CHUNK) {
+    /* the sums' next-but-one chunk is prefetched while this chunk's areas are computed */
+    const double *pf_base = in->y_type == PO_DS_F64 ? (const double *)in->y : NULL;
+    for (size_t b = rs; b < re || next.pos < next.e; b += DS_CHUNK) {
+      if (b >= re) {
+        ds_acc_step(in, &k, &next, ybuf2, xbuf2);
+        continue;
+      }
       size_t len = re - b < DS_CHUNK ? re - b : DS_CHUNK;
       const double *y = ds_y_chunk(in, b, len, ybuf);
       const double *x = ds_x_chunk(in, b, len, xbuf);
-      k.area(x, (double)b, y, len, ax, ay, avgx, avgy, area);
-      ds_mm r = k.mm(area, len); /* NaN areas (gaps) are ignored by the max */
-      if (PO__UNLIKELY(r.nans > 0) && gap == DS_NONE) {
+      size_t nans = 0, arg = DS_NONE;
+      size_t pf_at = next.pos + DS_CHUNK, pf_len = 0;
+      if (pf_base && pf_at < next.e) pf_len = next.e - pf_at < DS_CHUNK ? next.e - pf_at : DS_CHUNK;
+      double m = k.areamax(x, (double)b, y, len, ax, ay, avgx, avgy, &arg, &nans,
+                           pf_len ? pf_base + pf_at : NULL, pf_len);
+      ds_acc_step(in, &k, &next, ybuf2, xbuf2);
+      if (PO__UNLIKELY(nans > 0) && gap == DS_NONE) {
         for (size_t j = 0; j < len; j++) {
           if (y[j] != y[j]) {
             gap = b + j;
@@ -443,14 +593,9 @@ static int64_t ds_lttb_core(const po_ds_input *in, size_t n_out, size_t *out, si
           }
         }
       }
-      if (r.mx > best) {
-        best = r.mx;
-        for (size_t j = 0; j < len; j++) {
-          if (area[j] == best) {
-            pick = b + j;
-            break;
-          }
-        }
+      if (arg != DS_NONE && m > best) {
+        best = m;
+        pick = b + arg;
       }
     }
     if (pick == DS_NONE) pick = gap != DS_NONE ? gap : rs; /* bucket all NaN */
@@ -458,7 +603,9 @@ static int64_t ds_lttb_core(const po_ds_input *in, size_t n_out, size_t *out, si
     rc = ds_emit(out, cap, &count, idx, 2, errbuf, errlen);
     if (rc) return rc;
     a = pick;
+    acc = next;
   }
+#undef DS_AVG_RANGE
   size_t last[1] = {n - 1};
   rc = ds_emit(out, cap, &count, last, 1, errbuf, errlen);
   if (rc) return rc;

@@ -183,6 +183,7 @@ int64_t po__self_rss_bytes(void) {
 
 int po_cleanup_register(po_optimizer *opt, const char *name, po_resource_type type, int priority,
                         po_cleanup_level min_level, po_cleanup_fn fn, void *user, int *id_out) {
+  opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   if (!m || !fn || (int)type < 0 || (int)type >= (int)PO__ARRAY_LEN(type_names) ||
       (min_level != PO_CLEANUP_NORMAL && min_level != PO_CLEANUP_AGGRESSIVE))
@@ -241,12 +242,14 @@ static int remove_entry(struct po_memory_state *m, int id, int listener_list) {
 }
 
 int po_cleanup_unregister(po_optimizer *opt, int id) {
+  opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   return m ? remove_entry(m, id, 0) : PO_EINVAL;
 }
 
 int po_monitor_add_pressure_listener(po_optimizer *opt, const char *name, po_pressure_fn fn,
                                      void *user, int *id_out) {
+  opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   if (!m || !fn) return PO_EINVAL;
   pthread_mutex_lock(&m->mu);
@@ -266,6 +269,7 @@ int po_monitor_add_pressure_listener(po_optimizer *opt, const char *name, po_pre
 }
 
 int po_monitor_remove_pressure_listener(po_optimizer *opt, int id) {
+  opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   return m ? remove_entry(m, id, 1) : PO_EINVAL;
 }
@@ -273,7 +277,7 @@ int po_monitor_remove_pressure_listener(po_optimizer *opt, int id) {
 /* Ids of the entries a pass will visit, in order, taken under mu. The pass then looks each id
  * up again before calling it, so a handler may unregister itself or others while it runs. */
 static size_t snapshot_ids(struct po_memory_state *m, int listeners, po_cleanup_level level,
-                           int type, int *ids) {
+                           int type, int all_levels, int *ids) {
   size_t n = 0;
   pthread_mutex_lock(&m->mu);
   if (listeners) {
@@ -281,7 +285,7 @@ static size_t snapshot_ids(struct po_memory_state *m, int listeners, po_cleanup_
   } else {
     for (size_t i = 0; i < m->nhandlers; i++) {
       const handler *h = &m->handlers[i];
-      if (h->min_level > level) continue;
+      if (!all_levels && h->min_level > level) continue;
       if (type != PO_RESOURCE_ALL && (int)h->type != type) continue;
       ids[n++] = h->id;
     }
@@ -330,7 +334,7 @@ static int64_t freed_between(int64_t before, int64_t after) {
   return before >= 0 && after >= 0 && before > after ? before - after : 0;
 }
 
-int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type,
+int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type, int all_levels,
                        const po_pressure_event *ev, po_cleanup_result *out, po_actions *acts) {
   struct po_memory_state *m = state_of(opt);
   if (!m || (level != PO_CLEANUP_NORMAL && level != PO_CLEANUP_AGGRESSIVE)) return PO_EINVAL;
@@ -342,7 +346,7 @@ int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type,
   int64_t sum_freed = 0;
 
   int ids[MAX_HANDLERS > MAX_LISTENERS ? MAX_HANDLERS : MAX_LISTENERS];
-  size_t n = snapshot_ids(m, 0, level, type, ids);
+  size_t n = type == PO__RESOURCE_NONE ? 0 : snapshot_ids(m, 0, level, type, all_levels, ids);
   for (size_t k = 0; k < n; k++) {
     handler h;
     if (!find_handler(m, ids[k], &h)) continue;
@@ -358,7 +362,7 @@ int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type,
   }
 
   if (ev) {
-    n = snapshot_ids(m, 1, level, type, ids);
+    n = snapshot_ids(m, 1, level, type, 0, ids);
     for (size_t k = 0; k < n; k++) {
       listener l;
       if (!find_listener(m, ids[k], &l)) continue;
@@ -374,7 +378,7 @@ int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type,
       ran_any = 1;
     }
   }
-  if (!ran_any) malloc_trim(0);
+  if (!ran_any && type != PO__RESOURCE_NONE) malloc_trim(0);
   res.rss_after_bytes = po__self_rss_bytes();
   /* Whole-pass RSS drop, or the sum of what each entry released when that is larger (RSS can
    * rise meanwhile on other threads, and listeners may report bytes the allocator keeps). */
@@ -387,14 +391,17 @@ int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type,
 }
 
 int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_cleanup_result *out) {
+  opt = po__opt_or_default(opt);
   po_pressure_event ev = {po__run_seconds(), PO_METRIC_MANUAL, -1, 0, 0, level, NULL};
-  return po__memory_cleanup(opt, level, PO_RESOURCE_ALL, &ev, out, NULL);
+  return po__memory_cleanup(opt, level, PO_RESOURCE_ALL, 0, &ev, out, NULL);
 }
 
 int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanup_level level,
                       po_cleanup_result *out) {
+  opt = po__opt_or_default(opt);
   if ((int)type < 0 || (int)type >= (int)PO__ARRAY_LEN(type_names)) return PO_EINVAL;
-  return po__memory_cleanup(opt, level, (int)type, NULL, out, NULL);
+  /* An explicit request for one type: all its handlers run, whatever their min_level. */
+  return po__memory_cleanup(opt, level, (int)type, 1, NULL, out, NULL);
 }
 
 /* ---- available memory --------------------------------------------------------------------- */
@@ -460,13 +467,14 @@ static void record_guard(struct po_memory_state *m, const char *name, const po_g
 
 /* Cleanup for a guard: a GPU guard clears GPU resources only; a host guard clears everything. */
 static void guard_cleanup(po_optimizer *opt, int device, po_cleanup_level level) {
-  po__memory_cleanup(opt, level, device >= 0 ? PO_RESOURCE_GPU : PO_RESOURCE_ALL, NULL, NULL,
+  po__memory_cleanup(opt, level, device >= 0 ? PO_RESOURCE_GPU : PO_RESOURCE_ALL, 0, NULL, NULL,
                      NULL);
 }
 
 int po_guard_run(po_optimizer *opt, int64_t required_bytes, po_guard_fn primary,
                  po_guard_fn fallback, void *ctx, const po_guard_options *o,
                  po_guard_result *out) {
+  opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   po_guard_options def;
   if (!o) {
@@ -577,6 +585,7 @@ static void end_open_phase(struct po_memory_state *m) {
 }
 
 int po_phase_begin(po_optimizer *opt, const char *name) {
+  opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   if (!m || !name) return PO_EINVAL;
   pthread_mutex_lock(&m->mu);
@@ -599,6 +608,7 @@ int po_phase_begin(po_optimizer *opt, const char *name) {
 }
 
 int po_phase_end(po_optimizer *opt) {
+  opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   if (!m) return PO_EINVAL;
   pthread_mutex_lock(&m->mu);
@@ -611,6 +621,7 @@ int po_phase_end(po_optimizer *opt) {
 }
 
 int po_phase_set_cleanup(po_optimizer *opt, int level) {
+  opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   if (!m || level < -1 || level > PO_CLEANUP_AGGRESSIVE) return PO_EINVAL;
   pthread_mutex_lock(&m->mu);

@@ -9,6 +9,11 @@
 
 struct cJSON;
 
+/* The public monitor and memory functions accept NULL for the default optimizer. */
+static inline po_optimizer *po__opt_or_default(po_optimizer *opt) {
+  return opt ? opt : po_get_optimizer();
+}
+
 /* ---- thresholds (src/threshold.c): a pure state machine, no clock, no threads ------------- */
 
 /* One metric's state. Zero-initialized = armed (below the threshold, never fired). */
@@ -51,10 +56,12 @@ void po__actions_add(po_actions *a, const char *fmt, ...) __attribute__((format(
 int po__memory_init(po_optimizer *opt);
 void po__memory_fini(po_optimizer *opt);
 
-/* Runs the cleanup handlers of `type` (PO_RESOURCE_ALL for all) at `level`, then, when ev is not
- * NULL, the pressure listeners with ev, then malloc_trim(0). Fills *out (may be NULL) and appends
- * what ran to acts (may be NULL). PO_EBUSY when called from inside a handler or listener. */
-int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type,
+/* Runs the cleanup handlers of `type` (PO_RESOURCE_ALL for all) whose min_level is at most
+ * `level` (every one of the type when all_levels), then, when ev is not NULL, the pressure
+ * listeners with ev; malloc_trim(0) after each. Fills *out (may be NULL) and appends what ran to
+ * acts (may be NULL). PO_EBUSY when called from inside a handler or listener. */
+#define PO__RESOURCE_NONE (-2) /* po__memory_cleanup: listeners only, no handlers, no trim */
+int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type, int all_levels,
                        const po_pressure_event *ev, po_cleanup_result *out, po_actions *acts);
 
 /* Available bytes: device -1 = the effective host memory (cgroup or system), >= 0 = that GPU's
@@ -80,5 +87,8 @@ void po__memory_atfork_child(po_optimizer *opt);
 
 /* A GPU's free memory through the monitor's NVML session. PO_ENODEV when there is no such GPU. */
 int po__monitor_gpu_free(po_optimizer *opt, int device, int64_t *free_bytes);
+
+/* Test and bench hook: stores *s in the series (and as the latest sample) as if sampled. */
+PO_API int po__monitor_test_push(po_optimizer *opt, const po_sample *s);
 
 #endif

@@ -149,10 +149,11 @@ static uint32_t reg_add_locked(const char *name, const char *file, int line, voi
     atomic_fetch_add(&counters.site_overflows, 1);
     return 0;
   }
-  if (reg_len == reg_cap) {
+  if (reg_len >= reg_cap) {
     uint32_t ncap = reg_cap ? reg_cap * 2 : 256;
     po__siteinfo *n = realloc(reg, ncap * sizeof *n);
     if (!n) return 0;
+    if (!reg_cap) memset(&n[0], 0, sizeof n[0]); /* slot 0: the root */
     reg = n;
     reg_cap = ncap;
   }

@@ -57,12 +57,14 @@ static double density_max(int k, int m) {
   return 1.0;
 }
 
-/* Legibility-lite: labels that need many digits (e.g. 0.125 steps, or 7-digit numbers without a
- * prefix) read worse; the unit formatter adds prefixes, so only the step's mantissa matters. */
-static double legibility(double q, int j) {
-  double s = q * j;
-  if (s == 2.5 || s == 25) return 0.7;
-  return 1.0;
+/* Legibility-lite: the paper scores label formats and font sizes; here only the number of
+ * significant digits the labels need counts (1.0000001, 1.0000002 reads worse than 0, 5, 10).
+ * Every candidate for the same data pays alike when the data itself needs many digits. */
+static double legibility(double lmin, double lmax, double step) {
+  double mag = fmax(fabs(lmin), fabs(lmax));
+  if (mag == 0) return 1;
+  double digits = floor(log10(mag)) - floor(log10(step) + 1e-9) + 1;
+  return digits <= 3 ? 1.0 : digits <= 5 ? 0.6 : 0.2;
 }
 
 static int fill_ticks(double lmin, double lstep, int k, po_ticks *out) {
@@ -140,7 +142,7 @@ int po_chart_nice_ticks(double dmin, double dmax, int target, po_ticks *out) {
             double s = simplicity(i, j, lmin, lmax, step);
             double c = coverage(dmin, dmax, lmin, lmax);
             double g = density(k, m, dmin, dmax, lmin, lmax);
-            double l = legibility(q, j);
+            double l = legibility(lmin, lmax, step);
             double score = W_SIMPLICITY * s + W_COVERAGE * c + W_DENSITY * g + W_LEGIBILITY * l;
             if (score > best) {
               best = score;
@@ -179,7 +181,7 @@ int po_chart_time_ticks(double dmin, double dmax, int target, po_ticks *out) {
     if (kf > PO_TICKS_MAX || kf < 2) continue;
     int k = (int)llround(kf);
     /* prefer the tick count nearest the target, then the tighter fit */
-    double err = fabs(k - target) + (range > 0 ? ((hi - lo) - range) / range : 0);
+    double err = fabs((double)(k - target)) + (range > 0 ? ((hi - lo) - range) / range : 0);
     if (err < best_err) {
       best_err = err;
       best_step = s;
@@ -215,19 +217,23 @@ po_unit po_unit_from_name(const char *name) {
   return PO_UNIT_NONE;
 }
 
-/* Decimals needed to print x (a tick step in display units) exactly, 0..4. */
+/* Decimals needed to print x (a tick step in display units) exactly, 0..15. */
 static int decimals_for(double x) {
   x = fabs(x);
   if (x == 0 || !isfinite(x)) return 0;
-  for (int d = 0; d < 4; d++) {
+  for (int d = 0; d < 15; d++) {
     double s = x * pow(10, d);
-    if (fabs(s - nearbyint(s)) < 1e-6 * fmax(1, s)) return d;
+    if (nearbyint(s) != 0 && fabs(s - nearbyint(s)) < 1e-6 * s) return d;
   }
-  return 4;
+  return 15;
 }
 
 /* %.*f with trailing zeros (and a trailing dot) removed. */
 static void fmt_trim(char *buf, size_t len, double v, int decimals) {
+  if (fabs(v) >= 1e7) { /* beyond the largest prefix: scientific notation stays short */
+    snprintf(buf, len, "%.3g", v);
+    return;
+  }
   snprintf(buf, len, "%.*f", decimals, v);
   if (decimals > 0 && strchr(buf, '.')) {
     size_t n = strlen(buf);
@@ -348,6 +354,8 @@ int po_format_value(double v, po_unit unit, char *buf, size_t len) {
   if (unit == PO_UNIT_BYTES && div == 1) fmt_trim(num, sizeof(num), x, 0);
   else if ((unit == PO_UNIT_COUNT || unit == PO_UNIT_NONE) && div == 1 && x == nearbyint(x))
     fmt_trim(num, sizeof(num), x, 0);
+  else if (unit == PO_UNIT_RATIO && x != 0 && fabs(x) < 0.01)
+    return snprintf(buf, len, "%s0.01%%", x > 0 ? "<" : ">-");
   else if (unit == PO_UNIT_NONE && div == 1 && fabs(x) < 0.01 && x != 0)
     snprintf(num, sizeof(num), "%.3g", x);
   else fmt3(num, sizeof(num), x);
@@ -364,10 +372,26 @@ int po__format_tick(double v, po_unit unit, double ref, double step, char *buf, 
   unit_scale(unit, ref, &div, &name, &sep, &suffix);
   char num[64];
   int d = decimals_for(step / div);
-  if (d > 3) d = 3;
   fmt_trim(num, sizeof(num), v / div, d);
   if (v == 0 && unit != PO_UNIT_RATIO && unit != PO_UNIT_ELAPSED) return snprintf(buf, len, "0");
   char u[32];
   snprintf(u, sizeof(u), "%s%s", name, suffix);
   return finish(buf, len, num, sep, u);
+}
+
+int po__axis_ticks(double dmin, double dmax, int target, po_unit unit, po_ticks *out, double *ref) {
+  if (!out || !ref) return PO_EINVAL;
+  sanitize_range(&dmin, &dmax);
+  *ref = fmax(fabs(dmin), fabs(dmax));
+  if (unit == PO_UNIT_ELAPSED) return po_chart_time_ticks(dmin, dmax, target, out);
+  double div;
+  const char *name, *sep, *suffix;
+  unit_scale(unit, *ref, &div, &name, &sep, &suffix);
+  int rc = po_chart_nice_ticks(dmin / div, dmax / div, target, out);
+  if (rc) return rc;
+  for (size_t i = 0; i < out->count; i++) out->values[i] *= div;
+  out->min *= div;
+  out->max *= div;
+  out->step *= div;
+  return 0;
 }

@@ -1,0 +1,968 @@
+/* The HTML report: one self-contained page rendered from the report model (a cJSON tree).
+ *
+ * Everything is inline (style, SVG charts, a small script for sorting tables); nothing is fetched.
+ * Size is bounded whatever the run length: every series is reduced to the chart width (M4 in
+ * po_chart_optimize), the function table and the flame graph are capped, and what was left out is
+ * counted on the page. */
+#include "chart_internal.h"
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHART_W 1100
+#define MAX_TABLE_FUNCTIONS 200
+#define MAX_BAR_FUNCTIONS 15
+#define MAX_FLAME_FRAMES 3000
+#define MAX_EVENT_ROWS 50
+#define PO__STR2(x) #x
+#define PO__STR(x) PO__STR2(x)
+
+/* ---- model access -------------------------------------------------------------------------- */
+
+static double num(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const cJSON *arr(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsArray(v) ? v : NULL;
+}
+
+static const cJSON *obj(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsObject(v) ? v : NULL;
+}
+
+static int starts_with(const char *s, const char *p) {
+  return s && strncmp(s, p, strlen(p)) == 0;
+}
+
+/* A JSON array of numbers as doubles (null and non-numbers become NaN). */
+static double *to_doubles(const cJSON *a, size_t *n) {
+  *n = 0;
+  if (!a) return NULL;
+  size_t cap = (size_t)cJSON_GetArraySize(a);
+  double *d = malloc((cap ? cap : 1) * sizeof(double));
+  if (!d) return NULL;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, a) d[(*n)++] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+  return d;
+}
+
+/* ---- HTML helpers ---------------------------------------------------------------------------- */
+
+static void esc(po__cbuf *b, const char *s) { po__cbuf_xml(b, s ? s : ""); }
+
+static void fmt(po__cbuf *b, double v, po_unit u) {
+  char buf[64];
+  po_format_value(v, u, buf, sizeof(buf));
+  esc(b, buf);
+}
+
+static void note(po__cbuf *b, const char *text) {
+  po__cbuf_puts(b, "<p class=\"note\">");
+  esc(b, text);
+  po__cbuf_puts(b, "</p>\n");
+}
+
+/* Renders a chart inline and frees it; dropped_fmt (one %llu) says how many items it left out. */
+static void emit_chart(po__cbuf *b, po_chart *c, const char *dropped_fmt, size_t extra_dropped) {
+  if (!c) {
+    b->oom = 1;
+    return;
+  }
+  po_chart_optimize(c, CHART_W);
+  size_t len;
+  char *svg = po_chart_svg_string(c, 0, &len);
+  if (!svg) b->oom = 1;
+  else {
+    po__cbuf_puts(b, "<div class=\"chart\">");
+    po__cbuf_put(b, svg, len);
+    po__cbuf_puts(b, "</div>\n");
+    size_t dropped = po_chart_dropped(c) + extra_dropped;
+    if (dropped && dropped_fmt) {
+      char msg[200];
+      snprintf(msg, sizeof(msg), dropped_fmt, (unsigned long long)dropped);
+      note(b, msg);
+    }
+  }
+  free(svg);
+  po_chart_free(c);
+}
+
+/* Key/value rows from an object's scalar members, formatted by the unit in the key name. */
+static void kv_rows(po__cbuf *b, const cJSON *o) {
+  const cJSON *it;
+  cJSON_ArrayForEach(it, o) {
+    if (!it->string || cJSON_IsObject(it) || cJSON_IsArray(it) || cJSON_IsNull(it)) continue;
+    po__cbuf_puts(b, "<tr><th>");
+    esc(b, it->string);
+    po__cbuf_puts(b, "</th><td>");
+    if (cJSON_IsString(it)) esc(b, it->valuestring);
+    else if (cJSON_IsBool(it)) po__cbuf_puts(b, cJSON_IsTrue(it) ? "yes" : "no");
+    else if (strstr(it->string, "unix_seconds")) {
+      time_t t = (time_t)it->valuedouble;
+      struct tm tm;
+      char buf[64];
+      if (gmtime_r(&t, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm))
+        esc(b, buf);
+    } else {
+      po_unit u = po_unit_from_name(it->string);
+      if (u == PO_UNIT_NONE) po__cbuf_printf(b, "%.10g", it->valuedouble);
+      else fmt(b, it->valuedouble, u);
+    }
+    po__cbuf_puts(b, "</td></tr>\n");
+  }
+}
+
+/* ---- sections -------------------------------------------------------------------------------- */
+
+static void section_summary(po__cbuf *b, const cJSON *root) {
+  const cJSON *host = obj(root, "host"), *run = obj(root, "run"), *prof = obj(root, "profile");
+  const cJSON *mem = obj(root, "memory"), *res = obj(root, "resources");
+  po__cbuf_puts(b, "<section id=\"summary\"><h2>Run summary</h2>\n<div class=\"cards\">");
+  double wall = num(run, "wall_seconds");
+  if (!isfinite(wall)) wall = num(prof, "wall_seconds");
+  double peak = num(mem, "peak_rss_bytes");
+  struct {
+    const char *label;
+    double v;
+    po_unit u;
+  } cards[] = {{"wall time", wall, PO_UNIT_SECONDS},
+               {"peak memory (RSS)", peak, PO_UNIT_BYTES},
+               {"profiled functions", (double)cJSON_GetArraySize(arr(prof, "functions")),
+                PO_UNIT_COUNT},
+               {"resource samples", num(res, "sample_count"), PO_UNIT_COUNT}};
+  for (size_t i = 0; i < PO__ARRAY_LEN(cards); i++) {
+    po__cbuf_puts(b, "<div class=\"card\"><div class=\"big\">");
+    if (isfinite(cards[i].v)) fmt(b, cards[i].v, cards[i].u);
+    else po__cbuf_puts(b, "&#8212;");
+    po__cbuf_puts(b, "</div><div>");
+    esc(b, cards[i].label);
+    po__cbuf_puts(b, "</div></div>");
+  }
+  po__cbuf_puts(b, "</div>\n<div class=\"cols\"><div><h3>Host</h3>");
+  if (host) {
+    po__cbuf_puts(b, "<table class=\"kv\">");
+    kv_rows(b, host);
+    po__cbuf_puts(b, "</table>");
+  } else note(b, "no host information recorded");
+  po__cbuf_puts(b, "</div><div><h3>Run</h3>");
+  if (run) {
+    po__cbuf_puts(b, "<table class=\"kv\">");
+    const cJSON *argv = arr(run, "argv");
+    if (argv) {
+      po__cbuf_puts(b, "<tr><th>command</th><td><code>");
+      const cJSON *a;
+      int first = 1;
+      cJSON_ArrayForEach(a, argv) {
+        if (!cJSON_IsString(a)) continue;
+        if (!first) po__cbuf_puts(b, " ");
+        esc(b, a->valuestring);
+        first = 0;
+      }
+      po__cbuf_puts(b, "</code></td></tr>");
+    }
+    kv_rows(b, run);
+    if (mem) kv_rows(b, mem);
+    po__cbuf_puts(b, "</table>");
+  } else note(b, "no run information recorded");
+  po__cbuf_puts(b, "</div></div></section>\n");
+}
+
+static void section_suggestions(po__cbuf *b, const cJSON *root) {
+  const cJSON *s = arr(root, "suggestions");
+  if (!s || cJSON_GetArraySize(s) == 0) return;
+  po__cbuf_puts(b, "<section id=\"suggestions\"><h2>Suggestions</h2>\n<ul class=\"sugg\">");
+  const cJSON *it;
+  cJSON_ArrayForEach(it, s) {
+    const char *sev = str(it, "severity");
+    if (!sev) sev = "info";
+    const char *cls = strcmp(sev, "critical") == 0 || strcmp(sev, "error") == 0 ? "crit"
+                      : strcmp(sev, "warning") == 0                            ? "warn"
+                                                                               : "info";
+    po__cbuf_printf(b, "<li class=\"%s\"><span class=\"sev\">", cls);
+    esc(b, sev);
+    po__cbuf_puts(b, "</span> <b>");
+    esc(b, str(it, "title"));
+    po__cbuf_puts(b, "</b>");
+    if (str(it, "evidence")) {
+      po__cbuf_puts(b, "<div>Evidence: ");
+      esc(b, str(it, "evidence"));
+      po__cbuf_puts(b, "</div>");
+    }
+    if (str(it, "action")) {
+      po__cbuf_puts(b, "<div>Action: ");
+      esc(b, str(it, "action"));
+      po__cbuf_puts(b, "</div>");
+    }
+    po__cbuf_puts(b, "</li>\n");
+  }
+  po__cbuf_puts(b, "</ul></section>\n");
+}
+
+typedef struct fnref {
+  const cJSON *f;
+  double key;
+} fnref;
+
+static int cmp_fnref_desc(const void *a, const void *b) {
+  double x = ((const fnref *)a)->key, y = ((const fnref *)b)->key;
+  return (x < y) - (x > y);
+}
+
+static void num_cell(po__cbuf *b, double v, po_unit u) {
+  if (!isfinite(v)) {
+    po__cbuf_puts(b, "<td data-v=\"-1\">&#8212;</td>");
+    return;
+  }
+  po__cbuf_printf(b, "<td data-v=\"%.9g\">", v);
+  fmt(b, v, u);
+  po__cbuf_puts(b, "</td>");
+}
+
+static void section_functions(po__cbuf *b, const cJSON *root) {
+  const cJSON *prof = obj(root, "profile");
+  const cJSON *fns = arr(prof, "functions");
+  po__cbuf_puts(b, "<section id=\"functions\"><h2>Top functions</h2>\n");
+  size_t n = fns ? (size_t)cJSON_GetArraySize(fns) : 0;
+  if (n == 0) {
+    note(b, "no data recorded: no profiled functions");
+    po__cbuf_puts(b, "</section>\n");
+    return;
+  }
+  fnref *v = malloc(n * sizeof(fnref));
+  if (!v) {
+    b->oom = 1;
+    return;
+  }
+  size_t k = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, fns) {
+    double self = num(it, "self_seconds");
+    v[k].f = it;
+    v[k++].key = isfinite(self) ? self : 0;
+  }
+  qsort(v, n, sizeof(fnref), cmp_fnref_desc);
+  po_chart *c = po_chart_new(PO_CHART_BARS, "Top functions by self time");
+  if (c) {
+    po_chart_set_axis(c, 'x', "self time (excluding callees)", PO_UNIT_SECONDS);
+    for (size_t i = 0; i < n && i < MAX_BAR_FUNCTIONS; i++) {
+      char tip[512];
+      char tot[48], self[48];
+      po_format_value(num(v[i].f, "total_seconds"), PO_UNIT_SECONDS, tot, sizeof(tot));
+      po_format_value(v[i].key, PO_UNIT_SECONDS, self, sizeof(self));
+      const char *name = str(v[i].f, "name");
+      snprintf(tip, sizeof(tip), "%s\nself %s, total %s, %.0f calls", name ? name : "?", self,
+               tot, num(v[i].f, "calls"));
+      po_chart_add_bar(c, name, v[i].key, tip);
+    }
+  }
+  emit_chart(b, c, NULL, 0);
+
+  for (size_t i = 0; i < n; i++) {
+    double t = num(v[i].f, "total_seconds");
+    v[i].key = isfinite(t) ? t : 0;
+  }
+  qsort(v, n, sizeof(fnref), cmp_fnref_desc);
+  size_t shown = n < MAX_TABLE_FUNCTIONS ? n : MAX_TABLE_FUNCTIONS;
+  po__cbuf_puts(b,
+                "<div class=\"scroll\"><table class=\"sortable data\"><thead><tr><th>function</th><th>calls</th>"
+                "<th>total</th><th>self</th><th>avg</th><th>p95</th><th>max</th>"
+                "<th>% of wall</th></tr></thead><tbody>\n");
+  for (size_t i = 0; i < shown; i++) {
+    const cJSON *f = v[i].f;
+    po__cbuf_puts(b, "<tr><td class=\"name\" title=\"");
+    esc(b, str(f, "file"));
+    if (isfinite(num(f, "line"))) po__cbuf_printf(b, ":%.0f", num(f, "line"));
+    po__cbuf_puts(b, "\">");
+    esc(b, str(f, "name"));
+    po__cbuf_puts(b, "</td>");
+    num_cell(b, num(f, "calls"), PO_UNIT_COUNT);
+    num_cell(b, num(f, "total_seconds"), PO_UNIT_SECONDS);
+    num_cell(b, num(f, "self_seconds"), PO_UNIT_SECONDS);
+    num_cell(b, num(f, "avg_seconds"), PO_UNIT_SECONDS);
+    num_cell(b, num(f, "p95_seconds"), PO_UNIT_SECONDS);
+    num_cell(b, num(f, "max_seconds"), PO_UNIT_SECONDS);
+    double pct = num(f, "percent_total");
+    num_cell(b, isfinite(pct) ? pct / 100 : NAN, PO_UNIT_RATIO);
+    po__cbuf_puts(b, "</tr>\n");
+  }
+  po__cbuf_puts(b, "</tbody></table></div>\n");
+  if (shown < n) {
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "Showing the %zu functions with the most total time; %zu more are in the JSON "
+             "report.",
+             shown, n - shown);
+    note(b, msg);
+  }
+  note(b, "Click a column header to sort; the table scrolls.");
+  free(v);
+  po__cbuf_puts(b, "</section>\n");
+}
+
+static void section_flame(po__cbuf *b, const cJSON *root) {
+  const cJSON *tree = arr(obj(root, "profile"), "call_tree");
+  po__cbuf_puts(b, "<section id=\"flame\"><h2>Call tree (flame graph)</h2>\n");
+  size_t n = tree ? (size_t)cJSON_GetArraySize(tree) : 0;
+  if (n == 0) {
+    note(b, "no data recorded: the profile has no call tree");
+    po__cbuf_puts(b, "</section>\n");
+    return;
+  }
+  fnref *v = malloc(n * sizeof(fnref));
+  if (!v) {
+    b->oom = 1;
+    return;
+  }
+  size_t k = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, tree) {
+    double t = num(it, "total_seconds");
+    v[k].f = it;
+    v[k++].key = isfinite(t) ? t : 0;
+  }
+  size_t take = n;
+  if (n > MAX_FLAME_FRAMES) {
+    qsort(v, n, sizeof(fnref), cmp_fnref_desc);
+    take = MAX_FLAME_FRAMES;
+  }
+  po_chart *c = po_chart_new(PO_CHART_FLAME, NULL);
+  for (size_t i = 0; c && i < take; i++) {
+    const cJSON *f = v[i].f;
+    double id = num(f, "id"), parent = num(f, "parent"), calls = num(f, "calls");
+    if (!isfinite(id)) continue;
+    po_chart_add_frame(c, (int64_t)id, isfinite(parent) ? (int64_t)parent : -1, str(f, "name"),
+                       isfinite(calls) && calls > 0 ? (uint64_t)calls : 0,
+                       num(f, "total_seconds"), num(f, "self_seconds"));
+  }
+  po__cbuf_puts(b,
+                "<p class=\"hint\">Each bar is a function in its calling context; width is total "
+                "time, callees below their caller. Hover a frame for calls and times.</p>\n");
+  /* frames over the cap plus frames the chart could not draw (under half a pixel wide) */
+  emit_chart(b, c,
+             "%llu call-tree frames are not drawn: narrower than half a pixel, deeper than the "
+             "chart, or beyond the " PO__STR(MAX_FLAME_FRAMES) " largest. The JSON report has them all.",
+             n - take);
+  free(v);
+  po__cbuf_puts(b, "</section>\n");
+}
+
+/* ---- resource timelines ---------------------------------------------------------------------- */
+
+typedef struct rseries {
+  const char *name;
+  po_unit unit;
+  double *t, *mn, *mx, *last;
+  size_t n;
+  int used;
+} rseries;
+
+typedef struct rmodel {
+  rseries *s;
+  size_t n;
+  const cJSON *thresholds, *events, *phases;
+  double mem_limit;
+  const cJSON *gpu_devices;
+} rmodel;
+
+static void rmodel_free(rmodel *m) {
+  for (size_t i = 0; i < m->n; i++) {
+    free(m->s[i].t);
+    free(m->s[i].mn);
+    free(m->s[i].mx);
+    free(m->s[i].last);
+  }
+  free(m->s);
+}
+
+static int rmodel_load(const cJSON *root, rmodel *m) {
+  memset(m, 0, sizeof(*m));
+  const cJSON *res = obj(root, "resources");
+  const cJSON *ser = arr(res, "series");
+  m->thresholds = arr(res, "thresholds");
+  m->events = arr(res, "events");
+  m->phases = arr(res, "phases");
+  m->mem_limit = num(obj(root, "memory"), "limit_bytes");
+  m->gpu_devices = arr(obj(root, "gpu"), "devices");
+  size_t cap = ser ? (size_t)cJSON_GetArraySize(ser) : 0;
+  m->s = calloc(cap ? cap : 1, sizeof(rseries));
+  if (!m->s) return PO_ENOMEM;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, ser) {
+    rseries *s = &m->s[m->n];
+    s->name = str(it, "name");
+    if (!s->name) continue;
+    const char *unit = str(it, "unit");
+    s->unit = po_unit_from_name(unit ? unit : s->name);
+    size_t nt, n1, n2, n3;
+    s->t = to_doubles(arr(it, "t_seconds"), &nt);
+    s->mn = to_doubles(arr(it, "min"), &n1);
+    s->mx = to_doubles(arr(it, "max"), &n2);
+    s->last = to_doubles(arr(it, "last"), &n3);
+    if (!s->last) { /* a series with only min/max still draws its envelope's top */
+      free(s->last);
+      s->last = s->mx ? to_doubles(arr(it, "max"), &n3) : NULL;
+    }
+    size_t n = nt;
+    if (s->last && n3 < n) n = n3;
+    if (!s->t || !s->last) n = 0;
+    if (s->mn && n1 < n) n = n1;
+    if (s->mx && n2 < n) n = n2;
+    if (!s->mn || !s->mx || n1 < n || n2 < n) {
+      free(s->mn), free(s->mx);
+      s->mn = s->mx = NULL;
+    }
+    /* time must be finite and non-decreasing for a timeline: cut at the first bad point */
+    for (size_t i = 0; i < n; i++)
+      if (!isfinite(s->t[i]) || (i > 0 && s->t[i] < s->t[i - 1])) {
+        n = i;
+        break;
+      }
+    s->n = n;
+    m->n++;
+  }
+  return 0;
+}
+
+static rseries *find_series(rmodel *m, const char *name) {
+  for (size_t i = 0; i < m->n; i++)
+    if (strcmp(m->s[i].name, name) == 0) return &m->s[i];
+  return NULL;
+}
+
+static void add_rseries(po_chart *c, rseries *s, const char *label) {
+  if (!s || s->n == 0) return;
+  s->used = 1;
+  if (s->mn && s->mx) po_chart_add_range(c, label, s->unit, s->t, s->mn, s->mx, s->n);
+  po_chart_add_series(c, label, s->unit, s->t, s->last, s->n);
+}
+
+/* Which thresholds and events belong to a chart. The monitor names metrics "cpu", "memory",
+ * "gpu_memory" (with "device"), "disk_busy" and "manual" (a requested cleanup, shown with memory);
+ * series-style names ("cpu_utilization_ratio", "gpu0_memory_used_ratio") match by prefix too.
+ * `device` >= 0 selects one GPU: entries naming another device are skipped. */
+static int metric_matches(const cJSON *entry, const char *prefix, int device) {
+  const char *metric = str(entry, "metric");
+  if (!metric) return 0;
+  if (strcmp(prefix, "memory") == 0 && strcmp(metric, "manual") == 0) return 1;
+  if (device >= 0) {
+    char own[16];
+    snprintf(own, sizeof(own), "gpu%d", device);
+    if (starts_with(metric, own) && !isdigit((unsigned char)metric[strlen(own)])) return 1;
+    if (!starts_with(metric, "gpu_")) return 0;
+    double d = num(entry, "device");
+    return !isfinite(d) || (int)d == device; /* no device: applies to every GPU */
+  }
+  return starts_with(metric, prefix);
+}
+
+/* The unit a metric's values are in: the monitor's own metric names carry ratios. */
+static po_unit metric_unit(const char *metric) {
+  po_unit u = po_unit_from_name(metric);
+  if (u != PO_UNIT_NONE || !metric) return u;
+  static const char *const ratios[] = {"cpu", "memory", "gpu_memory", "disk_busy", "manual"};
+  for (size_t i = 0; i < PO__ARRAY_LEN(ratios); i++)
+    if (strcmp(metric, ratios[i]) == 0) return PO_UNIT_RATIO;
+  return PO_UNIT_NONE;
+}
+
+/* Thresholds and firing events for the chart: ratio thresholds on byte charts are scaled by the
+ * limit the ratio refers to (memory limit, GPU memory total). */
+static void add_alerts(po_chart *c, rmodel *m, const char *prefix, int device, po_unit unit,
+                       double scale) {
+  const cJSON *it;
+  cJSON_ArrayForEach(it, m->thresholds) {
+    const char *metric = str(it, "metric");
+    double v = num(it, "value");
+    if (!metric_matches(it, prefix, device) || !isfinite(v) || v <= 0) continue;
+    po_unit mu = metric_unit(metric);
+    if (unit == PO_UNIT_BYTES && mu == PO_UNIT_RATIO) {
+      if (!isfinite(scale) || scale <= 0) continue;
+      v *= scale;
+    } else if (mu != unit) {
+      continue;
+    }
+    char label[160];
+    const char *src = str(it, "source");
+    snprintf(label, sizeof(label), "threshold (%s)", src ? src : "config");
+    po_chart_add_threshold(c, v, label);
+  }
+  cJSON_ArrayForEach(it, m->events) {
+    const char *metric = str(it, "metric");
+    double t = num(it, "t_seconds");
+    if (!metric_matches(it, prefix, device) || !isfinite(t)) continue;
+    po__cbuf lb;
+    po__cbuf_init(&lb);
+    char tb[48], vb[48], hb[48];
+    po_unit mu = metric_unit(metric);
+    po_format_value(t, PO_UNIT_ELAPSED, tb, sizeof(tb));
+    po_format_value(num(it, "value"), mu, vb, sizeof(vb));
+    po_format_value(num(it, "threshold"), mu, hb, sizeof(hb));
+    po__cbuf_printf(&lb, "threshold fired at %s: %s = %s (threshold %s)", tb, metric, vb, hb);
+    const cJSON *acts = arr(it, "actions"), *a;
+    int first = 1;
+    cJSON_ArrayForEach(a, acts) {
+      if (!cJSON_IsString(a)) continue;
+      po__cbuf_printf(&lb, "%s%s", first ? "; actions: " : ", ", a->valuestring);
+      first = 0;
+    }
+    double freed = num(it, "freed_bytes");
+    if (isfinite(freed) && freed > 0) {
+      po_format_value(freed, PO_UNIT_BYTES, vb, sizeof(vb));
+      po__cbuf_printf(&lb, "; freed %s", vb);
+    }
+    po_chart_add_marker(c, t, NAN, lb.data ? lb.data : metric);
+    po__cbuf_free(&lb);
+  }
+}
+
+static void add_phases(po_chart *c, rmodel *m) {
+  const cJSON *it;
+  cJSON_ArrayForEach(it, m->phases) {
+    double a = num(it, "start_seconds"), e = num(it, "end_seconds");
+    if (isfinite(a) && isfinite(e) && e >= a) po_chart_add_band(c, a, e, str(it, "name"));
+  }
+}
+
+static po_chart *timeline(rmodel *m, const char *title, po_unit unit, const char *ylabel) {
+  po_chart *c = po_chart_new(PO_CHART_LINES, title);
+  if (!c) return NULL;
+  po_chart_set_axis(c, 'x', "time since start", PO_UNIT_ELAPSED);
+  po_chart_set_axis(c, 'y', ylabel, unit);
+  add_phases(c, m);
+  return c;
+}
+
+static int any_points(rseries *const *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] && s[i]->n > 0) return 1;
+  return 0;
+}
+
+#define DROPPED_NOTE "%llu thresholds, bands or markers over the per-chart cap were not drawn."
+
+static void section_cpu(po__cbuf *b, rmodel *m) {
+  po__cbuf_puts(b, "<section id=\"cpu\"><h2>CPU</h2>\n");
+  rseries *sys = find_series(m, "cpu_utilization_ratio"), *proc = find_series(m, "process_cpu_ratio");
+  rseries *all[] = {sys, proc};
+  if (!any_points(all, 2)) {
+    note(b, "no data recorded: no CPU samples (background monitoring off or too short a run)");
+  } else {
+    po_chart *c = timeline(m, "CPU utilization", PO_UNIT_RATIO, "CPU");
+    if (c) {
+      add_rseries(c, sys, "system");
+      add_rseries(c, proc, "this process");
+      add_alerts(c, m, "cpu", -1, PO_UNIT_RATIO, NAN);
+    }
+    emit_chart(b, c, DROPPED_NOTE, 0);
+  }
+  po__cbuf_puts(b, "</section>\n");
+}
+
+static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
+  po__cbuf_puts(b, "<section id=\"memory\"><h2>Memory</h2>\n");
+  rseries *rss = find_series(m, "process_rss_bytes"), *used = find_series(m, "memory_used_bytes");
+  rseries *avail = find_series(m, "memory_available_bytes");
+  rseries *all[] = {rss, used, avail};
+  if (!any_points(all, 3)) {
+    note(b, "no data recorded: no memory samples");
+  } else {
+    po_chart *c = timeline(m, "Memory over time (peak marked)", PO_UNIT_BYTES, "memory");
+    if (c) {
+      add_rseries(c, used, "system used");
+      add_rseries(c, rss, "this process (RSS)");
+      add_alerts(c, m, "memory", -1, PO_UNIT_BYTES, m->mem_limit);
+      /* the peak: the highest sample of the process (its max column when recorded) */
+      if (rss && rss->n) {
+        const double *v = rss->mx ? rss->mx : rss->last;
+        size_t pk = SIZE_MAX;
+        for (size_t i = 0; i < rss->n; i++)
+          if (isfinite(v[i]) && (pk == SIZE_MAX || v[i] > v[pk])) pk = i;
+        if (pk != SIZE_MAX) {
+          char vb[48], tb[48], label[128];
+          po_format_value(v[pk], PO_UNIT_BYTES, vb, sizeof(vb));
+          po_format_value(rss->t[pk], PO_UNIT_ELAPSED, tb, sizeof(tb));
+          snprintf(label, sizeof(label), "peak of this process: %s at %s", vb, tb);
+          po_chart_add_marker(c, rss->t[pk], v[pk], label);
+        }
+      }
+    }
+    emit_chart(b, c, DROPPED_NOTE, 0);
+    /* memory by category: this process, other processes, available (needs a shared time axis) */
+    if (rss && used && avail && rss->n == used->n && used->n == avail->n && rss->n > 0 &&
+        memcmp(rss->t, used->t, rss->n * sizeof(double)) == 0 &&
+        memcmp(rss->t, avail->t, rss->n * sizeof(double)) == 0) {
+      size_t n = rss->n;
+      double *other = malloc(n * sizeof(double));
+      po_chart *s = po_chart_new(PO_CHART_STACKED, "System memory by category");
+      if (other && s) {
+        for (size_t i = 0; i < n; i++) {
+          double o = used->last[i] - rss->last[i];
+          other[i] = isfinite(o) ? (o > 0 ? o : 0) : NAN;
+        }
+        po_chart_set_axis(s, 'x', "time since start", PO_UNIT_ELAPSED);
+        po_chart_set_axis(s, 'y', "memory", PO_UNIT_BYTES);
+        add_phases(s, m);
+        po_chart_add_series(s, "this process (RSS)", PO_UNIT_BYTES, rss->t, rss->last, n);
+        po_chart_add_series(s, "other processes", PO_UNIT_BYTES, rss->t, other, n);
+        po_chart_add_series(s, "available", PO_UNIT_BYTES, rss->t, avail->last, n);
+        avail->used = 1;
+      }
+      free(other);
+      emit_chart(b, s, DROPPED_NOTE, 0);
+    }
+  }
+  const cJSON *mem = obj(root, "memory");
+  const cJSON *cl = arr(mem, "cleanups"), *gd = arr(mem, "guards"), *it;
+  if (cl && cJSON_GetArraySize(cl) > 0) {
+    po__cbuf_puts(b, "<h3>Cleanups</h3><table class=\"data sortable\"><thead><tr><th>time</th>"
+                     "<th>level</th><th>type</th><th>handler</th><th>freed</th></tr></thead><tbody>");
+    int k = 0;
+    cJSON_ArrayForEach(it, cl) {
+      if (k++ >= MAX_EVENT_ROWS) break;
+      po__cbuf_puts(b, "<tr>");
+      num_cell(b, num(it, "t_seconds"), PO_UNIT_ELAPSED);
+      po__cbuf_puts(b, "<td>");
+      esc(b, str(it, "level"));
+      po__cbuf_puts(b, "</td><td>");
+      esc(b, str(it, "type"));
+      po__cbuf_puts(b, "</td><td>");
+      esc(b, str(it, "handler"));
+      po__cbuf_puts(b, "</td>");
+      num_cell(b, num(it, "freed_bytes"), PO_UNIT_BYTES);
+      po__cbuf_puts(b, "</tr>\n");
+    }
+    po__cbuf_puts(b, "</tbody></table>\n");
+    int total = cJSON_GetArraySize(cl);
+    if (total > MAX_EVENT_ROWS) {
+      char msg[96];
+      snprintf(msg, sizeof(msg), "%d more cleanups are in the JSON report.", total - MAX_EVENT_ROWS);
+      note(b, msg);
+    }
+  }
+  if (gd && cJSON_GetArraySize(gd) > 0) {
+    po__cbuf_puts(b, "<h3>Memory guards</h3><table class=\"data sortable\"><thead><tr><th>time</th>"
+                     "<th>guard</th><th>required</th><th>available</th><th>ran</th><th>result</th>"
+                     "</tr></thead><tbody>");
+    int k = 0;
+    cJSON_ArrayForEach(it, gd) {
+      if (k++ >= MAX_EVENT_ROWS) break;
+      po__cbuf_puts(b, "<tr>");
+      num_cell(b, num(it, "t_seconds"), PO_UNIT_ELAPSED);
+      po__cbuf_puts(b, "<td>");
+      esc(b, str(it, "name"));
+      po__cbuf_puts(b, "</td>");
+      num_cell(b, num(it, "required_bytes"), PO_UNIT_BYTES);
+      num_cell(b, num(it, "available_bytes"), PO_UNIT_BYTES);
+      po__cbuf_puts(b, "<td>");
+      esc(b, str(it, "ran"));
+      po__cbuf_puts(b, "</td><td>");
+      esc(b, str(it, "result"));
+      po__cbuf_puts(b, "</td></tr>\n");
+    }
+    po__cbuf_puts(b, "</tbody></table>\n");
+  }
+  po__cbuf_puts(b, "</section>\n");
+}
+
+static void section_disk(po__cbuf *b, rmodel *m) {
+  po__cbuf_puts(b, "<section id=\"disk\"><h2>Disk</h2>\n");
+  rseries *rd = find_series(m, "disk_read_bytes_per_second");
+  rseries *wr = find_series(m, "disk_write_bytes_per_second");
+  rseries *busy = find_series(m, "disk_busy_ratio");
+  rseries *io[] = {rd, wr};
+  if (!any_points(io, 2) && !(busy && busy->n)) {
+    note(b, "no data recorded: no disk samples");
+  } else {
+    if (any_points(io, 2)) {
+      po_chart *c = timeline(m, "Disk throughput", PO_UNIT_BYTES_PER_SECOND, "throughput");
+      if (c) {
+        add_rseries(c, rd, "read");
+        add_rseries(c, wr, "write");
+      }
+      emit_chart(b, c, DROPPED_NOTE, 0);
+    }
+    if (busy && busy->n) {
+      po_chart *c = timeline(m, "Disk busy time", PO_UNIT_RATIO, "busy");
+      if (c) {
+        add_rseries(c, busy, "busy");
+        add_alerts(c, m, "disk", -1, PO_UNIT_RATIO, NAN);
+      }
+      emit_chart(b, c, DROPPED_NOTE, 0);
+    }
+  }
+  po__cbuf_puts(b, "</section>\n");
+}
+
+static const cJSON *gpu_device(const rmodel *m, int index) {
+  const cJSON *it;
+  cJSON_ArrayForEach(it, m->gpu_devices) if ((int)num(it, "index") == index) return it;
+  return NULL;
+}
+
+static void section_gpu(po__cbuf *b, rmodel *m, const cJSON *root) {
+  po__cbuf_puts(b, "<section id=\"gpu\"><h2>GPU</h2>\n");
+  const cJSON *gpu = obj(root, "gpu");
+  int drew = 0;
+  for (int g = 0; g < 64; g++) {
+    char nm[64], nu[64], prefix[16], title[160];
+    snprintf(nm, sizeof(nm), "gpu%d_memory_used_bytes", g);
+    snprintf(nu, sizeof(nu), "gpu%d_utilization_ratio", g);
+    snprintf(prefix, sizeof(prefix), "gpu%d", g);
+    rseries *mem = find_series(m, nm), *util = find_series(m, nu);
+    if (!(mem && mem->n) && !(util && util->n)) continue;
+    const cJSON *dev = gpu_device(m, g);
+    const char *dname = str(dev, "name");
+    if (mem && mem->n) {
+      snprintf(title, sizeof(title), "GPU %d memory%s%s", g, dname ? ": " : "", dname ? dname : "");
+      po_chart *c = timeline(m, title, PO_UNIT_BYTES, "memory");
+      if (c) {
+        add_rseries(c, mem, "used");
+        add_alerts(c, m, prefix, g, PO_UNIT_BYTES, num(dev, "memory_total_bytes"));
+      }
+      emit_chart(b, c, DROPPED_NOTE, 0);
+    }
+    if (util && util->n) {
+      snprintf(title, sizeof(title), "GPU %d utilization", g);
+      po_chart *c = timeline(m, title, PO_UNIT_RATIO, "utilization");
+      if (c) add_rseries(c, util, "utilization");
+      emit_chart(b, c, DROPPED_NOTE, 0);
+    }
+    drew = 1;
+  }
+  const cJSON *devs = arr(gpu, "devices");
+  if (devs && cJSON_GetArraySize(devs) > 0) {
+    po__cbuf_puts(b, "<table class=\"data\"><thead><tr><th>#</th><th>name</th><th>memory used</th>"
+                     "<th>memory total</th><th>utilization</th><th>temperature</th><th>power</th>"
+                     "</tr></thead><tbody>");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, devs) {
+      po__cbuf_printf(b, "<tr><td>%.0f</td><td title=\"", num(it, "index"));
+      esc(b, str(it, "uuid"));
+      po__cbuf_puts(b, "\">");
+      esc(b, str(it, "name"));
+      po__cbuf_puts(b, "</td>");
+      num_cell(b, num(it, "memory_used_bytes"), PO_UNIT_BYTES);
+      num_cell(b, num(it, "memory_total_bytes"), PO_UNIT_BYTES);
+      num_cell(b, num(it, "utilization_gpu_ratio"), PO_UNIT_RATIO);
+      num_cell(b, num(it, "temperature_celsius"), PO_UNIT_CELSIUS);
+      num_cell(b, num(it, "power_watts"), PO_UNIT_WATTS);
+      po__cbuf_puts(b, "</tr>\n");
+    }
+    po__cbuf_puts(b, "</tbody></table>\n");
+    drew = 1;
+  }
+  if (!drew) {
+    const char *why = str(gpu, "reason");
+    char msg[300];
+    snprintf(msg, sizeof(msg), "no data recorded: no GPU%s%s", why && *why ? " (" : "",
+             why && *why ? why : "");
+    if (why && *why) strncat(msg, ")", sizeof(msg) - strlen(msg) - 1);
+    note(b, msg);
+  }
+  po__cbuf_puts(b, "</section>\n");
+}
+
+/* Series no section claimed (temperatures, power, new metrics) still get drawn, grouped by unit. */
+static void section_other(po__cbuf *b, rmodel *m) {
+  int any = 0;
+  for (size_t i = 0; i < m->n; i++)
+    if (!m->s[i].used && m->s[i].n) any = 1;
+  if (!any) return;
+  po__cbuf_puts(b, "<section id=\"other\"><h2>Other series</h2>\n");
+  for (int u = 0; u <= PO_UNIT_COUNT; u++) {
+    po_chart *c = NULL;
+    for (size_t i = 0; i < m->n; i++) {
+      rseries *s = &m->s[i];
+      if (s->used || !s->n || (int)s->unit != u) continue;
+      if (!c) c = timeline(m, "Other series", (po_unit)u, NULL);
+      if (c) add_rseries(c, s, s->name);
+    }
+    if (c) emit_chart(b, c, DROPPED_NOTE, 0);
+  }
+  po__cbuf_puts(b, "</section>\n");
+}
+
+static void section_cache(po__cbuf *b, const cJSON *root) {
+  po__cbuf_puts(b, "<section id=\"cache\"><h2>Caches</h2>\n");
+  const cJSON *caches = arr(obj(root, "cache"), "caches");
+  if (!caches || cJSON_GetArraySize(caches) == 0) {
+    note(b, "no data recorded: no cache was used");
+    po__cbuf_puts(b, "</section>\n");
+    return;
+  }
+  po__cbuf_puts(b,
+                "<table class=\"data sortable\"><thead><tr><th>cache</th><th>policy</th>"
+                "<th>used</th><th>budget</th><th>entries</th><th>hit ratio</th><th>hits</th>"
+                "<th>misses</th><th>evictions</th><th>shrinks</th></tr></thead><tbody>\n");
+  const cJSON *it;
+  cJSON_ArrayForEach(it, caches) {
+    po__cbuf_puts(b, "<tr><td class=\"name\">");
+    esc(b, str(it, "name"));
+    po__cbuf_puts(b, "</td><td>");
+    esc(b, str(it, "policy"));
+    po__cbuf_puts(b, "</td>");
+    num_cell(b, num(it, "bytes"), PO_UNIT_BYTES);
+    num_cell(b, num(it, "budget_bytes"), PO_UNIT_BYTES);
+    num_cell(b, num(it, "entries"), PO_UNIT_COUNT);
+    double hr = num(it, "hit_ratio");
+    if (!isfinite(hr)) {
+      double h = num(it, "hits"), mi = num(it, "misses");
+      hr = h + mi > 0 ? h / (h + mi) : NAN;
+    }
+    num_cell(b, hr, PO_UNIT_RATIO);
+    num_cell(b, num(it, "hits"), PO_UNIT_COUNT);
+    num_cell(b, num(it, "misses"), PO_UNIT_COUNT);
+    num_cell(b, num(it, "evictions"), PO_UNIT_COUNT);
+    num_cell(b, (double)cJSON_GetArraySize(arr(it, "shrinks")), PO_UNIT_COUNT);
+    po__cbuf_puts(b, "</tr>\n");
+    const cJSON *pt = arr(it, "per_type"), *t;
+    cJSON_ArrayForEach(t, pt) {
+      po__cbuf_puts(b, "<tr class=\"sub\"><td class=\"name\">&#8627; ");
+      esc(b, str(t, "type"));
+      po__cbuf_puts(b, "</td><td></td>");
+      num_cell(b, num(t, "bytes"), PO_UNIT_BYTES);
+      po__cbuf_puts(b, "<td></td>");
+      num_cell(b, num(t, "entries"), PO_UNIT_COUNT);
+      double h = num(t, "hits"), mi = num(t, "misses");
+      num_cell(b, h + mi > 0 ? h / (h + mi) : NAN, PO_UNIT_RATIO);
+      num_cell(b, h, PO_UNIT_COUNT);
+      num_cell(b, mi, PO_UNIT_COUNT);
+      num_cell(b, num(t, "evictions"), PO_UNIT_COUNT);
+      po__cbuf_puts(b, "<td></td></tr>\n");
+    }
+  }
+  po__cbuf_puts(b, "</tbody></table>\n</section>\n");
+}
+
+static const char STYLE[] =
+    "body{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;font-size:14px;color:#222;"
+    "margin:0 auto;padding:16px 24px;max-width:1180px;background:#fafafa}"
+    "h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid "
+    "#ddd;padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}"
+    "nav a{margin-right:12px;color:#0072B2}"
+    ".cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid #ddd;"
+    "border-radius:6px;padding:10px 16px;min-width:180px}.big{font-size:22px;font-weight:bold}"
+    ".cols{display:flex;gap:24px;flex-wrap:wrap}.cols>div{flex:1;min-width:320px}"
+    "table{border-collapse:collapse;background:#fff}td,th{padding:3px 8px;border-bottom:1px solid "
+    "#eee;text-align:left;vertical-align:top}table.data td[data-v]{text-align:right;"
+    "font-variant-numeric:tabular-nums}table.kv th{font-weight:normal;color:#555}"
+    "table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:' \\2195';"
+    "color:#aaa}td.name{max-width:520px;overflow-wrap:anywhere}tr.sub td{color:#555;font-size:13px}"
+    ".chart{background:#fff;border:1px solid #ddd;border-radius:4px;margin:8px 0;overflow-x:auto}"
+    ".chart svg{display:block;max-width:100%;height:auto}"
+    ".note{color:#666;font-style:italic}.hint{color:#555}"
+    ".scroll{max-height:520px;overflow-y:auto;border:1px solid #ddd;display:inline-block}"
+    ".scroll thead th{position:sticky;top:0;background:#fff;box-shadow:0 1px 0 #ddd}"
+    "ul.sugg{list-style:none;padding:0}ul.sugg li{background:#fff;border-left:5px solid #56B4E9;"
+    "padding:8px 12px;margin:6px 0}ul.sugg li.warn{border-color:#E69F00}ul.sugg "
+    "li.crit{border-color:#D55E00}.sev{text-transform:uppercase;font-size:11px;color:#555}"
+    "footer{margin:32px 0 8px;color:#777;font-size:12px}";
+
+static const char SCRIPT[] =
+    "(function(){document.querySelectorAll('table.sortable').forEach(function(t){"
+    "var hs=t.tHead?t.tHead.rows[0].cells:[];Array.prototype.forEach.call(hs,function(th,i){"
+    "th.addEventListener('click',function(){var b=t.tBodies[0];"
+    "var rows=Array.prototype.filter.call(b.rows,function(r){return !r.classList.contains('sub');});"
+    "var asc=th.getAttribute('data-dir')!=='asc';th.setAttribute('data-dir',asc?'asc':'desc');"
+    "rows.sort(function(a,c){var x=a.cells[i],y=c.cells[i];if(!x||!y)return 0;"
+    "var vx=x.getAttribute('data-v'),vy=y.getAttribute('data-v');"
+    "var r=(vx!==null&&vy!==null)?(parseFloat(vx)-parseFloat(vy)):"
+    "x.textContent.localeCompare(y.textContent);return asc?r:-r;});"
+    "rows.forEach(function(r){var s=[];var n=r.nextElementSibling;"
+    "while(n&&n.classList.contains('sub')){s.push(n);n=n.nextElementSibling;}"
+    "b.appendChild(r);s.forEach(function(e){b.appendChild(e);});});});});});})();";
+
+char *po__html_render_json(const cJSON *root, size_t *len) {
+  if (!root) return NULL;
+  po__cbuf b;
+  po__cbuf_init(&b);
+  const char *hostname = str(obj(root, "host"), "hostname");
+  po__cbuf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                    "<title>perfopt report");
+  if (hostname) {
+    po__cbuf_puts(&b, ": ");
+    esc(&b, hostname);
+  }
+  po__cbuf_printf(&b, "</title>\n<style>%s</style>\n</head><body>\n<h1>perfopt report", STYLE);
+  if (hostname) {
+    po__cbuf_puts(&b, " &#8212; ");
+    esc(&b, hostname);
+  }
+  po__cbuf_puts(&b, "</h1>\n<nav><a href=\"#summary\">summary</a>");
+  if (cJSON_GetArraySize(arr(root, "suggestions")) > 0)
+    po__cbuf_puts(&b, "<a href=\"#suggestions\">suggestions</a>");
+  po__cbuf_puts(&b, "<a href=\"#functions\">functions</a><a href=\"#flame\">flame graph</a>"
+                    "<a href=\"#cpu\">CPU</a><a href=\"#memory\">memory</a><a href=\"#disk\">disk</a>"
+                    "<a href=\"#gpu\">GPU</a><a href=\"#cache\">caches</a></nav>\n");
+  section_summary(&b, root);
+  section_suggestions(&b, root);
+  section_functions(&b, root);
+  section_flame(&b, root);
+  rmodel m;
+  if (rmodel_load(root, &m) != 0) b.oom = 1;
+  else {
+    section_cpu(&b, &m);
+    section_memory(&b, &m, root);
+    section_disk(&b, &m);
+    section_gpu(&b, &m, root);
+    section_other(&b, &m);
+  }
+  rmodel_free(&m);
+  section_cache(&b, root);
+  const char *ver = str(root, "perfopt_version");
+  po__cbuf_puts(&b, "<footer>Written by perfopt ");
+  esc(&b, ver ? ver : PO_VERSION_STRING);
+  po__cbuf_puts(&b, ". Self-contained: no network access, no external files. Times are seconds "
+                    "since the run started; hover charts for details.</footer>\n");
+  po__cbuf_printf(&b, "<script>%s</script>\n</body></html>\n", SCRIPT);
+  return po__cbuf_detach(&b, len);
+}
+
+/* ---- public entry points ------------------------------------------------------------------- */
+
+int po_report_write_html(const po_report *rep, FILE *out) {
+  if (!rep || !out) return PO_EINVAL;
+  size_t len;
+  char *html = po__html_render_json(po_report_json(rep), &len);
+  if (!html) return PO_ENOMEM;
+  int rc = fwrite(html, 1, len, out) == len ? 0 : PO_EIO;
+  free(html);
+  return rc;
+}
+
+int po_report_save_html(const po_report *rep, const char *path, char *errbuf, size_t errlen) {
+  if (!rep || !path) return po__errf(PO_EINVAL, errbuf, errlen, "report or path is NULL");
+  size_t len;
+  char *html = po__html_render_json(po_report_json(rep), &len);
+  if (!html) return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory rendering the report", path);
+  int rc = po__write_file_atomic(path, html, len, errbuf, errlen);
+  free(html);
+  return rc;
+}
+
+int po_save_html_report(const char *path) {
+  po_report *rep = NULL;
+  int rc = po_get_profiling_report(&rep);
+  if (rc) return rc;
+  char err[256];
+  rc = po_report_save_html(rep, path, err, sizeof(err));
+  if (rc) po__log(0, "po_save_html_report: %s", err);
+  po_report_free(rep);
+  return rc;
+}

@@ -1,0 +1,162 @@
+/* Hardware facts: what the machine is (not how busy it is). Read once, for reports and for the
+ * hardware-aware default thresholds. */
+#include "platform.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static ssize_t read_rel(const char *root, const char *rel, char *dst, size_t len) {
+  char path[512];
+  int n = snprintf(path, sizeof path, "%s%s", root, rel);
+  if (n < 0 || (size_t)n >= sizeof path) return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t got = 0, r;
+  while ((size_t)got < len - 1) {
+    r = read(fd, dst + got, len - 1 - (size_t)got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += r;
+  }
+  close(fd);
+  dst[got] = '\0';
+  return got;
+}
+
+/* "model name" on x86, "Hardware"/"Model"/"cpu model" elsewhere; the first one found. */
+static void cpu_model(const char *root, po_hardware *hw) {
+  char *buf = malloc(65536);
+  if (!buf) return;
+  if (read_rel(root, "/proc/cpuinfo", buf, 65536) > 0) {
+    static const char *keys[] = {"model name", "cpu model", "Hardware", "Model", "Processor"};
+    for (size_t k = 0; k < PO__ARRAY_LEN(keys) && !hw->cpu_model[0]; k++) {
+      size_t kl = strlen(keys[k]);
+      for (char *line = buf; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (!strncmp(line, keys[k], kl) && (line[kl] == '\t' || line[kl] == ' ' || line[kl] == ':')) {
+          char *colon = strchr(line, ':');
+          if (colon && (!nl || colon < nl)) {
+            colon++;
+            while (*colon == ' ' || *colon == '\t') colon++;
+            size_t l = nl ? (size_t)(nl - colon) : strlen(colon);
+            if (l >= sizeof hw->cpu_model) l = sizeof hw->cpu_model - 1;
+            memcpy(hw->cpu_model, colon, l);
+            hw->cpu_model[l] = '\0';
+            break;
+          }
+        }
+        line = nl ? nl + 1 : NULL;
+      }
+    }
+  }
+  free(buf);
+}
+
+/* cgroup v2 cpu.max ("max 100000" or "200000 100000") or v1 cfs quota/period, in cores. */
+static double cgroup_cpu_limit(const char *root) {
+  char cg[2048], rel[1200], val[128];
+  if (read_rel(root, "/proc/self/cgroup", cg, sizeof cg) <= 0) return 0;
+  for (char *line = cg, *next; line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next) *next++ = '\0';
+    if (!strncmp(line, "0::", 3)) {
+      const char *path = line + 3;
+      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/cpu.max", strcmp(path, "/") ? path : "");
+      if (read_rel(root, rel, val, sizeof val) <= 0 &&
+          read_rel(root, "/sys/fs/cgroup/cpu.max", val, sizeof val) <= 0)
+        continue;
+      if (!strncmp(val, "max", 3)) return 0;
+      double quota = strtod(val, NULL);
+      char *sp = strchr(val, ' ');
+      double period = sp ? strtod(sp + 1, NULL) : 100000.0;
+      return (quota > 0 && period > 0) ? quota / period : 0;
+    }
+  }
+  char q[64], per[64];
+  if (read_rel(root, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", q, sizeof q) > 0 &&
+      read_rel(root, "/sys/fs/cgroup/cpu/cpu.cfs_period_us", per, sizeof per) > 0) {
+    double quota = strtod(q, NULL), period = strtod(per, NULL);
+    if (quota > 0 && period > 0) return quota / period;
+  }
+  return 0;
+}
+
+int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
+  if (!hw) return PO_EINVAL;
+  memset(hw, 0, sizeof *hw);
+  if (!root) root = "";
+  if (!strcmp(root, "/")) root = "";
+  if (strlen(root) > 255) return PO_EINVAL;
+  cpu_model(root, hw);
+
+  char buf[4096];
+  if (read_rel(root, "/sys/devices/system/cpu/online", buf, sizeof buf) > 0)
+    hw->cores_online = po__parse_cpu_list(buf);
+
+  po_probe *p = NULL;
+  if (po__probe_open(root, &p) == 0) {
+    po_sys_sample *s = malloc(sizeof *s);
+    if (s && po__probe_system(p, s) == 0) {
+      if (hw->cores_online <= 0) hw->cores_online = (int)(s->cpu_count + s->cpus_dropped);
+      hw->memory_total_bytes = s->mem_total_bytes;
+      hw->cgroup_memory_max_bytes = s->cgroup_memory_max_bytes;
+      hw->memory_limit_bytes = s->memory_limit_bytes;
+      hw->limit_from_cgroup = s->limit_source == PO_LIMIT_CGROUP;
+    }
+    free(s);
+    po__probe_close(p);
+  }
+  {
+    char rel[] = "/proc/self/status";
+    char status[8192];
+    po_status_parsed st;
+    ssize_t n = read_rel(root, rel, status, sizeof status);
+    if (n > 0 && po__parse_status(status, (size_t)n, &st) == 0 && st.cpus_allowed_list[0])
+      hw->cores_allowed = po__parse_cpu_list(st.cpus_allowed_list);
+  }
+  if (hw->cores_allowed <= 0 && !root[0]) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) hw->cores_allowed = CPU_COUNT(&set);
+  }
+  if (hw->cores_allowed <= 0) hw->cores_allowed = hw->cores_online;
+  if (hw->cores_online < 0) hw->cores_online = 0;
+  hw->cgroup_cpu_limit = cgroup_cpu_limit(root);
+  {
+    char cg[2048];
+    hw->cgroup_version = 0;
+    if (read_rel(root, "/proc/self/cgroup", cg, sizeof cg) > 0) {
+      if (strstr(cg, ":memory:")) hw->cgroup_version = 1;
+      else if (strstr(cg, "0::")) hw->cgroup_version = 2;
+    }
+  }
+
+  if (!nvml_library) {
+    po__strlcpy(hw->gpu_reason, "GPUs not queried", sizeof hw->gpu_reason);
+    return 0;
+  }
+  po_nvml *n = NULL;
+  if (po__nvml_open(nvml_library, &n, hw->gpu_reason, sizeof hw->gpu_reason) != 0) return 0;
+  po_gpu_info *devs = calloc(PO_GPU_MAX_DEVICES, sizeof *devs);
+  if (!devs) {
+    po__nvml_close(n);
+    po__strlcpy(hw->gpu_reason, "out of memory", sizeof hw->gpu_reason);
+    return 0;
+  }
+  size_t count = 0, dropped = 0;
+  if (po__nvml_query(n, devs, PO_GPU_MAX_DEVICES, &count, &dropped, hw->gpu_reason,
+                     sizeof hw->gpu_reason) == 0) {
+    hw->gpu_count = count + dropped;
+    hw->gpus_dropped = dropped;
+    size_t keep = count < PO__ARRAY_LEN(hw->gpus) ? count : PO__ARRAY_LEN(hw->gpus);
+    memcpy(hw->gpus, devs, keep * sizeof devs[0]);
+  }
+  free(devs);
+  po__nvml_close(n);
+  return 0;
+}

@@ -1,0 +1,180 @@
+/* The public face of the platform probes: GPUs (the seed's measure_gpu_usage and
+ * get_optimal_gpu_targets), hardware facts, and the hardware-aware default thresholds. */
+#include "platform.h"
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cfg NULL: defaults with the two probe keys taken from the environment, without failing on an
+ * unrelated bad PERFOPT_* variable. */
+static void probe_config(const po_config *cfg, po_config *out) {
+  if (cfg) {
+    *out = *cfg;
+    return;
+  }
+  po_config_defaults(out);
+  const char *v = getenv("PERFOPT_NVML_LIBRARY");
+  if (v) po__strlcpy(out->nvml_library, v, sizeof out->nvml_library);
+  v = getenv("PERFOPT_PROC_ROOT");
+  if (v) po__strlcpy(out->proc_root, v, sizeof out->proc_root);
+}
+
+int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, size_t *count, char *reason,
+                 size_t reason_len) {
+  po_config c;
+  if (!count || (max && !devs)) return PO_EINVAL;
+  *count = 0;
+  if (reason && reason_len) reason[0] = '\0';
+  probe_config(cfg, &c);
+  po_nvml *n = NULL;
+  if (po__nvml_open(c.nvml_library, &n, reason, reason_len) != 0) return 0;
+  size_t dropped = 0;
+  (void)po__nvml_query(n, devs, max, count, &dropped, reason, reason_len);
+  if (dropped && reason && reason_len)
+    snprintf(reason, reason_len, "%zu more devices than the %zu asked for", dropped, max);
+  po__nvml_close(n);
+  return 0;
+}
+
+int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *out) {
+  po_config c;
+  if (!out) return PO_EINVAL;
+  probe_config(cfg, &c);
+  return po__hw_facts(c.proc_root, with_gpus ? c.nvml_library : NULL, out);
+}
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+
+/* Headroom by size: a small device or machine has less absolute slack, so it gets a larger share
+ * kept free. The same steps serve GPU memory and host memory (documented in docs/api.md). */
+typedef struct {
+  double below_gib;
+  double ratio;
+} size_step;
+static const size_step memory_steps[] = {
+    {4.0, 0.70}, {8.0, 0.75}, {16.0, 0.80}, {64.0, 0.85}, {1e300, 0.90}};
+
+static double memory_ratio_for(uint64_t bytes, double *below) {
+  double gib = (double)bytes / GIB;
+  for (size_t i = 0; i < PO__ARRAY_LEN(memory_steps); i++)
+    if (gib < memory_steps[i].below_gib) {
+      *below = memory_steps[i].below_gib;
+      return memory_steps[i].ratio;
+    }
+  *below = 1e300;
+  return 0.90;
+}
+
+static void describe_size(char *dst, size_t len, const char *what, uint64_t bytes, double below,
+                          double ratio) {
+  if (below > 1e299)
+    snprintf(dst, len, "hardware default: %s %.1f GiB (>= 64 GiB) -> %.2f", what,
+             (double)bytes / GIB, ratio);
+  else
+    snprintf(dst, len, "hardware default: %s %.1f GiB (< %.0f GiB) -> %.2f", what,
+             (double)bytes / GIB, below, ratio);
+}
+
+int po_gpu_optimal_targets(const po_gpu_info *devs, size_t n, po_gpu_target *out) {
+  if ((n && (!devs || !out))) return PO_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    double below;
+    double r = memory_ratio_for(devs[i].memory_total_bytes, &below);
+    out[i].index = devs[i].index;
+    out[i].memory_threshold_ratio = r;
+    out[i].target_bytes = (uint64_t)((double)devs[i].memory_total_bytes * r);
+    out[i].headroom_bytes = devs[i].memory_total_bytes - out[i].target_bytes;
+    describe_size(out[i].why, sizeof out[i].why, "device memory", devs[i].memory_total_bytes,
+                  below, r);
+  }
+  return 0;
+}
+
+static void set_config(po_threshold *t, const char *metric, double v) {
+  t->metric = metric;
+  t->value = v;
+  t->source = "config";
+  snprintf(t->why, sizeof t->why, "config: %.2f", v);
+}
+
+int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thresholds *out) {
+  po_config c;
+  if (!out) return PO_EINVAL;
+  memset(out, 0, sizeof *out);
+  probe_config(cfg, &c);
+  po_hardware *probed = NULL;
+  const po_hardware *hw = hw_in;
+  if (!hw) {
+    probed = malloc(sizeof *probed);
+    if (!probed) return PO_ENOMEM;
+    po__hw_facts(c.proc_root, NULL, probed);
+    hw = probed;
+  }
+  po_threshold *t;
+
+  t = &out->t[PO_METRIC_CPU];
+  if (c.cpu_threshold > 0) {
+    set_config(t, "cpu", c.cpu_threshold);
+  } else {
+    /* Few cores: one busy core already moves the average a lot, and the job competes with
+     * everything else on the box; leave more room. */
+    int cores = hw->cores_allowed > 0 ? hw->cores_allowed : hw->cores_online;
+    if (hw->cgroup_cpu_limit > 0 && hw->cgroup_cpu_limit < cores) cores = (int)hw->cgroup_cpu_limit;
+    double v = cores <= 2 ? 0.75 : cores <= 8 ? 0.80 : cores <= 32 ? 0.85 : 0.90;
+    t->metric = "cpu";
+    t->value = v;
+    t->source = "hardware default";
+    snprintf(t->why, sizeof t->why, "hardware default: %d usable cores (%s) -> %.2f", cores,
+             cores <= 2 ? "<= 2" : cores <= 8 ? "3-8" : cores <= 32 ? "9-32" : "> 32", v);
+  }
+
+  t = &out->t[PO_METRIC_MEMORY];
+  if (c.memory_threshold > 0) {
+    set_config(t, "memory", c.memory_threshold);
+  } else {
+    double below;
+    uint64_t lim = hw->memory_limit_bytes ? hw->memory_limit_bytes : hw->memory_total_bytes;
+    double v = memory_ratio_for(lim, &below);
+    t->metric = "memory";
+    t->value = v;
+    t->source = "hardware default";
+    describe_size(t->why, sizeof t->why,
+                  hw->limit_from_cgroup ? "cgroup memory limit" : "system memory", lim, below, v);
+  }
+
+  t = &out->t[PO_METRIC_GPU_MEMORY];
+  if (c.gpu_memory_threshold > 0) {
+    set_config(t, "gpu_memory", c.gpu_memory_threshold);
+  } else {
+    size_t known = hw->gpu_count < PO__ARRAY_LEN(hw->gpus) ? hw->gpu_count : PO__ARRAY_LEN(hw->gpus);
+    uint64_t smallest = 0;
+    for (size_t i = 0; i < known; i++)
+      if (hw->gpus[i].memory_total_bytes &&
+          (!smallest || hw->gpus[i].memory_total_bytes < smallest))
+        smallest = hw->gpus[i].memory_total_bytes;
+    t->metric = "gpu_memory";
+    t->source = "hardware default";
+    if (smallest) {
+      double below;
+      t->value = memory_ratio_for(smallest, &below);
+      describe_size(t->why, sizeof t->why, "smallest GPU", smallest, below, t->value);
+    } else {
+      t->value = 0.90;
+      snprintf(t->why, sizeof t->why, "hardware default: no GPU known -> %.2f", t->value);
+    }
+  }
+
+  t = &out->t[PO_METRIC_DISK_BUSY];
+  if (c.disk_busy_threshold > 0) {
+    set_config(t, "disk_busy", c.disk_busy_threshold);
+  } else {
+    t->metric = "disk_busy";
+    t->value = 0.90;
+    t->source = "hardware default";
+    snprintf(t->why, sizeof t->why, "hardware default: any disk -> %.2f", t->value);
+  }
+  free(probed);
+  return 0;
+}

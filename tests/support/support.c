@@ -1,0 +1,42 @@
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+po_report *support_profile_report(void) {
+  po_report *rep = NULL;
+  assert_int_equal(po_report_build(NULL, &rep), 0);
+  assert_non_null(rep);
+  return rep;
+}
+
+const cJSON *support_find_function(const cJSON *root, const char *name) {
+  const cJSON *funcs = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "profile"), "functions");
+  const cJSON *f;
+  cJSON_ArrayForEach(f, funcs) {
+    const char *n = cJSON_GetStringValue(cJSON_GetObjectItem(f, "name"));
+    if (n && !strcmp(n, name)) return f;
+  }
+  return NULL;
+}
+
+double support_num(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItem(obj, key);
+  if (!cJSON_IsNumber(v)) fail_msg("missing number '%s'", key);
+  return v->valuedouble;
+}
+
+const char *support_tmpdir(void) {
+  static char dir[64];
+  if (!dir[0]) {
+    strcpy(dir, "/tmp/perfopt-test-XXXXXX");
+    if (!mkdtemp(dir)) fail_msg("mkdtemp failed");
+  }
+  return dir;
+}

@@ -1,0 +1,678 @@
+/* Charts and the HTML report: ticks, units, escaping, label layout, flame geometry, reduction,
+ * degenerate input and the size of a 24-hour report. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chart_internal.h"
+#include "perfopt.h"
+#include "support/report_fixture.h"
+#include "support/support.h"
+
+#define GIB 1073741824.0
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+/* A small well-formedness check: every tag closes in order, attributes are quoted, no raw '<' or
+ * '&' in text. Enough to catch escaping and nesting bugs without an XML library. */
+static int xml_well_formed(const char *s, char *why, size_t whylen) {
+  char stack[256][32];
+  int depth = 0;
+  const char *p = s;
+  while (*p) {
+    if (*p == '&') {
+      const char *semi = strchr(p, ';');
+      if (!semi || semi - p > 8) return snprintf(why, whylen, "bare & at %td", p - s), 0;
+      p = semi + 1;
+      continue;
+    }
+    if (*p != '<') {
+      p++;
+      continue;
+    }
+    if (strncmp(p, "<?", 2) == 0 || strncmp(p, "<!", 2) == 0) {
+      const char *e = strchr(p, '>');
+      if (!e) return snprintf(why, whylen, "unterminated declaration"), 0;
+      p = e + 1;
+      continue;
+    }
+    int closing = p[1] == '/';
+    const char *n = p + 1 + closing;
+    size_t nl = strcspn(n, " \t\n/>");
+    if (nl == 0 || nl >= 32) return snprintf(why, whylen, "bad tag name at %td", p - s), 0;
+    /* find the end of the tag, honouring quoted attribute values */
+    const char *q = n + nl;
+    char quote = 0;
+    while (*q && (quote || *q != '>')) {
+      if (quote) {
+        if (*q == quote) quote = 0;
+        else if (*q == '<') return snprintf(why, whylen, "'<' inside an attribute at %td", q - s), 0;
+      } else if (*q == '"' || *q == '\'') {
+        quote = *q;
+      } else if (*q == '=' && q[1] != '"' && q[1] != '\'') {
+        return snprintf(why, whylen, "unquoted attribute at %td", q - s), 0;
+      }
+      q++;
+    }
+    if (!*q) return snprintf(why, whylen, "unterminated tag at %td", p - s), 0;
+    int self = q[-1] == '/';
+    if (closing) {
+      if (depth == 0 || strncmp(stack[depth - 1], n, nl) != 0 || stack[depth - 1][nl] != '\0')
+        return snprintf(why, whylen, "mismatched </%.*s> at %td", (int)nl, n, p - s), 0;
+      depth--;
+    } else if (!self) {
+      if (depth >= 256) return snprintf(why, whylen, "too deep"), 0;
+      memcpy(stack[depth], n, nl);
+      stack[depth][nl] = '\0';
+      depth++;
+    }
+    p = q + 1;
+  }
+  if (depth != 0) return snprintf(why, whylen, "%d unclosed tags (%s)", depth, stack[depth - 1]), 0;
+  return 1;
+}
+
+static void assert_valid_svg(const char *svg) {
+  assert_non_null(svg);
+  assert_non_null(strstr(svg, "xmlns=\"http://www.w3.org/2000/svg\""));
+  char why[128] = "";
+  if (!xml_well_formed(svg, why, sizeof(why))) fail_msg("SVG not well-formed: %s", why);
+  assert_null(strstr(svg, "nan"));
+  assert_null(strstr(svg, "inf\""));
+}
+
+static char *render(po_chart *c) {
+  char *svg = po_chart_svg_string(c, 1, NULL);
+  assert_valid_svg(svg);
+  return svg;
+}
+
+static void assert_boxes_disjoint(const po_chart *c) {
+  const po__box *b;
+  size_t n = po__chart_text_boxes(c, &b);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++) {
+      if (b[i].kind == 3 && b[j].kind == 3) continue; /* two markers may touch; no text */
+      int overlap = b[i].x < b[j].x + b[j].w && b[j].x < b[i].x + b[i].w &&
+                    b[i].y < b[j].y + b[j].h && b[j].y < b[i].y + b[i].h;
+      if (overlap)
+        fail_msg("labels %zu (%.1f,%.1f %.1fx%.1f) and %zu (%.1f,%.1f %.1fx%.1f) overlap", i,
+                 b[i].x, b[i].y, b[i].w, b[i].h, j, b[j].x, b[j].y, b[j].w, b[j].h);
+    }
+}
+
+static void assert_ticks_cover(const po_ticks *t, double lo, double hi) {
+  assert_true(t->count >= 2 && t->count <= PO_TICKS_MAX);
+  assert_true(t->values[0] <= lo + fabs(lo) * 1e-12);
+  assert_true(t->values[t->count - 1] >= hi - fabs(hi) * 1e-12);
+  for (size_t i = 1; i < t->count; i++) {
+    assert_true(t->values[i] > t->values[i - 1]);
+    assert_true(isfinite(t->values[i]));
+  }
+}
+
+/* ---- ticks ---------------------------------------------------------------------------------- */
+
+static void test_ticks_unit_interval(void **state) {
+  (void)state;
+  po_ticks t;
+  /* Talbot et al.'s scores: six labels 0, 0.2, ..., 1 when six are wanted; with five wanted,
+   * 0, 0.25, ..., 1 matches the density exactly and wins despite the less simple step */
+  assert_int_equal(po_chart_nice_ticks(0, 1, 6, &t), 0);
+  assert_int_equal(t.count, 6);
+  assert_true(fabs(t.step - 0.2) < 1e-12);
+  assert_true(t.values[0] == 0 && fabs(t.values[5] - 1) < 1e-12);
+  assert_int_equal(po_chart_nice_ticks(0, 1, 5, &t), 0);
+  assert_int_equal(t.count, 5);
+  assert_true(fabs(t.step - 0.25) < 1e-12);
+  assert_int_equal(po_chart_nice_ticks(0, 100, 5, &t), 0);
+  assert_true(t.step == 20 || t.step == 25);
+}
+
+static void test_ticks_zero_to_97(void **state) {
+  (void)state;
+  po_ticks t;
+  assert_int_equal(po_chart_nice_ticks(0, 97, 5, &t), 0);
+  assert_ticks_cover(&t, 0, 97);
+  assert_true(t.values[0] == 0);
+  assert_true(t.values[t.count - 1] <= 100);
+  assert_true(t.step == 20 || t.step == 25);
+}
+
+static void test_ticks_tiny_and_huge_ranges(void **state) {
+  (void)state;
+  po_ticks t;
+  assert_int_equal(po_chart_nice_ticks(1.0000001, 1.0000002, 5, &t), 0);
+  assert_ticks_cover(&t, 1.0000001, 1.0000002);
+  /* every tick label must differ, however small the step */
+  char a[64], b[64];
+  for (size_t i = 1; i < t.count; i++) {
+    po__format_tick(t.values[i - 1], PO_UNIT_NONE, t.max, t.step, a, sizeof(a));
+    po__format_tick(t.values[i], PO_UNIT_NONE, t.max, t.step, b, sizeof(b));
+    assert_string_not_equal(a, b);
+  }
+  assert_int_equal(po_chart_nice_ticks(0, 3e300, 5, &t), 0);
+  assert_ticks_cover(&t, 0, 3e300);
+  assert_int_equal(po_chart_nice_ticks(1e-300, 5e-300, 5, &t), 0);
+  assert_ticks_cover(&t, 1e-300, 5e-300);
+}
+
+static void test_ticks_negative_range(void **state) {
+  (void)state;
+  po_ticks t;
+  assert_int_equal(po_chart_nice_ticks(-50, -3, 5, &t), 0);
+  assert_ticks_cover(&t, -50, -3);
+  assert_int_equal(po_chart_nice_ticks(-7.5, 12, 5, &t), 0);
+  assert_ticks_cover(&t, -7.5, 12);
+  int has_zero = 0;
+  for (size_t i = 0; i < t.count; i++) has_zero |= t.values[i] == 0;
+  assert_true(has_zero); /* simplicity rewards a labelled zero */
+}
+
+static void test_ticks_constant_and_nonfinite(void **state) {
+  (void)state;
+  po_ticks t;
+  assert_int_equal(po_chart_nice_ticks(5, 5, 5, &t), 0);
+  assert_ticks_cover(&t, 5, 5);
+  assert_true(t.max > 5); /* the constant is not drawn on the top edge */
+  assert_int_equal(po_chart_nice_ticks(0, 0, 5, &t), 0);
+  assert_ticks_cover(&t, 0, 1);
+  assert_int_equal(po_chart_nice_ticks(NAN, NAN, 5, &t), 0);
+  assert_ticks_cover(&t, 0, 1);
+  assert_int_equal(po_chart_nice_ticks(3, INFINITY, 5, &t), 0);
+  assert_ticks_cover(&t, 3, 3);
+  assert_int_equal(po_chart_nice_ticks(0, 1, 1, &t), PO_EINVAL);
+  assert_int_equal(po_chart_nice_ticks(0, 1, 5, NULL), PO_EINVAL);
+}
+
+static void test_time_ticks_use_clock_steps(void **state) {
+  (void)state;
+  po_ticks t;
+  assert_int_equal(po_chart_time_ticks(0, 86400, 8, &t), 0);
+  assert_ticks_cover(&t, 0, 86400);
+  assert_true(fmod(t.step, 3600) == 0); /* whole hours */
+  char buf[32];
+  po__format_tick(t.values[1], PO_UNIT_ELAPSED, t.max, t.step, buf, sizeof(buf));
+  assert_non_null(strstr(buf, " h"));
+  assert_int_equal(po_chart_time_ticks(0, 600, 6, &t), 0);
+  assert_true(fmod(t.step, 60) == 0);
+  po__format_tick(t.values[1], PO_UNIT_ELAPSED, t.max, t.step, buf, sizeof(buf));
+  assert_non_null(strstr(buf, "min"));
+}
+
+/* ---- units ---------------------------------------------------------------------------------- */
+
+static void expect_format(double v, po_unit u, const char *want) {
+  char buf[64];
+  po_format_value(v, u, buf, sizeof(buf));
+  if (strcmp(buf, want) != 0) fail_msg("format(%g, %d) = \"%s\", want \"%s\"", v, u, buf, want);
+}
+
+static void test_format_units(void **state) {
+  (void)state;
+  expect_format(1536, PO_UNIT_BYTES, "1.5 KiB");
+  expect_format(512, PO_UNIT_BYTES, "512 B");
+  expect_format(3 * GIB, PO_UNIT_BYTES, "3 GiB");
+  expect_format(1.25 * 1048576, PO_UNIT_BYTES_PER_SECOND, "1.25 MiB/s");
+  expect_format(0.0021, PO_UNIT_SECONDS, "2.1 ms");
+  expect_format(0.00085, PO_UNIT_SECONDS, "850 \xC2\xB5s");
+  expect_format(42e-9, PO_UNIT_SECONDS, "42 ns");
+  expect_format(90, PO_UNIT_SECONDS, "90 s");
+  expect_format(5400, PO_UNIT_SECONDS, "90 min");
+  expect_format(36000, PO_UNIT_SECONDS, "10 h");
+  expect_format(0.85, PO_UNIT_RATIO, "85%");
+  expect_format(0.005, PO_UNIT_RATIO, "0.5%");
+  expect_format(1234, PO_UNIT_COUNT, "1.23k");
+  expect_format(17, PO_UNIT_COUNT, "17");
+  expect_format(250, PO_UNIT_WATTS, "250 W");
+  expect_format(67, PO_UNIT_CELSIUS, "67 \xC2\xB0" "C");
+  expect_format(NAN, PO_UNIT_BYTES, "n/a");
+  expect_format(0, PO_UNIT_SECONDS, "0 s");
+  assert_int_equal(po_unit_from_name("gpu0_memory_used_bytes"), PO_UNIT_BYTES);
+  assert_int_equal(po_unit_from_name("disk_read_bytes_per_second"), PO_UNIT_BYTES_PER_SECOND);
+  assert_int_equal(po_unit_from_name("ratio"), PO_UNIT_RATIO);
+  assert_int_equal(po_unit_from_name("grossbytes"), PO_UNIT_NONE);
+}
+
+static void test_axis_labels_share_one_prefix(void **state) {
+  (void)state;
+  po_ticks t;
+  assert_int_equal(po_chart_nice_ticks(0, 1.6 * GIB, 5, &t), 0);
+  char buf[64];
+  for (size_t i = 1; i < t.count; i++) {
+    po__format_tick(t.values[i], PO_UNIT_BYTES, t.max, t.step, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "GiB"));
+  }
+  po__format_tick(0, PO_UNIT_BYTES, t.max, t.step, buf, sizeof(buf));
+  assert_string_equal(buf, "0");
+  po__format_tick(0.5, PO_UNIT_RATIO, 1, 0.25, buf, sizeof(buf));
+  assert_string_equal(buf, "50%");
+}
+
+/* ---- escaping ------------------------------------------------------------------------------- */
+
+static void test_names_are_xml_escaped(void **state) {
+  (void)state;
+  po_chart *c = po_chart_new(PO_CHART_LINES, "a<b & \"c\" 'd'");
+  double x[] = {0, 1, 2}, y[] = {1, 3, 2};
+  assert_int_equal(po_chart_add_series(c, "<script>alert(1)</script>&", PO_UNIT_NONE, x, y, 3), 0);
+  assert_int_equal(po_chart_add_threshold(c, 2.5, "limit \"hard\" <x>"), 0);
+  assert_int_equal(po_chart_add_marker(c, 1, NAN, "fired & cleaned <now>"), 0);
+  char *svg = render(c);
+  assert_null(strstr(svg, "<script"));
+  assert_non_null(strstr(svg, "&lt;script&gt;alert(1)&lt;/script&gt;&amp;"));
+  assert_non_null(strstr(svg, "a&lt;b &amp; &quot;c&quot; &#39;d&#39;"));
+  free(svg);
+  po_chart_free(c);
+
+  po__cbuf b;
+  po__cbuf_init(&b);
+  po__cbuf_xml(&b, "ok\x01\xff\xc3\xa9<");
+  char *s = po__cbuf_detach(&b, NULL);
+  assert_string_equal(s, "ok??\xc3\xa9&lt;");
+  free(s);
+}
+
+/* ---- layout --------------------------------------------------------------------------------- */
+
+static void test_labels_never_overlap(void **state) {
+  (void)state;
+  int widths[] = {120, 200, 400, 800, 1600};
+  for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+    po_chart *c = po_chart_new(PO_CHART_LINES, "A long title that will not fit in narrow charts at all");
+    po_chart_set_axis(c, 'x', "time since start", PO_UNIT_ELAPSED);
+    po_chart_set_axis(c, 'y', "memory", PO_UNIT_BYTES);
+    double x[500], y[500], z[500];
+    for (int i = 0; i < 500; i++) {
+      x[i] = i * 173.0;
+      y[i] = 1e9 + 5e8 * sin(i / 20.0);
+      z[i] = 3e8 * (1 + cos(i / 7.0));
+    }
+    for (int s = 0; s < 9; s++) {
+      char name[64];
+      snprintf(name, sizeof(name), "series number %d with a long name", s);
+      assert_int_equal(po_chart_add_series(c, name, PO_UNIT_BYTES, x, s % 2 ? y : z, 500), 0);
+    }
+    po_chart_add_threshold(c, 1.4e9, "threshold (config)");
+    po_chart_add_threshold(c, 1.45e9, "another threshold close by");
+    for (int k = 0; k < 30; k++) /* markers right where the threshold labels want to go */
+      po_chart_add_marker(c, 86000.0 - k * 500, k % 2 ? NAN : 1.41e9, "fired");
+    for (int p = 0; p < 12; p++) {
+      char name[32];
+      snprintf(name, sizeof(name), "epoch %d", p + 1);
+      po_chart_add_band(c, p * 7200.0, (p + 1) * 7200.0, name);
+    }
+    assert_int_equal(po_chart_optimize(c, widths[w]), 0);
+    char *svg = render(c);
+    assert_boxes_disjoint(c);
+    free(svg);
+    po_chart_free(c);
+  }
+  /* bars with long names */
+  po_chart *b = po_chart_new(PO_CHART_BARS, "Top functions");
+  po_chart_set_axis(b, 'x', "self time", PO_UNIT_SECONDS);
+  for (int i = 0; i < 20; i++) {
+    char name[128];
+    snprintf(name, sizeof(name), "std::vector<std::pair<int,int>>::function_number_%d", i);
+    po_chart_add_bar(b, name, 100.0 / (i + 1), NULL);
+  }
+  assert_int_equal(po_chart_optimize(b, 500), 0);
+  char *svg = render(b);
+  assert_boxes_disjoint(b);
+  free(svg);
+  po_chart_free(b);
+}
+
+static void test_legend_and_ticks_are_drawn(void **state) {
+  (void)state;
+  po_chart *c = po_chart_new(PO_CHART_AREAS, "CPU");
+  double y[100];
+  for (int i = 0; i < 100; i++) y[i] = i / 100.0;
+  po_chart_add_series(c, "system", PO_UNIT_RATIO, NULL, y, 100);
+  po_chart_optimize(c, 800);
+  char *svg = render(c);
+  assert_non_null(strstr(svg, ">system</text>"));
+  assert_non_null(strstr(svg, ">100%</text>"));
+  assert_non_null(strstr(svg, ">0%</text>"));
+  const po__box *b;
+  assert_true(po__chart_text_boxes(c, &b) >= 5);
+  free(svg);
+  po_chart_free(c);
+}
+
+/* ---- flame graph ------------------------------------------------------------------------------ */
+
+static void check_flame_geometry(po_chart *c, int proportional) {
+  const po__frame_rect *r;
+  size_t n = po__chart_frame_rects(c, &r);
+  assert_true(n > 0);
+  for (size_t i = 0; i < n; i++) {
+    if (r[i].parent < 0) {
+      assert_int_equal(r[i].depth, 0);
+      continue;
+    }
+    const po__frame_rect *p = NULL;
+    for (size_t k = 0; k < n; k++)
+      if (r[k].id == r[i].parent) p = &r[k];
+    assert_non_null(p);
+    assert_int_equal(r[i].depth, p->depth + 1);
+    assert_true(r[i].x >= p->x - 1e-6);
+    assert_true(r[i].x + r[i].w <= p->x + p->w + 1e-6);
+  }
+  /* siblings do not overlap */
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = i + 1; k < n; k++)
+      if (r[i].depth == r[k].depth)
+        assert_true(r[i].x + r[i].w <= r[k].x + 1e-6 || r[k].x + r[k].w <= r[i].x + 1e-6);
+  (void)proportional;
+}
+
+static void test_flame_geometry(void **state) {
+  (void)state;
+  po_chart *c = po_chart_new(PO_CHART_FLAME, "calls");
+  /* main(10) -> a(6) -> a1(3), a2(2); main -> b(3); other root(5) */
+  assert_int_equal(po_chart_add_frame(c, 1, -1, "main", 1, 10, 1), 0);
+  assert_int_equal(po_chart_add_frame(c, 2, 1, "a", 4, 6, 1), 0);
+  assert_int_equal(po_chart_add_frame(c, 3, 2, "a1", 8, 3, 3), 0);
+  assert_int_equal(po_chart_add_frame(c, 4, 2, "a2", 8, 2, 2), 0);
+  assert_int_equal(po_chart_add_frame(c, 5, 1, "b", 2, 3, 3), 0);
+  assert_int_equal(po_chart_add_frame(c, 6, -1, "worker", 1, 5, 5), 0);
+  assert_int_equal(po_chart_optimize(c, 816), 0);
+  char *svg = render(c);
+  check_flame_geometry(c, 1);
+  const po__frame_rect *r;
+  size_t n = po__chart_frame_rects(c, &r);
+  assert_int_equal(n, 6);
+  double w[7] = {0};
+  for (size_t i = 0; i < n; i++) w[r[i].id] = r[i].w;
+  /* widths proportional to total time: the plot is 800 px for 15 s */
+  assert_true(fabs(w[1] - 800 * 10 / 15.0) < 1e-6);
+  assert_true(fabs(w[2] / w[1] - 0.6) < 1e-9);
+  assert_true(fabs(w[3] / w[2] - 0.5) < 1e-9);
+  assert_true(fabs(w[6] / w[1] - 0.5) < 1e-9);
+  assert_non_null(strstr(svg, "<title>a1\n8 calls, total 3 s (20.0%), self 3 s</title>"));
+  assert_int_equal(po_chart_dropped(c), 0);
+  free(svg);
+  po_chart_free(c);
+}
+
+static void test_flame_children_overfull_and_bad_links(void **state) {
+  (void)state;
+  po_chart *c = po_chart_new(PO_CHART_FLAME, NULL);
+  /* children sum to more than the parent (clock skew between threads): they must still fit */
+  po_chart_add_frame(c, 10, -1, "root", 1, 1.0, 0);
+  po_chart_add_frame(c, 11, 10, "x", 1, 0.8, 0.8);
+  po_chart_add_frame(c, 12, 10, "y", 1, 0.7, 0.7);
+  po_chart_add_frame(c, 13, 99, "orphan", 1, 0.1, 0.1); /* unknown parent */
+  po_chart_add_frame(c, 14, 14, "self-parent", 1, 0.1, 0.1);
+  po_chart_add_frame(c, 15, 10, "tiny", 1, 1e-9, 1e-9); /* under half a pixel */
+  po_chart_add_frame(c, 16, 10, "nan <&>", 1, NAN, NAN);
+  assert_int_equal(po_chart_optimize(c, 400), 0);
+  char *svg = render(c);
+  check_flame_geometry(c, 0);
+  assert_true(po_chart_dropped(c) >= 4);
+  free(svg);
+  po_chart_free(c);
+}
+
+static void test_flame_deep_tree_does_not_recurse(void **state) {
+  (void)state;
+  po_chart *c = po_chart_new(PO_CHART_FLAME, "deep");
+  for (int i = 0; i < 100000; i++) po_chart_add_frame(c, i, i - 1, "f", 1, 100000.0 - i, 1);
+  assert_int_equal(po_chart_optimize(c, 800), 0);
+  char *svg = render(c);
+  assert_true(po_chart_dropped(c) > 0); /* deeper than the chart shows */
+  free(svg);
+  po_chart_free(c);
+}
+
+/* ---- degenerate data ---------------------------------------------------------------------- */
+
+static void test_empty_and_nan_series_do_not_crash(void **state) {
+  (void)state;
+  po_chart_kind kinds[] = {PO_CHART_LINES, PO_CHART_AREAS, PO_CHART_STACKED, PO_CHART_BARS,
+                           PO_CHART_FLAME};
+  for (size_t k = 0; k < 5; k++) {
+    po_chart *c = po_chart_new(kinds[k], NULL);
+    char *svg = render(c);
+    assert_non_null(strstr(svg, "no data recorded"));
+    free(svg);
+    po_chart_free(c);
+  }
+  double nan3[] = {NAN, NAN, NAN}, one[] = {42}, x1[] = {7};
+  po_chart *c = po_chart_new(PO_CHART_LINES, "gaps");
+  assert_int_equal(po_chart_add_series(c, "all missing", PO_UNIT_BYTES, NULL, nan3, 3), 0);
+  assert_int_equal(po_chart_add_series(c, "empty", PO_UNIT_BYTES, NULL, NULL, 0), 0);
+  char *svg = render(c);
+  assert_non_null(strstr(svg, "no data recorded"));
+  free(svg);
+  assert_int_equal(po_chart_add_series(c, "one point", PO_UNIT_BYTES, x1, one, 1), 0);
+  assert_int_equal(po_chart_add_marker(c, 7, 42, "only"), 0);
+  svg = render(c);
+  assert_null(strstr(svg, "no data recorded"));
+  free(svg);
+  po_chart_free(c);
+
+  /* a gap stays a gap: the line restarts with M after NaN */
+  c = po_chart_new(PO_CHART_LINES, NULL);
+  double y[] = {1, 2, NAN, NAN, 3, 4};
+  po_chart_add_series(c, "gappy", PO_UNIT_NONE, NULL, y, 6);
+  svg = render(c);
+  const char *d = strstr(svg, "stroke-linejoin");
+  assert_non_null(d);
+  d = strstr(d, "d=\"");
+  assert_non_null(d);
+  int moves = 0;
+  for (const char *p = d + 3; *p && *p != '"'; p++) moves += *p == 'M';
+  assert_int_equal(moves, 2);
+  free(svg);
+  po_chart_free(c);
+}
+
+static void test_bad_arguments_are_errors(void **state) {
+  (void)state;
+  po_chart *c = po_chart_new(PO_CHART_LINES, NULL);
+  double x[] = {0, 2, 1}, y[] = {1, 2, 3};
+  assert_int_equal(po_chart_add_series(c, "unsorted", PO_UNIT_NONE, x, y, 3), PO_EINVAL);
+  assert_int_equal(po_chart_add_bar(c, "not a bar chart", 1, NULL), PO_EINVAL);
+  assert_int_equal(po_chart_add_band(c, 5, 1, "reversed"), PO_EINVAL);
+  assert_int_equal(po_chart_set_size(c, 10, 0), PO_ERANGE);
+  assert_int_equal(po_chart_optimize(c, 50), PO_ERANGE);
+  assert_int_equal(po_chart_set_axis(c, 'z', "?", PO_UNIT_NONE), PO_EINVAL);
+  assert_null(po_chart_new((po_chart_kind)42, NULL));
+  po_chart_free(c);
+  po_chart_free(NULL);
+  char err[256] = "";
+  c = po_chart_new(PO_CHART_LINES, NULL);
+  assert_int_not_equal(po_chart_save_svg(c, "/nonexistent-dir/x/chart.svg", err, sizeof(err)), 0);
+  assert_non_null(strstr(err, "/nonexistent-dir/x/chart.svg"));
+  po_chart_free(c);
+}
+
+/* ---- reduction ------------------------------------------------------------------------------ */
+
+static void test_optimize_reduces_to_width_and_keeps_extremes(void **state) {
+  (void)state;
+  size_t n = 1000000;
+  double *y = malloc(n * sizeof(double));
+  assert_non_null(y);
+  for (size_t i = 0; i < n; i++) y[i] = sin((double)i / 5000.0) + 1e-3 * (double)(i % 7);
+  y[123457] = 50;  /* a single spike must survive */
+  y[876543] = -50;
+  po_chart *c = po_chart_new(PO_CHART_LINES, "1M points");
+  assert_int_equal(po_chart_add_series(c, "signal", PO_UNIT_NONE, NULL, y, n), 0);
+  free(y); /* the chart holds its own copy */
+  assert_int_equal(po_chart_optimize(c, 800), 0);
+  size_t m = po__chart_series_points(c, 0);
+  assert_true(m <= 4 * 800);
+  assert_true(m >= 100);
+  size_t len;
+  char *svg = po_chart_svg_string(c, 1, &len);
+  assert_valid_svg(svg);
+  assert_true(len < 200000);
+  /* the y axis reaches the spikes: ticks at or beyond +-50 */
+  assert_non_null(strstr(svg, ">50</text>"));
+  assert_non_null(strstr(svg, ">-50</text>"));
+  free(svg);
+  po_chart_free(c);
+}
+
+static void test_stacked_areas_share_reduced_x(void **state) {
+  (void)state;
+  size_t n = 20000;
+  double *t = malloc(n * sizeof(double)), *a = malloc(n * sizeof(double)),
+         *b = malloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) {
+    t[i] = (double)i;
+    a[i] = 1e9 + 1e8 * sin((double)i / 300.0);
+    b[i] = 2e9 + 3e8 * cos((double)i / 70.0);
+  }
+  po_chart *c = po_chart_new(PO_CHART_STACKED, "memory by category");
+  po_chart_set_axis(c, 'x', NULL, PO_UNIT_ELAPSED);
+  assert_int_equal(po_chart_add_series(c, "process", PO_UNIT_BYTES, t, a, n), 0);
+  assert_int_equal(po_chart_add_series(c, "other", PO_UNIT_BYTES, t, b, n), 0);
+  assert_int_equal(po_chart_optimize(c, 600), 0);
+  assert_int_equal(po__chart_series_points(c, 0), po__chart_series_points(c, 1));
+  assert_true(po__chart_series_points(c, 0) < n);
+  char *svg = render(c);
+  /* layers are opaque areas drawn top-down: the upper one first */
+  const char *other = strstr(svg, "<title>other</title>"), *proc = strstr(svg, "<title>process</title>");
+  assert_non_null(other);
+  assert_non_null(proc);
+  assert_true(other < proc);
+  free(svg);
+  po_chart_free(c);
+  free(t), free(a), free(b);
+}
+
+/* ---- HTML report ---------------------------------------------------------------------------- */
+
+static size_t count_of(const char *s, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+static void test_html_report_24h_under_2mb(void **state) {
+  (void)state;
+  cJSON *root = fixture_report(86400, 1, 1, 6000);
+  assert_non_null(root);
+  size_t len = 0;
+  char *html = po__html_render_json(root, &len);
+  assert_non_null(html);
+  printf("# 24-hour report: %zu bytes of HTML (86400 points per series)\n", len);
+  assert_true(len < 2u * 1024 * 1024);
+  char why[128] = "";
+  char *script = strstr(html, "<script>");
+  assert_non_null(script);
+  *script = '\0'; /* the markup before the script must be well-formed (the script has "&&") */
+  int ok = xml_well_formed(strstr(html, "<body>") + 6, why, sizeof(why));
+  *script = '<';
+  if (!ok) fail_msg("HTML body not well-formed: %s", why);
+  const char *ids[] = {"id=\"summary\"", "id=\"suggestions\"", "id=\"functions\"", "id=\"flame\"",
+                       "id=\"cpu\"", "id=\"memory\"", "id=\"disk\"", "id=\"gpu\"", "id=\"cache\""};
+  for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) assert_non_null(strstr(html, ids[i]));
+  assert_true(count_of(html, "<svg ") >= 8);
+  assert_null(strstr(html, "no data recorded"));
+  assert_non_null(strstr(html, "peak of this process"));
+  assert_non_null(strstr(html, "threshold fired at"));
+  assert_non_null(strstr(html, "epoch 12"));
+  assert_non_null(strstr(html, "call-tree frames are not drawn"));
+  assert_null(strstr(html, "url(http"));
+  assert_null(strstr(html, "<script src"));
+  assert_null(strstr(html, "<link"));
+  free(html);
+  cJSON_Delete(root);
+}
+
+static void test_html_report_empty_sections_say_so(void **state) {
+  (void)state;
+  cJSON *root = cJSON_Parse("{\"perfopt_version\":\"0.1.0\",\"host\":{\"hostname\":\"h<1>\"},"
+                            "\"suggestions\":[],\"gpu\":{\"available\":false,"
+                            "\"reason\":\"libnvidia-ml.so.1 not found\"}}");
+  assert_non_null(root);
+  size_t len;
+  char *html = po__html_render_json(root, &len);
+  assert_non_null(html);
+  assert_true(count_of(html, "no data recorded") >= 6);
+  assert_non_null(strstr(html, "h&lt;1&gt;"));
+  assert_non_null(strstr(html, "libnvidia-ml.so.1 not found"));
+  assert_null(strstr(html, "id=\"suggestions\""));
+  assert_int_equal(count_of(html, "<svg "), 0);
+  free(html);
+  cJSON_Delete(root);
+
+  /* wrong types everywhere must not crash */
+  root = cJSON_Parse("{\"profile\":{\"functions\":[1,\"x\",{\"name\":5}],\"call_tree\":[{}]},"
+                     "\"resources\":{\"series\":[{\"name\":\"cpu_utilization_ratio\","
+                     "\"t_seconds\":[3,2,1],\"last\":[0.1]},{\"name\":\"x\"},7],"
+                     "\"events\":[{\"metric\":\"cpu\"}],\"phases\":[{\"start_seconds\":5}]},"
+                     "\"cache\":{\"caches\":[{}]},\"memory\":{\"cleanups\":[{}]}}");
+  assert_non_null(root);
+  html = po__html_render_json(root, &len);
+  assert_non_null(html);
+  free(html);
+  cJSON_Delete(root);
+}
+
+static void test_html_report_save_through_the_model(void **state) {
+  (void)state;
+  cJSON *root = fixture_report(3600, 5, 2, 500);
+  assert_non_null(root);
+  char *text = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  char json[512], html[600];
+  snprintf(json, sizeof(json), "%s/chart-report.json", support_tmpdir());
+  snprintf(html, sizeof(html), "%s/chart-report.html", support_tmpdir());
+  FILE *f = fopen(json, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  free(text);
+  po_report *rep = NULL;
+  char err[256] = "";
+  assert_int_equal(po_report_load(json, &rep, err, sizeof(err)), 0);
+  assert_int_equal(po_report_save_html(rep, html, err, sizeof(err)), 0);
+  struct stat st;
+  assert_int_equal(stat(html, &st), 0);
+  assert_true(st.st_size > 10000);
+  assert_int_not_equal(po_report_save_html(rep, "/nonexistent-dir/r.html", err, sizeof(err)), 0);
+  assert_non_null(strstr(err, "/nonexistent-dir/r.html"));
+  po_report_free(rep);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ticks_unit_interval),
+      cmocka_unit_test(test_ticks_zero_to_97),
+      cmocka_unit_test(test_ticks_tiny_and_huge_ranges),
+      cmocka_unit_test(test_ticks_negative_range),
+      cmocka_unit_test(test_ticks_constant_and_nonfinite),
+      cmocka_unit_test(test_time_ticks_use_clock_steps),
+      cmocka_unit_test(test_format_units),
+      cmocka_unit_test(test_axis_labels_share_one_prefix),
+      cmocka_unit_test(test_names_are_xml_escaped),
+      cmocka_unit_test(test_labels_never_overlap),
+      cmocka_unit_test(test_legend_and_ticks_are_drawn),
+      cmocka_unit_test(test_flame_geometry),
+      cmocka_unit_test(test_flame_children_overfull_and_bad_links),
+      cmocka_unit_test(test_flame_deep_tree_does_not_recurse),
+      cmocka_unit_test(test_empty_and_nan_series_do_not_crash),
+      cmocka_unit_test(test_bad_arguments_are_errors),
+      cmocka_unit_test(test_optimize_reduces_to_width_and_keeps_extremes),
+      cmocka_unit_test(test_stacked_areas_share_reduced_x),
+      cmocka_unit_test(test_html_report_24h_under_2mb),
+      cmocka_unit_test(test_html_report_empty_sections_say_so),
+      cmocka_unit_test(test_html_report_save_through_the_model),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
