@@ -93,7 +93,7 @@ $(BUILD)/obj/src/%.o: src/%.c include/perfopt.h
 # The auto-instrumentation runtime must never instrument itself.
 $(BUILD)/obj/src/auto/%.o: src/auto/%.c include/perfopt.h
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) $(DW_CFLAGS) -fno-instrument-functions -MMD -MP -c $< -o $@
+	$(CC) $(LIB_CFLAGS) $(DW_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c include/perfopt.h
 	@mkdir -p $(dir $@)

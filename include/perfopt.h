@@ -217,13 +217,15 @@ PO_API double po_profile_probe_cost_ns(void);
 
 /* The run-time switch, read inline by the macros (use po_profile_set_enabled to change it). */
 PO_API extern int po__profiling_enabled;
+/* po_zone_begin without the switch check (the macros have just checked it). */
+PO_API void po__zone_begin_on(po_site *site);
 
 #if defined(__GNUC__) && !defined(PERFOPT_DISABLE)
 /* Begins the zone when profiling is on; the scope's end runs only for a zone that began, so a
  * disabled zone costs one load and one predictable branch. */
 static inline int po__scope_begin(po_site *site) {
   if (__builtin_expect(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED), 0)) return 0;
-  po_zone_begin(site);
+  po__zone_begin_on(site);
   return 1;
 }
 static inline void po__scope_end(int *began) {

@@ -726,14 +726,14 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static const frame *g_sort_frames; /* qsort has no context argument; optimize is per-chart */
-
-static int cmp_children(const void *a, const void *b) {
+/* glibc's qsort_r: the frames come as context, so charts on different threads never share state. */
+static int cmp_children(const void *a, const void *b, void *ctx) {
   const fnode *x = a, *y = b;
+  const frame *f = ctx;
   if (x->parent != y->parent) return x->parent < y->parent ? -1 : 1;
-  double tx = g_sort_frames[x->idx].total, ty = g_sort_frames[y->idx].total;
+  double tx = f[x->idx].total, ty = f[y->idx].total;
   if (tx != ty) return tx > ty ? -1 : 1;
-  return strcmp(g_sort_frames[x->idx].name, g_sort_frames[y->idx].name);
+  return strcmp(f[x->idx].name, f[y->idx].name);
 }
 
 static size_t find_frame(const frame *f, size_t n, int64_t id) {
@@ -756,7 +756,7 @@ static int flame_layout(po_chart *c, double x0, double width) {
   if (n == 0) return 0;
   qsort(c->frames, n, sizeof(frame), cmp_i64);
   fnode *nodes = malloc(n * sizeof(fnode));
-  size_t *first = malloc((n + 1) * sizeof(size_t)); /* first child slot per parent (+ roots) */
+  size_t *first = calloc(n + 1, sizeof(size_t)); /* first child slot per parent (+ roots) */
   size_t *count = calloc(n + 1, sizeof(size_t));
   typedef struct item {
     size_t node;
@@ -779,8 +779,7 @@ static int flame_layout(po_chart *c, double x0, double width) {
     if (c->frames[i].parent >= 0 && (nodes[i].parent == SIZE_MAX || nodes[i].parent == i))
       nodes[i].parent = SIZE_MAX - 1;
   }
-  g_sort_frames = c->frames;
-  qsort(nodes, n, sizeof(fnode), cmp_children);
+  qsort_r(nodes, n, sizeof(fnode), cmp_children, c->frames);
   /* children of p occupy nodes[first[p] .. first[p] + count[p]); roots are parent n */
   for (size_t i = 0; i < n; i++) {
     size_t p = nodes[i].parent == SIZE_MAX ? n : nodes[i].parent;

@@ -45,6 +45,12 @@ static const cJSON *obj(const cJSON *o, const char *key) {
   return cJSON_IsObject(v) ? v : NULL;
 }
 
+/* A JSON number as an integer; `fallback` when it is missing, fractional-garbage or out of range
+ * (a cast of such a double is undefined behaviour, and report files are user input). */
+static int64_t to_i64(double v, int64_t fallback) {
+  return isfinite(v) && v > -9.2e18 && v < 9.2e18 ? (int64_t)v : fallback;
+}
+
 static int starts_with(const char *s, const char *p) {
   return s && strncmp(s, p, strlen(p)) == 0;
 }
@@ -113,7 +119,7 @@ static void kv_rows(po__cbuf *b, const cJSON *o) {
     if (cJSON_IsString(it)) esc(b, it->valuestring);
     else if (cJSON_IsBool(it)) po__cbuf_puts(b, cJSON_IsTrue(it) ? "yes" : "no");
     else if (strstr(it->string, "unix_seconds")) {
-      time_t t = (time_t)it->valuedouble;
+      time_t t = (time_t)to_i64(it->valuedouble, 0);
       struct tm tm;
       char buf[64];
       if (gmtime_r(&t, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm))
@@ -343,10 +349,10 @@ static void section_flame(po__cbuf *b, const cJSON *root) {
   po_chart *c = po_chart_new(PO_CHART_FLAME, NULL);
   for (size_t i = 0; c && i < take; i++) {
     const cJSON *f = v[i].f;
-    double id = num(f, "id"), parent = num(f, "parent"), calls = num(f, "calls");
-    if (!isfinite(id)) continue;
-    po_chart_add_frame(c, (int64_t)id, isfinite(parent) ? (int64_t)parent : -1, str(f, "name"),
-                       isfinite(calls) && calls > 0 ? (uint64_t)calls : 0,
+    double id = num(f, "id"), calls = num(f, "calls");
+    if (!isfinite(id) || fabs(id) >= 9.2e18) continue;
+    po_chart_add_frame(c, (int64_t)id, to_i64(num(f, "parent"), -1), str(f, "name"),
+                       (uint64_t)to_i64(calls > 0 ? calls : 0, 0),
                        num(f, "total_seconds"), num(f, "self_seconds"));
   }
   po__cbuf_puts(b,
@@ -465,7 +471,7 @@ static int metric_matches(const cJSON *entry, const char *prefix, int device) {
     if (starts_with(metric, own) && !isdigit((unsigned char)metric[strlen(own)])) return 1;
     if (!starts_with(metric, "gpu_")) return 0;
     double d = num(entry, "device");
-    return !isfinite(d) || (int)d == device; /* no device: applies to every GPU */
+    return !isfinite(d) || to_i64(d, -1) == device; /* no device: applies to every GPU */
   }
   return starts_with(metric, prefix);
 }
@@ -710,7 +716,7 @@ static void section_disk(po__cbuf *b, rmodel *m) {
 
 static const cJSON *gpu_device(const rmodel *m, int index) {
   const cJSON *it;
-  cJSON_ArrayForEach(it, m->gpu_devices) if ((int)num(it, "index") == index) return it;
+  cJSON_ArrayForEach(it, m->gpu_devices) if (to_i64(num(it, "index"), -1) == index) return it;
   return NULL;
 }
 

@@ -44,7 +44,7 @@ typedef struct po__sitestat {
 } po__sitestat;
 
 struct po__node {
-  _Atomic uint64_t calls, total, self; /* ticks */
+  _Atomic uint64_t calls, total; /* total: inclusive ticks; self is derived from the children */
   po__sitestat *ss;
   po__node *parent;
   po__node *_Atomic first_child;
@@ -57,10 +57,8 @@ _Static_assert(sizeof(po__node) <= 64, "a call-tree node fits one cache line");
 
 typedef struct po__frame {
   po__node *n;
+  po__sitestat *ss; /* n->ss, kept here so the end path does not chase it */
   uint64_t start;
-  uint64_t child;     /* raw ticks of direct children */
-  uint64_t child_adj; /* compensated inclusive ticks of direct children */
-  uint64_t desc;      /* descendant zones (probe-cost compensation) */
 } po__frame;
 
 typedef struct po__event {
@@ -129,7 +127,10 @@ static uint64_t retired_summary_dropped;
 
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-static __thread po__tstate *tls_ts __attribute__((tls_model("initial-exec")));
+/* The calling thread's state lives in TLS itself (one pointer fewer to chase on the hot path);
+ * it is attached (stack != NULL) on first use and released by the thread-exit destructor. */
+static __thread po__tstate tls_state __attribute__((tls_model("initial-exec")));
+static __thread int tls_private; /* calibration thread: never listed, never merged */
 
 PO_API int po__profiling_enabled = 1;
 static int timeline_on;
@@ -320,8 +321,14 @@ static po__tstate *tstate_new(int with_stack);
 static void tstate_free(po__tstate *ts);
 static void merge_tree(po__tstate *dst, po__tstate *src);
 
+static void tstate_release(po__tstate *ts);
+
 static void thread_exit(void *arg) {
   po__tstate *ts = arg;
+  if (tls_private) {
+    tstate_release(ts);
+    return;
+  }
   /* Close zones still open: they count up to now and are flagged. */
   uint64_t now = po__ticks();
   pthread_mutex_lock(&ts->lock);
@@ -330,14 +337,11 @@ static void thread_exit(void *arg) {
     uint64_t d = now - f->start;
     BUMP(f->n->calls, 1);
     BUMP(f->n->total, d);
-    BUMP(f->n->self, d - (f->child < d ? f->child : d));
     f->n->flags |= NODE_OPEN_AT_EXIT;
     atomic_fetch_add(&counters.open_at_exit, 1);
     ts->top = f - 1;
-    ts->top->child += d;
   }
   pthread_mutex_unlock(&ts->lock);
-  tls_ts = NULL;
   pthread_mutex_lock(&threads_lock);
   for (po__tstate **p = &threads; *p; p = &(*p)->next) {
     if (*p == ts) {
@@ -367,30 +371,36 @@ static void thread_exit(void *arg) {
     }
   }
   pthread_mutex_unlock(&threads_lock);
-  tstate_free(ts);
+  tstate_release(ts);
 }
 
 static void tls_key_init(void) { pthread_key_create(&tls_key, thread_exit); }
 
-static po__tstate *tstate_new(int with_stack) {
-  po__tstate *ts = calloc(1, sizeof *ts);
-  if (!ts) return NULL;
+/* Initializes a zeroed state in place. Returns 0, or -1 when the stack cannot be allocated. */
+static int tstate_init(po__tstate *ts, int with_stack) {
   if (with_stack) {
     ts->stack = calloc(MAX_DEPTH, sizeof *ts->stack);
-    if (!ts->stack) {
-      free(ts);
-      return NULL;
-    }
+    if (!ts->stack) return -1;
     ts->top = ts->stack;
     ts->limit = ts->stack + MAX_DEPTH - 1;
     ts->stack[0].n = &ts->root;
   }
   ts->root.site = 0;
   pthread_mutex_init(&ts->lock, NULL);
+  return 0;
+}
+
+static po__tstate *tstate_new(int with_stack) {
+  po__tstate *ts = calloc(1, sizeof *ts);
+  if (ts && tstate_init(ts, with_stack) != 0) {
+    free(ts);
+    ts = NULL;
+  }
   return ts;
 }
 
-static void tstate_free(po__tstate *ts) {
+/* Frees what a state owns and leaves it zeroed (detached), without freeing the state itself. */
+static void tstate_release(po__tstate *ts) {
   for (uint32_t i = 0; i < ts->sites_cap; i++) {
     if (ts->sites[i]) {
       free((void *)ts->sites[i]->hist);
@@ -405,6 +415,11 @@ static void tstate_free(po__tstate *ts) {
   free(atomic_load(&ts->ring));
   free(ts->stack);
   pthread_mutex_destroy(&ts->lock);
+  memset(ts, 0, sizeof *ts);
+}
+
+static void tstate_free(po__tstate *ts) {
+  tstate_release(ts);
   free(ts);
 }
 
@@ -420,17 +435,17 @@ static void ring_alloc(po__tstate *ts) {
 
 static po__tstate *tstate_attach(void) {
   pthread_once(&tls_once, tls_key_init);
-  po__tstate *ts = tstate_new(1);
-  if (!ts) return NULL;
+  po__tstate *ts = &tls_state;
+  if (tstate_init(ts, 1) != 0) return NULL;
   ts->tid = syscall(SYS_gettid);
   pthread_setspecific(tls_key, ts);
+  if (tls_private) return ts;
   pthread_mutex_lock(&threads_lock);
   if (!origin_ticks) origin_ticks = po__ticks();
   if (timeline_on) ring_alloc(ts);
   ts->next = threads;
   threads = ts;
   pthread_mutex_unlock(&threads_lock);
-  tls_ts = ts;
   return ts;
 }
 
@@ -509,9 +524,7 @@ static inline void zone_begin(po__tstate *ts, uint32_t id) {
   }
   po__frame *f = ++ts->top;
   f->n = ss->last_node;
-  f->child = 0;
-  f->child_adj = 0;
-  f->desc = 0;
+  f->ss = ss;
   f->start = po__ticks();
 }
 
@@ -533,15 +546,13 @@ static void begin_slow(po__tstate *ts, uint32_t id) {
   }
   po__frame *f = ++ts->top;
   f->n = n;
-  f->child = 0;
-  f->child_adj = 0;
-  f->desc = 0;
+  f->ss = ss;
   f->start = po__ticks();
 }
 
 void po__zone_begin_id(uint32_t id) {
-  po__tstate *ts = tls_ts;
-  if (PO__UNLIKELY(!ts) && !(ts = tstate_attach())) return;
+  po__tstate *ts = &tls_state;
+  if (PO__UNLIKELY(!ts->stack) && !tstate_attach()) return;
   if (PO__UNLIKELY(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED))) {
     ts->skipped++;
     return;
@@ -549,9 +560,17 @@ void po__zone_begin_id(uint32_t id) {
   zone_begin(ts, id);
 }
 
+void po__zone_begin_on(po_site *site) {
+  po__tstate *ts = &tls_state;
+  if (PO__UNLIKELY(!ts->stack) && !tstate_attach()) return;
+  uint32_t id = __atomic_load_n(&site->id, __ATOMIC_RELAXED);
+  if (PO__UNLIKELY(!id)) id = po__site_register(site);
+  zone_begin(ts, id);
+}
+
 void po_zone_begin(po_site *site) {
-  po__tstate *ts = tls_ts;
-  if (PO__UNLIKELY(!ts) && !(ts = tstate_attach())) return;
+  po__tstate *ts = &tls_state;
+  if (PO__UNLIKELY(!ts->stack) && !tstate_attach()) return;
   if (PO__UNLIKELY(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED))) {
     ts->skipped++;
     return;
@@ -579,8 +598,8 @@ __attribute__((noinline)) static void record_event(po__tstate *ts, po__event *ri
 
 void po_zone_end(void) {
   uint64_t now = po__ticks();
-  po__tstate *ts = tls_ts;
-  if (PO__UNLIKELY(!ts)) {
+  po__tstate *ts = &tls_state;
+  if (PO__UNLIKELY(!ts->stack)) {
     atomic_fetch_add(&counters.unmatched_ends, 1);
     return;
   }
@@ -595,25 +614,18 @@ void po_zone_end(void) {
   }
   uint64_t d = now - f->start;
   po__node *n = f->n;
-  po__sitestat *ss = n->ss;
-  /* Probe-cost compensation (both terms are 0 unless auto-instrumentation calibrated them). */
-  uint64_t cost = probe_bias + f->desc * probe_full;
-  uint64_t total = d > cost ? d - cost : 0;
-  uint64_t self = total > f->child_adj ? total - f->child_adj : 0;
+  po__sitestat *ss = f->ss;
+  /* Probe-cost compensation happens at report time, from the call tree: nothing here. */
   BUMP(n->calls, 1);
-  BUMP(n->total, total);
-  BUMP(n->self, self);
-  if (total < LD(ss->min)) ST(ss->min, total);
-  if (total > LD(ss->max)) ST(ss->max, total);
-  BUMP(ss->sumsq, (double)total * (double)total);
-  BUMP(ss->hist[po__hist_bucket(total)], 1);
+  BUMP(n->total, d);
+  if (d < LD(ss->min)) ST(ss->min, d);
+  if (d > LD(ss->max)) ST(ss->max, d);
+  double dd = (double)(int64_t)d;
+  BUMP(ss->sumsq, dd * dd);
+  BUMP(ss->hist[po__hist_bucket(d)], 1);
   po__event *ring = atomic_load_explicit(&ts->ring, memory_order_acquire);
-  if (PO__UNLIKELY(ring != NULL)) record_event(ts, ring, f, total);
-  po__frame *p = f - 1;
-  p->child += d;
-  p->child_adj += total;
-  p->desc += f->desc + 1;
-  ts->top = p;
+  if (PO__UNLIKELY(ring != NULL)) record_event(ts, ring, f, d);
+  ts->top = f - 1;
 }
 
 /* ---- switches ------------------------------------------------------------------------------ */
@@ -646,8 +658,8 @@ void *po_profile_call(const char *name, void *(*fn)(void *), void *arg) {
 }
 
 void po_profile_thread_name(const char *name) {
-  po__tstate *ts = tls_ts;
-  if (!ts && !(ts = tstate_attach())) return;
+  po__tstate *ts = &tls_state;
+  if (!ts->stack && !tstate_attach()) return;
   pthread_mutex_lock(&ts->lock);
   po__strlcpy(ts->name, name ? name : "", sizeof ts->name);
   pthread_mutex_unlock(&ts->lock);
@@ -681,45 +693,58 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-void po__calibrate_probe(void (*begin)(void *), void (*end)(void *), void *arg,
-                         uint64_t *bias_ticks, uint64_t *full_ticks) {
-  /* Run against a private thread state so nothing is recorded in the real profile. */
-  po__tstate *saved = tls_ts;
-  po__tstate *tmp = tstate_new(1);
-  *bias_ticks = *full_ticks = 0;
-  if (!tmp) return;
-  tls_ts = tmp;
-  uint64_t keep_bias = probe_bias, keep_full = probe_full;
-  probe_bias = probe_full = 0;
+typedef struct {
+  void (*begin)(void *);
+  void (*end)(void *);
+  void *arg;
+  uint64_t bias, full;
+} calib_job;
+
+static void *calibrate_thread(void *p) {
+  calib_job *job = p;
+  tls_private = 1; /* this thread's zones are never listed nor merged */
+  if (!tstate_attach()) return NULL;
+  po__tstate *ts = &tls_state;
   static po_site outer_site = PO_SITE_INIT("po.calibrate.outer", "", 0);
   static po_site inner_site = PO_SITE_INIT("po.calibrate.inner", "", 0);
   uint32_t inner = po__site_register(&inner_site);
   enum { ROUNDS = 15, PAIRS = 2000 };
   uint64_t bias[ROUNDS], full[ROUNDS];
   for (int r = 0; r < ROUNDS; r++) {
-    po_zone_begin(&outer_site);
+    po__zone_begin_id(po__site_register(&outer_site));
     for (int i = 0; i < PAIRS; i++) {
-      if (begin) begin(arg);
+      if (job->begin) job->begin(job->arg);
       else po__zone_begin_id(inner);
-      if (end) end(arg);
+      if (job->end) job->end(job->arg);
       else po_zone_end();
     }
-    po__frame *f = tmp->top;
+    po__frame *f = ts->top;
     uint64_t t0 = f->start;
-    uint64_t child = f->child;
     uint64_t t1 = po__ticks();
+    uint64_t child = 0;
+    for (po__node *in = atomic_load(&f->n->first_child); in; in = in->next_sibling) {
+      child += LD(in->total);
+      ST(in->total, 0);
+    }
     po_zone_end();
     bias[r] = child / PAIRS;
     full[r] = (t1 - t0) / PAIRS;
   }
   qsort(bias, ROUNDS, sizeof bias[0], cmp_u64);
   qsort(full, ROUNDS, sizeof full[0], cmp_u64);
-  *bias_ticks = bias[ROUNDS / 2];
-  *full_ticks = full[ROUNDS / 2];
-  probe_bias = keep_bias;
-  probe_full = keep_full;
-  tls_ts = saved;
-  tstate_free(tmp);
+  job->bias = bias[ROUNDS / 2];
+  job->full = full[ROUNDS / 2];
+  return NULL;
+}
+
+void po__calibrate_probe(void (*begin)(void *), void (*end)(void *), void *arg,
+                         uint64_t *bias_ticks, uint64_t *full_ticks) {
+  /* A private thread, so nothing lands in the real profile and the caller's stack is untouched. */
+  calib_job job = {begin, end, arg, 0, 0};
+  pthread_t t;
+  if (pthread_create(&t, NULL, calibrate_thread, &job) == 0) pthread_join(t, NULL);
+  *bias_ticks = job.bias;
+  *full_ticks = job.full;
 }
 
 /* ---- merge and reset ------------------------------------------------------------------------ */
@@ -750,7 +775,6 @@ static void merge_children(po__tstate *dst, po__node *dn, po__node *sn) {
     if (!d) continue;
     BUMP(d->calls, LD(c->calls));
     BUMP(d->total, LD(c->total));
-    BUMP(d->self, LD(c->self));
     d->flags |= c->flags;
     merge_children(dst, d, c);
   }
@@ -781,7 +805,6 @@ static void zero_tree(po__tstate *ts) {
     for (uint32_t i = 0; i < c->used; i++) {
       ST(c->nodes[i].calls, 0);
       ST(c->nodes[i].total, 0);
-      ST(c->nodes[i].self, 0);
       c->nodes[i].flags = 0;
     }
   }
@@ -821,7 +844,11 @@ void po_profile_reset(void) {
 #define MAX_TIMELINE_EVENTS 200000
 
 typedef struct {
-  uint64_t calls, raw_total, total, self;
+  uint64_t calls;
+  double raw_total; /* sum of measured inclusive ticks of every call (for the mean) */
+  double total;     /* compensated inclusive ticks, outermost recursion level only */
+  double self;      /* compensated self ticks */
+  double desc_calls; /* zones that ran inside this site's calls (probe-cost compensation) */
   uint32_t depth_active; /* how many ancestors of the current DFS node have this site */
 } site_acc;
 
@@ -829,6 +856,7 @@ typedef struct {
   po__tstate *m;
   site_acc *acc;
   double tick_s;
+  double bias, full; /* calibrated probe cost in ticks (0 without auto-instrumentation) */
   cJSON *tree;
   int next_id;
   int tree_truncated;
@@ -838,18 +866,22 @@ static int add_num(cJSON *o, const char *k, double v) {
   return cJSON_AddNumberToObject(o, k, v) ? 0 : PO_ENOMEM;
 }
 
-static void walk(walk_ctx *w, po__node *n, int parent_id) {
+static double nonneg(double x) { return x > 0 ? x : 0; }
+
+/* Depth-first over the merged tree. Returns the number of zone calls in the subtree below `n`
+ * (its descendants), which the probe-cost compensation needs:
+ *   total = measured - calls * bias - descendants * full
+ *   self  = measured self - calls * bias - sum over children of calls_c * (full - bias)       */
+static double walk(walk_ctx *w, po__node *n, int parent_id) {
+  double below = 0;
   for (po__node *c = atomic_load(&n->first_child); c; c = c->next_sibling) {
     site_acc *a = &w->acc[c->site];
-    uint64_t calls = LD(c->calls), total = LD(c->total), self = LD(c->self);
-    a->calls += calls;
-    a->raw_total += total;
-    a->self += self;
-    if (a->depth_active == 0) a->total += total; /* recursion: count the outermost only */
+    double calls = (double)LD(c->calls), total = (double)LD(c->total);
     int my_id = -1;
+    cJSON *o = NULL;
     if (w->next_id < MAX_TREE_NODES) {
       my_id = w->next_id++;
-      cJSON *o = cJSON_CreateObject();
+      o = cJSON_CreateObject();
       const char *name, *file;
       int line;
       site_describe(c->site, &name, &file, &line);
@@ -857,19 +889,36 @@ static void walk(walk_ctx *w, po__node *n, int parent_id) {
         add_num(o, "id", my_id);
         add_num(o, "parent", parent_id);
         cJSON_AddStringToObject(o, "name", name);
-        add_num(o, "calls", (double)calls);
-        add_num(o, "total_seconds", (double)total * w->tick_s);
-        add_num(o, "self_seconds", (double)self * w->tick_s);
-        if (c->flags & NODE_OPEN_AT_EXIT) cJSON_AddTrueToObject(o, "open_at_exit");
+        add_num(o, "calls", calls);
         cJSON_AddItemToArray(w->tree, o);
       }
     } else {
       w->tree_truncated++;
     }
     a->depth_active++;
-    walk(w, c, my_id);
+    double desc = walk(w, c, my_id);
     a->depth_active--;
+    double child_calls = 0, child_total = 0;
+    for (po__node *g = atomic_load(&c->first_child); g; g = g->next_sibling) {
+      child_calls += (double)LD(g->calls);
+      child_total += (double)LD(g->total);
+    }
+    double self = total - child_total;
+    double total_adj = nonneg(total - calls * w->bias - desc * w->full);
+    double self_adj = nonneg(self - calls * w->bias - child_calls * (w->full - w->bias));
+    a->calls += (uint64_t)calls;
+    a->raw_total += total;
+    a->self += self_adj;
+    a->desc_calls += desc;
+    if (a->depth_active == 0) a->total += total_adj; /* recursion: count the outermost only */
+    if (o) {
+      add_num(o, "total_seconds", total_adj * w->tick_s);
+      add_num(o, "self_seconds", self_adj * w->tick_s);
+      if (c->flags & NODE_OPEN_AT_EXIT) cJSON_AddTrueToObject(o, "open_at_exit");
+    }
+    below += calls + desc;
   }
+  return below;
 }
 
 static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
@@ -882,8 +931,10 @@ static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
   if (!o) return NULL;
   double ts = w->tick_s;
   double n = (double)a->calls;
-  double mean_ticks = n > 0 ? (double)a->raw_total / n : 0;
-  double var = n > 0 ? LD(ss->sumsq) / n - mean_ticks * mean_ticks : 0;
+  double mean_raw = n > 0 ? a->raw_total / n : 0;
+  double var = n > 0 ? LD(ss->sumsq) / n - mean_raw * mean_raw : 0;
+  /* Per-call values (min, max, percentiles) are shifted by this site's mean probe cost. */
+  double shift = n > 0 ? w->bias + a->desc_calls / n * w->full : 0;
   uint64_t *h = malloc(PO__HIST_BUCKETS * sizeof *h);
   uint64_t htotal = 0;
   if (h) {
@@ -895,11 +946,11 @@ static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
   cJSON_AddStringToObject(o, "file", file ? file : "");
   add_num(o, "line", line);
   add_num(o, "calls", n);
-  add_num(o, "total_seconds", (double)a->total * ts);
-  add_num(o, "self_seconds", (double)a->self * ts);
-  add_num(o, "avg_seconds", mean_ticks * ts);
-  add_num(o, "min_seconds", mn * ts);
-  add_num(o, "max_seconds", mx * ts);
+  add_num(o, "total_seconds", a->total * ts);
+  add_num(o, "self_seconds", a->self * ts);
+  add_num(o, "avg_seconds", nonneg(mean_raw - shift) * ts);
+  add_num(o, "min_seconds", nonneg(mn - shift) * ts);
+  add_num(o, "max_seconds", nonneg(mx - shift) * ts);
   add_num(o, "stddev_seconds", var > 0 ? sqrt(var) * ts : 0);
   static const struct {
     const char *key;
@@ -909,9 +960,9 @@ static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
     double v = h ? po__hist_quantile(h, htotal, qs[i].q) : 0;
     if (v < mn) v = mn; /* a bucket midpoint never lies outside the observed range */
     if (v > mx) v = mx;
-    add_num(o, qs[i].key, v * ts);
+    add_num(o, qs[i].key, nonneg(v - shift) * ts);
   }
-  add_num(o, "percent_total", wall_s > 0 ? 100.0 * (double)a->total * ts / wall_s : 0);
+  add_num(o, "percent_total", wall_s > 0 ? 100.0 * a->total * ts / wall_s : 0);
   free(h);
   return o;
 }
@@ -1013,13 +1064,14 @@ int po__report_add_profile(cJSON *root) {
   pthread_mutex_lock(&reg_lock);
   uint32_t nsites = reg_len;
   pthread_mutex_unlock(&reg_lock);
-  walk_ctx w = {m, calloc(nsites + 1, sizeof(site_acc)), tick_s, cJSON_CreateArray(), 0, 0};
+  walk_ctx w = {m,    calloc(nsites + 1, sizeof(site_acc)), tick_s, (double)probe_bias,
+                (double)probe_full, cJSON_CreateArray(), 0, 0};
   if (!w.acc || !w.tree || !threads_arr || !timeline) goto out;
   walk(&w, &m->root, -1);
 
   double profiled = 0;
   for (po__node *c = atomic_load(&m->root.first_child); c; c = c->next_sibling)
-    profiled += (double)LD(c->total) * tick_s;
+    profiled += w.acc[c->site].depth_active == 0 ? (double)LD(c->total) * tick_s : 0;
   add_num(prof, "wall_seconds", wall_s);
   add_num(prof, "profiled_seconds", profiled);
   add_num(prof, "dropped_events", (double)dropped);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "chart_internal.h"
@@ -650,6 +651,89 @@ static void test_html_report_save_through_the_model(void **state) {
   po_report_free(rep);
 }
 
+static void test_html_thresholds_follow_their_gpu(void **state) {
+  (void)state;
+  cJSON *root = cJSON_Parse(
+      "{\"perfopt_version\":\"0.1.0\",\"memory\":{\"limit_bytes\":-1},"
+      "\"gpu\":{\"available\":true,\"devices\":["
+      "{\"index\":0,\"name\":\"A\",\"memory_total_bytes\":85899345920},"
+      "{\"index\":1,\"name\":\"B\",\"memory_total_bytes\":42949672960}]},"
+      "\"resources\":{\"series\":["
+      "{\"name\":\"gpu0_memory_used_bytes\",\"unit\":\"bytes\",\"t_seconds\":[0,1,2],"
+      "\"last\":[1e9,2e9,3e9]},"
+      "{\"name\":\"gpu1_memory_used_bytes\",\"unit\":\"bytes\",\"t_seconds\":[0,1,2],"
+      "\"last\":[1e9,2e9,3e9]},"
+      "{\"name\":\"process_rss_bytes\",\"unit\":\"bytes\",\"t_seconds\":[0,1,2],"
+      "\"last\":[1e9,2e9,3e9]}],"
+      "\"thresholds\":[{\"metric\":\"gpu_memory\",\"device\":0,\"value\":0.5,"
+      "\"source\":\"config\"},{\"metric\":\"gpu_memory\",\"device\":1,\"value\":0.25,"
+      "\"source\":\"config\"},{\"metric\":\"memory\",\"value\":0.9,\"source\":\"config\"}],"
+      "\"events\":[{\"t_seconds\":1,\"metric\":\"gpu_memory\",\"device\":1,\"value\":0.3,"
+      "\"threshold\":0.25,\"actions\":[\"log\"]}]}}");
+  assert_non_null(root);
+  char *html = po__html_render_json(root, NULL);
+  assert_non_null(html);
+  /* GPU 0: half of 80 GiB; GPU 1: a quarter of 40 GiB; no memory line (the limit is unknown) */
+  const char *g0 = strstr(html, "GPU 0 memory"), *g1 = strstr(html, "GPU 1 memory");
+  assert_non_null(g0);
+  assert_non_null(g1);
+  assert_int_equal(count_of(html, "(40 GiB)</title>"), 1);
+  assert_int_equal(count_of(html, "(10 GiB)</title>"), 1);
+  assert_true(strstr(html, "(40 GiB)</title>") < g1);
+  assert_true(strstr(html, "(10 GiB)</title>") > g1);
+  assert_int_equal(count_of(html, "threshold fired at"), 1);
+  assert_true(strstr(html, "threshold fired at") > g1);
+  assert_non_null(strstr(html, "gpu_memory = 30% (threshold 25%)"));
+  free(html);
+  cJSON_Delete(root);
+}
+
+static void test_save_html_report_of_the_default_optimizer(void **state) {
+  (void)state;
+  setenv("PERFOPT_BACKGROUND_MONITORING", "false", 1);
+  char path[512];
+  snprintf(path, sizeof(path), "%s/default-report.html", support_tmpdir());
+  assert_int_equal(po_save_html_report(path), 0);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_true(st.st_size > 1000);
+}
+
+static void *render_charts(void *arg) {
+  int seed = *(int *)arg;
+  for (int round = 0; round < 5; round++) {
+    po_chart *f = po_chart_new(PO_CHART_FLAME, "flame");
+    for (int i = 0; i < 300; i++)
+      po_chart_add_frame(f, i, i ? (i - 1) / 3 : -1, "frame", 1, 1000.0 / (i + 1 + seed), 0.1);
+    char *svg = po_chart_svg_string(f, 1, NULL);
+    if (!svg) return (void *)1;
+    free(svg);
+    po_chart_free(f);
+    po_chart *c = po_chart_new(PO_CHART_LINES, "lines");
+    double y[2000];
+    for (int i = 0; i < 2000; i++) y[i] = sin(i / (10.0 + seed));
+    po_chart_add_series(c, "s", PO_UNIT_NONE, NULL, y, 2000);
+    po_chart_optimize(c, 300);
+    svg = po_chart_svg_string(c, 0, NULL);
+    if (!svg) return (void *)1;
+    free(svg);
+    po_chart_free(c);
+  }
+  return NULL;
+}
+
+static void test_charts_on_several_threads(void **state) {
+  (void)state;
+  pthread_t th[4];
+  int seeds[4] = {0, 1, 2, 3};
+  for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&th[i], NULL, render_charts, &seeds[i]), 0);
+  for (int i = 0; i < 4; i++) {
+    void *rv;
+    pthread_join(th[i], &rv);
+    assert_null(rv);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ticks_unit_interval),
@@ -673,6 +757,9 @@ int main(void) {
       cmocka_unit_test(test_html_report_24h_under_2mb),
       cmocka_unit_test(test_html_report_empty_sections_say_so),
       cmocka_unit_test(test_html_report_save_through_the_model),
+      cmocka_unit_test(test_html_thresholds_follow_their_gpu),
+      cmocka_unit_test(test_save_html_report_of_the_default_optimizer),
+      cmocka_unit_test(test_charts_on_several_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
