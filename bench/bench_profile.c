@@ -110,12 +110,15 @@ int main(void) {
   printf("BENCH zone_pair_ns %.2f ns\n", zone);
   printf("BENCH zone_pair_ratio %.3f x_rdtsc_pair\n", zone / rd);
 
-  po_profile_set_timeline(1, 1u << 24);
+  po_profile_set_timeline(1, 65536); /* the default: 1.5 MiB, overwritten in place */
   zone_loop(10);
-  double tl = per_iter_ns(zone_loop, ITERS / 8); /* stay inside the ring: 15 rounds x 250k */
-  po_profile_set_timeline(0, 1u << 24);
+  double tl = per_iter_ns(zone_loop, ITERS);
+  po_profile_counters pc;
+  po_profile_get_counters(&pc);
+  po_profile_set_timeline(0, 65536);
   printf("BENCH zone_timeline_pair_ns %.2f ns\n", tl);
   printf("BENCH zone_timeline_ratio %.3f x_rdtsc_pair\n", tl / rd);
+  printf("BENCH zone_timeline_overwritten_events %llu events\n", (unsigned long long)pc.dropped_events);
 
   double empty = per_iter_ns(empty_loop, ITERS);
   po_profile_set_enabled(0);

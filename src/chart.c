@@ -911,6 +911,9 @@ static void draw_no_data(po_chart *c, po__cbuf *b, const layout *L, double y) {
 
 /* One coordinate rounded to 0.1 px without a trailing ".0": paths are most of a report's bytes. */
 static void put_num(po__cbuf *b, double v) {
+  /* degenerate domains (ranges near DBL_MAX) can map far off the canvas: clamp, never overflow */
+  if (!(v > -1e7)) v = -1e7;
+  if (v > 1e7) v = 1e7;
   long t = lround(v * 10);
   if (t < 0) {
     po__cbuf_put(b, "-", 1);

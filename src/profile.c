@@ -38,10 +38,11 @@ typedef struct po__node po__node;
 typedef struct po__sitestat {
   _Atomic uint64_t min, max;
   _Atomic double sumsq;
-  _Atomic uint32_t *hist;
   po__node *last_node; /* lookup cache: the node last used under last_parent (owner only) */
   po__node *last_parent;
+  _Atomic uint32_t hist[]; /* PO__HIST_BUCKETS, in the same allocation: no pointer to chase */
 } po__sitestat;
+_Static_assert(sizeof(po__sitestat) <= 64, "a (thread, site) record is 64 bytes plus its histogram");
 
 struct po__node {
   _Atomic uint64_t calls, total; /* total: inclusive ticks; self is derived from the children */
@@ -61,11 +62,11 @@ typedef struct po__frame {
   uint64_t start;
 } po__frame;
 
-typedef struct po__event {
-  uint64_t start;
-  uint64_t dur;
-  uint32_t site;
-  uint32_t depth;
+typedef struct po__event { /* fields are relaxed atomics: a report may read a slot being rewritten */
+  _Atomic uint64_t start;
+  _Atomic uint64_t dur;
+  _Atomic uint32_t site;
+  _Atomic uint32_t depth;
 } po__event;
 
 typedef struct po__chunk {
@@ -82,8 +83,9 @@ typedef struct po__tstate {
   uint32_t sites_cap;
   po__sitestat **sites;
   po__event *_Atomic ring; /* set once (NULL -> ring) by whoever enables the timeline */
-  uint32_t ring_cap;
-  _Atomic uint32_t ring_len;
+  uint64_t ring_mask;       /* capacity - 1 (a power of two) */
+  _Atomic uint64_t ring_w;  /* events ever written; slot = ring_w & ring_mask (overwrites oldest) */
+  uint64_t ring_base;       /* ring_w at the last reset (reader side only, under lock) */
   _Atomic uint64_t dropped;
   /* cold */
   po__frame *stack;
@@ -322,6 +324,7 @@ static void tstate_free(po__tstate *ts);
 static void merge_tree(po__tstate *dst, po__tstate *src);
 
 static void tstate_release(po__tstate *ts);
+static uint64_t ring_dropped(po__tstate *ts);
 
 static void thread_exit(void *arg) {
   po__tstate *ts = arg;
@@ -352,6 +355,7 @@ static void thread_exit(void *arg) {
   if (!retired) retired = tstate_new(0);
   if (retired) {
     pthread_mutex_lock(&ts->lock);
+    BUMP(ts->dropped, ring_dropped(ts));
     merge_tree(retired, ts);
     pthread_mutex_unlock(&ts->lock);
     /* The per-thread summary survives too (bounded; beyond the bound only counted). */
@@ -402,10 +406,7 @@ static po__tstate *tstate_new(int with_stack) {
 /* Frees what a state owns and leaves it zeroed (detached), without freeing the state itself. */
 static void tstate_release(po__tstate *ts) {
   for (uint32_t i = 0; i < ts->sites_cap; i++) {
-    if (ts->sites[i]) {
-      free((void *)ts->sites[i]->hist);
-      free(ts->sites[i]);
-    }
+    free(ts->sites[i]);
   }
   free(ts->sites);
   for (po__chunk *c = ts->chunks, *n; c; c = n) {
@@ -427,9 +428,11 @@ static void tstate_free(po__tstate *ts) {
  * the owner reads the pointer with acquire semantics. Caller holds threads_lock. */
 static void ring_alloc(po__tstate *ts) {
   if (atomic_load(&ts->ring)) return;
-  po__event *r = calloc(timeline_cap, sizeof *r);
+  po__event *r = malloc((size_t)timeline_cap * sizeof *r);
   if (!r) return;
-  ts->ring_cap = timeline_cap;
+  /* Touch every page now: a page fault on the hot path would cost more than the event. */
+  memset(r, 0, (size_t)timeline_cap * sizeof *r);
+  ts->ring_mask = timeline_cap - 1;
   atomic_store_explicit(&ts->ring, r, memory_order_release);
 }
 
@@ -464,14 +467,8 @@ static po__sitestat *sitestat_slow(po__tstate *ts, uint32_t id) {
   }
   ss = ts->sites[id];
   if (!ss) {
-    ss = calloc(1, sizeof *ss);
+    ss = calloc(1, sizeof *ss + PO__HIST_BUCKETS * sizeof ss->hist[0]);
     if (!ss) goto out;
-    ss->hist = calloc(PO__HIST_BUCKETS, sizeof *ss->hist);
-    if (!ss->hist) {
-      free(ss);
-      ss = NULL;
-      goto out;
-    }
     ST(ss->min, UINT64_MAX);
     ts->sites[id] = ss;
   }
@@ -529,6 +526,7 @@ static inline void zone_begin(po__tstate *ts, uint32_t id) {
 }
 
 static void begin_slow(po__tstate *ts, uint32_t id) {
+  if (PO__UNLIKELY(!ts->stack) && !tstate_attach()) return;
   if (ts->top == ts->limit || id == 0) {
     if (id) atomic_fetch_add(&counters.depth_overflows, 1);
     ts->skipped++;
@@ -561,8 +559,8 @@ void po__zone_begin_id(uint32_t id) {
 }
 
 void po__zone_begin_on(po_site *site) {
+  /* A detached thread state has sites_cap 0, so zone_begin's slow path attaches it. */
   po__tstate *ts = &tls_state;
-  if (PO__UNLIKELY(!ts->stack) && !tstate_attach()) return;
   uint32_t id = __atomic_load_n(&site->id, __ATOMIC_RELAXED);
   if (PO__UNLIKELY(!id)) id = po__site_register(site);
   zone_begin(ts, id);
@@ -580,29 +578,21 @@ void po_zone_begin(po_site *site) {
   zone_begin(ts, id);
 }
 
-__attribute__((noinline)) static void record_event(po__tstate *ts, po__event *ring,
-                                                   po__frame *f, uint64_t d) {
+static inline void record_event(po__tstate *ts, po__event *ring, po__frame *f, uint64_t d) {
   if (!__atomic_load_n(&timeline_on, __ATOMIC_RELAXED)) return;
-  uint32_t len = LD(ts->ring_len);
-  if (len >= ts->ring_cap) {
-    BUMP(ts->dropped, 1);
-    return;
-  }
-  po__event *e = &ring[len];
-  e->start = f->start;
-  e->dur = d;
-  e->site = f->n->site;
-  e->depth = (uint32_t)(f - ts->stack);
-  atomic_store_explicit(&ts->ring_len, len + 1, memory_order_release);
+  uint64_t w = LD(ts->ring_w);
+  po__event *e = &ring[w & ts->ring_mask];
+  ST(e->start, f->start);
+  ST(e->dur, d);
+  ST(e->site, f->n->site);
+  ST(e->depth, (uint32_t)(f - ts->stack));
+  atomic_store_explicit(&ts->ring_w, w + 1, memory_order_release);
 }
 
 void po_zone_end(void) {
   uint64_t now = po__ticks();
+  /* A detached thread state has top == stack == NULL: the end is counted as unmatched. */
   po__tstate *ts = &tls_state;
-  if (PO__UNLIKELY(!ts->stack)) {
-    atomic_fetch_add(&counters.unmatched_ends, 1);
-    return;
-  }
   if (PO__UNLIKELY(ts->skipped)) {
     ts->skipped--;
     return;
@@ -639,7 +629,11 @@ int po_profile_set_timeline(int on, size_t events_per_thread) {
   if (on && (events_per_thread < 16 || events_per_thread > (1u << 26))) return PO_ERANGE;
   pthread_mutex_lock(&threads_lock);
   __atomic_store_n(&timeline_on, on ? 1 : 0, __ATOMIC_RELAXED);
-  if (on) timeline_cap = (uint32_t)events_per_thread;
+  if (on) {
+    uint32_t cap = 16;
+    while (cap < events_per_thread) cap *= 2; /* a power of two: slot = count & mask */
+    timeline_cap = cap;
+  }
   /* Threads already running get their ring now (kept until they exit; capacity is fixed once a
    * ring exists). */
   for (po__tstate *ts = threads; ts && on; ts = ts->next) ring_alloc(ts);
@@ -672,6 +666,13 @@ void po__set_probe_cost(uint64_t bias_ticks, uint64_t full_ticks) {
 
 double po_profile_probe_cost_ns(void) { return (double)probe_full * po__ns_per_tick(); }
 
+/* Events a live thread's ring has overwritten since the last reset. */
+static uint64_t ring_dropped(po__tstate *ts) {
+  if (!atomic_load(&ts->ring)) return 0;
+  uint64_t n = atomic_load_explicit(&ts->ring_w, memory_order_acquire) - ts->ring_base;
+  return n > ts->ring_mask + 1 ? n - (ts->ring_mask + 1) : 0;
+}
+
 void po_profile_get_counters(po_profile_counters *out) {
   memset(out, 0, sizeof *out);
   out->truncated_names = atomic_load(&counters.truncated_names);
@@ -681,7 +682,7 @@ void po_profile_get_counters(po_profile_counters *out) {
   out->depth_overflows = atomic_load(&counters.depth_overflows);
   out->site_overflows = atomic_load(&counters.site_overflows);
   pthread_mutex_lock(&threads_lock);
-  for (po__tstate *ts = threads; ts; ts = ts->next) out->dropped_events += LD(ts->dropped);
+  for (po__tstate *ts = threads; ts; ts = ts->next) out->dropped_events += ring_dropped(ts);
   if (retired) out->dropped_events += LD(retired->dropped);
   pthread_mutex_unlock(&threads_lock);
 }
@@ -809,7 +810,7 @@ static void zero_tree(po__tstate *ts) {
     }
   }
   ST(ts->dropped, 0);
-  atomic_store(&ts->ring_len, 0);
+  ts->ring_base = atomic_load(&ts->ring_w);
 }
 
 void po_profile_reset(void) {
@@ -984,7 +985,7 @@ static cJSON *threads_json(double tick_s) {
       cJSON_AddFalseToObject(o, "exited");
       add_num(o, "calls", (double)calls);
       add_num(o, "total_seconds", (double)total * tick_s);
-      add_num(o, "dropped_events", (double)LD(ts->dropped));
+      add_num(o, "dropped_events", (double)ring_dropped(ts));
       cJSON_AddItemToArray(arr, o);
     }
     pthread_mutex_unlock(&ts->lock);
@@ -1012,24 +1013,35 @@ static cJSON *timeline_json(double tick_s, uint64_t *dropped_out) {
   uint64_t cut = 0;
   for (po__tstate *ts = threads; ts && ev; ts = ts->next) {
     po__event *ring = atomic_load_explicit(&ts->ring, memory_order_acquire);
-    uint32_t len = ring ? atomic_load_explicit(&ts->ring_len, memory_order_acquire) : 0;
-    for (uint32_t i = 0; i < len; i++) {
+    if (!ring) continue;
+    uint64_t cap = ts->ring_mask + 1;
+    *dropped_out += ring_dropped(ts);
+    uint64_t w = atomic_load_explicit(&ts->ring_w, memory_order_acquire);
+    uint64_t from = w - ts->ring_base > cap ? w - cap : ts->ring_base;
+    for (uint64_t i = from; i < w; i++) {
+      po__event *e = &ring[i & ts->ring_mask];
+      uint64_t start = LD(e->start), dur = LD(e->dur);
+      uint32_t site = LD(e->site), depth = LD(e->depth);
+      /* The owner keeps writing: a slot it has lapped since we began may be torn; skip it. */
+      uint64_t now_w = atomic_load_explicit(&ts->ring_w, memory_order_acquire);
+      if (now_w - i > cap) {
+        cut++;
+        continue;
+      }
       if (emitted >= MAX_TIMELINE_EVENTS) {
         cut++;
         continue;
       }
-      po__event *e = &ring[i];
       const char *name, *file;
       int line;
-      site_describe(e->site, &name, &file, &line);
+      site_describe(site, &name, &file, &line);
       cJSON *o = cJSON_CreateObject();
       if (!o) continue;
       add_num(o, "tid", (double)ts->tid);
       cJSON_AddStringToObject(o, "name", name);
-      add_num(o, "start_seconds",
-              e->start >= origin_ticks ? (double)(e->start - origin_ticks) * tick_s : 0);
-      add_num(o, "dur_seconds", (double)e->dur * tick_s);
-      add_num(o, "depth", e->depth);
+      add_num(o, "start_seconds", start >= origin_ticks ? (double)(start - origin_ticks) * tick_s : 0);
+      add_num(o, "dur_seconds", (double)dur * tick_s);
+      add_num(o, "depth", depth);
       cJSON_AddItemToArray(ev, o);
       emitted++;
     }
