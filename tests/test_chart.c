@@ -623,6 +623,25 @@ static void test_html_report_empty_sections_say_so(void **state) {
   assert_non_null(html);
   free(html);
   cJSON_Delete(root);
+
+  /* values at the edge of double: no overflow, no "nan" in coordinates */
+  root = cJSON_Parse("{\"profile\":{\"call_tree\":[{\"id\":1e300,\"parent\":-1e300,"
+                     "\"calls\":1e300,\"total_seconds\":1e308},{\"id\":2,\"parent\":1,"
+                     "\"total_seconds\":-5}]},\"gpu\":{\"devices\":[{\"index\":1e99}]},"
+                     "\"resources\":{\"series\":[{\"name\":\"gpu0_memory_used_bytes\","
+                     "\"t_seconds\":[-1e308,1e308],\"last\":[1e308,-1e308]}],"
+                     "\"thresholds\":[{\"metric\":\"gpu_memory\",\"device\":1e300,"
+                     "\"value\":1e300}]},\"run\":{\"start_unix_seconds\":1e300}}");
+  assert_non_null(root);
+  html = po__html_render_json(root, &len);
+  assert_non_null(html);
+  assert_null(strstr(html, "nan"));
+  *strstr(html, "<script>") = '\0';
+  char why[128] = "";
+  if (!xml_well_formed(strstr(html, "<body>") + 6, why, sizeof(why)))
+    fail_msg("HTML body not well-formed: %s", why);
+  free(html);
+  cJSON_Delete(root);
 }
 
 static void test_html_report_save_through_the_model(void **state) {
