@@ -222,8 +222,8 @@ $(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) include/perfopt.h
 	  $(CJSON_CFLAGS) -DPERFOPT_BUILDING -o $@ $< $(LIB_SRC) $(LIB_LIBS)
 FUZZ_RUNS ?= 20000
 fuzz-smoke: fuzz
-	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p fuzz/corpus/$$n; \
-	  echo "# $$n"; $$f -runs=$(FUZZ_RUNS) -max_len=4096 fuzz/corpus/$$n >/dev/null 2>$(FUZZ_BUILD)/$$n.log \
+	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p fuzz/corpus/$$n fuzz/seeds/$$n; \
+	  echo "# $$n"; $$f -runs=$(FUZZ_RUNS) -max_len=65536 fuzz/corpus/$$n fuzz/seeds/$$n >/dev/null 2>$(FUZZ_BUILD)/$$n.log \
 	  || { tail -30 $(FUZZ_BUILD)/$$n.log; exit 1; }; done; echo "fuzz-smoke: all targets ran clean"
 
 clean:

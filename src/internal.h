@@ -41,6 +41,11 @@ double po__unix_seconds(void);
 /* Seconds since the process started using the library (the report's time origin). */
 double po__run_seconds(void);
 
+/* Parses a report from memory (`what` names it in errors). The fuzz target's entry point. */
+struct po_report;
+PO_API int po__report_parse(const char *text, size_t len, const char *what, struct po_report **out,
+                            char *errbuf, size_t errlen);
+
 /* strncpy that always terminates and returns 1 when it had to truncate. */
 int po__strlcpy(char *dst, const char *src, size_t size);
 

@@ -89,6 +89,30 @@ int po_report_build(po_optimizer *opt, po_report **out) {
   return 0;
 }
 
+int po__report_parse(const char *text, size_t len, const char *what, po_report **out,
+                     char *errbuf, size_t errlen) {
+  *out = NULL;
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (!root) {
+    size_t at = end && end >= text ? (size_t)(end - text) : 0;
+    return po__errf(PO_EPARSE, errbuf, errlen, "%s: not valid JSON (near byte %zu)", what, at);
+  }
+  if (!cJSON_IsObject(root) || !cJSON_IsString(cJSON_GetObjectItem(root, "perfopt_version"))) {
+    cJSON_Delete(root);
+    return po__errf(PO_EPARSE, errbuf, errlen,
+                    "%s: not a perfopt report (no \"perfopt_version\" string)", what);
+  }
+  po_report *rep = calloc(1, sizeof *rep);
+  if (!rep) {
+    cJSON_Delete(root);
+    return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory", what);
+  }
+  rep->root = root;
+  *out = rep;
+  return 0;
+}
+
 int po_report_load(const char *path, po_report **out, char *errbuf, size_t errlen) {
   if (!path || !out) return po__errf(PO_EINVAL, errbuf, errlen, "no report path given");
   *out = NULL;
@@ -96,27 +120,9 @@ int po_report_load(const char *path, po_report **out, char *errbuf, size_t errle
   size_t len;
   int rc = po__read_file(path, MAX_REPORT_FILE, &text, &len, errbuf, errlen);
   if (rc) return rc;
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  if (!root) {
-    size_t at = end && end >= text ? (size_t)(end - text) : 0;
-    free(text);
-    return po__errf(PO_EPARSE, errbuf, errlen, "%s: not valid JSON (near byte %zu)", path, at);
-  }
+  rc = po__report_parse(text, len, path, out, errbuf, errlen);
   free(text);
-  if (!cJSON_IsObject(root) || !cJSON_IsString(cJSON_GetObjectItem(root, "perfopt_version"))) {
-    cJSON_Delete(root);
-    return po__errf(PO_EPARSE, errbuf, errlen,
-                    "%s: not a perfopt report (no \"perfopt_version\" string)", path);
-  }
-  po_report *rep = calloc(1, sizeof *rep);
-  if (!rep) {
-    cJSON_Delete(root);
-    return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory", path);
-  }
-  rep->root = root;
-  *out = rep;
-  return 0;
+  return rc;
 }
 
 void po_report_free(po_report *rep) {

@@ -492,6 +492,8 @@ int po_monitor_start(po_optimizer *opt) {
   pthread_mutex_unlock(&m->probe_mu);
   if (rc) return rc;
   pthread_mutex_lock(&m->mu);
+  while (m->has_thread && m->stop_requested) /* a stop in progress: let it finish first */
+    pthread_cond_wait(&m->cv, &m->mu);
   if (m->has_thread) {
     pthread_mutex_unlock(&m->mu);
     return 0;
@@ -524,6 +526,11 @@ int po_monitor_stop(po_optimizer *opt) {
     pthread_mutex_unlock(&m->mu);
     return PO_EBUSY;
   }
+  if (m->stop_requested) { /* another thread is stopping it: wait for that, join only once */
+    while (m->has_thread) pthread_cond_wait(&m->cv, &m->mu);
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+  }
   m->stop_requested = 1;
   pthread_cond_broadcast(&m->cv);
   pthread_t t = m->thread;
@@ -531,9 +538,11 @@ int po_monitor_stop(po_optimizer *opt) {
   pthread_join(t, NULL);
   pthread_mutex_lock(&m->mu);
   m->has_thread = 0;
+  m->stop_requested = 0;
   m->cpu_ns_done += m->run_cpu_ns;
   m->wall_ns_done += po__now_ns() - m->run_wall_start_ns;
   m->run_cpu_ns = 0;
+  pthread_cond_broadcast(&m->cv); /* other stoppers and starters waiting for this stop */
   pthread_mutex_unlock(&m->mu);
   return 0;
 }

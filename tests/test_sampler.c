@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,27 @@ static void test_start_and_stop_repeatedly(void **state) {
   po_monitor_get_stats(opt, &st);
   assert_true(st.overhead_core_ratio >= 0 && st.overhead_core_ratio < 1);
   assert_true(st.series_bytes > 0 && st.series_bytes <= 1024 * 1024);
+  po_optimizer_destroy(opt);
+}
+
+static void *stop_thread(void *opt) {
+  return (void *)(intptr_t)po_monitor_stop(opt);
+}
+
+static void test_concurrent_stops_and_starts_are_safe(void **state) {
+  (void)state;
+  po_optimizer *opt = make_opt(10, NULL);
+  for (int round = 0; round < 20; round++) {
+    assert_int_equal(po_monitor_start(opt), 0);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&t[i], NULL, stop_thread, opt), 0);
+    for (int i = 0; i < 3; i++) {
+      void *rc;
+      pthread_join(t[i], &rc);
+      assert_int_equal((intptr_t)rc, 0);
+    }
+    assert_int_equal(po_monitor_running(opt), 0);
+  }
   po_optimizer_destroy(opt);
 }
 
@@ -395,6 +417,7 @@ int main(void) {
       cmocka_unit_test(test_crossing_that_ends_inside_the_cooldown_is_counted),
       cmocka_unit_test(test_disabled_threshold_and_unknown_values_never_fire),
       cmocka_unit_test(test_start_and_stop_repeatedly),
+      cmocka_unit_test(test_concurrent_stops_and_starts_are_safe),
       cmocka_unit_test(test_stop_does_not_wait_for_a_long_interval),
       cmocka_unit_test(test_destroy_stops_a_running_sampler),
       cmocka_unit_test(test_overhead_limit_stretches_the_interval),
