@@ -60,7 +60,10 @@ int po_cli_report(int argc, char **argv) {
     fprintf(stderr, "perfopt report: %s\n", err);
     rc = 1;
   }
-  (void)html_out; /* @@HTML-WIRING@@ */
+  if (html_out && po_report_save_html(rep, html_out, err, sizeof err) != 0) {
+    fprintf(stderr, "perfopt report: %s\n", err);
+    rc = 1;
+  }
   if (!json_out && !html_out) po_report_write_text(rep, stdout, sort, top);
   po_report_free(rep);
   return rc;
