@@ -26,7 +26,8 @@ PKGS := cmocka libcjson libdw libelf
 
 # Missing Debian packages are installed on first use (not for clean/format).
 ifeq ($(filter clean format,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)
+ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && command -v rsvg-convert >/dev/null && \
+               command -v tmux >/dev/null && command -v python3 >/dev/null && echo ok),ok)
 $(info perfopt: installing missing dependencies with scripts/install-deps)
 DEPS_RC := $(shell scripts/install-deps >&2; echo $$?)
 ifneq ($(DEPS_RC),0)

@@ -7,6 +7,9 @@
  *       in-run baseline: a thread that samples the same sources the naive way (fopen + fscanf of
  *       /proc/stat, /proc/meminfo, /proc/diskstats, /proc/self/status each tick, nanosleep
  *       between ticks), measured the same way.
+ *   BENCH sampler_10hz_wake_only_core_ratio <r> ratio
+ *       floor: a thread that only wakes at 10 Hz (pthread_cond_timedwait, like the sampler) and
+ *       does nothing, measured the same way: what the scheduler alone costs on this machine.
  *   BENCH series_bytes_after_86400 <bytes> bytes
  *       all the monitor's series together after one day at 1 Hz (86,400 samples pushed through
  *       the monitor); target <= 1 MiB and equal to the bytes after the first sample.
@@ -71,6 +74,37 @@ static void *naive_main(void *arg) {
   return NULL;
 }
 
+static void *wake_only_main(void *arg) {
+  (void)arg;
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&cv, &ca);
+  uint64_t c0 = ns(CLOCK_THREAD_CPUTIME_ID), w0 = ns(CLOCK_MONOTONIC), next = w0;
+  pthread_mutex_lock(&mu);
+  while (!naive_stop) {
+    next += 100000000u;
+    struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
+    while (pthread_cond_timedwait(&cv, &mu, &ts) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&mu);
+  naive_ratio = (double)(ns(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)(ns(CLOCK_MONOTONIC) - w0);
+  return NULL;
+}
+
+static double run_thread(void *(*fn)(void *), double secs) {
+  pthread_t t;
+  naive_stop = 0;
+  pthread_create(&t, NULL, fn, NULL);
+  sleep_s(secs);
+  naive_stop = 1;
+  pthread_join(t, NULL);
+  return naive_ratio;
+}
+
 static void bench_sampler(double secs) {
   po_config c;
   po_config_defaults(&c);
@@ -94,13 +128,8 @@ static void bench_sampler(double secs) {
          (unsigned long long)st.samples, secs, st.sample_cpu_seconds_avg * 1e6);
   po_optimizer_destroy(opt);
 
-  pthread_t t;
-  naive_stop = 0;
-  pthread_create(&t, NULL, naive_main, NULL);
-  sleep_s(secs);
-  naive_stop = 1;
-  pthread_join(t, NULL);
-  printf("BENCH sampler_10hz_baseline_naive_core_ratio %.6f ratio\n", naive_ratio);
+  printf("BENCH sampler_10hz_baseline_naive_core_ratio %.6f ratio\n", run_thread(naive_main, secs));
+  printf("BENCH sampler_10hz_wake_only_core_ratio %.6f ratio\n", run_thread(wake_only_main, secs));
 }
 
 /* ---- series memory ------------------------------------------------------------------------ */
