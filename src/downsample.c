@@ -669,7 +669,8 @@ int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t ratio, size
   if (ret < 0) goto done;
   size_t m = (size_t)ret + 2;
   sel[0] = 0;
-  for (size_t i = 1; i + 1 < m; i++) sel[i] += 1;
+  /* ds_columns filled sel[1 .. m-1) (it returned m - 2 indices). */
+  for (size_t i = 1; i + 1 < m; i++) sel[i] += 1; // NOLINT(clang-analyzer-core.uninitialized.Assign)
   sel[m - 1] = n - 1;
   for (size_t i = 0; i < m; i++) {
     gx[i] = ds_x_at(in, sel[i]);

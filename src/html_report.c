@@ -338,9 +338,11 @@ static void section_flame(po__cbuf *b, const cJSON *root) {
   const cJSON *it;
   cJSON_ArrayForEach(it, tree) {
     double t = num(it, "total_seconds");
+    if (k == n) break; /* n counted the same array */
     v[k].f = it;
     v[k++].key = isfinite(t) ? t : 0;
   }
+  n = k;
   size_t take = n;
   if (n > MAX_FLAME_FRAMES) {
     qsort(v, n, sizeof(fnref), cmp_fnref_desc);

@@ -88,7 +88,8 @@ void po__memory_atfork_child(po_optimizer *opt);
 /* A GPU's free memory through the monitor's NVML session. PO_ENODEV when there is no such GPU. */
 int po__monitor_gpu_free(po_optimizer *opt, int device, int64_t *free_bytes);
 
-/* Test and bench hook: stores *s in the series (and as the latest sample) as if sampled. */
+/* Test and bench hook: takes *s as if sampled: series, latest sample, thresholds and their
+ * actions (on the calling thread). */
 PO_API int po__monitor_test_push(po_optimizer *opt, const po_sample *s);
 
 #endif

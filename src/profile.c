@@ -229,7 +229,8 @@ static int idx_grow_locked(void) {
   for (uint32_t i = 0; i < idx_cap; i++) {
     uint32_t id = idx_slots[i];
     if (!id) continue;
-    uint64_t h = reg[id].addr ? hash_addr(reg[id].addr) : hash_str(reg[id].owned_name);
+    const char *nm = reg[id].owned_name ? reg[id].owned_name : "";
+    uint64_t h = reg[id].addr ? hash_addr(reg[id].addr) : hash_str(nm);
     uint32_t j = (uint32_t)h & (ncap - 1);
     while (n[j]) j = (j + 1) & (ncap - 1);
     n[j] = id;
@@ -242,6 +243,7 @@ static int idx_grow_locked(void) {
 
 /* Finds or adds a site keyed by address or by dynamic name. */
 static uint32_t site_lookup(void *addr, const char *name) {
+  if (!addr && !name) return 0;
   pthread_mutex_lock(&reg_lock);
   uint32_t id = 0;
   if ((reg_len + 1) * 2 > idx_cap && idx_grow_locked() != 0) goto out;

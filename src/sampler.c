@@ -13,6 +13,7 @@
 #include "series.h"
 
 #include <cjson/cJSON.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -185,8 +186,12 @@ static void ensure_nvml(struct po_monitor *m) {
   if (m->nvml || m->nvml_tried) return;
   m->nvml_tried = 1;
   if (po__nvml_open(m->opt->cfg.nvml_library, &m->nvml, m->gpu_reason, sizeof m->gpu_reason) !=
-      0)
+      0) {
     m->nvml = NULL;
+    /* glibc keeps the failed dlopen's message in a per-thread buffer that a thread exit does not
+     * free; reading the (now empty) error state releases it. */
+    (void)dlerror();
+  }
 }
 
 static void query_gpus(struct po_monitor *m) {
@@ -379,8 +384,10 @@ static size_t check_thresholds(struct po_monitor *m, const po_sample *s, firing 
   for (int g = 0; g < s->gpu_count && g < PO_SAMPLE_MAX_GPUS; g++) {
     double total = (double)s->gpus[g].memory_total_bytes;
     double v = total > 0 ? (double)s->gpus[g].memory_used_bytes / total : NAN;
-    if (po__threshold_step(&m->gpu_st[g], v, m->gpu_threshold[g], hyst, now, cool))
-      out[n++] = (firing){PO_METRIC_GPU_MEMORY, g, v, m->gpu_threshold[g]};
+    /* Per device once resolved; until then (or for a device NVML did not list) the common one. */
+    double th = m->gpu_threshold[g] > 0 ? m->gpu_threshold[g] : m->th.t[PO_METRIC_GPU_MEMORY].value;
+    if (po__threshold_step(&m->gpu_st[g], v, th, hyst, now, cool))
+      out[n++] = (firing){PO_METRIC_GPU_MEMORY, g, v, th};
   }
   return n;
 }
@@ -413,15 +420,10 @@ static void dispatch(struct po_monitor *m, const firing *f, const po_sample *s) 
 }
 
 /* One full tick: probe, store, evaluate thresholds, act. */
-static void sample_once(struct po_monitor *m, po_sample *out) {
-  po_sample *s = malloc(sizeof *s);
-  if (!s) return;
+/* Stores a sample and acts on the thresholds it crosses. Called with mu held; releases it
+ * before running the actions. */
+static void ingest_and_unlock(struct po_monitor *m, const po_sample *s) {
   firing fired[PO_THRESHOLD_COUNT + PO_SAMPLE_MAX_GPUS];
-  pthread_mutex_lock(&m->probe_mu);
-  take_sample(m, s);
-  resolve_gpu_thresholds(m);
-  pthread_mutex_lock(&m->mu);
-  pthread_mutex_unlock(&m->probe_mu);
   push_series(m, s);
   m->latest = *s;
   m->has_latest = 1;
@@ -429,6 +431,18 @@ static void sample_once(struct po_monitor *m, po_sample *out) {
   size_t n = check_thresholds(m, s, fired);
   pthread_mutex_unlock(&m->mu);
   for (size_t i = 0; i < n; i++) dispatch(m, &fired[i], s);
+}
+
+static void sample_once(struct po_monitor *m, po_sample *out) {
+  po_sample *s = malloc(sizeof *s);
+  if (!s) return;
+  pthread_mutex_lock(&m->probe_mu);
+  take_sample(m, s);
+  resolve_gpu_thresholds(m);
+  /* mu before probe_mu is released: samples reach the series in the order they were taken. */
+  pthread_mutex_lock(&m->mu);
+  pthread_mutex_unlock(&m->probe_mu);
+  ingest_and_unlock(m, s);
   if (out) *out = *s;
   free(s);
 }
@@ -442,8 +456,8 @@ static struct timespec to_timespec(uint64_t ns) {
 
 static void *sampler_main(void *arg) {
   struct po_monitor *m = arg;
-  po_profile_thread_name("perfopt-sampler");
-  pthread_setname_np(pthread_self(), "perfopt-sampler"); /* for top -H, gdb */
+  /* Named for top -H and gdb. Not registered with the profiler: it runs no zones. */
+  pthread_setname_np(pthread_self(), "perfopt-sampler");
   uint64_t cpu0 = thread_cpu_ns();
   uint64_t next = po__now_ns();
   pthread_mutex_lock(&m->mu);
@@ -609,10 +623,7 @@ int po__monitor_test_push(po_optimizer *opt, const po_sample *s) {
   struct po_monitor *m = opt ? opt->monitor : NULL;
   if (!m || !s || s->gpu_count < 0 || s->gpu_count > PO_SAMPLE_MAX_GPUS) return PO_EINVAL;
   pthread_mutex_lock(&m->mu);
-  push_series(m, s);
-  m->latest = *s;
-  m->has_latest = 1;
-  pthread_mutex_unlock(&m->mu);
+  ingest_and_unlock(m, s);
   return 0;
 }
 
@@ -702,7 +713,9 @@ void po__monitor_optimizer_fini(po_optimizer *opt) {
 
 /* ---- report sections ---------------------------------------------------------------------- */
 
-static cJSON *num_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
+static cJSON *num_or_null(double v) {
+  return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v);
+}
 
 static int add_series(struct po_monitor *m, cJSON *arr) {
   const po_series_set *s = m->series;
@@ -713,7 +726,8 @@ static int add_series(struct po_monitor *m, cJSON *arr) {
           *la = cJSON_CreateArray();
     int ok = cJSON_AddStringToObject(o, "name", po__series_name(s, c)) &&
              cJSON_AddStringToObject(o, "unit", po__series_unit(s, c)) && t &&
-             cJSON_AddItemToObject(o, "t_seconds", t) && mn && cJSON_AddItemToObject(o, "min", mn) &&
+             cJSON_AddItemToObject(o, "t_seconds", t) && mn &&
+             cJSON_AddItemToObject(o, "min", mn) &&
              mx && cJSON_AddItemToObject(o, "max", mx) && la &&
              cJSON_AddItemToObject(o, "last", la);
     if (!ok) return PO_ENOMEM;
@@ -734,7 +748,8 @@ static int add_threshold(cJSON *arr, const char *metric, int device, double valu
                          const char *source, const char *why) {
   cJSON *o = cJSON_CreateObject();
   if (!o || !cJSON_AddItemToArray(arr, o)) return PO_ENOMEM;
-  if (!cJSON_AddStringToObject(o, "metric", metric) || !cJSON_AddNumberToObject(o, "value", value) ||
+  if (!cJSON_AddStringToObject(o, "metric", metric) ||
+      !cJSON_AddNumberToObject(o, "value", value) ||
       !cJSON_AddStringToObject(o, "source", source) || !cJSON_AddStringToObject(o, "why", why))
     return PO_ENOMEM;
   if (device >= 0 && !cJSON_AddNumberToObject(o, "device", device)) return PO_ENOMEM;

@@ -157,11 +157,9 @@ int po__write_file_atomic(const char *path, const void *data, size_t len, char *
   what = "fsync";
   if (injected(3) ? (errno = EIO, 1) : fsync(fd) != 0) goto fail_close;
   if (close(fd) != 0) {
-    fd = -1;
     what = "close";
     goto fail;
   }
-  fd = -1;
   what = "rename";
   if (injected(4) ? (errno = EIO, 1) : rename(tmp, path) != 0) goto fail;
   free(tmp);

@@ -213,9 +213,10 @@ static void test_forked_child_has_no_sampler(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     /* The child can still use the library: a sample on its own thread, a cleanup. */
-    int ok = po_monitor_running(opt) == 0 && po_monitor_stop(opt) == 0 &&
-             po_optimize_memory(opt, PO_CLEANUP_NORMAL, NULL) == 0;
-    _exit(ok ? 0 : 1);
+    if (po_monitor_running(opt) != 0) _exit(1);
+    if (po_monitor_stop(opt) != 0) _exit(2);
+    if (po_optimize_memory(opt, PO_CLEANUP_NORMAL, NULL) != 0) _exit(3);
+    _exit(0);
   }
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -345,6 +346,8 @@ static void test_gpu_threshold_fires_per_device_with_gpu_cleanup(void **state) {
   c.gpu_memory_threshold = 0.1; /* fake device i uses (i+1) GiB of (i+1)*8 GiB = 0.125 */
   snprintf(c.proc_root, sizeof c.proc_root, "tests/fakes/proc/container");
   fake_nvml_path(c.nvml_library, sizeof c.nvml_library);
+  if (access(c.nvml_library, R_OK) != 0)
+    fail_msg("%s missing: run through make unit-tests", c.nvml_library);
   po_optimizer *opt;
   assert_int_equal(po_optimizer_create(&c, &opt), 0);
   reset_counters();
@@ -409,6 +412,129 @@ static void test_bad_proc_root_is_reported_by_start(void **state) {
   po_optimizer_destroy(opt);
 }
 
+/* ---- firings driven by synthetic samples ---------------------------------------------------- */
+
+static po_sample quiet_sample(double t) {
+  po_sample s;
+  memset(&s, 0, sizeof s);
+  s.t_seconds = t;
+  s.cpu_utilization_ratio = 0.1;
+  s.process_cpu_ratio = 0.1;
+  s.memory_limit_bytes = 16ll << 30;
+  s.memory_used_bytes = 1ll << 30;
+  s.memory_available_bytes = 15ll << 30;
+  s.process_rss_bytes = 1 << 20;
+  s.disk_busy_ratio = 0.1;
+  return s;
+}
+
+static po_optimizer *make_synthetic_opt(double cpu, double mem, double gpu, double disk) {
+  po_config c;
+  po_config_defaults(&c);
+  c.background_monitoring = 0;
+  c.cpu_threshold = cpu;
+  c.memory_threshold = mem;
+  c.gpu_memory_threshold = gpu;
+  c.disk_busy_threshold = disk;
+  c.threshold_cooldown_ms = 0;
+  snprintf(c.nvml_library, sizeof c.nvml_library, "/nonexistent/libnvidia-ml.so.1");
+  po_optimizer *opt;
+  assert_int_equal(po_optimizer_create(&c, &opt), 0);
+  return opt;
+}
+
+static void test_cpu_and_disk_pressure_reach_listeners_only(void **state) {
+  (void)state;
+  po_optimizer *opt = make_synthetic_opt(0.8, 0.9, 0.9, 0.8);
+  reset_counters();
+  po_monitor_add_pressure_listener(opt, "watch", on_pressure, NULL, NULL);
+  po_cleanup_register(opt, "drop data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, data_handler,
+                      NULL, NULL);
+  po_sample s = quiet_sample(1);
+  s.cpu_utilization_ratio = 0.85;
+  assert_int_equal(po__monitor_test_push(opt, &s), 0);
+  assert_int_equal(listener_calls, 1);
+  assert_int_equal(last_event.metric, PO_METRIC_CPU);
+  assert_int_equal(last_event.level, PO_CLEANUP_NORMAL);
+  assert_true(last_sample.cpu_utilization_ratio == 0.85); /* the sample that fired */
+  s = quiet_sample(2);
+  s.disk_busy_ratio = 0.99;
+  po__monitor_test_push(opt, &s);
+  assert_int_equal(listener_calls, 2);
+  assert_int_equal(last_event.metric, PO_METRIC_DISK_BUSY);
+  assert_int_equal(last_event.level, PO_CLEANUP_AGGRESSIVE); /* 0.99 >= (0.8 + 1) / 2 */
+  assert_int_equal(data_handler_calls, 0); /* freeing memory does not relieve CPU or disk */
+  po_optimizer_destroy(opt);
+}
+
+static void test_event_ring_keeps_the_newest_and_counts_the_rest(void **state) {
+  (void)state;
+  po_optimizer *opt = make_synthetic_opt(0.8, 0.9, 0.9, 0.9);
+  for (int i = 0; i < 600; i++) { /* 300 crossings: high, low, high, ... */
+    po_sample s = quiet_sample(i);
+    s.cpu_utilization_ratio = i % 2 == 0 ? 0.9 : 0.1;
+    po__monitor_test_push(opt, &s);
+  }
+  po_monitor_stats st;
+  po_monitor_get_stats(opt, &st);
+  assert_int_equal(st.events, 300);
+  assert_int_equal(st.dropped_events, 300 - 256);
+  po_report *rep;
+  assert_int_equal(po_report_build(opt, &rep), 0);
+  const cJSON *res = cJSON_GetObjectItem(po_report_json(rep), "resources");
+  const cJSON *events = cJSON_GetObjectItem(res, "events");
+  assert_int_equal(cJSON_GetArraySize(events), 256);
+  assert_int_equal(cJSON_GetObjectItem(res, "dropped_events")->valuedouble, 44);
+  /* Oldest kept first: firing 45 (of 300) happened at t = 88. */
+  assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(events, 0), "t_seconds")->valuedouble == 88);
+  po_report_free(rep);
+  po_optimizer_destroy(opt);
+}
+
+static void test_normal_gpu_firing_skips_aggressive_only_gpu_handlers(void **state) {
+  (void)state;
+  po_optimizer *opt = make_synthetic_opt(0.9, 0.9, 0.5, 0.9);
+  reset_counters();
+  po_cleanup_register(opt, "cuda cache", PO_RESOURCE_GPU, 0, PO_CLEANUP_NORMAL, gpu_handler, NULL,
+                      NULL);
+  po_cleanup_register(opt, "drop model", PO_RESOURCE_GPU, 1, PO_CLEANUP_AGGRESSIVE, data_handler,
+                      NULL, NULL);
+  po_sample s = quiet_sample(1);
+  s.gpu_count = 2;
+  for (int g = 0; g < 2; g++) {
+    s.gpus[g].memory_total_bytes = 10ll << 30;
+    s.gpus[g].memory_used_bytes = 1ll << 30;
+  }
+  s.gpus[1].memory_used_bytes = 6ll << 30; /* 0.6: over 0.5, under 0.75 */
+  po__monitor_test_push(opt, &s);
+  assert_int_equal(gpu_handler_calls, 1);
+  assert_int_equal(data_handler_calls, 0);
+  s.gpus[0].memory_used_bytes = 9ll << 30; /* 0.9: aggressive */
+  po__monitor_test_push(opt, &s);
+  assert_int_equal(gpu_handler_calls, 2);
+  assert_int_equal(data_handler_calls, 1);
+  po_optimizer_destroy(opt);
+}
+
+static void test_fake_64_core_host_is_judged_against_system_memory(void **state) {
+  (void)state;
+  po_optimizer *opt = make_opt(1000, "tests/fakes/proc/cores64");
+  po_sample s;
+  assert_int_equal(po_monitor_sample_now(opt, &s), 0);
+  assert_int_equal(po_monitor_sample_now(opt, &s), 0);
+  assert_true(s.memory_limit_bytes > 0);
+  assert_true(s.memory_used_bytes >= 0 && s.memory_used_bytes <= s.memory_limit_bytes);
+  assert_true(s.cpu_utilization_ratio >= 0 && s.cpu_utilization_ratio <= 1);
+  po_report *rep;
+  assert_int_equal(po_report_build(opt, &rep), 0);
+  const cJSON *mem = cJSON_GetObjectItem(po_report_json(rep), "memory");
+  assert_string_equal(cJSON_GetObjectItem(mem, "limit_source")->valuestring, "system");
+  const cJSON *host = cJSON_GetObjectItem(po_report_json(rep), "host");
+  assert_int_equal(cJSON_GetObjectItem(host, "cores_online")->valuedouble, 64);
+  po_report_free(rep);
+  po_optimizer_destroy(opt);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hovering_at_the_threshold_fires_once),
@@ -427,6 +553,10 @@ int main(void) {
       cmocka_unit_test(test_gpu_threshold_fires_per_device_with_gpu_cleanup),
       cmocka_unit_test(test_no_nvml_is_a_normal_state_in_the_report),
       cmocka_unit_test(test_bad_proc_root_is_reported_by_start),
+      cmocka_unit_test(test_cpu_and_disk_pressure_reach_listeners_only),
+      cmocka_unit_test(test_event_ring_keeps_the_newest_and_counts_the_rest),
+      cmocka_unit_test(test_normal_gpu_firing_skips_aggressive_only_gpu_handlers),
+      cmocka_unit_test(test_fake_64_core_host_is_judged_against_system_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -212,7 +212,7 @@ static void read_processes(const po_nvml *n, nvmlDevice_t h, po_gpu_info *d) {
       unsigned int cap = cnt + 16;
       nvmlProcessInfo_t *big = calloc(cap, sizeof *big);
       unsigned int got = cap;
-      if (big && (rc = n->get_procs(h, &got, big)) == NVML_SUCCESS) {
+      if (big && n->get_procs(h, &got, big) == NVML_SUCCESS) {
         store_processes(d, big, got);
       } else {
         d->processes_known = 1;
