@@ -380,7 +380,52 @@ static void thread_exit(void *arg) {
   tstate_release(ts);
 }
 
-static void tls_key_init(void) { pthread_key_create(&tls_key, thread_exit); }
+/* fork: the child has only the forking thread. The others' states are kept (their data was
+ * recorded before the fork) but folded into the retired tree so they are released like exited
+ * threads. Locks are taken around fork so the child never inherits one held by a dead thread. */
+static void fork_prepare(void) {
+  pthread_mutex_lock(&threads_lock);
+  pthread_mutex_lock(&reg_lock);
+}
+
+static void fork_parent(void) {
+  pthread_mutex_unlock(&reg_lock);
+  pthread_mutex_unlock(&threads_lock);
+}
+
+static void fork_child(void) {
+  pthread_mutex_unlock(&reg_lock);
+  po__tstate *self = tls_state.stack ? &tls_state : NULL;
+  po__tstate *others = threads;
+  threads = self;
+  if (self) {
+    for (po__tstate **p = &others; *p; p = &(*p)->next) {
+      if (*p == self) {
+        *p = self->next;
+        break;
+      }
+    }
+    self->next = NULL;
+  }
+  if (others && !retired) retired = tstate_new(0);
+  for (po__tstate *ts = others, *next; ts; ts = next) {
+    next = ts->next;
+    pthread_mutex_init(&ts->lock, NULL); /* its owner does not exist here */
+    if (retired) {
+      BUMP(ts->dropped, ring_dropped(ts));
+      merge_tree(retired, ts);
+    }
+    /* The state lives in the dead thread's TLS block, which this process also inherited and
+     * never frees; releasing what it owns is all that can be done. */
+    tstate_release(ts);
+  }
+  pthread_mutex_unlock(&threads_lock);
+}
+
+static void tls_key_init(void) {
+  pthread_key_create(&tls_key, thread_exit);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
 
 /* Initializes a zeroed state in place. Returns 0, or -1 when the stack cannot be allocated. */
 static int tstate_init(po__tstate *ts, int with_stack) {
