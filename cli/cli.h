@@ -10,4 +10,10 @@ int po_cli_top(int argc, char **argv);
 int po_cli_plot(int argc, char **argv);
 int po_cli_config(int argc, char **argv);
 
+#include "perfopt.h"
+
+/* Parses a --sort value (total, self, calls); prints the error for `perfopt CMD` and returns -1
+ * when it is none of them. */
+int po_cli_parse_sort(const char *cmd, const char *text, po_sort *out);
+
 #endif

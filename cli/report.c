@@ -22,14 +22,7 @@ int po_cli_report(int argc, char **argv) {
       usage(stdout);
       return 0;
     } else if (!strcmp(argv[i], "--sort") && i + 1 < argc) {
-      const char *s = argv[++i];
-      if (!strcmp(s, "total")) sort = PO_SORT_TOTAL;
-      else if (!strcmp(s, "self")) sort = PO_SORT_SELF;
-      else if (!strcmp(s, "calls")) sort = PO_SORT_CALLS;
-      else {
-        fprintf(stderr, "perfopt report: --sort must be total, self or calls, not '%s'\n", s);
-        return 2;
-      }
+      if (po_cli_parse_sort("report", argv[++i], &sort) != 0) return 2;
     } else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
       top = (size_t)strtoul(argv[++i], NULL, 10);
     } else if (!strcmp(argv[i], "--json") && i + 1 < argc) {

@@ -155,6 +155,10 @@ typedef struct po_probe po_probe;
  * Returns 0, PO_EINVAL (root too long), PO_ENOMEM, or PO_ENOENT when root/proc/stat cannot be
  * opened (nothing useful could be sampled). */
 int po__probe_open(const char *root, po_probe **out);
+
+/* Reads fd to its end (retrying on EINTR) into dst, at most len - 1 bytes, NUL-terminated.
+ * Returns the length read (the file may be longer). Does not close fd. */
+ssize_t po__read_fd_text(int fd, char *dst, size_t len);
 /* Closes the files and frees the probe. NULL is a no-op. */
 void po__probe_close(po_probe *p);
 

@@ -17,15 +17,8 @@ static ssize_t read_rel(const char *root, const char *rel, char *dst, size_t len
   if (n < 0 || (size_t)n >= sizeof path) return -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
-  ssize_t got = 0, r;
-  while ((size_t)got < len - 1) {
-    r = read(fd, dst + got, len - 1 - (size_t)got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += r;
-  }
+  ssize_t got = po__read_fd_text(fd, dst, len);
   close(fd);
-  dst[got] = '\0';
   return got;
 }
 

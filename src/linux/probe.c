@@ -123,10 +123,7 @@ static ssize_t read_fd(po_probe *p, int fd) {
   }
 }
 
-/* Reads a small file by relative path into dst (NUL-terminated). Returns length or -1. */
-static ssize_t read_small(const po_probe *p, const char *rel, char *dst, size_t len) {
-  int fd = open_rel(p, rel);
-  if (fd < 0) return -1;
+ssize_t po__read_fd_text(int fd, char *dst, size_t len) {
   ssize_t r, got = 0;
   while ((size_t)got < len - 1) {
     r = read(fd, dst + got, len - 1 - (size_t)got);
@@ -134,8 +131,16 @@ static ssize_t read_small(const po_probe *p, const char *rel, char *dst, size_t 
     if (r <= 0) break;
     got += r;
   }
-  close(fd);
   dst[got] = '\0';
+  return got;
+}
+
+/* Reads a small file by relative path into dst (NUL-terminated). Returns length or -1. */
+static ssize_t read_small(const po_probe *p, const char *rel, char *dst, size_t len) {
+  int fd = open_rel(p, rel);
+  if (fd < 0) return -1;
+  ssize_t got = po__read_fd_text(fd, dst, len);
+  close(fd);
   return got;
 }
 
