@@ -366,13 +366,19 @@ int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type, int 
     for (size_t k = 0; k < n; k++) {
       listener l;
       if (!find_listener(m, ids[k], &l)) continue;
-      int64_t before = po__self_rss_bytes();
+      /* CPU and disk firings only notify: no trim, and no RSS difference (which would credit
+       * the listener with whatever other threads freed meanwhile). */
+      int notify_only = type == PO__RESOURCE_NONE;
+      int64_t before = notify_only ? 0 : po__self_rss_bytes();
       int64_t reported = l.fn(ev, l.user);
-      malloc_trim(0);
-      int64_t measured = freed_between(before, po__self_rss_bytes());
-      /* A cache knows what it released even when the allocator keeps the pages. */
-      int64_t freed = reported > measured ? reported : measured;
-      record_cleanup(m, level, PO_RESOURCE_ALL, l.name, freed);
+      int64_t freed = reported > 0 ? reported : 0;
+      if (!notify_only) {
+        malloc_trim(0);
+        int64_t measured = freed_between(before, po__self_rss_bytes());
+        /* A cache knows what it released even when the allocator keeps the pages. */
+        if (measured > freed) freed = measured;
+      }
+      if (!notify_only || freed > 0) record_cleanup(m, level, PO_RESOURCE_ALL, l.name, freed);
       po__actions_add(acts, "listener:%s", l.name);
       sum_freed += freed;
       ran_any = 1;
@@ -382,7 +388,7 @@ int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type, int 
   res.rss_after_bytes = po__self_rss_bytes();
   /* Whole-pass RSS drop, or the sum of what each entry released when that is larger (RSS can
    * rise meanwhile on other threads, and listeners may report bytes the allocator keeps). */
-  res.freed_bytes = freed_between(res.rss_before_bytes, res.rss_after_bytes);
+  res.freed_bytes = type == PO__RESOURCE_NONE ? 0 : freed_between(res.rss_before_bytes, res.rss_after_bytes);
   if (sum_freed > res.freed_bytes) res.freed_bytes = sum_freed;
   in_action = 0;
   pthread_mutex_unlock(&m->action_mu);
