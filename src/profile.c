@@ -37,7 +37,9 @@ typedef struct po__node po__node;
 
 typedef struct po__sitestat {
   _Atomic uint64_t min, max;
-  _Atomic double sumsq;
+  /* Sum of squared durations as a 128-bit integer: an integer multiply-add has a much shorter
+   * dependency chain than int-to-double, multiply and add, and the chain is on the hot path. */
+  _Atomic uint64_t sumsq_lo, sumsq_hi;
   po__node *last_node; /* lookup cache: the node last used under last_parent (owner only) */
   po__node *last_parent;
   _Atomic uint32_t hist[]; /* PO__HIST_BUCKETS, in the same allocation: no pointer to chase */
@@ -657,8 +659,10 @@ void po_zone_end(void) {
   BUMP(n->total, d);
   if (d < LD(ss->min)) ST(ss->min, d);
   if (d > LD(ss->max)) ST(ss->max, d);
-  double dd = (double)(int64_t)d;
-  BUMP(ss->sumsq, dd * dd);
+  unsigned __int128 sq = (unsigned __int128)d * d;
+  uint64_t lo = LD(ss->sumsq_lo), add_lo = (uint64_t)sq;
+  ST(ss->sumsq_lo, lo + add_lo);
+  ST(ss->sumsq_hi, LD(ss->sumsq_hi) + (uint64_t)(sq >> 64) + (lo + add_lo < lo));
   BUMP(ss->hist[po__hist_bucket(d)], 1);
   po__event *ring = atomic_load_explicit(&ts->ring, memory_order_acquire);
   if (PO__UNLIKELY(ring != NULL)) record_event(ts, ring, f, d);
@@ -805,7 +809,9 @@ static po__sitestat *merged_sitestat(po__tstate *dst, uint32_t id) {
 static void merge_sitestat(po__sitestat *d, po__sitestat *s) {
   if (LD(s->min) < LD(d->min)) ST(d->min, LD(s->min));
   if (LD(s->max) > LD(d->max)) ST(d->max, LD(s->max));
-  BUMP(d->sumsq, LD(s->sumsq));
+  uint64_t lo = LD(d->sumsq_lo), add = LD(s->sumsq_lo);
+  ST(d->sumsq_lo, lo + add);
+  ST(d->sumsq_hi, LD(d->sumsq_hi) + LD(s->sumsq_hi) + (lo + add < lo));
   for (uint32_t b = 0; b < PO__HIST_BUCKETS; b++) {
     uint32_t v = LD(s->hist[b]);
     if (v) BUMP(d->hist[b], v);
@@ -846,7 +852,8 @@ static void zero_tree(po__tstate *ts) {
     if (!s) continue;
     ST(s->min, UINT64_MAX);
     ST(s->max, 0);
-    ST(s->sumsq, 0.0);
+    ST(s->sumsq_lo, 0);
+    ST(s->sumsq_hi, 0);
     for (uint32_t b = 0; b < PO__HIST_BUCKETS; b++) ST(s->hist[b], 0);
   }
   for (po__chunk *c = ts->chunks; c; c = c->next) {
@@ -980,7 +987,8 @@ static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
   double ts = w->tick_s;
   double n = (double)a->calls;
   double mean_raw = n > 0 ? a->raw_total / n : 0;
-  double var = n > 0 ? LD(ss->sumsq) / n - mean_raw * mean_raw : 0;
+  double sumsq = ldexp((double)LD(ss->sumsq_hi), 64) + (double)LD(ss->sumsq_lo);
+  double var = n > 0 ? sumsq / n - mean_raw * mean_raw : 0;
   /* Per-call values (min, max, percentiles) are shifted by this site's mean probe cost. */
   double shift = n > 0 ? w->bias + a->desc_calls / n * w->full : 0;
   uint64_t *h = malloc(PO__HIST_BUCKETS * sizeof *h);
