@@ -293,9 +293,9 @@ PO_API int po_save_profiling_report(const char *path);
 PO_API int po_optimizer_save_report(po_optimizer *opt, const char *path);
 
 /* ======================================================================================
- * Monitor, memory management and GPUs (issue: background resource monitor)
+ * Monitor, memory management and GPUs
  * ====================================================================================== */
-/* @@PLATFORM-API@@ (probes, hardware facts, GPUs, default thresholds) */
+/* Probes, hardware facts, GPUs, default thresholds. */
 
 #define PO_GPU_MAX_DEVICES 64
 #define PO_GPU_MAX_PROCESSES 32
@@ -389,7 +389,7 @@ typedef struct po_thresholds {
 /* Resolves the four thresholds from cfg and hw (hw NULL: probed here without GPUs). */
 PO_API int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw, po_thresholds *out);
 
-/* @@MONITOR-API@@ (sampler, thresholds, cleanup registry, guard, batch advice, phases) */
+/* Sampler, thresholds, cleanup registry, guard, batch advice, phases. */
 /* Every function below that takes a po_optimizer accepts NULL for the default optimizer
  * (po_get_optimizer()), except po_batch_advise, where NULL means "no optimizer". */
 
@@ -595,9 +595,8 @@ PO_API int po_phase_end(po_optimizer *opt);
 PO_API int po_phase_set_cleanup(po_optimizer *opt, int level);
 
 /* ======================================================================================
- * Cache (issue: byte-budgeted cache)
+ * Cache (byte-budgeted, typed, SIEVE / S3-FIFO / LRU)
  * ====================================================================================== */
-/* @@CACHE-API@@ */
 
 /* A byte-budgeted, typed, thread-safe cache for models, data sets and rendered figures.
  *
@@ -752,9 +751,8 @@ PO_API void po_cache_get_stats(const po_cache *c, po_cache_stats *out);
 PO_API const char *po_cache_policy_name(po_cache_policy p);
 
 /* ======================================================================================
- * Downsampling (issue: visualization)
+ * Downsampling and the streaming CSV reader
  * ====================================================================================== */
-/* @@DOWNSAMPLE-API@@ */
 
 /* Methods. M4 keeps, per pixel column, the first, last, minimum and maximum point (pixel-exact
  * for a line chart when x maps to whole columns, see po_ds_column); MinMax keeps minimum and
@@ -895,11 +893,9 @@ PO_API void po_csv_get_stats(const po_csv *c, po_csv_stats *out);
 PO_API int po_parse_double(const char *s, size_t len, double *out);
 
 /* ======================================================================================
- * Charts and the HTML report (issue: visualization)
+ * Charts and the HTML report
  * ====================================================================================== */
-/* @@CHART-API@@
- *
- * Standalone SVG charts written by perfopt itself (no plotting dependency): lines, areas, stacked
+/* Standalone SVG charts written by perfopt itself (no plotting dependency): lines, areas, stacked
  * areas, horizontal bars and flame graphs (icicles), with "nice" ticks, unit-aware labels that never
  * overlap and the Okabe-Ito colour-blind-safe palette. A po_chart is used by one thread at a time;
  * different charts may be used from different threads. */

@@ -57,6 +57,8 @@ struct po__node {
 };
 _Static_assert(sizeof(po__node) <= 64, "a call-tree node fits one cache line");
 #define NODE_OPEN_AT_EXIT 1u
+#define END_SKIP_MASK 0xffffffffull
+#define END_RING (1ull << 32)
 
 typedef struct po__frame {
   po__node *n;
@@ -81,7 +83,11 @@ typedef struct po__tstate {
   /* hot: the owner's stack */
   po__frame *top;
   po__frame *limit;
-  uint32_t skipped; /* begins that pushed nothing (disabled, overflow): their ends are eaten */
+  /* What po_zone_end must check, in one word so the common case costs one load and one branch:
+   * the low 32 bits count begins that pushed nothing (disabled, overflow) whose ends are eaten;
+   * END_RING is set once the thread has a timeline ring. Other threads set END_RING, so the
+   * owner changes the count with atomic read-modify-writes (cold paths only). */
+  _Atomic uint64_t end_flags;
   uint32_t sites_cap;
   po__sitestat **sites;
   po__event *_Atomic ring; /* set once (NULL -> ring) by whoever enables the timeline */
@@ -483,6 +489,7 @@ static void ring_alloc(po__tstate *ts) {
   memset(r, 0, (size_t)timeline_cap * sizeof *r);
   ts->ring_mask = timeline_cap - 1;
   atomic_store_explicit(&ts->ring, r, memory_order_release);
+  atomic_fetch_or(&ts->end_flags, END_RING);
 }
 
 static po__tstate *tstate_attach(void) {
@@ -578,17 +585,17 @@ static void begin_slow(po__tstate *ts, uint32_t id) {
   if (PO__UNLIKELY(!ts->stack) && !tstate_attach()) return;
   if (ts->top == ts->limit || id == 0) {
     if (id) atomic_fetch_add(&counters.depth_overflows, 1);
-    ts->skipped++;
+    atomic_fetch_add(&ts->end_flags, 1);
     return;
   }
   po__sitestat *ss = id < ts->sites_cap ? ts->sites[id] : NULL;
   if (!ss && !(ss = sitestat_slow(ts, id))) {
-    ts->skipped++;
+    atomic_fetch_add(&ts->end_flags, 1);
     return;
   }
   po__node *n = ss->last_parent == ts->top->n ? ss->last_node : node_slow(ts, ts->top->n, id, ss);
   if (!n) {
-    ts->skipped++;
+    atomic_fetch_add(&ts->end_flags, 1);
     return;
   }
   po__frame *f = ++ts->top;
@@ -601,7 +608,7 @@ void po__zone_begin_id(uint32_t id) {
   po__tstate *ts = &tls_state;
   if (PO__UNLIKELY(!ts->stack) && !tstate_attach()) return;
   if (PO__UNLIKELY(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED))) {
-    ts->skipped++;
+    atomic_fetch_add(&ts->end_flags, 1);
     return;
   }
   zone_begin(ts, id);
@@ -619,7 +626,7 @@ void po_zone_begin(po_site *site) {
   po__tstate *ts = &tls_state;
   if (PO__UNLIKELY(!ts->stack) && !tstate_attach()) return;
   if (PO__UNLIKELY(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED))) {
-    ts->skipped++;
+    atomic_fetch_add(&ts->end_flags, 1);
     return;
   }
   uint32_t id = __atomic_load_n(&site->id, __ATOMIC_RELAXED);
@@ -642,8 +649,9 @@ void po_zone_end(void) {
   uint64_t now = po__ticks();
   /* A detached thread state has top == stack == NULL: the end is counted as unmatched. */
   po__tstate *ts = &tls_state;
-  if (PO__UNLIKELY(ts->skipped)) {
-    ts->skipped--;
+  uint64_t flags = LD(ts->end_flags);
+  if (PO__UNLIKELY(flags & END_SKIP_MASK)) {
+    atomic_fetch_sub(&ts->end_flags, 1);
     return;
   }
   po__frame *f = ts->top;
@@ -664,8 +672,8 @@ void po_zone_end(void) {
   ST(ss->sumsq_lo, lo + add_lo);
   ST(ss->sumsq_hi, LD(ss->sumsq_hi) + (uint64_t)(sq >> 64) + (lo + add_lo < lo));
   BUMP(ss->hist[po__hist_bucket(d)], 1);
-  po__event *ring = atomic_load_explicit(&ts->ring, memory_order_acquire);
-  if (PO__UNLIKELY(ring != NULL)) record_event(ts, ring, f, d);
+  if (PO__UNLIKELY(flags & END_RING))
+    record_event(ts, atomic_load_explicit(&ts->ring, memory_order_acquire), f, d);
   ts->top = f - 1;
 }
 
