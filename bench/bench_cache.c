@@ -3,7 +3,8 @@
  * Prints `BENCH <name> <value> <unit>` lines; timings are medians of several runs.
  *
  *   build/bench/bench_cache            all of it
- *   build/bench/bench_cache trace      only the trace replay (PERFOPT_TRACE=path overrides the file)
+ *   build/bench/bench_cache trace      only the trace replay (PERFOPT_TRACE=path overrides the
+ * file)
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -268,16 +269,18 @@ static void bench_hits(void) {
   if (po_cache_create(UINT64_C(1) << 40, PO_CACHE_SIEVE, &c)) return;
   struct mallinfo2 m0 = mallinfo2();
   long rss0 = rss_bytes();
-  for (uint64_t k = 0; k < nent; k++) po_cache_put(c, &k, sizeof(k), (void *)(uintptr_t)(k + 1), 64, NULL);
+  for (uint64_t k = 0; k < nent; k++)
+    po_cache_put(c, &k, sizeof(k), (void *)(uintptr_t)(k + 1), 64, NULL);
   struct mallinfo2 m1 = mallinfo2();
   long rss1 = rss_bytes();
   po_cache_stats st;
   po_cache_get_stats(c, &st);
   double own = (double)st.metadata_bytes / (double)nent;
-  printf("# metadata, 1M entries with 8-byte keys: %.1f bytes/entry by the cache's accounting"
-         " (entries, slabs, table), %.1f by RSS growth; malloc heap alone (mallinfo2): %.1f\n",
-         own, (double)(rss1 - rss0) / (double)nent,
-         (double)((m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd)) / (double)nent);
+  printf(
+      "# metadata, 1M entries with 8-byte keys: %.1f bytes/entry by the cache's accounting"
+      " (entries, slabs, table), %.1f by RSS growth; malloc heap alone (mallinfo2): %.1f\n",
+      own, (double)(rss1 - rss0) / (double)nent,
+      (double)((m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd)) / (double)nent);
   printf("BENCH cache_metadata_bytes_per_entry %.1f bytes\n", own);
 
   uint64_t *zk = malloc(NKEYS * sizeof(uint64_t));
@@ -294,8 +297,10 @@ static void bench_hits(void) {
   for (int i = 0; i < runs; i++) z[i] = time_hits(c, zk, n);
   for (int i = 0; i < runs; i++) u[i] = time_hits(c, uk, n);
   for (int i = 0; i < runs; i++) two_thread_speedup(c, zk, n, &sp[i], &cs[i]);
-  printf("# hit latency: warm SIEVE cache of 1M entries, median of %d runs of %zu gets"
-         " (2 shared cores: expect noise)\n", runs, n);
+  printf(
+      "# hit latency: warm SIEVE cache of 1M entries, median of %d runs of %zu gets"
+      " (2 shared cores: expect noise)\n",
+      runs, n);
   printf("BENCH cache_get_hit_ns %.1f ns\n", median(z, runs));
   printf("BENCH cache_get_hit_uniform_ns %.1f ns\n", median(u, runs));
   printf("BENCH cache_get_hit_2threads_speedup %.2f x\n", median(sp, runs));

@@ -3,7 +3,8 @@
  * CSV (peak RSS and time). Prints `BENCH <name> <value> <unit>` lines.
  *
  * Environment: BENCH_DS_N (points, default 100000000), BENCH_DS_RUNS (default 5),
- * BENCH_DS_SKIP_PLOT=1 / BENCH_DS_SKIP_PIXELS=1 to skip the parts that need the CLI or rsvg-convert.
+ * BENCH_DS_SKIP_PLOT=1 / BENCH_DS_SKIP_PIXELS=1 to skip the parts that need the CLI or
+ * rsvg-convert.
  */
 #include <math.h>
 #include <stdint.h>
@@ -260,8 +261,7 @@ int main(void) {
     double t0 = now_ms();
     size_t sn2 = 10000000;
     for (size_t i = 0; i < sn2 && i < n; i++) po_ds_stream_push(s, (double)i, y[i]);
-    printf("BENCH ds_stream_push_one_ns_per_point %.3f ns\n",
-           (now_ms() - t0) * 1e6 / (double)sn2);
+    printf("BENCH ds_stream_push_one_ns_per_point %.3f ns\n", (now_ms() - t0) * 1e6 / (double)sn2);
     po_ds_stream_free(s);
   }
   free(y);

@@ -78,9 +78,9 @@ int main(void) {
   printf("BENCH sample_process_only_us %.2f us\n", median(t, REPS));
 
   /* Baseline: the same files, opened, read and closed each time, without parsing. */
-  static const char *files[] = {"/proc/stat",          "/proc/meminfo",    "/proc/diskstats",
-                                "/proc/pressure/memory", "/proc/loadavg",  "/proc/self/stat",
-                                "/proc/self/status",   "/proc/self/io"};
+  static const char *files[] = {
+      "/proc/stat",    "/proc/meminfo",   "/proc/diskstats",   "/proc/pressure/memory",
+      "/proc/loadavg", "/proc/self/stat", "/proc/self/status", "/proc/self/io"};
   for (int i = 0; i < REPS; i++) {
     double a = now_us();
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) open_read_close(files[f]);

@@ -85,7 +85,9 @@ static void *thread_bench(void *arg) {
 void __cyg_profile_func_enter(void *fn, void *site);
 void __cyg_profile_func_exit(void *fn, void *site);
 
-__attribute__((noinline)) static void auto_target(void) { __asm__ __volatile__("" ::: "memory"); }
+__attribute__((noinline)) static void auto_target(void) {
+  __asm__ __volatile__("" ::: "memory");
+}
 
 __attribute__((noinline)) static void plain_calls(int n) {
   for (int i = 0; i < n; i++) auto_target();
@@ -118,7 +120,8 @@ int main(void) {
   po_profile_set_timeline(0, 65536);
   printf("BENCH zone_timeline_pair_ns %.2f ns\n", tl);
   printf("BENCH zone_timeline_ratio %.3f x_rdtsc_pair\n", tl / rd);
-  printf("BENCH zone_timeline_overwritten_events %llu events\n", (unsigned long long)pc.dropped_events);
+  printf("BENCH zone_timeline_overwritten_events %llu events\n",
+         (unsigned long long)pc.dropped_events);
 
   double empty = per_iter_ns(empty_loop, ITERS);
   po_profile_set_enabled(0);

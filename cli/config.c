@@ -8,9 +8,10 @@
 
 int po_cli_config(int argc, char **argv) {
   if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-    printf("usage: perfopt config [--keys | --check FILE]\n"
-           "Prints the configuration in force as JSON; --keys lists every key; --check FILE\n"
-           "validates a JSON config file (exit 1 with the key and what it allows on error).\n");
+    printf(
+        "usage: perfopt config [--keys | --check FILE]\n"
+        "Prints the configuration in force as JSON; --keys lists every key; --check FILE\n"
+        "validates a JSON config file (exit 1 with the key and what it allows on error).\n");
     return 0;
   }
   if (argc > 1 && !strcmp(argv[1], "--keys")) {

@@ -24,7 +24,8 @@ static void usage(FILE *out) {
   fprintf(out, "usage: perfopt <command> [options]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
-  fprintf(out, "\n'perfopt <command> --help' describes each command; docs/cli.md has the details.\n");
+  fprintf(out,
+          "\n'perfopt <command> --help' describes each command; docs/cli.md has the details.\n");
 }
 
 int main(int argc, char **argv) {

@@ -32,7 +32,8 @@ static void plot_usage(FILE *out) {
           "Plots a CSV of any size with bounded memory (a streaming M4 per y column).\n"
           "  --x COL      x column, by header name or 0-based index (default: the row number);\n"
           "               dates and Unix timestamps (s or ms, mixed) become a time axis\n"
-          "  --y COLS     comma-separated y columns (default: the first column that is not x\n               and not named like a time stamp)\n"
+          "  --y COLS     comma-separated y columns (default: the first column that is not x\n     "
+          "          and not named like a time stamp)\n"
           "  --width PX   chart width (default 1000), --height PX (default 400)\n"
           "  --method M   reduction to the width: m4 (default, pixel-exact), minmax, lttb,\n"
           "               minmaxlttb\n"
@@ -76,8 +77,8 @@ static int parse_date(const char *s, size_t len, double *out, void *user) {
   if (i < len && (s[i] == ' ' || s[i] == 'T')) {
     i++;
     if (read_int(s, len, &i, 2, &h)) return -1;
-    if (i + 2 < len + 0 && s[i] == '-' && (s[i + 1] == 'A' || s[i + 1] == 'P') &&
-        i + 2 < len && s[i + 2] == 'M') {
+    if (i + 2 < len + 0 && s[i] == '-' && (s[i + 1] == 'A' || s[i + 1] == 'P') && i + 2 < len &&
+        s[i + 2] == 'M') {
       if (h < 1 || h > 12) return -1;
       int pm = s[i + 1] == 'P';
       h = h % 12 + (pm ? 12 : 0);
@@ -104,8 +105,8 @@ static int parse_date(const char *s, size_t len, double *out, void *user) {
 }
 
 static int is_time_name(const char *name) {
-  static const char *names[] = {"unix", "timestamp", "time", "ts", "epoch", "date", "datetime",
-                                "unix_time", "time_s", "t_seconds"};
+  static const char *names[] = {"unix", "timestamp", "time",      "ts",     "epoch",
+                                "date", "datetime",  "unix_time", "time_s", "t_seconds"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcasecmp(name, names[i]) == 0) return 1;
   return 0;
@@ -141,11 +142,16 @@ static void format_utc(double t, char *buf, size_t len) {
 /* ---- the command -------------------------------------------------------------------------- */
 
 static int parse_method(const char *s, po_ds_method *m) {
-  if (strcmp(s, "m4") == 0) *m = PO_DS_M4;
-  else if (strcmp(s, "minmax") == 0) *m = PO_DS_MINMAX;
-  else if (strcmp(s, "lttb") == 0) *m = PO_DS_LTTB;
-  else if (strcmp(s, "minmaxlttb") == 0) *m = PO_DS_MINMAXLTTB;
-  else return -1;
+  if (strcmp(s, "m4") == 0)
+    *m = PO_DS_M4;
+  else if (strcmp(s, "minmax") == 0)
+    *m = PO_DS_MINMAX;
+  else if (strcmp(s, "lttb") == 0)
+    *m = PO_DS_LTTB;
+  else if (strcmp(s, "minmaxlttb") == 0)
+    *m = PO_DS_MINMAXLTTB;
+  else
+    return -1;
   return 0;
 }
 
@@ -175,10 +181,14 @@ static int parse_args(int argc, char **argv, plot_args *a) {
       return 1;
     }
     int has_val = i + 1 < argc;
-    if (strcmp(o, "--x") == 0 && has_val) a->xcol = argv[++i];
-    else if (strcmp(o, "--y") == 0 && has_val) a->ycols = argv[++i];
-    else if (strcmp(o, "--title") == 0 && has_val) a->title = argv[++i];
-    else if ((strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) && has_val) a->out = argv[++i];
+    if (strcmp(o, "--x") == 0 && has_val)
+      a->xcol = argv[++i];
+    else if (strcmp(o, "--y") == 0 && has_val)
+      a->ycols = argv[++i];
+    else if (strcmp(o, "--title") == 0 && has_val)
+      a->title = argv[++i];
+    else if ((strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) && has_val)
+      a->out = argv[++i];
     else if (strcmp(o, "--width") == 0 && has_val) {
       if (parse_px(argv[++i], 120, 10000, &a->width)) {
         fprintf(stderr, "perfopt plot: --width must be 120..10000 pixels, got '%s'\n", argv[i]);
@@ -309,8 +319,8 @@ static int stream_rows(po_csv *csv, const plot_args *a, plot_state *st, double *
 }
 
 /* How the x axis is shown: a time axis becomes years/days/seconds since its first instant. */
-static void x_axis(const plot_state *st, const po_csv *csv, double xmin, double xmax,
-                   double *scale, po_unit *unit, char *label, size_t len) {
+static void x_axis(const plot_state *st, const po_csv *csv, double xmin, double xmax, double *scale,
+                   po_unit *unit, char *label, size_t len) {
   *scale = 1;
   *unit = PO_UNIT_NONE;
   if (!st->has_x) {
@@ -364,9 +374,8 @@ int po_cli_plot(int argc, char **argv) {
     fprintf(stderr,
             "perfopt plot: %s: skipped %llu of %llu rows with missing or non-numeric cells "
             "(first: line %llu: %s)\n",
-            a.path, (unsigned long long)cs.bad_rows,
-            (unsigned long long)(cs.bad_rows + cs.rows), (unsigned long long)cs.first_bad_line,
-            cs.first_bad_reason);
+            a.path, (unsigned long long)cs.bad_rows, (unsigned long long)(cs.bad_rows + cs.rows),
+            (unsigned long long)cs.first_bad_line, cs.first_bad_reason);
   if (cs.rows == 0) {
     fprintf(stderr, "perfopt plot: %s: no plottable rows\n", a.path);
     rc = 1;
@@ -422,11 +431,9 @@ int po_cli_plot(int argc, char **argv) {
       rc = 1;
       goto out;
     }
-    int crc = po_chart_add_series_subset(chart, st.yname[i], PO_UNIT_NONE, px, py, idx,
-                                         (size_t)m);
+    int crc = po_chart_add_series_subset(chart, st.yname[i], PO_UNIT_NONE, px, py, idx, (size_t)m);
     if (crc) {
-      fprintf(stderr, "perfopt plot: cannot add series '%s': %s\n", st.yname[i],
-              po_strerror(crc));
+      fprintf(stderr, "perfopt plot: cannot add series '%s': %s\n", st.yname[i], po_strerror(crc));
       rc = 1;
       goto out;
     }

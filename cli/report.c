@@ -7,10 +7,12 @@
 #include <string.h>
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: perfopt report REPORT.json [--sort total|self|calls] [--top N] [--json OUT.json]\n"
-               "                     [--html OUT.html]\n"
-               "Prints the report's profile table; --json re-writes it, --html writes the\n"
-               "self-contained HTML report (charts, flame graph, timelines).\n");
+  fprintf(
+      out,
+      "usage: perfopt report REPORT.json [--sort total|self|calls] [--top N] [--json OUT.json]\n"
+      "                     [--html OUT.html]\n"
+      "Prints the report's profile table; --json re-writes it, --html writes the\n"
+      "self-contained HTML report (charts, flame graph, timelines).\n");
 }
 
 int po_cli_report(int argc, char **argv) {

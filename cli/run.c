@@ -1,5 +1,6 @@
 /* perfopt run: runs a command with PERFOPT_OUT set, waits, then prints (and keeps) the report the
- * process wrote at exit. Works for programs that link libperfopt (annotated or auto-instrumented). */
+ * process wrote at exit. Works for programs that link libperfopt (annotated or auto-instrumented).
+ */
 #include "cli.h"
 #include "perfopt.h"
 

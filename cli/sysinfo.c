@@ -11,15 +11,18 @@
 #include <unistd.h>
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: perfopt sysinfo [--json] [--window MS]\n"
-               "Hardware, current resource usage (CPU measured over --window, default 200 ms),\n"
-               "the thresholds in force and where they come from, and the GPUs (or why none).\n"
-               "PERFOPT_PROC_ROOT and PERFOPT_NVML_LIBRARY point the probes elsewhere.\n");
+  fprintf(out,
+          "usage: perfopt sysinfo [--json] [--window MS]\n"
+          "Hardware, current resource usage (CPU measured over --window, default 200 ms),\n"
+          "the thresholds in force and where they come from, and the GPUs (or why none).\n"
+          "PERFOPT_PROC_ROOT and PERFOPT_NVML_LIBRARY point the probes elsewhere.\n");
 }
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
-static cJSON *num(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v); }
+static cJSON *num(cJSON *o, const char *k, double v) {
+  return cJSON_AddNumberToObject(o, k, v);
+}
 
 static cJSON *gpu_json(const po_gpu_info *d, const po_gpu_target *t) {
   cJSON *g = cJSON_CreateObject();
@@ -40,9 +43,10 @@ static cJSON *gpu_json(const po_gpu_info *d, const po_gpu_target *t) {
     for (size_t i = 0; i < d->process_count; i++) {
       cJSON *p = cJSON_CreateObject();
       num(p, "pid", d->processes[i].pid);
-      num(p, "used_memory_bytes", d->processes[i].used_memory_bytes == UINT64_MAX
-                                      ? -1.0
-                                      : (double)d->processes[i].used_memory_bytes);
+      num(p, "used_memory_bytes",
+          d->processes[i].used_memory_bytes == UINT64_MAX
+              ? -1.0
+              : (double)d->processes[i].used_memory_bytes);
       cJSON_AddItemToArray(ps, p);
     }
     num(g, "processes_dropped", (double)d->processes_dropped);
@@ -125,7 +129,8 @@ static cJSON *build(const po_hardware *hw, const po_sys_sample *s, const po_thre
   cJSON_AddStringToObject(g, "reason", hw->gpu_reason);
   num(g, "count", (double)hw->gpu_count);
   cJSON *devs = cJSON_AddArrayToObject(g, "devices");
-  for (size_t i = 0; i < shown; i++) cJSON_AddItemToArray(devs, gpu_json(&hw->gpus[i], &targets[i]));
+  for (size_t i = 0; i < shown; i++)
+    cJSON_AddItemToArray(devs, gpu_json(&hw->gpus[i], &targets[i]));
   return root;
 }
 
@@ -141,8 +146,9 @@ static void print_text(const po_hardware *hw, const po_sys_sample *s, const po_t
   printf("\n\nUsage\n");
   printf("  CPU            %5.1f%% (user %.1f%%, system %.1f%%, iowait %.1f%%)\n",
          100 * s->cpu.busy, 100 * s->cpu.user, 100 * s->cpu.system, 100 * s->cpu.iowait);
-  printf("  memory         %.2f GiB used, %.2f GiB available of %.2f GiB", (double)s->mem_used_bytes / GIB,
-         (double)s->mem_available_bytes / GIB, (double)s->mem_total_bytes / GIB);
+  printf("  memory         %.2f GiB used, %.2f GiB available of %.2f GiB",
+         (double)s->mem_used_bytes / GIB, (double)s->mem_available_bytes / GIB,
+         (double)s->mem_total_bytes / GIB);
   if (s->limit_source == PO_LIMIT_CGROUP)
     printf("; cgroup: %.2f GiB available of %.2f GiB", (double)s->effective_available_bytes / GIB,
            (double)s->memory_limit_bytes / GIB);

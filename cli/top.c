@@ -24,15 +24,18 @@ static struct termios g_saved;
 static int g_tty_raw, g_alt_screen;
 
 static void on_signal(int sig) {
-  if (sig == SIGWINCH) g_resized = 1;
-  else g_stop = 1;
+  if (sig == SIGWINCH)
+    g_resized = 1;
+  else
+    g_stop = 1;
 }
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: perfopt top [--pid PID] [--interval MS] [--iterations N]\n"
-               "Live view of CPU per core, memory, disks and GPUs (and PID's CPU, memory, I/O).\n"
-               "q or Ctrl-C quits. --interval: refresh period (100..60000 ms, default 1000).\n"
-               "--iterations N: draw N frames and exit (for scripts).\n");
+  fprintf(out,
+          "usage: perfopt top [--pid PID] [--interval MS] [--iterations N]\n"
+          "Live view of CPU per core, memory, disks and GPUs (and PID's CPU, memory, I/O).\n"
+          "q or Ctrl-C quits. --interval: refresh period (100..60000 ms, default 1000).\n"
+          "--iterations N: draw N frames and exit (for scripts).\n");
 }
 
 static void restore_terminal(void) {
@@ -156,8 +159,8 @@ static void draw(frame *f, const po_sys_sample *s, const view *v, double interva
       uint32_t k = i + (uint32_t)c;
       char cb[32];
       bar(cb, 12, s->cpus[k].busy);
-      off += (size_t)snprintf(line + off, sizeof line - off, "%3d [%s]%5.1f%%  ", s->cpu_ids[k],
-                              cb, 100 * s->cpus[k].busy);
+      off += (size_t)snprintf(line + off, sizeof line - off, "%3d [%s]%5.1f%%  ", s->cpu_ids[k], cb,
+                              100 * s->cpus[k].busy);
       if (off >= sizeof line) break;
     }
     fr_line(f, "%s", line);
@@ -189,7 +192,8 @@ static void draw(frame *f, const po_sys_sample *s, const view *v, double interva
   } else {
     for (size_t i = 0; i < v->gpu_count; i++) {
       const po_gpu_info *g = &v->gpus[i];
-      double r = g->memory_total_bytes ? (double)g->memory_used_bytes / (double)g->memory_total_bytes : 0;
+      double r =
+          g->memory_total_bytes ? (double)g->memory_used_bytes / (double)g->memory_total_bytes : 0;
       bar(barbuf, 20, r);
       fr_line(f, "GPU%zu %-20.20s mem [%s] %s/%s util %3.0f%% %3.0fC %5.1fW", i, g->name, barbuf,
               human((double)g->memory_used_bytes, b1, sizeof b1),
@@ -203,8 +207,8 @@ static void draw(frame *f, const po_sys_sample *s, const view *v, double interva
       fr_line(f, "PID %d: no such process", v->pid);
     } else if (v->has_proc) {
       const po_proc_sample *p = &v->proc;
-      fr_line(f, "PID %d (+%u descendants): CPU %.1f%%  RSS %s (peak %s)  threads %u  fds %d", p->pid,
-              p->process_count ? p->process_count - 1 : 0, 100 * p->cpu_ratio,
+      fr_line(f, "PID %d (+%u descendants): CPU %.1f%%  RSS %s (peak %s)  threads %u  fds %d",
+              p->pid, p->process_count ? p->process_count - 1 : 0, 100 * p->cpu_ratio,
               human((double)p->rss_bytes, b1, sizeof b1),
               human((double)p->peak_rss_bytes, b2, sizeof b2), p->threads, p->open_fds);
       if (p->has_io)

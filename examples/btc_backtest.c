@@ -107,8 +107,10 @@ static int load_indicator(const void *key, size_t keylen, void *ctx, po_cache_lo
   const indicator_req *r = ctx;
   double *v = malloc(r->c->n * sizeof *v);
   if (!v) return PO_ENOMEM;
-  if (r->kind == 0) sma(r->c->close, r->c->n, r->period, v);
-  else ema(r->c->close, r->c->n, r->period, v);
+  if (r->kind == 0)
+    sma(r->c->close, r->c->n, r->period, v);
+  else
+    ema(r->c->close, r->c->n, r->period, v);
   memset(out, 0, sizeof *out);
   out->value = v;
   out->size_bytes = r->c->n * sizeof *v;
@@ -250,9 +252,11 @@ int main(int argc, char **argv) {
   }
   double score = 0;
   for (int p = 7; p <= 28; p += 7) score += rsi_filter_score(&c, p);
-  printf("best: %s %d/%d  equity x%.2f  max drawdown %.1f%%  sharpe %.2f  trades %d  (rsi score %.0f)\n",
-         kinds[bkind], bf, bs, best.final_equity, best.max_drawdown * 100, best.sharpe, best.trades,
-         score);
+  printf(
+      "best: %s %d/%d  equity x%.2f  max drawdown %.1f%%  sharpe %.2f  trades %d  (rsi score "
+      "%.0f)\n",
+      kinds[bkind], bf, bs, best.final_equity, best.max_drawdown * 100, best.sharpe, best.trades,
+      score);
 
   po_report *rep;
   if (po_report_build(opt, &rep) != 0) return 1;

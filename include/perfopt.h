@@ -4,9 +4,9 @@
  * the function-level profiler, the report model, then one section per module (monitor and memory,
  * cache, downsampling and charts). Public names are po_*, macros PO_*.
  *
- * Functions that can fail return int: 0 on success or a negative PO_E* code; po_strerror() names it.
- * The library never prints and never exits on bad input. It is thread-safe unless a comment says
- * otherwise.
+ * Functions that can fail return int: 0 on success or a negative PO_E* code; po_strerror() names
+ * it. The library never prints and never exits on bad input. It is thread-safe unless a comment
+ * says otherwise.
  */
 #ifndef PERFOPT_H
 #define PERFOPT_H
@@ -35,22 +35,22 @@ extern "C" {
  * ====================================================================================== */
 
 /* X(name, value, message) */
-#define PO_ERRNO_MAP(X)                                                                  \
-  X(EINVAL, -1, "invalid argument")                                                      \
-  X(ENOMEM, -2, "out of memory")                                                         \
-  X(EIO, -3, "input/output error")                                                       \
-  X(ENOENT, -4, "no such file, key or entry")                                            \
-  X(ECONFIG, -5, "invalid configuration")                                                \
-  X(ERANGE, -6, "value out of range")                                                    \
-  X(EBUSY, -7, "resource busy")                                                          \
-  X(ENOTSUP, -8, "not supported on this system")                                         \
-  X(ETOOBIG, -9, "object larger than the budget")                                        \
-  X(EEXIST, -10, "already exists")                                                       \
-  X(ETIMEDOUT, -11, "timed out")                                                         \
-  X(EPARSE, -12, "parse error")                                                          \
-  X(ENODEV, -13, "no such device")                                                       \
-  X(ESTATE, -14, "operation not valid in this state")                                    \
-  X(EOOM, -15, "the operation ran out of memory")                                        \
+#define PO_ERRNO_MAP(X)                               \
+  X(EINVAL, -1, "invalid argument")                   \
+  X(ENOMEM, -2, "out of memory")                      \
+  X(EIO, -3, "input/output error")                    \
+  X(ENOENT, -4, "no such file, key or entry")         \
+  X(ECONFIG, -5, "invalid configuration")             \
+  X(ERANGE, -6, "value out of range")                 \
+  X(EBUSY, -7, "resource busy")                       \
+  X(ENOTSUP, -8, "not supported on this system")      \
+  X(ETOOBIG, -9, "object larger than the budget")     \
+  X(EEXIST, -10, "already exists")                    \
+  X(ETIMEDOUT, -11, "timed out")                      \
+  X(EPARSE, -12, "parse error")                       \
+  X(ENODEV, -13, "no such device")                    \
+  X(ESTATE, -14, "operation not valid in this state") \
+  X(EOOM, -15, "the operation ran out of memory")     \
   X(ECANCELED, -16, "operation failed or was canceled")
 
 typedef enum {
@@ -89,25 +89,26 @@ typedef struct po_config {
   double cpu_threshold;      /* CPU_THRESHOLD (ratio 0..1, 0.8; 0 = hardware default) */
   int enable_caching;        /* ENABLE_CACHING (bool, true) */
   /* profiler */
-  int profile_timeline;      /* PROFILE_TIMELINE (bool, false): keep begin/end events too */
-  int64_t timeline_events;   /* TIMELINE_EVENTS (per-thread ring capacity, 65536) */
+  int profile_timeline;    /* PROFILE_TIMELINE (bool, false): keep begin/end events too */
+  int64_t timeline_events; /* TIMELINE_EVENTS (per-thread ring capacity, 65536) */
   /* monitor and memory */
-  double memory_threshold;     /* MEMORY_THRESHOLD (ratio of the effective limit, 0 = auto) */
-  double gpu_memory_threshold; /* GPU_MEMORY_THRESHOLD (ratio, 0 = auto) */
-  double disk_busy_threshold;  /* DISK_BUSY_THRESHOLD (ratio, 0.9) */
-  int64_t monitor_interval_ms; /* MONITOR_INTERVAL_MS (10 .. 3600000, 1000) */
-  int limit_monitor_overhead;  /* LIMIT_MONITOR_OVERHEAD (bool, false) */
-  double monitor_cpu_budget;   /* MONITOR_CPU_BUDGET (ratio of one core, 0.005) */
-  double threshold_hysteresis; /* THRESHOLD_HYSTERESIS (ratio, 0.05) */
+  double memory_threshold;       /* MEMORY_THRESHOLD (ratio of the effective limit, 0 = auto) */
+  double gpu_memory_threshold;   /* GPU_MEMORY_THRESHOLD (ratio, 0 = auto) */
+  double disk_busy_threshold;    /* DISK_BUSY_THRESHOLD (ratio, 0.9) */
+  int64_t monitor_interval_ms;   /* MONITOR_INTERVAL_MS (10 .. 3600000, 1000) */
+  int limit_monitor_overhead;    /* LIMIT_MONITOR_OVERHEAD (bool, false) */
+  double monitor_cpu_budget;     /* MONITOR_CPU_BUDGET (ratio of one core, 0.005) */
+  double threshold_hysteresis;   /* THRESHOLD_HYSTERESIS (ratio, 0.05) */
   int64_t threshold_cooldown_ms; /* THRESHOLD_COOLDOWN_MS (0 .. 86400000, 5000) */
-  int64_t series_capacity;     /* SERIES_CAPACITY (points kept per series, 4096) */
+  int64_t series_capacity;       /* SERIES_CAPACITY (points kept per series, 4096) */
   /* cache */
-  int64_t cache_budget_bytes;  /* CACHE_BUDGET_BYTES (default budget, 268435456) */
-  int cache_policy;            /* CACHE_POLICY ("sieve" | "s3fifo" | "lru") */
-  double cache_shrink_fraction; /* CACHE_SHRINK_FRACTION (shrink to this share under pressure, 0.5) */
+  int64_t cache_budget_bytes; /* CACHE_BUDGET_BYTES (default budget, 268435456) */
+  int cache_policy;           /* CACHE_POLICY ("sieve" | "s3fifo" | "lru") */
+  double
+      cache_shrink_fraction; /* CACHE_SHRINK_FRACTION (shrink to this share under pressure, 0.5) */
   /* probes */
-  char proc_root[256];         /* PROC_ROOT ("" = real /proc and /sys; a fake root for tests) */
-  char nvml_library[256];      /* NVML_LIBRARY ("" = libnvidia-ml.so.1, then libnvidia-ml.so) */
+  char proc_root[256];    /* PROC_ROOT ("" = real /proc and /sys; a fake root for tests) */
+  char nvml_library[256]; /* NVML_LIBRARY ("" = libnvidia-ml.so.1, then libnvidia-ml.so) */
 } po_config;
 
 /* Fills *cfg with the built-in defaults (no environment, no file). */
@@ -170,7 +171,8 @@ typedef struct po_site {
   uint32_t id; /* assigned on first use; 0 = not yet */
 } po_site;
 
-#define PO_SITE_INIT(name_, file_, line_) {(name_), (file_), (line_), 0}
+#define PO_SITE_INIT(name_, file_, line_) \
+  { (name_), (file_), (line_), 0 }
 
 PO_API void po_zone_begin(po_site *site);
 PO_API void po_zone_end(void);
@@ -195,20 +197,21 @@ typedef enum { PO_SORT_TOTAL = 0, PO_SORT_SELF = 1, PO_SORT_CALLS = 2 } po_sort;
 PO_API int po_profile_report_text(FILE *out, po_sort sort);
 /* Writes the report (version, host, run and profile sections) as JSON, atomically. */
 PO_API int po_profile_save_json(const char *path);
-/* Writes the timeline events as Chrome Trace Event JSON (Perfetto, chrome://tracing), atomically. */
+/* Writes the timeline events as Chrome Trace Event JSON (Perfetto, chrome://tracing), atomically.
+ */
 PO_API int po_profile_save_chrome_trace(const char *path);
 /* Forgets everything recorded so far (all threads, exited ones too). Open zones stay open. */
 PO_API void po_profile_reset(void);
 
 /* Counters of what the profiler could not record exactly. */
 typedef struct po_profile_counters {
-  uint64_t dropped_events;   /* timeline events that did not fit a ring */
-  uint64_t truncated_names;  /* names over 255 bytes, truncated */
-  uint64_t null_names;       /* NULL or empty names, recorded as "(null)" */
-  uint64_t unmatched_ends;   /* po_zone_end() without an open zone: ignored */
-  uint64_t open_at_exit;     /* zones still open when their thread exited: closed and flagged */
-  uint64_t depth_overflows;  /* zones deeper than the stack limit: counted, not timed */
-  uint64_t site_overflows;   /* sites beyond the table limit: counted, not timed */
+  uint64_t dropped_events;  /* timeline events that did not fit a ring */
+  uint64_t truncated_names; /* names over 255 bytes, truncated */
+  uint64_t null_names;      /* NULL or empty names, recorded as "(null)" */
+  uint64_t unmatched_ends;  /* po_zone_end() without an open zone: ignored */
+  uint64_t open_at_exit;    /* zones still open when their thread exited: closed and flagged */
+  uint64_t depth_overflows; /* zones deeper than the stack limit: counted, not timed */
+  uint64_t site_overflows;  /* sites beyond the table limit: counted, not timed */
 } po_profile_counters;
 PO_API void po_profile_get_counters(po_profile_counters *out);
 
@@ -236,21 +239,20 @@ static inline void po__scope_end(int *began) {
 /* Times the enclosing scope under `name` (a string literal or a string that outlives the run). */
 #define PO_SCOPE(name_)                                                                  \
   static po_site PO__CAT(po__site_, __LINE__) = PO_SITE_INIT(name_, __FILE__, __LINE__); \
-  int PO__CAT(po__scope_, __LINE__) __attribute__((cleanup(po__scope_end), unused)) =   \
+  int PO__CAT(po__scope_, __LINE__) __attribute__((cleanup(po__scope_end), unused)) =    \
       po__scope_begin(&PO__CAT(po__site_, __LINE__))
 /* First statement of a function: times the function, named by __func__. */
-#define PO_PROFILE_FUNCTION()                                                            \
-  static po_site po__fn_site = PO_SITE_INIT(__func__, __FILE__, __LINE__);               \
-  int po__fn_scope __attribute__((cleanup(po__scope_end), unused)) =                     \
-      po__scope_begin(&po__fn_site)
+#define PO_PROFILE_FUNCTION()                                              \
+  static po_site po__fn_site = PO_SITE_INIT(__func__, __FILE__, __LINE__); \
+  int po__fn_scope __attribute__((cleanup(po__scope_end), unused)) = po__scope_begin(&po__fn_site)
 /* PO_ZONE("name") { ... } times the block; leaving it by break, goto or return ends the zone. */
-#define PO_ZONE(name_)                                                                   \
-  for (int PO__CAT(po__zone_began_, __LINE__) __attribute__((cleanup(po__scope_end))) =  \
-           po__scope_begin(__extension__({                                               \
-             static po_site po__zone_site_ = PO_SITE_INIT(name_, __FILE__, __LINE__);    \
-             &po__zone_site_;                                                            \
-           })),                                                                          \
-           PO__CAT(po__zone_once_, __LINE__) = 1;                                        \
+#define PO_ZONE(name_)                                                                \
+  for (int PO__CAT(po__zone_began_, __LINE__)                                         \
+           __attribute__((cleanup(po__scope_end))) = po__scope_begin(__extension__({  \
+             static po_site po__zone_site_ = PO_SITE_INIT(name_, __FILE__, __LINE__); \
+             &po__zone_site_;                                                         \
+           })),                                                                       \
+           PO__CAT(po__zone_once_, __LINE__) = 1;                                     \
        PO__CAT(po__zone_once_, __LINE__); PO__CAT(po__zone_once_, __LINE__) = 0)
 #elif defined(PERFOPT_DISABLE)
 #define PO_SCOPE(name_) ((void)0)
@@ -322,11 +324,11 @@ typedef struct po_gpu_info {
   double utilization_memory_ratio;
   double temperature_celsius;
   double power_watts;
-  int processes_known;            /* 1 when the process list could be read */
-  size_t process_count;           /* entries in processes[] */
-  size_t processes_dropped;       /* processes beyond PO_GPU_MAX_PROCESSES */
+  int processes_known;      /* 1 when the process list could be read */
+  size_t process_count;     /* entries in processes[] */
+  size_t processes_dropped; /* processes beyond PO_GPU_MAX_PROCESSES */
   po_gpu_process processes[PO_GPU_MAX_PROCESSES];
-  char error[128];                /* "" when every call succeeded */
+  char error[128]; /* "" when every call succeeded */
 } po_gpu_info;
 
 /* The seed's measure_gpu_usage(), for every device: loads NVML (cfg->nvml_library, or
@@ -341,18 +343,18 @@ PO_API int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, siz
 /* What this machine is: for reports and for hardware-aware defaults. */
 typedef struct po_hardware {
   char cpu_model[128];
-  int cores_online;    /* /sys/devices/system/cpu/online, else cpuN lines in /proc/stat */
-  int cores_allowed;   /* Cpus_allowed_list of this process (affinity, cpuset) */
-  double cgroup_cpu_limit; /* cgroup cpu.max quota / period in cores; 0 = no limit */
-  uint64_t memory_total_bytes;      /* MemTotal */
+  int cores_online;            /* /sys/devices/system/cpu/online, else cpuN lines in /proc/stat */
+  int cores_allowed;           /* Cpus_allowed_list of this process (affinity, cpuset) */
+  double cgroup_cpu_limit;     /* cgroup cpu.max quota / period in cores; 0 = no limit */
+  uint64_t memory_total_bytes; /* MemTotal */
   uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
   uint64_t memory_limit_bytes;      /* the cgroup limit when set, else memory_total_bytes */
   int limit_from_cgroup;            /* 1 when memory_limit_bytes is the cgroup's */
   int cgroup_version;               /* 2, 1, or 0 when no memory cgroup was found */
   size_t gpu_count;
-  size_t gpus_dropped;              /* devices beyond PO_GPU_MAX_DEVICES */
-  po_gpu_info gpus[8];              /* the first 8 devices (gpu_count may be larger) */
-  char gpu_reason[160];             /* why there is no GPU ("" when gpu_count > 0) */
+  size_t gpus_dropped;  /* devices beyond PO_GPU_MAX_DEVICES */
+  po_gpu_info gpus[8];  /* the first 8 devices (gpu_count may be larger) */
+  char gpu_reason[160]; /* why there is no GPU ("" when gpu_count > 0) */
 } po_hardware;
 
 /* Probes the hardware (cfg->proc_root, cfg->nvml_library; cfg NULL = defaults). GPUs are queried
@@ -364,8 +366,8 @@ PO_API int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *o
 typedef struct po_gpu_target {
   uint32_t index;
   double memory_threshold_ratio;
-  uint64_t target_bytes;    /* memory_total_bytes * ratio */
-  uint64_t headroom_bytes;  /* memory_total_bytes - target_bytes */
+  uint64_t target_bytes;   /* memory_total_bytes * ratio */
+  uint64_t headroom_bytes; /* memory_total_bytes - target_bytes */
   char why[128];
 } po_gpu_target;
 /* Fills out[i] for each of the n devices. Returns 0 or PO_EINVAL. */
@@ -379,7 +381,7 @@ typedef struct po_threshold {
   const char *metric; /* po_metric_name(): "cpu", "memory", "gpu_memory", "disk_busy" (static) */
   double value;       /* ratio 0..1 */
   const char *source; /* "config" or "hardware default" (static strings) */
-  char why[160];      /* e.g. "hardware default: 16 GiB effective memory limit (< 64 GiB) -> 0.85" */
+  char why[160]; /* e.g. "hardware default: 16 GiB effective memory limit (< 64 GiB) -> 0.85" */
 } po_threshold;
 
 typedef struct po_thresholds {
@@ -399,17 +401,17 @@ PO_API int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw, po
 
 /* One sample of the system and this process. A field the system could not provide is -1. */
 typedef struct po_sample {
-  double t_seconds;                    /* seconds since run start */
-  double cpu_utilization_ratio;        /* system, all cores, 0..1 */
-  double process_cpu_ratio;            /* this process, ratio of ONE core (may exceed 1) */
-  int64_t memory_used_bytes;           /* against the effective limit (cgroup or system) */
-  int64_t memory_available_bytes;      /* effective: min(system available, cgroup headroom) */
-  int64_t memory_limit_bytes;          /* effective limit: cgroup limit or MemTotal */
+  double t_seconds;               /* seconds since run start */
+  double cpu_utilization_ratio;   /* system, all cores, 0..1 */
+  double process_cpu_ratio;       /* this process, ratio of ONE core (may exceed 1) */
+  int64_t memory_used_bytes;      /* against the effective limit (cgroup or system) */
+  int64_t memory_available_bytes; /* effective: min(system available, cgroup headroom) */
+  int64_t memory_limit_bytes;     /* effective limit: cgroup limit or MemTotal */
   int64_t process_rss_bytes;
-  double disk_read_bytes_per_second;   /* whole disks only */
+  double disk_read_bytes_per_second; /* whole disks only */
   double disk_write_bytes_per_second;
-  double disk_busy_ratio;              /* busiest disk, 0..1 */
-  int gpu_count;                       /* devices sampled (0: none or no NVML) */
+  double disk_busy_ratio; /* busiest disk, 0..1 */
+  int gpu_count;          /* devices sampled (0: none or no NVML) */
   struct {
     int64_t memory_used_bytes;
     int64_t memory_total_bytes;
@@ -435,14 +437,14 @@ PO_API int po_monitor_sample_now(po_optimizer *opt, po_sample *out);
 PO_API int po_monitor_latest(po_optimizer *opt, po_sample *out);
 
 typedef struct po_monitor_stats {
-  uint64_t samples;              /* samples taken (background and po_monitor_sample_now) */
-  double interval_seconds;       /* configured interval */
+  uint64_t samples;                  /* samples taken (background and po_monitor_sample_now) */
+  double interval_seconds;           /* configured interval */
   double effective_interval_seconds; /* after overhead limiting (== interval when not limited) */
-  double overhead_core_ratio;    /* sampler thread CPU time / wall time while running */
-  double sample_cpu_seconds_avg; /* thread CPU time of one sample */
-  uint64_t events;               /* threshold firings recorded */
-  uint64_t dropped_events;       /* firings that did not fit the event ring (counted, not kept) */
-  size_t series_bytes;           /* memory held by all series together (constant for a run) */
+  double overhead_core_ratio;        /* sampler thread CPU time / wall time while running */
+  double sample_cpu_seconds_avg;     /* thread CPU time of one sample */
+  uint64_t events;                   /* threshold firings recorded */
+  uint64_t dropped_events; /* firings that did not fit the event ring (counted, not kept) */
+  size_t series_bytes;     /* memory held by all series together (constant for a run) */
 } po_monitor_stats;
 PO_API int po_monitor_get_stats(po_optimizer *opt, po_monitor_stats *out);
 
@@ -464,11 +466,11 @@ typedef enum { PO_CLEANUP_NORMAL = 0, PO_CLEANUP_AGGRESSIVE = 1 } po_cleanup_lev
 typedef struct po_pressure_event {
   double t_seconds;
   po_metric metric;
-  int device;               /* GPU index for PO_METRIC_GPU_MEMORY, else -1 */
-  double value;             /* ratio that crossed (0 for PO_METRIC_MANUAL) */
-  double threshold;         /* ratio in force (0 for PO_METRIC_MANUAL) */
-  po_cleanup_level level;   /* how hard to clean: aggressive when far over the threshold */
-  const po_sample *sample;  /* the sample that fired (NULL for PO_METRIC_MANUAL) */
+  int device;              /* GPU index for PO_METRIC_GPU_MEMORY, else -1 */
+  double value;            /* ratio that crossed (0 for PO_METRIC_MANUAL) */
+  double threshold;        /* ratio in force (0 for PO_METRIC_MANUAL) */
+  po_cleanup_level level;  /* how hard to clean: aggressive when far over the threshold */
+  const po_sample *sample; /* the sample that fired (NULL for PO_METRIC_MANUAL) */
 } po_pressure_event;
 
 /* A pressure listener: caches register one to shrink themselves, and a program registers one as
@@ -515,9 +517,9 @@ PO_API int po_cleanup_unregister(po_optimizer *opt, int id);
 typedef struct po_cleanup_result {
   int handlers_run;
   int64_t rss_before_bytes;
-  int64_t rss_after_bytes;   /* after malloc_trim(0) */
-  int64_t freed_bytes;       /* RSS drop over the pass, or the sum of what each handler's RSS
-                              * drop and each listener reported, when larger; never negative */
+  int64_t rss_after_bytes; /* after malloc_trim(0) */
+  int64_t freed_bytes;     /* RSS drop over the pass, or the sum of what each handler's RSS
+                            * drop and each listener reported, when larger; never negative */
 } po_cleanup_result;
 
 /* Runs every handler of `level` (see po_cleanup_register), then the pressure listeners (metric
@@ -538,19 +540,19 @@ PO_API int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanu
 typedef int (*po_guard_fn)(void *ctx);
 
 typedef struct po_guard_options {
-  const char *name;          /* for the report (NULL: "guard") */
-  int device;                /* -1: system/cgroup memory; >= 0: that GPU's free memory */
-  double headroom_ratio;     /* extra share of required_bytes kept free (0: none) */
-  int cleanup_after;         /* cleanup level run after the operation, -1 none (default NORMAL) */
+  const char *name;      /* for the report (NULL: "guard") */
+  int device;            /* -1: system/cgroup memory; >= 0: that GPU's free memory */
+  double headroom_ratio; /* extra share of required_bytes kept free (0: none) */
+  int cleanup_after;     /* cleanup level run after the operation, -1 none (default NORMAL) */
 } po_guard_options;
 /* Defaults: name "guard", device -1, headroom 0, cleanup_after PO_CLEANUP_NORMAL. */
 PO_API void po_guard_options_init(po_guard_options *o);
 
 typedef struct po_guard_result {
-  int ran;                   /* 0 none, 1 primary, 2 fallback */
-  int primary_rc;            /* primary's return code (0 when it did not run) */
+  int ran;        /* 0 none, 1 primary, 2 fallback */
+  int primary_rc; /* primary's return code (0 when it did not run) */
   int64_t required_bytes;
-  int64_t available_bytes;   /* measured before the decision (-1 unknown) */
+  int64_t available_bytes; /* measured before the decision (-1 unknown) */
 } po_guard_result;
 
 /* The seed's knowledge-transfer safeguard. Checks available memory (after cleanup if short);
@@ -568,15 +570,15 @@ PO_API int po_guard_run(po_optimizer *opt, int64_t required_bytes, po_guard_fn p
 typedef enum { PO_BATCH_MULTIPLE_OF_8 = 0, PO_BATCH_POWER_OF_TWO = 1 } po_batch_rounding;
 
 typedef struct po_batch_request {
-  int64_t bytes_per_sample;  /* > 0: given; 0: measured from the two points below */
-  int64_t fixed_bytes;       /* memory independent of the batch (model, buffers) */
-  int64_t batch_a, bytes_a;  /* measurement points: memory used at batch size a ... */
-  int64_t batch_b, bytes_b;  /* ... and at batch size b (b != a) */
-  int64_t available_bytes;   /* 0: probe (system/cgroup, or GPU `device`) */
-  int device;                /* -1 host memory, >= 0 GPU index (when probing) */
-  double headroom_ratio;     /* share of available kept free (0: default 0.1) */
+  int64_t bytes_per_sample; /* > 0: given; 0: measured from the two points below */
+  int64_t fixed_bytes;      /* memory independent of the batch (model, buffers) */
+  int64_t batch_a, bytes_a; /* measurement points: memory used at batch size a ... */
+  int64_t batch_b, bytes_b; /* ... and at batch size b (b != a) */
+  int64_t available_bytes;  /* 0: probe (system/cgroup, or GPU `device`) */
+  int device;               /* -1 host memory, >= 0 GPU index (when probing) */
+  double headroom_ratio;    /* share of available kept free (0: default 0.1) */
   po_batch_rounding rounding;
-  int64_t max_batch;         /* upper bound (0: none) */
+  int64_t max_batch; /* upper bound (0: none) */
 } po_batch_request;
 
 /* Largest batch size that fits the available memory minus headroom, rounded down to a multiple
@@ -730,19 +732,19 @@ typedef struct po_cache_type_stats {
 
 typedef struct po_cache_stats {
   uint64_t budget_bytes;
-  uint64_t bytes;           /* declared sizes of the entries held */
+  uint64_t bytes; /* declared sizes of the entries held */
   uint64_t entries;
   uint64_t pinned_entries;
   uint64_t hits;
-  uint64_t misses;          /* per-type misses only count misses whose type is known (loads,
-                               expired entries); a get of an absent key has no type */
-  uint64_t evictions;       /* removed to make room or by a shrink */
-  uint64_t removals;        /* po_cache_remove, clears, replacements, expirations */
+  uint64_t misses;    /* per-type misses only count misses whose type is known (loads,
+                         expired entries); a get of an absent key has no type */
+  uint64_t evictions; /* removed to make room or by a shrink */
+  uint64_t removals;  /* po_cache_remove, clears, replacements, expirations */
   uint64_t expirations;
   uint64_t loads, load_failures, coalesced_loads;
   uint64_t shrinks, shrinks_dropped; /* shrink records kept / overwritten (ring of 32) */
-  uint64_t metadata_bytes;  /* the cache's own memory: entries, key copies, table, ghost */
-  double hit_ratio;         /* hits / (hits + misses), 0 when no lookups */
+  uint64_t metadata_bytes;           /* the cache's own memory: entries, key copies, table, ghost */
+  double hit_ratio;                  /* hits / (hits + misses), 0 when no lookups */
   po_cache_type_stats per_type[PO_CACHE_TYPE_COUNT];
 } po_cache_stats;
 /* A consistent snapshot of the counters (counters from concurrent gets may lag by a few). */
@@ -768,10 +770,10 @@ typedef enum { PO_DS_F64 = 0, PO_DS_F32 = 1 } po_ds_type;
  * the output keeps the index of the first NaN of each gap (at most one per column or bucket), so
  * a renderer that breaks the line at NaN draws the same gaps. */
 typedef struct po_ds_input {
-  const void *x;       /* NULL: implicit x = 0, 1, ..., n-1 */
-  const void *y;       /* n values */
+  const void *x; /* NULL: implicit x = 0, 1, ..., n-1 */
+  const void *y; /* n values */
   size_t n;
-  po_ds_type x_type;   /* PO_DS_F64 (default) or PO_DS_F32 */
+  po_ds_type x_type; /* PO_DS_F64 (default) or PO_DS_F32 */
   po_ds_type y_type;
   /* M4/MinMax only: the x domain the chart maps onto [0, width). Equal (e.g. both 0): the
    * data's own range x[0] .. x[n-1]. Points outside the domain go to the first/last column. */
@@ -790,8 +792,8 @@ PO_API size_t po_ds_capacity(po_ds_method method, size_t n_out);
  * n <= n_out (LTTB) or n <= 2 returns all indices. Single-threaded; thread-safe (no state). */
 PO_API int64_t po_downsample(po_ds_method method, const po_ds_input *in, size_t n_out, size_t *out,
                              size_t cap, char *errbuf, size_t errlen);
-PO_API int64_t po_ds_m4(const po_ds_input *in, size_t width, size_t *out, size_t cap,
-                        char *errbuf, size_t errlen);
+PO_API int64_t po_ds_m4(const po_ds_input *in, size_t width, size_t *out, size_t cap, char *errbuf,
+                        size_t errlen);
 PO_API int64_t po_ds_minmax(const po_ds_input *in, size_t width, size_t *out, size_t cap,
                             char *errbuf, size_t errlen);
 PO_API int64_t po_ds_lttb(const po_ds_input *in, size_t n_out, size_t *out, size_t cap,
@@ -816,11 +818,11 @@ PO_API size_t po_ds_column(double x, double lo, double hi, size_t width);
 typedef struct po_ds_stream po_ds_stream;
 
 typedef struct po_ds_stream_stats {
-  uint64_t pushed;          /* points accepted */
-  uint64_t dropped;         /* points with a non-finite x, ignored and counted */
-  uint64_t halvings;        /* times the resolution halved */
-  double bucket_width;      /* current bucket width in x units (0 before the first halving) */
-  size_t buckets_used;      /* non-empty buckets */
+  uint64_t pushed;     /* points accepted */
+  uint64_t dropped;    /* points with a non-finite x, ignored and counted */
+  uint64_t halvings;   /* times the resolution halved */
+  double bucket_width; /* current bucket width in x units (0 before the first halving) */
+  size_t buckets_used; /* non-empty buckets */
 } po_ds_stream_stats;
 
 /* buckets >= 2 (even numbers are best; 2 * the chart width keeps full resolution).
@@ -850,9 +852,9 @@ PO_API void po_ds_stream_reset(po_ds_stream *s);
 typedef struct po_csv po_csv;
 
 typedef struct po_csv_options {
-  char delimiter;        /* 0: ',' */
-  int no_header;         /* 1: the first row is data; columns are then named by index only */
-  size_t buffer_bytes;   /* 0: 1 MiB; a single row longer than the buffer is skipped as bad */
+  char delimiter;      /* 0: ',' */
+  int no_header;       /* 1: the first row is data; columns are then named by index only */
+  size_t buffer_bytes; /* 0: 1 MiB; a single row longer than the buffer is skipped as bad */
 } po_csv_options;
 
 typedef struct po_csv_stats {
@@ -896,9 +898,9 @@ PO_API int po_parse_double(const char *s, size_t len, double *out);
  * Charts and the HTML report
  * ====================================================================================== */
 /* Standalone SVG charts written by perfopt itself (no plotting dependency): lines, areas, stacked
- * areas, horizontal bars and flame graphs (icicles), with "nice" ticks, unit-aware labels that never
- * overlap and the Okabe-Ito colour-blind-safe palette. A po_chart is used by one thread at a time;
- * different charts may be used from different threads. */
+ * areas, horizontal bars and flame graphs (icicles), with "nice" ticks, unit-aware labels that
+ * never overlap and the Okabe-Ito colour-blind-safe palette. A po_chart is used by one thread at a
+ * time; different charts may be used from different threads. */
 
 typedef enum {
   PO_CHART_LINES = 0,   /* one line per series (x ascending) */
@@ -926,7 +928,8 @@ typedef enum {
 PO_API po_unit po_unit_from_name(const char *name);
 
 /* Formats v in `unit` with at most 3 significant digits and a prefix ("1.5 KiB", "2.1 ms", "85%").
- * Always terminates buf (when len > 0). Returns the length it wanted (like snprintf), or PO_EINVAL. */
+ * Always terminates buf (when len > 0). Returns the length it wanted (like snprintf), or PO_EINVAL.
+ */
 PO_API int po_format_value(double v, po_unit unit, char *buf, size_t len);
 
 #define PO_TICKS_MAX 24
@@ -1010,8 +1013,7 @@ PO_API int po_chart_save_svg(po_chart *chart, const char *path, char *errbuf, si
  * reduced to the chart width and tables capped, so a 24-hour run stays well under 2 MB. */
 PO_API int po_report_write_html(const po_report *rep, FILE *out);
 /* Atomic write of the HTML report; errbuf names the path or the problem. */
-PO_API int po_report_save_html(const po_report *rep, const char *path, char *errbuf,
-                               size_t errlen);
+PO_API int po_report_save_html(const po_report *rep, const char *path, char *errbuf, size_t errlen);
 /* Builds the default optimizer's report (po_get_profiling_report) and saves it as HTML. */
 PO_API int po_save_html_report(const char *path);
 

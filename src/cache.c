@@ -34,8 +34,8 @@ static size_t big_size(size_t bytes) {
 static void *big_alloc(size_t bytes) {
   if (bytes < HUGE_BYTES) return calloc(1, bytes);
   size_t sz = big_size(bytes);
-  unsigned char *p = mmap(NULL, sz + HUGE_BYTES, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  unsigned char *p =
+      mmap(NULL, sz + HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
   size_t lead = (HUGE_BYTES - ((uintptr_t)p & (HUGE_BYTES - 1))) & (HUGE_BYTES - 1);
   if (lead) munmap(p, lead);
@@ -53,9 +53,15 @@ static void big_free(void *p, size_t bytes) {
     munmap(p, big_size(bytes));
 }
 
-static inline int pinned(const po_cache_entry *e) { return e->pins != 0; }
-static inline void set_flag(po_cache_entry *e, unsigned f) { e->flags = (e->flags | f) & 7u; }
-static inline void clr_flag(po_cache_entry *e, unsigned f) { e->flags = (e->flags & ~(uint64_t)f) & 7u; }
+static inline int pinned(const po_cache_entry *e) {
+  return e->pins != 0;
+}
+static inline void set_flag(po_cache_entry *e, unsigned f) {
+  e->flags = (e->flags | f) & 7u;
+}
+static inline void clr_flag(po_cache_entry *e, unsigned f) {
+  e->flags = (e->flags & ~(uint64_t)f) & 7u;
+}
 /* Pin count changes keep the cache's pinned totals (entries in the cache only). */
 static inline void pins_add(po_cache *c, po_cache_entry *e, int d) {
   uint64_t before = e->pins;
@@ -208,7 +214,9 @@ static inline size_t slot_home(const po__table *t, uint64_t h) {
   return (size_t)(((h & 0xffffffffULL) * t->cap) >> 32);
 }
 
-static size_t table_bytes(size_t cap) { return sizeof(po__table) + cap * sizeof(uint64_t); }
+static size_t table_bytes(size_t cap) {
+  return sizeof(po__table) + cap * sizeof(uint64_t);
+}
 
 static po__table *table_new(po_cache *c, size_t cap) {
   size_t bytes = sizeof(po__table) + cap * sizeof(_Atomic uint64_t);
@@ -538,7 +546,6 @@ static void entry_leave(po_cache *c, po_cache_entry *e, int why) {
   c->pending_retire = e;
 }
 
-
 /* ---- policies: one eviction each; return 0, or PO_EBUSY when nothing is evictable --------- */
 
 static int evict_sieve(po_cache *c) {
@@ -595,7 +602,8 @@ static int evict_s3fifo(po_cache *c) {
       if (pinned(e) || f >= 1) {
         q_unlink(main_q, e);
         q_push_head(main_q, e);
-        if (!pinned(e)) atomic_store_explicit(&e->ref, (uint8_t)((f > 3 ? 3 : f) - 1), memory_order_relaxed);
+        if (!pinned(e))
+          atomic_store_explicit(&e->ref, (uint8_t)((f > 3 ? 3 : f) - 1), memory_order_relaxed);
         continue;
       }
       entry_leave(c, e, 0);
@@ -620,9 +628,12 @@ static int evict_s3fifo(po_cache *c) {
 
 static int evict_one(po_cache *c) {
   switch (c->policy) {
-  case PO_CACHE_LRU: return evict_lru(c);
-  case PO_CACHE_S3FIFO: return evict_s3fifo(c);
-  default: return evict_sieve(c);
+    case PO_CACHE_LRU:
+      return evict_lru(c);
+    case PO_CACHE_S3FIFO:
+      return evict_s3fifo(c);
+    default:
+      return evict_sieve(c);
   }
 }
 
@@ -679,9 +690,12 @@ static inline void stripe_add(po_cache *c, int rec, size_t idx) {
 
 const char *po_cache_policy_name(po_cache_policy p) {
   switch (p) {
-  case PO_CACHE_SIEVE: return "sieve";
-  case PO_CACHE_S3FIFO: return "s3fifo";
-  case PO_CACHE_LRU: return "lru";
+    case PO_CACHE_SIEVE:
+      return "sieve";
+    case PO_CACHE_S3FIFO:
+      return "s3fifo";
+    case PO_CACHE_LRU:
+      return "lru";
   }
   return "?";
 }
@@ -1294,7 +1308,8 @@ void po_cache_get_stats(const po_cache *cc, po_cache_stats *out) {
     out->misses += ts->misses;
   }
   for (int s = 0; s < PO__STRIPES; s++)
-    out->misses += atomic_load_explicit(&c->stripes[s].n[STRIPE_MISS_UNTYPED], memory_order_relaxed);
+    out->misses +=
+        atomic_load_explicit(&c->stripes[s].n[STRIPE_MISS_UNTYPED], memory_order_relaxed);
   pthread_mutex_unlock(&c->lock);
   uint64_t lookups = out->hits + out->misses;
   out->hit_ratio = lookups ? (double)out->hits / (double)lookups : 0.0;

@@ -11,7 +11,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-
 #define records po__ebr_records
 #define global_epoch po__ebr_epoch
 #define my_record po__ebr_my_record
@@ -40,7 +39,8 @@ static int record_claim(void) {
     if (atomic_load_explicit(&records[i].used, memory_order_relaxed) == 0 &&
         atomic_compare_exchange_strong(&records[i].used, &expect, 1)) {
       unsigned hi = atomic_load(&records_hi);
-      while (hi < (unsigned)i + 1 && !atomic_compare_exchange_weak(&records_hi, &hi, (unsigned)i + 1)) {
+      while (hi < (unsigned)i + 1 &&
+             !atomic_compare_exchange_weak(&records_hi, &hi, (unsigned)i + 1)) {
       }
       pthread_setspecific(exit_key, (void *)(intptr_t)(i + 1));
       return i;

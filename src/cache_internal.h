@@ -57,16 +57,16 @@ struct po_cache_entry {
     } r;
   } link;
   /* writer-only word (under the lock) */
-  uint64_t size : 40;     /* declared bytes (immutable; at most 1 TiB) */
-  uint64_t fn_index : 8;  /* free callback slot (immutable) */
-  uint64_t pins : 13;     /* pin count */
-  uint64_t flags : 3;     /* PO__E_* */
+  uint64_t size : 40;    /* declared bytes (immutable; at most 1 TiB) */
+  uint64_t fn_index : 8; /* free callback slot (immutable) */
+  uint64_t pins : 13;    /* pin count */
+  uint64_t flags : 3;    /* PO__E_* */
   /* what a hit reads */
-  void *value;            /* immutable */
-  uint16_t keylen;        /* immutable */
-  _Atomic uint8_t ref;    /* SIEVE visited bit / S3-FIFO frequency (relaxed) */
-  uint8_t type;           /* immutable */
-  uint32_t expire_ms;     /* ms since cache creation + 1; 0 = never (immutable) */
+  void *value;         /* immutable */
+  uint16_t keylen;     /* immutable */
+  _Atomic uint8_t ref; /* SIEVE visited bit / S3-FIFO frequency (relaxed) */
+  uint8_t type;        /* immutable */
+  uint32_t expire_ms;  /* ms since cache creation + 1; 0 = never (immutable) */
   unsigned char key[];
 };
 

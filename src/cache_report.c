@@ -99,8 +99,7 @@ static void register_hooks(po_optimizer *opt, struct po_cache_registry *r) {
   for (int t = 0; t < PO_CACHE_TYPE_COUNT; t++) {
     if (po_cleanup_register(opt, "cache", (po_resource_type)t, 100, PO_CLEANUP_AGGRESSIVE,
                             on_cleanup, &r->type_ctx[t], NULL))
-      po__log(1, "cache: could not register the %s cleanup handler",
-              po_resource_type_name(t));
+      po__log(1, "cache: could not register the %s cleanup handler", po_resource_type_name(t));
   }
 }
 
@@ -203,7 +202,8 @@ static int cache_json(po_cache *c, cJSON *arr) {
     if (!so) return PO_ENOMEM;
     cJSON_AddItemToArray(sh, so);
     if (!cJSON_AddNumberToObject(so, "t_seconds", recs[i].t_seconds) ||
-        add_u64(so, "from_bytes", recs[i].from_bytes) || add_u64(so, "to_bytes", recs[i].to_bytes) ||
+        add_u64(so, "from_bytes", recs[i].from_bytes) ||
+        add_u64(so, "to_bytes", recs[i].to_bytes) ||
         !cJSON_AddStringToObject(so, "reason", recs[i].reason))
       return PO_ENOMEM;
   }

@@ -186,8 +186,7 @@ int po_chart_set_size(po_chart *c, int width_px, int height_px) {
 }
 
 int po_chart_set_axis(po_chart *c, char axis, const char *label, po_unit unit) {
-  if (!c || (axis != 'x' && axis != 'y') || (int)unit < 0 || unit > PO_UNIT_COUNT)
-    return PO_EINVAL;
+  if (!c || (axis != 'x' && axis != 'y') || (int)unit < 0 || unit > PO_UNIT_COUNT) return PO_EINVAL;
   int a = axis == 'y';
   char *l = NULL;
   if (label && !(l = dup_or_empty(label))) return PO_ENOMEM;
@@ -343,7 +342,9 @@ int po_chart_add_frame(po_chart *c, int64_t id, int64_t parent, const char *name
   return 0;
 }
 
-size_t po_chart_dropped(const po_chart *c) { return c ? c->dropped + c->render_dropped : 0; }
+size_t po_chart_dropped(const po_chart *c) {
+  return c ? c->dropped + c->render_dropped : 0;
+}
 
 size_t po__chart_text_boxes(const po_chart *c, const po__box **out) {
   *out = c->boxes;
@@ -407,8 +408,9 @@ static int draw_text(po_chart *c, po__cbuf *b, const layout *L, double x, double
   if (vertical) po__cbuf_printf(b, " transform=\"rotate(-90 %.1f %.1f)\"", x, y);
   /* labels inside the plot get a white halo so they stay readable over lines and bands */
   if (kind == 2)
-    po__cbuf_puts(b, " stroke=\"#ffffff\" stroke-width=\"3\" stroke-opacity=\"0.85\" "
-                     "stroke-linejoin=\"round\" paint-order=\"stroke\"");
+    po__cbuf_puts(b,
+                  " stroke=\"#ffffff\" stroke-width=\"3\" stroke-opacity=\"0.85\" "
+                  "stroke-linejoin=\"round\" paint-order=\"stroke\"");
   po__cbuf_puts(b, ">");
   po__cbuf_xml(b, text);
   po__cbuf_puts(b, "</text>\n");
@@ -424,8 +426,12 @@ static int fit_useful(const char *s, double size, double max_px, char *out, size
 
 /* ---- layout of time-series charts --------------------------------------------------------- */
 
-static po_unit x_unit(const po_chart *c) { return c->axis_unit[0]; }
-static po_unit y_unit(const po_chart *c) { return c->axis_unit[1]; }
+static po_unit x_unit(const po_chart *c) {
+  return c->axis_unit[0];
+}
+static po_unit y_unit(const po_chart *c) {
+  return c->axis_unit[1];
+}
 
 static int unit_is_magnitude(po_unit u) {
   return u == PO_UNIT_BYTES || u == PO_UNIT_BYTES_PER_SECOND || u == PO_UNIT_RATIO ||
@@ -600,8 +606,8 @@ static int keep_points(series *s, const size_t *keep, size_t m) {
 }
 
 /* M4 indices of one column array (y or y2) into out; returns the count or a negative code. */
-static int64_t m4_indices(const layout *L, const double *x, const double *y, size_t n,
-                          size_t width, size_t *out, size_t cap) {
+static int64_t m4_indices(const layout *L, const double *x, const double *y, size_t n, size_t width,
+                          size_t *out, size_t cap) {
   po_ds_input in;
   memset(&in, 0, sizeof(in));
   in.x = x;
@@ -740,8 +746,10 @@ static size_t find_frame(const frame *f, size_t n, int64_t id) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (f[mid].id < id) lo = mid + 1;
-    else hi = mid;
+    if (f[mid].id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo < n && f[lo].id == id ? lo : SIZE_MAX;
 }
@@ -773,8 +781,8 @@ static int flame_layout(po_chart *c, double x0, double width) {
   }
   for (size_t i = 0; i < n; i++) {
     nodes[i].idx = i;
-    nodes[i].parent = c->frames[i].parent < 0 ? SIZE_MAX
-                                              : find_frame(c->frames, n, c->frames[i].parent);
+    nodes[i].parent =
+        c->frames[i].parent < 0 ? SIZE_MAX : find_frame(c->frames, n, c->frames[i].parent);
     /* an orphan (unknown parent) or its own parent is never reached from a root */
     if (c->frames[i].parent >= 0 && (nodes[i].parent == SIZE_MAX || nodes[i].parent == i))
       nodes[i].parent = SIZE_MAX - 1;
@@ -837,13 +845,17 @@ static int flame_layout(po_chart *c, double x0, double width) {
 
 /* ---- optimize ------------------------------------------------------------------------------- */
 
-static double title_height(const po_chart *c) { return (c->title && *c->title) ? 28 : 6; }
+static double title_height(const po_chart *c) {
+  return (c->title && *c->title) ? 28 : 6;
+}
 
 int po_chart_optimize(po_chart *c, int width_px) {
   if (!c) return PO_EINVAL;
   if (width_px < 0 || (width_px && (width_px < 120 || width_px > 10000))) return PO_ERANGE;
-  if (width_px) c->width = width_px;
-  else if (!c->fixed_w) c->width = 800;
+  if (width_px)
+    c->width = width_px;
+  else if (!c->fixed_w)
+    c->width = 800;
   int rc = 0;
   if (is_timeseries(c)) {
     if (!c->fixed_h) {
@@ -927,8 +939,10 @@ static void put_num(po__cbuf *b, double v) {
 
 /* cmd 'M' or 'L' starts a command; 0 continues the previous one (implicit lineto). */
 static void put_xy(po__cbuf *b, char cmd, double x, double y) {
-  if (cmd) po__cbuf_put(b, &cmd, 1);
-  else po__cbuf_put(b, " ", 1);
+  if (cmd)
+    po__cbuf_put(b, &cmd, 1);
+  else
+    po__cbuf_put(b, " ", 1);
   put_num(b, x);
   po__cbuf_put(b, " ", 1);
   put_num(b, y);
@@ -1094,8 +1108,7 @@ static void draw_axes(po_chart *c, po__cbuf *b, const layout *L) {
     po__format_tick(v, xu, xref, L->xt.step, buf, sizeof(buf));
     draw_text(c, b, L, x, L->py + L->ph + 16, 'm', FONT, 0, "#444444", buf, 1, 1, 0);
   }
-  po__cbuf_printf(b,
-                  "<path fill=\"none\" stroke=\"#444444\" d=\"M%.1f %.1fV%.1fH%.1f\"/>\n", L->px,
+  po__cbuf_printf(b, "<path fill=\"none\" stroke=\"#444444\" d=\"M%.1f %.1fV%.1fH%.1f\"/>\n", L->px,
                   L->py, L->py + L->ph, L->px + L->pw);
   if (c->axis_label[0]) {
     char buf[256];
@@ -1265,7 +1278,8 @@ static void render_bars(po_chart *c, po__cbuf *b) {
     double y = top + (double)i * row + 3;
     double x0 = sx(&L, fmin(0, r->value)), x1 = sx(&L, fmax(0, r->value));
     po__cbuf_puts(b, "<g><title>");
-    if (r->tooltip) po__cbuf_xml(b, r->tooltip);
+    if (r->tooltip)
+      po__cbuf_xml(b, r->tooltip);
     else {
       po_format_value(r->value, xu, vbuf, sizeof(vbuf));
       po__cbuf_xml(b, r->label);
@@ -1350,9 +1364,15 @@ static int render(po_chart *c, po__cbuf *b, int standalone) {
   c->nboxes = 0;
   svg_open(b, c, standalone);
   switch (c->kind) {
-  case PO_CHART_BARS: render_bars(c, b); break;
-  case PO_CHART_FLAME: render_flame(c, b); break;
-  default: render_timeseries(c, b); break;
+    case PO_CHART_BARS:
+      render_bars(c, b);
+      break;
+    case PO_CHART_FLAME:
+      render_flame(c, b);
+      break;
+    default:
+      render_timeseries(c, b);
+      break;
   }
   po__cbuf_puts(b, "</svg>\n");
   return b->oom ? PO_ENOMEM : 0;

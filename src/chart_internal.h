@@ -61,7 +61,8 @@ typedef struct po__frame_rect {
   int depth;
 } po__frame_rect;
 
-/* The text boxes and flame rectangles the last render drew (valid until the next render or free). */
+/* The text boxes and flame rectangles the last render drew (valid until the next render or free).
+ */
 size_t po__chart_text_boxes(const po_chart *chart, const po__box **out);
 size_t po__chart_frame_rects(const po_chart *chart, const po__frame_rect **out);
 /* Points currently held by series i (after optimize: the reduced count). */

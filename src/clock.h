@@ -9,7 +9,9 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
-static inline uint64_t po__ticks(void) { return __rdtsc(); }
+static inline uint64_t po__ticks(void) {
+  return __rdtsc();
+}
 #define PO__TICKS_ARE_NS 0
 #elif defined(__aarch64__)
 static inline uint64_t po__ticks(void) {

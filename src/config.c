@@ -95,9 +95,15 @@ void po_config_defaults(po_config *cfg) {
   cfg->cache_shrink_fraction = 0.5;
 }
 
-size_t po_config_key_count(void) { return PO__ARRAY_LEN(keys); }
-const char *po_config_key_name(size_t i) { return i < PO__ARRAY_LEN(keys) ? keys[i].name : NULL; }
-const char *po_config_key_help(size_t i) { return i < PO__ARRAY_LEN(keys) ? keys[i].help : NULL; }
+size_t po_config_key_count(void) {
+  return PO__ARRAY_LEN(keys);
+}
+const char *po_config_key_name(size_t i) {
+  return i < PO__ARRAY_LEN(keys) ? keys[i].name : NULL;
+}
+const char *po_config_key_help(size_t i) {
+  return i < PO__ARRAY_LEN(keys) ? keys[i].help : NULL;
+}
 
 static const key_def *find_key(const char *name) {
   for (size_t i = 0; i < PO__ARRAY_LEN(keys); i++)
@@ -112,32 +118,32 @@ static int unknown_key(const char *name, char *errbuf, size_t errlen) {
 
 static void describe_allowed(const key_def *k, char *buf, size_t len) {
   switch (k->type) {
-  case T_BOOL:
-    snprintf(buf, len, "true or false (also 1/0, yes/no, on/off)");
-    break;
-  case T_DOUBLE:
-    snprintf(buf, len, "a number from %g to %g", k->min, k->max);
-    break;
-  case T_INT:
-    snprintf(buf, len, "an integer from %.0f to %.0f", k->min, k->max);
-    break;
-  case T_ENUM: {
-    size_t used = (size_t)snprintf(buf, len, "one of");
-    for (size_t i = 0; k->enum_names[i] && used < len; i++)
-      used += (size_t)snprintf(buf + used, len - used, "%s %s", i ? "," : "", k->enum_names[i]);
-    break;
-  }
-  case T_STRING:
-    snprintf(buf, len, "a string of at most %zu bytes", k->size - 1);
-    break;
+    case T_BOOL:
+      snprintf(buf, len, "true or false (also 1/0, yes/no, on/off)");
+      break;
+    case T_DOUBLE:
+      snprintf(buf, len, "a number from %g to %g", k->min, k->max);
+      break;
+    case T_INT:
+      snprintf(buf, len, "an integer from %.0f to %.0f", k->min, k->max);
+      break;
+    case T_ENUM: {
+      size_t used = (size_t)snprintf(buf, len, "one of");
+      for (size_t i = 0; k->enum_names[i] && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s %s", i ? "," : "", k->enum_names[i]);
+      break;
+    }
+    case T_STRING:
+      snprintf(buf, len, "a string of at most %zu bytes", k->size - 1);
+      break;
   }
 }
 
 static int bad_value(const key_def *k, const char *shown, char *errbuf, size_t errlen) {
   char allowed[160];
   describe_allowed(k, allowed, sizeof allowed);
-  return po__errf(PO_ECONFIG, errbuf, errlen, "%s: invalid value '%s': expected %s", k->name,
-                  shown, allowed);
+  return po__errf(PO_ECONFIG, errbuf, errlen, "%s: invalid value '%s': expected %s", k->name, shown,
+                  allowed);
 }
 
 static int parse_bool(const char *s, int *out) {
@@ -162,8 +168,8 @@ static int parse_double(const char *s, double *out) {
 }
 
 /* Stores an already-typed value after the range check. */
-static int store_number(po_config *cfg, const key_def *k, double v, const char *shown,
-                        char *errbuf, size_t errlen) {
+static int store_number(po_config *cfg, const key_def *k, double v, const char *shown, char *errbuf,
+                        size_t errlen) {
   if (v < k->min || v > k->max) return bad_value(k, shown, errbuf, errlen);
   char *base = (char *)cfg + k->offset;
   if (k->type == T_DOUBLE) {
@@ -181,32 +187,31 @@ static int set_text(po_config *cfg, const key_def *k, const char *value, char *e
                     size_t errlen) {
   char *base = (char *)cfg + k->offset;
   switch (k->type) {
-  case T_BOOL: {
-    int b;
-    if (parse_bool(value, &b) != 0) return bad_value(k, value, errbuf, errlen);
-    *(int *)(void *)base = b;
-    return 0;
-  }
-  case T_DOUBLE:
-  case T_INT: {
-    double v;
-    if (parse_double(value, &v) != 0) return bad_value(k, value, errbuf, errlen);
-    return store_number(cfg, k, v, value, errbuf, errlen);
-  }
-  case T_ENUM:
-    for (int i = 0; k->enum_names[i]; i++)
-      if (!strcasecmp(value, k->enum_names[i])) return *(int *)(void *)base = i, 0;
-    return bad_value(k, value, errbuf, errlen);
-  case T_STRING:
-    if (strlen(value) >= k->size) return bad_value(k, value, errbuf, errlen);
-    po__strlcpy(base, value, k->size);
-    return 0;
+    case T_BOOL: {
+      int b;
+      if (parse_bool(value, &b) != 0) return bad_value(k, value, errbuf, errlen);
+      *(int *)(void *)base = b;
+      return 0;
+    }
+    case T_DOUBLE:
+    case T_INT: {
+      double v;
+      if (parse_double(value, &v) != 0) return bad_value(k, value, errbuf, errlen);
+      return store_number(cfg, k, v, value, errbuf, errlen);
+    }
+    case T_ENUM:
+      for (int i = 0; k->enum_names[i]; i++)
+        if (!strcasecmp(value, k->enum_names[i])) return *(int *)(void *)base = i, 0;
+      return bad_value(k, value, errbuf, errlen);
+    case T_STRING:
+      if (strlen(value) >= k->size) return bad_value(k, value, errbuf, errlen);
+      po__strlcpy(base, value, k->size);
+      return 0;
   }
   return PO_EINVAL;
 }
 
-int po_config_set(po_config *cfg, const char *key, const char *value, char *errbuf,
-                  size_t errlen) {
+int po_config_set(po_config *cfg, const char *key, const char *value, char *errbuf, size_t errlen) {
   if (!cfg || !key || !value) return po__errf(PO_EINVAL, errbuf, errlen, "NULL argument");
   const key_def *k = find_key(key);
   if (!k) return unknown_key(key, errbuf, errlen);
@@ -220,19 +225,19 @@ static int set_json(po_config *cfg, const key_def *k, const cJSON *item, char *e
                     size_t errlen) {
   char shown[64];
   switch (k->type) {
-  case T_BOOL:
-    if (!cJSON_IsBool(item)) return bad_value(k, "(not a boolean)", errbuf, errlen);
-    *(int *)(void *)((char *)cfg + k->offset) = cJSON_IsTrue(item) ? 1 : 0;
-    return 0;
-  case T_DOUBLE:
-  case T_INT:
-    if (!cJSON_IsNumber(item)) return bad_value(k, "(not a number)", errbuf, errlen);
-    snprintf(shown, sizeof shown, "%.17g", item->valuedouble);
-    return store_number(cfg, k, item->valuedouble, shown, errbuf, errlen);
-  case T_ENUM:
-  case T_STRING:
-    if (!cJSON_IsString(item)) return bad_value(k, "(not a string)", errbuf, errlen);
-    return set_text(cfg, k, item->valuestring, errbuf, errlen);
+    case T_BOOL:
+      if (!cJSON_IsBool(item)) return bad_value(k, "(not a boolean)", errbuf, errlen);
+      *(int *)(void *)((char *)cfg + k->offset) = cJSON_IsTrue(item) ? 1 : 0;
+      return 0;
+    case T_DOUBLE:
+    case T_INT:
+      if (!cJSON_IsNumber(item)) return bad_value(k, "(not a number)", errbuf, errlen);
+      snprintf(shown, sizeof shown, "%.17g", item->valuedouble);
+      return store_number(cfg, k, item->valuedouble, shown, errbuf, errlen);
+    case T_ENUM:
+    case T_STRING:
+      if (!cJSON_IsString(item)) return bad_value(k, "(not a string)", errbuf, errlen);
+      return set_text(cfg, k, item->valuestring, errbuf, errlen);
   }
   return PO_EINVAL;
 }
@@ -333,23 +338,23 @@ char *po_config_to_json(const po_config *cfg) {
     const char *base = (const char *)cfg + k->offset;
     cJSON *v = NULL;
     switch (k->type) {
-    case T_BOOL:
-      v = cJSON_CreateBool(*(const int *)(const void *)base);
-      break;
-    case T_DOUBLE:
-      v = cJSON_CreateNumber(*(const double *)(const void *)base);
-      break;
-    case T_INT:
-      v = cJSON_CreateNumber((double)*(const int64_t *)(const void *)base);
-      break;
-    case T_ENUM: {
-      int e = *(const int *)(const void *)base;
-      v = cJSON_CreateString(e >= 0 && e <= (int)k->max ? k->enum_names[e] : "?");
-      break;
-    }
-    case T_STRING:
-      v = cJSON_CreateString(base);
-      break;
+      case T_BOOL:
+        v = cJSON_CreateBool(*(const int *)(const void *)base);
+        break;
+      case T_DOUBLE:
+        v = cJSON_CreateNumber(*(const double *)(const void *)base);
+        break;
+      case T_INT:
+        v = cJSON_CreateNumber((double)*(const int64_t *)(const void *)base);
+        break;
+      case T_ENUM: {
+        int e = *(const int *)(const void *)base;
+        v = cJSON_CreateString(e >= 0 && e <= (int)k->max ? k->enum_names[e] : "?");
+        break;
+      }
+      case T_STRING:
+        v = cJSON_CreateString(base);
+        break;
     }
     if (!v || !cJSON_AddItemToObject(o, k->name, v)) {
       cJSON_Delete(v);

@@ -171,8 +171,8 @@ static const char *csv_col_label(const po_csv *c, size_t col, char *tmp, size_t 
   return tmp;
 }
 
-static void csv_field(po_csv *c, size_t col, const char *f, size_t len, int escaped,
-                      double *vals, uint64_t *filled) {
+static void csv_field(po_csv *c, size_t col, const char *f, size_t len, int escaped, double *vals,
+                      uint64_t *filled) {
   if (col >= c->ncolmap || c->colmap[col] < 0) return;
   size_t pos = (size_t)c->colmap[col];
   char label[32];
@@ -180,8 +180,7 @@ static void csv_field(po_csv *c, size_t col, const char *f, size_t len, int esca
   while (len > 0 && (f[len - 1] == ' ' || f[len - 1] == '\t')) len--;
   double v;
   if (len == 0) {
-    csv_mark_bad(c, "column '%s': empty cell", csv_col_label(c, col, label, sizeof label), NULL,
-                 0);
+    csv_mark_bad(c, "column '%s': empty cell", csv_col_label(c, col, label, sizeof label), NULL, 0);
     return;
   }
   char tmp[256];
@@ -411,8 +410,7 @@ int po_csv_open(const char *path, const po_csv_options *opt, po_csv **out, char 
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return po__errf(e == ENOENT ? PO_ENOENT : PO_EIO, errbuf, errlen, "%s: %s", path,
-                    strerror(e));
+    return po__errf(e == ENOENT ? PO_ENOENT : PO_EIO, errbuf, errlen, "%s: %s", path, strerror(e));
   }
   po_csv *c = calloc(1, sizeof *c);
   size_t cap = opt && opt->buffer_bytes ? opt->buffer_bytes : CSV_DEFAULT_BUF;
@@ -463,7 +461,9 @@ void po_csv_close(po_csv *c) {
   free(c);
 }
 
-size_t po_csv_column_count(const po_csv *c) { return c ? c->ncols : 0; }
+size_t po_csv_column_count(const po_csv *c) {
+  return c ? c->ncols : 0;
+}
 
 const char *po_csv_column_name(const po_csv *c, size_t i) {
   return c && i < c->ncols ? c->names[i] : NULL;

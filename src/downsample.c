@@ -176,24 +176,23 @@ __attribute__((target("avx2"))) static double areamax_avx2(const double *x, doub
   __m256d i0 = _mm256_set1_pd(-1), i1 = i0;
   __m256i c0 = _mm256_setzero_si256(), c1 = c0;
   size_t j = 0;
-#define DS_AREA8(X0, X1)                                                                       \
-  do {                                                                                         \
-    __m256d a0 = _mm256_sub_pd(_mm256_mul_pd(k1, _mm256_sub_pd(_mm256_loadu_pd(y + j), vay)),  \
-                               _mm256_mul_pd(_mm256_sub_pd(vax, (X0)), k2));                   \
-    __m256d a1 =                                                                               \
-        _mm256_sub_pd(_mm256_mul_pd(k1, _mm256_sub_pd(_mm256_loadu_pd(y + j + 4), vay)),       \
-                      _mm256_mul_pd(_mm256_sub_pd(vax, (X1)), k2));                            \
-    a0 = _mm256_andnot_pd(sign, a0);                                                           \
-    a1 = _mm256_andnot_pd(sign, a1);                                                           \
-    __m256d g0 = _mm256_cmp_pd(a0, m0, _CMP_GT_OQ), g1 = _mm256_cmp_pd(a1, m1, _CMP_GT_OQ);    \
-    m0 = _mm256_blendv_pd(m0, a0, g0);                                                         \
-    m1 = _mm256_blendv_pd(m1, a1, g1);                                                         \
-    i0 = _mm256_blendv_pd(i0, ja, g0);                                                         \
-    i1 = _mm256_blendv_pd(i1, jb, g1);                                                         \
-    c0 = _mm256_sub_epi64(c0, _mm256_castpd_si256(_mm256_cmp_pd(a0, a0, _CMP_UNORD_Q)));       \
-    c1 = _mm256_sub_epi64(c1, _mm256_castpd_si256(_mm256_cmp_pd(a1, a1, _CMP_UNORD_Q)));       \
-    ja = _mm256_add_pd(ja, eight);                                                             \
-    jb = _mm256_add_pd(jb, eight);                                                             \
+#define DS_AREA8(X0, X1)                                                                          \
+  do {                                                                                            \
+    __m256d a0 = _mm256_sub_pd(_mm256_mul_pd(k1, _mm256_sub_pd(_mm256_loadu_pd(y + j), vay)),     \
+                               _mm256_mul_pd(_mm256_sub_pd(vax, (X0)), k2));                      \
+    __m256d a1 = _mm256_sub_pd(_mm256_mul_pd(k1, _mm256_sub_pd(_mm256_loadu_pd(y + j + 4), vay)), \
+                               _mm256_mul_pd(_mm256_sub_pd(vax, (X1)), k2));                      \
+    a0 = _mm256_andnot_pd(sign, a0);                                                              \
+    a1 = _mm256_andnot_pd(sign, a1);                                                              \
+    __m256d g0 = _mm256_cmp_pd(a0, m0, _CMP_GT_OQ), g1 = _mm256_cmp_pd(a1, m1, _CMP_GT_OQ);       \
+    m0 = _mm256_blendv_pd(m0, a0, g0);                                                            \
+    m1 = _mm256_blendv_pd(m1, a1, g1);                                                            \
+    i0 = _mm256_blendv_pd(i0, ja, g0);                                                            \
+    i1 = _mm256_blendv_pd(i1, jb, g1);                                                            \
+    c0 = _mm256_sub_epi64(c0, _mm256_castpd_si256(_mm256_cmp_pd(a0, a0, _CMP_UNORD_Q)));          \
+    c1 = _mm256_sub_epi64(c1, _mm256_castpd_si256(_mm256_cmp_pd(a1, a1, _CMP_UNORD_Q)));          \
+    ja = _mm256_add_pd(ja, eight);                                                                \
+    jb = _mm256_add_pd(jb, eight);                                                                \
   } while (0)
   if (x) {
     for (; j + 8 <= n; j += 8) {
@@ -236,8 +235,8 @@ typedef struct {
   ds_mm (*mm)(const double *, size_t);
   double (*sum)(const double *, size_t, size_t *);
   size_t (*find)(const double *, size_t, double);
-  double (*areamax)(const double *, double, const double *, size_t, double, double, double,
-                    double, size_t *, size_t *, const double *, size_t);
+  double (*areamax)(const double *, double, const double *, size_t, double, double, double, double,
+                    size_t *, size_t *, const double *, size_t);
 } ds_kernels;
 
 static ds_kernels ds_pick_kernels(void) {
@@ -541,12 +540,12 @@ static int64_t ds_lttb_core(const po_ds_input *in, size_t n_out, size_t *out, si
   size_t first[1] = {0};
   int rc = ds_emit(out, cap, &count, first, 1, errbuf, errlen);
   if (rc) return rc;
-  /* the average range of step i is [floor((i+1)*every)+1, floor((i+2)*every)+1) within n */
-#define DS_AVG_RANGE(acc, i)                                                                   \
-  do {                                                                                         \
-    size_t s_ = (size_t)floor((double)((i) + 1) * every) + 1;                                  \
-    size_t e_ = (size_t)floor((double)((i) + 2) * every) + 1;                                  \
-    ds_acc_init((acc), s_, e_ > n ? n : e_);                                                   \
+    /* the average range of step i is [floor((i+1)*every)+1, floor((i+2)*every)+1) within n */
+#define DS_AVG_RANGE(acc, i)                                  \
+  do {                                                        \
+    size_t s_ = (size_t)floor((double)((i) + 1) * every) + 1; \
+    size_t e_ = (size_t)floor((double)((i) + 2) * every) + 1; \
+    ds_acc_init((acc), s_, e_ > n ? n : e_);                  \
   } while (0)
   ds_acc acc, next;
   DS_AVG_RANGE(&acc, 0);
@@ -632,8 +631,8 @@ int64_t po_ds_lttb(const po_ds_input *in, size_t n_out, size_t *out, size_t cap,
   return ds_lttb_core(in, n_out, out, cap, errbuf, errlen);
 }
 
-int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t ratio, size_t *out,
-                         size_t cap, char *errbuf, size_t errlen) {
+int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t ratio, size_t *out, size_t cap,
+                         char *errbuf, size_t errlen) {
   int rc = ds_check_input(in, n_out, "MinMaxLTTB", errbuf, errlen);
   if (rc) return rc;
   if (!out && in->n > 0) return po__errf(PO_EINVAL, errbuf, errlen, "MinMaxLTTB: out is NULL");
@@ -641,8 +640,8 @@ int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t ratio, size
   size_t n = in->n;
   if (n <= n_out || n <= 2) return ds_all(n, out, cap, errbuf, errlen);
   if (n_out < 3)
-    return po__errf(PO_EINVAL, errbuf, errlen,
-                    "MinMaxLTTB: n_out must be at least 3, got %zu", n_out);
+    return po__errf(PO_EINVAL, errbuf, errlen, "MinMaxLTTB: n_out must be at least 3, got %zu",
+                    n_out);
   size_t bins = n_out * ratio / 2;
   if (bins < 1) bins = 1;
   if (n <= bins * 4) return ds_lttb_core(in, n_out, out, cap, errbuf, errlen);
@@ -670,7 +669,8 @@ int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t ratio, size
   size_t m = (size_t)ret + 2;
   sel[0] = 0;
   /* ds_columns filled sel[1 .. m-1) (it returned m - 2 indices). */
-  for (size_t i = 1; i + 1 < m; i++) sel[i] += 1; // NOLINT(clang-analyzer-core.uninitialized.Assign)
+  for (size_t i = 1; i + 1 < m; i++)
+    sel[i] += 1;  // NOLINT(clang-analyzer-core.uninitialized.Assign)
   sel[m - 1] = n - 1;
   for (size_t i = 0; i < m; i++) {
     gx[i] = ds_x_at(in, sel[i]);
@@ -682,8 +682,8 @@ int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t ratio, size
   g.n = m;
   if (m <= n_out) {
     if (m > cap) {
-      ret = po__errf(PO_ERANGE, errbuf, errlen, "MinMaxLTTB: output capacity %zu is too small",
-                     cap);
+      ret =
+          po__errf(PO_ERANGE, errbuf, errlen, "MinMaxLTTB: output capacity %zu is too small", cap);
       goto done;
     }
     memcpy(out, sel, m * sizeof *out);
@@ -702,13 +702,13 @@ done:
 
 size_t po_ds_capacity(po_ds_method method, size_t n_out) {
   switch (method) {
-  case PO_DS_M4:
-    return 5 * n_out; /* first, min, max, last and one gap marker per column */
-  case PO_DS_MINMAX:
-    return 3 * n_out;
-  case PO_DS_LTTB:
-  case PO_DS_MINMAXLTTB:
-    return 2 * n_out; /* each bucket may add one gap marker */
+    case PO_DS_M4:
+      return 5 * n_out; /* first, min, max, last and one gap marker per column */
+    case PO_DS_MINMAX:
+      return 3 * n_out;
+    case PO_DS_LTTB:
+    case PO_DS_MINMAXLTTB:
+      return 2 * n_out; /* each bucket may add one gap marker */
   }
   return 5 * n_out;
 }
@@ -716,14 +716,14 @@ size_t po_ds_capacity(po_ds_method method, size_t n_out) {
 int64_t po_downsample(po_ds_method method, const po_ds_input *in, size_t n_out, size_t *out,
                       size_t cap, char *errbuf, size_t errlen) {
   switch (method) {
-  case PO_DS_M4:
-    return po_ds_m4(in, n_out, out, cap, errbuf, errlen);
-  case PO_DS_MINMAX:
-    return po_ds_minmax(in, n_out, out, cap, errbuf, errlen);
-  case PO_DS_LTTB:
-    return po_ds_lttb(in, n_out, out, cap, errbuf, errlen);
-  case PO_DS_MINMAXLTTB:
-    return po_ds_minmaxlttb(in, n_out, 0, out, cap, errbuf, errlen);
+    case PO_DS_M4:
+      return po_ds_m4(in, n_out, out, cap, errbuf, errlen);
+    case PO_DS_MINMAX:
+      return po_ds_minmax(in, n_out, out, cap, errbuf, errlen);
+    case PO_DS_LTTB:
+      return po_ds_lttb(in, n_out, out, cap, errbuf, errlen);
+    case PO_DS_MINMAXLTTB:
+      return po_ds_minmaxlttb(in, n_out, 0, out, cap, errbuf, errlen);
   }
   return po__errf(PO_EINVAL, errbuf, errlen, "downsample: unknown method %d", (int)method);
 }

@@ -27,8 +27,8 @@ typedef struct {
 
 struct po_ds_stream {
   size_t nb;
-  st_bucket *b;    /* nb buckets; slot i is bucket number base + i */
-  st_pt *raw;      /* the first nb points, sorted by x, before the grid exists */
+  st_bucket *b; /* nb buckets; slot i is bucket number base + i */
+  st_pt *raw;   /* the first nb points, sorted by x, before the grid exists */
   size_t raw_n;
   int gridded;
   double origin, dx, inv_dx;
@@ -80,7 +80,9 @@ static void st_merge(st_bucket *d, const st_bucket *s) {
   if (s->gap.seq != ST_NONE && (d->gap.seq == ST_NONE || s->gap.x < d->gap.x)) d->gap = s->gap;
 }
 
-static int64_t st_floordiv2(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+static int64_t st_floordiv2(int64_t v) {
+  return v >= 0 ? v / 2 : -((-v + 1) / 2);
+}
 
 int po_ds_stream_create(size_t buckets, po_ds_stream **out) {
   if (!out || buckets < 2 || buckets > ((size_t)1 << 28)) return PO_EINVAL;
@@ -292,7 +294,9 @@ int po_ds_stream_push_y(po_ds_stream *s, const double *y, size_t n) {
   return 0;
 }
 
-size_t po_ds_stream_max_points(const po_ds_stream *s) { return s ? 5 * s->nb : 0; }
+size_t po_ds_stream_max_points(const po_ds_stream *s) {
+  return s ? 5 * s->nb : 0;
+}
 
 static int st_cmp_pt(const void *a, const void *b) {
   const st_pt *p = a, *q = b;

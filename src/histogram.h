@@ -11,8 +11,7 @@
 #define PO__HIST_SUB_BITS 6
 #define PO__HIST_LINEAR 128u
 #define PO__HIST_MAX_EXP 47u
-#define PO__HIST_BUCKETS \
-  (PO__HIST_LINEAR + (PO__HIST_MAX_EXP - 6u) * (1u << PO__HIST_SUB_BITS))
+#define PO__HIST_BUCKETS (PO__HIST_LINEAR + (PO__HIST_MAX_EXP - 6u) * (1u << PO__HIST_SUB_BITS))
 
 /* Hot path: the bucket of a value. Branch-light; no table. */
 static inline uint32_t po__hist_bucket(uint64_t v) {

@@ -69,7 +69,9 @@ static double *to_doubles(const cJSON *a, size_t *n) {
 
 /* ---- HTML helpers ---------------------------------------------------------------------------- */
 
-static void esc(po__cbuf *b, const char *s) { po__cbuf_xml(b, s ? s : ""); }
+static void esc(po__cbuf *b, const char *s) {
+  po__cbuf_xml(b, s ? s : "");
+}
 
 static void fmt(po__cbuf *b, double v, po_unit u) {
   char buf[64];
@@ -92,7 +94,8 @@ static void emit_chart(po__cbuf *b, po_chart *c, const char *dropped_fmt, size_t
   po_chart_optimize(c, CHART_W);
   size_t len;
   char *svg = po_chart_svg_string(c, 0, &len);
-  if (!svg) b->oom = 1;
+  if (!svg)
+    b->oom = 1;
   else {
     po__cbuf_puts(b, "<div class=\"chart\">");
     po__cbuf_put(b, svg, len);
@@ -116,8 +119,10 @@ static void kv_rows(po__cbuf *b, const cJSON *o) {
     po__cbuf_puts(b, "<tr><th>");
     esc(b, it->string);
     po__cbuf_puts(b, "</th><td>");
-    if (cJSON_IsString(it)) esc(b, it->valuestring);
-    else if (cJSON_IsBool(it)) po__cbuf_puts(b, cJSON_IsTrue(it) ? "yes" : "no");
+    if (cJSON_IsString(it))
+      esc(b, it->valuestring);
+    else if (cJSON_IsBool(it))
+      po__cbuf_puts(b, cJSON_IsTrue(it) ? "yes" : "no");
     else if (strstr(it->string, "unix_seconds")) {
       time_t t = (time_t)to_i64(it->valuedouble, 0);
       struct tm tm;
@@ -126,8 +131,10 @@ static void kv_rows(po__cbuf *b, const cJSON *o) {
         esc(b, buf);
     } else {
       po_unit u = po_unit_from_name(it->string);
-      if (u == PO_UNIT_NONE) po__cbuf_printf(b, "%.10g", it->valuedouble);
-      else fmt(b, it->valuedouble, u);
+      if (u == PO_UNIT_NONE)
+        po__cbuf_printf(b, "%.10g", it->valuedouble);
+      else
+        fmt(b, it->valuedouble, u);
     }
     po__cbuf_puts(b, "</td></tr>\n");
   }
@@ -146,15 +153,17 @@ static void section_summary(po__cbuf *b, const cJSON *root) {
     const char *label;
     double v;
     po_unit u;
-  } cards[] = {{"wall time", wall, PO_UNIT_SECONDS},
-               {"peak memory (RSS)", peak, PO_UNIT_BYTES},
-               {"profiled functions", (double)cJSON_GetArraySize(arr(prof, "functions")),
-                PO_UNIT_COUNT},
-               {"resource samples", num(res, "sample_count"), PO_UNIT_COUNT}};
+  } cards[] = {
+      {"wall time", wall, PO_UNIT_SECONDS},
+      {"peak memory (RSS)", peak, PO_UNIT_BYTES},
+      {"profiled functions", (double)cJSON_GetArraySize(arr(prof, "functions")), PO_UNIT_COUNT},
+      {"resource samples", num(res, "sample_count"), PO_UNIT_COUNT}};
   for (size_t i = 0; i < PO__ARRAY_LEN(cards); i++) {
     po__cbuf_puts(b, "<div class=\"card\"><div class=\"big\">");
-    if (isfinite(cards[i].v)) fmt(b, cards[i].v, cards[i].u);
-    else po__cbuf_puts(b, "&#8212;");
+    if (isfinite(cards[i].v))
+      fmt(b, cards[i].v, cards[i].u);
+    else
+      po__cbuf_puts(b, "&#8212;");
     po__cbuf_puts(b, "</div><div>");
     esc(b, cards[i].label);
     po__cbuf_puts(b, "</div></div>");
@@ -164,7 +173,8 @@ static void section_summary(po__cbuf *b, const cJSON *root) {
     po__cbuf_puts(b, "<table class=\"kv\">");
     kv_rows(b, host);
     po__cbuf_puts(b, "</table>");
-  } else note(b, "no host information recorded");
+  } else
+    note(b, "no host information recorded");
   po__cbuf_puts(b, "</div><div><h3>Run</h3>");
   if (run) {
     po__cbuf_puts(b, "<table class=\"kv\">");
@@ -184,7 +194,8 @@ static void section_summary(po__cbuf *b, const cJSON *root) {
     kv_rows(b, run);
     if (mem) kv_rows(b, mem);
     po__cbuf_puts(b, "</table>");
-  } else note(b, "no run information recorded");
+  } else
+    note(b, "no run information recorded");
   po__cbuf_puts(b, "</div></div></section>\n");
 }
 
@@ -197,8 +208,8 @@ static void section_suggestions(po__cbuf *b, const cJSON *root) {
     const char *sev = str(it, "severity");
     if (!sev) sev = "info";
     const char *cls = strcmp(sev, "critical") == 0 || strcmp(sev, "error") == 0 ? "crit"
-                      : strcmp(sev, "warning") == 0                            ? "warn"
-                                                                               : "info";
+                      : strcmp(sev, "warning") == 0                             ? "warn"
+                                                                                : "info";
     po__cbuf_printf(b, "<li class=\"%s\"><span class=\"sev\">", cls);
     esc(b, sev);
     po__cbuf_puts(b, "</span> <b>");
@@ -271,8 +282,8 @@ static void section_functions(po__cbuf *b, const cJSON *root) {
       po_format_value(num(v[i].f, "total_seconds"), PO_UNIT_SECONDS, tot, sizeof(tot));
       po_format_value(v[i].key, PO_UNIT_SECONDS, self, sizeof(self));
       const char *name = str(v[i].f, "name");
-      snprintf(tip, sizeof(tip), "%s\nself %s, total %s, %.0f calls", name ? name : "?", self,
-               tot, num(v[i].f, "calls"));
+      snprintf(tip, sizeof(tip), "%s\nself %s, total %s, %.0f calls", name ? name : "?", self, tot,
+               num(v[i].f, "calls"));
       po_chart_add_bar(c, name, v[i].key, tip);
     }
   }
@@ -285,7 +296,8 @@ static void section_functions(po__cbuf *b, const cJSON *root) {
   qsort(v, n, sizeof(fnref), cmp_fnref_desc);
   size_t shown = n < MAX_TABLE_FUNCTIONS ? n : MAX_TABLE_FUNCTIONS;
   po__cbuf_puts(b,
-                "<div class=\"scroll\"><table class=\"sortable data\"><thead><tr><th>function</th><th>calls</th>"
+                "<div class=\"scroll\"><table class=\"sortable "
+                "data\"><thead><tr><th>function</th><th>calls</th>"
                 "<th>total</th><th>self</th><th>avg</th><th>p95</th><th>max</th>"
                 "<th>% of wall</th></tr></thead><tbody>\n");
   for (size_t i = 0; i < shown; i++) {
@@ -354,17 +366,18 @@ static void section_flame(po__cbuf *b, const cJSON *root) {
     double id = num(f, "id"), calls = num(f, "calls");
     if (!isfinite(id) || fabs(id) >= 9.2e18) continue;
     po_chart_add_frame(c, (int64_t)id, to_i64(num(f, "parent"), -1), str(f, "name"),
-                       (uint64_t)to_i64(calls > 0 ? calls : 0, 0),
-                       num(f, "total_seconds"), num(f, "self_seconds"));
+                       (uint64_t)to_i64(calls > 0 ? calls : 0, 0), num(f, "total_seconds"),
+                       num(f, "self_seconds"));
   }
   po__cbuf_puts(b,
                 "<p class=\"hint\">Each bar is a function in its calling context; width is total "
                 "time, callees below their caller. Hover a frame for calls and times.</p>\n");
   /* frames over the cap plus frames the chart could not draw (under half a pixel wide) */
-  emit_chart(b, c,
-             "%llu call-tree frames are not drawn: narrower than half a pixel, deeper than the "
-             "chart, or beyond the " PO__STR(MAX_FLAME_FRAMES) " largest. The JSON report has them all.",
-             n - take);
+  emit_chart(
+      b, c,
+      "%llu call-tree frames are not drawn: narrower than half a pixel, deeper than the "
+      "chart, or beyond the " PO__STR(MAX_FLAME_FRAMES) " largest. The JSON report has them all.",
+      n - take);
   free(v);
   po__cbuf_puts(b, "</section>\n");
 }
@@ -565,7 +578,8 @@ static int any_points(rseries *const *s, size_t n) {
 
 static void section_cpu(po__cbuf *b, rmodel *m) {
   po__cbuf_puts(b, "<section id=\"cpu\"><h2>CPU</h2>\n");
-  rseries *sys = find_series(m, "cpu_utilization_ratio"), *proc = find_series(m, "process_cpu_ratio");
+  rseries *sys = find_series(m, "cpu_utilization_ratio"),
+          *proc = find_series(m, "process_cpu_ratio");
   rseries *all[] = {sys, proc};
   if (!any_points(all, 2)) {
     note(b, "no data recorded: no CPU samples (background monitoring off or too short a run)");
@@ -637,8 +651,9 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
   const cJSON *mem = obj(root, "memory");
   const cJSON *cl = arr(mem, "cleanups"), *gd = arr(mem, "guards"), *it;
   if (cl && cJSON_GetArraySize(cl) > 0) {
-    po__cbuf_puts(b, "<h3>Cleanups</h3><table class=\"data sortable\"><thead><tr><th>time</th>"
-                     "<th>level</th><th>type</th><th>handler</th><th>freed</th></tr></thead><tbody>");
+    po__cbuf_puts(b,
+                  "<h3>Cleanups</h3><table class=\"data sortable\"><thead><tr><th>time</th>"
+                  "<th>level</th><th>type</th><th>handler</th><th>freed</th></tr></thead><tbody>");
     int k = 0;
     cJSON_ArrayForEach(it, cl) {
       if (k++ >= MAX_EVENT_ROWS) break;
@@ -658,14 +673,16 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
     int total = cJSON_GetArraySize(cl);
     if (total > MAX_EVENT_ROWS) {
       char msg[96];
-      snprintf(msg, sizeof(msg), "%d more cleanups are in the JSON report.", total - MAX_EVENT_ROWS);
+      snprintf(msg, sizeof(msg), "%d more cleanups are in the JSON report.",
+               total - MAX_EVENT_ROWS);
       note(b, msg);
     }
   }
   if (gd && cJSON_GetArraySize(gd) > 0) {
-    po__cbuf_puts(b, "<h3>Memory guards</h3><table class=\"data sortable\"><thead><tr><th>time</th>"
-                     "<th>guard</th><th>required</th><th>available</th><th>ran</th><th>result</th>"
-                     "</tr></thead><tbody>");
+    po__cbuf_puts(b,
+                  "<h3>Memory guards</h3><table class=\"data sortable\"><thead><tr><th>time</th>"
+                  "<th>guard</th><th>required</th><th>available</th><th>ran</th><th>result</th>"
+                  "</tr></thead><tbody>");
     int k = 0;
     cJSON_ArrayForEach(it, gd) {
       if (k++ >= MAX_EVENT_ROWS) break;
@@ -754,9 +771,10 @@ static void section_gpu(po__cbuf *b, rmodel *m, const cJSON *root) {
   }
   const cJSON *devs = arr(gpu, "devices");
   if (devs && cJSON_GetArraySize(devs) > 0) {
-    po__cbuf_puts(b, "<table class=\"data\"><thead><tr><th>#</th><th>name</th><th>memory used</th>"
-                     "<th>memory total</th><th>utilization</th><th>temperature</th><th>power</th>"
-                     "</tr></thead><tbody>");
+    po__cbuf_puts(b,
+                  "<table class=\"data\"><thead><tr><th>#</th><th>name</th><th>memory used</th>"
+                  "<th>memory total</th><th>utilization</th><th>temperature</th><th>power</th>"
+                  "</tr></thead><tbody>");
     const cJSON *it;
     cJSON_ArrayForEach(it, devs) {
       po__cbuf_printf(b, "<tr><td>%.0f</td><td title=\"", num(it, "index"));
@@ -885,7 +903,8 @@ static const char SCRIPT[] =
     "(function(){document.querySelectorAll('table.sortable').forEach(function(t){"
     "var hs=t.tHead?t.tHead.rows[0].cells:[];Array.prototype.forEach.call(hs,function(th,i){"
     "th.addEventListener('click',function(){var b=t.tBodies[0];"
-    "var rows=Array.prototype.filter.call(b.rows,function(r){return !r.classList.contains('sub');});"
+    "var rows=Array.prototype.filter.call(b.rows,function(r){return "
+    "!r.classList.contains('sub');});"
     "var asc=th.getAttribute('data-dir')!=='asc';th.setAttribute('data-dir',asc?'asc':'desc');"
     "rows.sort(function(a,c){var x=a.cells[i],y=c.cells[i];if(!x||!y)return 0;"
     "var vx=x.getAttribute('data-v'),vy=y.getAttribute('data-v');"
@@ -900,9 +919,10 @@ char *po__html_render_json(const cJSON *root, size_t *len) {
   po__cbuf b;
   po__cbuf_init(&b);
   const char *hostname = str(obj(root, "host"), "hostname");
-  po__cbuf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                    "<title>perfopt report");
+  po__cbuf_puts(&b,
+                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                "<title>perfopt report");
   if (hostname) {
     po__cbuf_puts(&b, ": ");
     esc(&b, hostname);
@@ -915,15 +935,17 @@ char *po__html_render_json(const cJSON *root, size_t *len) {
   po__cbuf_puts(&b, "</h1>\n<nav><a href=\"#summary\">summary</a>");
   if (cJSON_GetArraySize(arr(root, "suggestions")) > 0)
     po__cbuf_puts(&b, "<a href=\"#suggestions\">suggestions</a>");
-  po__cbuf_puts(&b, "<a href=\"#functions\">functions</a><a href=\"#flame\">flame graph</a>"
-                    "<a href=\"#cpu\">CPU</a><a href=\"#memory\">memory</a><a href=\"#disk\">disk</a>"
-                    "<a href=\"#gpu\">GPU</a><a href=\"#cache\">caches</a></nav>\n");
+  po__cbuf_puts(&b,
+                "<a href=\"#functions\">functions</a><a href=\"#flame\">flame graph</a>"
+                "<a href=\"#cpu\">CPU</a><a href=\"#memory\">memory</a><a href=\"#disk\">disk</a>"
+                "<a href=\"#gpu\">GPU</a><a href=\"#cache\">caches</a></nav>\n");
   section_summary(&b, root);
   section_suggestions(&b, root);
   section_functions(&b, root);
   section_flame(&b, root);
   rmodel m;
-  if (rmodel_load(root, &m) != 0) b.oom = 1;
+  if (rmodel_load(root, &m) != 0)
+    b.oom = 1;
   else {
     section_cpu(&b, &m);
     section_memory(&b, &m, root);
@@ -936,8 +958,9 @@ char *po__html_render_json(const cJSON *root, size_t *len) {
   const char *ver = str(root, "perfopt_version");
   po__cbuf_puts(&b, "<footer>Written by perfopt ");
   esc(&b, ver ? ver : PO_VERSION_STRING);
-  po__cbuf_puts(&b, ". Self-contained: no network access, no external files. Times are seconds "
-                    "since the run started; hover charts for details.</footer>\n");
+  po__cbuf_puts(&b,
+                ". Self-contained: no network access, no external files. Times are seconds "
+                "since the run started; hover charts for details.</footer>\n");
   po__cbuf_printf(&b, "<script>%s</script>\n</body></html>\n", SCRIPT);
   return po__cbuf_detach(&b, len);
 }
@@ -958,7 +981,8 @@ int po_report_save_html(const po_report *rep, const char *path, char *errbuf, si
   if (!rep || !path) return po__errf(PO_EINVAL, errbuf, errlen, "report or path is NULL");
   size_t len;
   char *html = po__html_render_json(po_report_json(rep), &len);
-  if (!html) return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory rendering the report", path);
+  if (!html)
+    return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory rendering the report", path);
   int rc = po__write_file_atomic(path, html, len, errbuf, errlen);
   free(html);
   return rc;

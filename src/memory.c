@@ -155,7 +155,9 @@ void po__memory_atfork_child(po_optimizer *opt) {
   pthread_mutex_init(&opt->memory->action_mu, NULL);
 }
 
-static struct po_memory_state *state_of(po_optimizer *opt) { return opt ? opt->memory : NULL; }
+static struct po_memory_state *state_of(po_optimizer *opt) {
+  return opt ? opt->memory : NULL;
+}
 
 /* ---- RSS -------------------------------------------------------------------------------- */
 
@@ -213,18 +215,18 @@ int po_cleanup_register(po_optimizer *opt, const char *name, po_resource_type ty
 }
 
 /* Removes id from a sorted array of records with an `id` field. */
-#define REMOVE_BY_ID(arr, count, id_)                                                        \
-  ({                                                                                         \
-    int found_ = 0;                                                                          \
-    for (size_t i_ = 0; i_ < (count); i_++) {                                                \
-      if ((arr)[i_].id == (id_)) {                                                           \
-        memmove(&(arr)[i_], &(arr)[i_ + 1], ((count)-i_ - 1) * sizeof((arr)[0]));            \
-        (count)--;                                                                           \
-        found_ = 1;                                                                          \
-        break;                                                                               \
-      }                                                                                      \
-    }                                                                                        \
-    found_;                                                                                  \
+#define REMOVE_BY_ID(arr, count, id_)                                             \
+  ({                                                                              \
+    int found_ = 0;                                                               \
+    for (size_t i_ = 0; i_ < (count); i_++) {                                     \
+      if ((arr)[i_].id == (id_)) {                                                \
+        memmove(&(arr)[i_], &(arr)[i_ + 1], ((count)-i_ - 1) * sizeof((arr)[0])); \
+        (count)--;                                                                \
+        found_ = 1;                                                               \
+        break;                                                                    \
+      }                                                                           \
+    }                                                                             \
+    found_;                                                                       \
   })
 
 /* Unregistering waits for a cleanup in progress on another thread (action_mu), so that the
@@ -388,7 +390,8 @@ int po__memory_cleanup(po_optimizer *opt, po_cleanup_level level, int type, int 
   res.rss_after_bytes = po__self_rss_bytes();
   /* Whole-pass RSS drop, or the sum of what each entry released when that is larger (RSS can
    * rise meanwhile on other threads, and listeners may report bytes the allocator keeps). */
-  res.freed_bytes = type == PO__RESOURCE_NONE ? 0 : freed_between(res.rss_before_bytes, res.rss_after_bytes);
+  res.freed_bytes =
+      type == PO__RESOURCE_NONE ? 0 : freed_between(res.rss_before_bytes, res.rss_after_bytes);
   if (sum_freed > res.freed_bytes) res.freed_bytes = sum_freed;
   in_action = 0;
   pthread_mutex_unlock(&m->action_mu);
@@ -478,8 +481,7 @@ static void guard_cleanup(po_optimizer *opt, int device, po_cleanup_level level)
 }
 
 int po_guard_run(po_optimizer *opt, int64_t required_bytes, po_guard_fn primary,
-                 po_guard_fn fallback, void *ctx, const po_guard_options *o,
-                 po_guard_result *out) {
+                 po_guard_fn fallback, void *ctx, const po_guard_options *o, po_guard_result *out) {
   opt = po__opt_or_default(opt);
   struct po_memory_state *m = state_of(opt);
   po_guard_options def;
@@ -518,8 +520,8 @@ int po_guard_run(po_optimizer *opt, int64_t required_bytes, po_guard_fn primary,
   } else {
     rc = PO_EOOM;
   }
-  if (r.ran != 0 && (o->cleanup_after == PO_CLEANUP_NORMAL ||
-                     o->cleanup_after == PO_CLEANUP_AGGRESSIVE))
+  if (r.ran != 0 &&
+      (o->cleanup_after == PO_CLEANUP_NORMAL || o->cleanup_after == PO_CLEANUP_AGGRESSIVE))
     guard_cleanup(opt, o->device, (po_cleanup_level)o->cleanup_after);
   record_guard(m, name, &r, rc);
   if (out) *out = r;
@@ -651,9 +653,8 @@ int po__memory_report_records(po_optimizer *opt, cJSON *memory) {
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddItemToArray(cl, o) || !cJSON_AddNumberToObject(o, "t_seconds", r->t) ||
         !cJSON_AddStringToObject(o, "level", level_name(r->level)) ||
-        !cJSON_AddStringToObject(o, "type",
-                                 r->type == PO_RESOURCE_ALL ? "listener"
-                                                            : po_resource_type_name(r->type)) ||
+        !cJSON_AddStringToObject(
+            o, "type", r->type == PO_RESOURCE_ALL ? "listener" : po_resource_type_name(r->type)) ||
         !cJSON_AddStringToObject(o, "handler", r->handler) ||
         !cJSON_AddNumberToObject(o, "freed_bytes", (double)r->freed))
       rc = PO_ENOMEM;

@@ -18,9 +18,9 @@ static inline po_optimizer *po__opt_or_default(po_optimizer *opt) {
 
 /* One metric's state. Zero-initialized = armed (below the threshold, never fired). */
 typedef struct po_threshold_state {
-  int above;          /* a crossing was seen and the value has not yet fallen below
-                       * threshold - hysteresis (re-arming) */
-  int pending;        /* that crossing has not fired yet: held back by the cool-down */
+  int above;   /* a crossing was seen and the value has not yet fallen below
+                * threshold - hysteresis (re-arming) */
+  int pending; /* that crossing has not fired yet: held back by the cool-down */
   int fired_once;
   uint64_t last_fire_ns;
   uint64_t crossings;  /* crossings seen */

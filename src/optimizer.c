@@ -47,7 +47,9 @@ void po_optimizer_destroy(po_optimizer *opt) {
   free(opt);
 }
 
-const po_config *po_optimizer_config(const po_optimizer *opt) { return opt ? &opt->cfg : NULL; }
+const po_config *po_optimizer_config(const po_optimizer *opt) {
+  return opt ? &opt->cfg : NULL;
+}
 
 /* ---- the process-wide default ----------------------------------------------------------- */
 
@@ -86,7 +88,8 @@ static void write_out_report(void) {
 
 __attribute__((constructor)) static void optimizer_ctor(void) {
   const char *p = getenv("PERFOPT_PROFILING");
-  if (p && (!strcmp(p, "0") || !strcasecmp(p, "false") || !strcasecmp(p, "off") || !strcasecmp(p, "no")))
+  if (p &&
+      (!strcmp(p, "0") || !strcasecmp(p, "false") || !strcasecmp(p, "off") || !strcasecmp(p, "no")))
     po_profile_set_enabled(0);
   const char *tl = getenv("PERFOPT_PROFILE_TIMELINE");
   if (tl && (!strcmp(tl, "1") || !strcasecmp(tl, "true"))) po_profile_set_timeline(1, 65536);

@@ -13,8 +13,8 @@ struct po_optimizer {
   pthread_mutex_t lock;
   double created_unix_seconds;
   /* Module state, owned by each module (NULL until that module initializes it). */
-  struct po_monitor *monitor;     /* src/sampler.c and friends (monitor issue) */
-  struct po_memory_state *memory; /* src/memory.c (monitor issue) */
+  struct po_monitor *monitor;       /* src/sampler.c and friends (monitor issue) */
+  struct po_memory_state *memory;   /* src/memory.c (monitor issue) */
   struct po_cache_registry *caches; /* src/cache.c (cache issue) */
 };
 

@@ -86,8 +86,8 @@ int po_gpu_optimal_targets(const po_gpu_info *devs, size_t n, po_gpu_target *out
     out[i].memory_threshold_ratio = r;
     out[i].target_bytes = (uint64_t)((double)devs[i].memory_total_bytes * r);
     out[i].headroom_bytes = devs[i].memory_total_bytes - out[i].target_bytes;
-    describe_size(out[i].why, sizeof out[i].why, "device memory", devs[i].memory_total_bytes,
-                  below, r);
+    describe_size(out[i].why, sizeof out[i].why, "device memory", devs[i].memory_total_bytes, below,
+                  r);
   }
   return 0;
 }
@@ -127,7 +127,11 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
     t->value = v;
     t->source = "hardware default";
     snprintf(t->why, sizeof t->why, "hardware default: %d usable cores (%s) -> %.2f", cores,
-             cores <= 2 ? "<= 2" : cores <= 8 ? "3-8" : cores <= 32 ? "9-32" : "> 32", v);
+             cores <= 2    ? "<= 2"
+             : cores <= 8  ? "3-8"
+             : cores <= 32 ? "9-32"
+                           : "> 32",
+             v);
   }
 
   t = &out->t[PO_METRIC_MEMORY];
@@ -148,7 +152,8 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
   if (c.gpu_memory_threshold > 0) {
     set_config(t, "gpu_memory", c.gpu_memory_threshold);
   } else {
-    size_t known = hw->gpu_count < PO__ARRAY_LEN(hw->gpus) ? hw->gpu_count : PO__ARRAY_LEN(hw->gpus);
+    size_t known =
+        hw->gpu_count < PO__ARRAY_LEN(hw->gpus) ? hw->gpu_count : PO__ARRAY_LEN(hw->gpus);
     uint64_t smallest = 0;
     for (size_t i = 0; i < known; i++)
       if (hw->gpus[i].memory_total_bytes &&

@@ -60,7 +60,7 @@ enum {
   PO_MISSING_DISKSTATS = 1u << 2,
   PO_MISSING_PRESSURE = 1u << 3, /* normal on kernels without PSI */
   PO_MISSING_LOADAVG = 1u << 4,
-  PO_MISSING_CGROUP = 1u << 5    /* normal outside a container */
+  PO_MISSING_CGROUP = 1u << 5 /* normal outside a container */
 };
 
 typedef struct po_sys_sample {
@@ -70,12 +70,12 @@ typedef struct po_sys_sample {
   unsigned missing;        /* PO_MISSING_* bits */
 
   /* CPU (/proc/stat) */
-  po_cpu_util cpu;             /* all cores together */
-  uint32_t cpu_count;          /* cores listed in /proc/stat (entries in cpus[] that are valid) */
-  uint32_t cpus_dropped;       /* cores beyond PO_MAX_CPUS, not in cpus[] (still in cpu) */
+  po_cpu_util cpu;       /* all cores together */
+  uint32_t cpu_count;    /* cores listed in /proc/stat (entries in cpus[] that are valid) */
+  uint32_t cpus_dropped; /* cores beyond PO_MAX_CPUS, not in cpus[] (still in cpu) */
   po_cpu_util cpus[PO_MAX_CPUS];
-  int cpu_ids[PO_MAX_CPUS];    /* N of the cpuN line behind cpus[i] (gaps when cores are offline) */
-  uint64_t ctxt;               /* context switches since boot */
+  int cpu_ids[PO_MAX_CPUS]; /* N of the cpuN line behind cpus[i] (gaps when cores are offline) */
+  uint64_t ctxt;            /* context switches since boot */
   uint32_t procs_running;
   uint32_t procs_blocked;
 
@@ -85,8 +85,8 @@ typedef struct po_sys_sample {
   uint64_t mem_used_bytes;      /* total - available, what `free` calls used on current procps */
   uint64_t mem_free_bytes;
   uint64_t mem_buffers_bytes;
-  uint64_t mem_cached_bytes;    /* Cached + SReclaimable (the page cache part that can be freed) */
-  uint64_t mem_shared_bytes;    /* Shmem */
+  uint64_t mem_cached_bytes; /* Cached + SReclaimable (the page cache part that can be freed) */
+  uint64_t mem_shared_bytes; /* Shmem */
   uint64_t swap_total_bytes;
   uint64_t swap_free_bytes;
   uint64_t swap_used_bytes;
@@ -126,24 +126,24 @@ typedef struct po_sys_sample {
 /* ---- process sample --------------------------------------------------------------------- */
 
 typedef struct po_proc_sample {
-  int pid;              /* the pid asked for (resolved: 0 becomes getpid()) */
+  int pid; /* the pid asked for (resolved: 0 becomes getpid()) */
   int with_children;
   uint32_t process_count; /* 1, or 1 + live descendants when with_children */
-  double user_seconds;  /* CPU time, cumulative (children: live descendants' times added) */
+  double user_seconds;    /* CPU time, cumulative (children: live descendants' times added) */
   double system_seconds;
-  double cpu_ratio;     /* (user+system) delta / wall delta since this probe's previous sample of
-                         * the same pid; in cores (2.0 = two cores busy); 0 on the first */
+  double cpu_ratio; /* (user+system) delta / wall delta since this probe's previous sample of
+                     * the same pid; in cores (2.0 = two cores busy); 0 on the first */
   uint64_t rss_bytes;
   uint64_t peak_rss_bytes; /* VmHWM (the main process only) */
   uint64_t vsz_bytes;
   uint64_t swap_bytes;
   uint32_t threads;
-  int has_io;           /* /proc/PID/io readable (not for other users' processes) */
-  uint64_t read_bytes;  /* storage bytes (read_bytes/write_bytes lines) */
+  int has_io;          /* /proc/PID/io readable (not for other users' processes) */
+  uint64_t read_bytes; /* storage bytes (read_bytes/write_bytes lines) */
   uint64_t write_bytes;
-  uint64_t rchar;       /* bytes through read()/write(), cache hits included */
+  uint64_t rchar; /* bytes through read()/write(), cache hits included */
   uint64_t wchar;
-  int open_fds;         /* -1 when /proc/PID/fd is not readable */
+  int open_fds; /* -1 when /proc/PID/fd is not readable */
 } po_proc_sample;
 
 /* ---- the probe -------------------------------------------------------------------------- */
@@ -186,7 +186,7 @@ typedef struct po_cpu_times {
 
 typedef struct po_stat_parsed {
   po_cpu_times total;
-  uint32_t cpu_count;     /* cpuN lines seen */
+  uint32_t cpu_count; /* cpuN lines seen */
   uint32_t cpus_dropped;
   po_cpu_times cpus[PO_MAX_CPUS]; /* indexed by position, cpus[i] = i-th cpuN line */
   int cpu_ids[PO_MAX_CPUS];       /* N of that line */

@@ -44,7 +44,8 @@ typedef struct po__sitestat {
   po__node *last_parent;
   _Atomic uint32_t hist[]; /* PO__HIST_BUCKETS, in the same allocation: no pointer to chase */
 } po__sitestat;
-_Static_assert(sizeof(po__sitestat) <= 64, "a (thread, site) record is 64 bytes plus its histogram");
+_Static_assert(sizeof(po__sitestat) <= 64,
+               "a (thread, site) record is 64 bytes plus its histogram");
 
 struct po__node {
   _Atomic uint64_t calls, total; /* total: inclusive ticks; self is derived from the children */
@@ -66,7 +67,8 @@ typedef struct po__frame {
   uint64_t start;
 } po__frame;
 
-typedef struct po__event { /* fields are relaxed atomics: a report may read a slot being rewritten */
+typedef struct po__event { /* fields are relaxed atomics: a report may read a slot being rewritten
+                            */
   _Atomic uint64_t start;
   _Atomic uint64_t dur;
   _Atomic uint32_t site;
@@ -91,9 +93,9 @@ typedef struct po__tstate {
   uint32_t sites_cap;
   po__sitestat **sites;
   po__event *_Atomic ring; /* set once (NULL -> ring) by whoever enables the timeline */
-  uint64_t ring_mask;       /* capacity - 1 (a power of two) */
-  _Atomic uint64_t ring_w;  /* events ever written; slot = ring_w & ring_mask (overwrites oldest) */
-  uint64_t ring_base;       /* ring_w at the last reset (reader side only, under lock) */
+  uint64_t ring_mask;      /* capacity - 1 (a power of two) */
+  _Atomic uint64_t ring_w; /* events ever written; slot = ring_w & ring_mask (overwrites oldest) */
+  uint64_t ring_base;      /* ring_w at the last reset (reader side only, under lock) */
   _Atomic uint64_t dropped;
   /* cold */
   po__frame *stack;
@@ -286,7 +288,9 @@ out:
   return id;
 }
 
-uint32_t po__site_for_addr(void *addr) { return site_lookup(addr, NULL); }
+uint32_t po__site_for_addr(void *addr) {
+  return site_lookup(addr, NULL);
+}
 
 uint32_t po__site_for_name(const char *name) {
   if (!name || !*name) {
@@ -682,7 +686,9 @@ void po_zone_end(void) {
 void po_profile_set_enabled(int on) {
   __atomic_store_n(&po__profiling_enabled, on ? 1 : 0, __ATOMIC_RELAXED);
 }
-int po_profile_enabled(void) { return __atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED); }
+int po_profile_enabled(void) {
+  return __atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED);
+}
 
 int po_profile_set_timeline(int on, size_t events_per_thread) {
   if (on && (events_per_thread < 16 || events_per_thread > (1u << 26))) return PO_ERANGE;
@@ -723,7 +729,9 @@ void po__set_probe_cost(uint64_t bias_ticks, uint64_t full_ticks) {
   probe_full = full_ticks;
 }
 
-double po_profile_probe_cost_ns(void) { return (double)probe_full * po__ns_per_tick(); }
+double po_profile_probe_cost_ns(void) {
+  return (double)probe_full * po__ns_per_tick();
+}
 
 /* Events a live thread's ring has overwritten since the last reset. */
 static uint64_t ring_dropped(po__tstate *ts) {
@@ -773,10 +781,14 @@ static void *calibrate_thread(void *p) {
   for (int r = 0; r < ROUNDS; r++) {
     po__zone_begin_id(po__site_register(&outer_site));
     for (int i = 0; i < PAIRS; i++) {
-      if (job->begin) job->begin(job->arg);
-      else po__zone_begin_id(inner);
-      if (job->end) job->end(job->arg);
-      else po_zone_end();
+      if (job->begin)
+        job->begin(job->arg);
+      else
+        po__zone_begin_id(inner);
+      if (job->end)
+        job->end(job->arg);
+      else
+        po_zone_end();
     }
     po__frame *f = ts->top;
     uint64_t t0 = f->start;
@@ -908,10 +920,10 @@ void po_profile_reset(void) {
 
 typedef struct {
   uint64_t calls;
-  double raw_total; /* sum of measured inclusive ticks of every call (for the mean) */
-  double total;     /* compensated inclusive ticks, outermost recursion level only */
-  double self;      /* compensated self ticks */
-  double desc_calls; /* zones that ran inside this site's calls (probe-cost compensation) */
+  double raw_total;      /* sum of measured inclusive ticks of every call (for the mean) */
+  double total;          /* compensated inclusive ticks, outermost recursion level only */
+  double self;           /* compensated self ticks */
+  double desc_calls;     /* zones that ran inside this site's calls (probe-cost compensation) */
   uint32_t depth_active; /* how many ancestors of the current DFS node have this site */
 } site_acc;
 
@@ -929,7 +941,9 @@ static int add_num(cJSON *o, const char *k, double v) {
   return cJSON_AddNumberToObject(o, k, v) ? 0 : PO_ENOMEM;
 }
 
-static double nonneg(double x) { return x > 0 ? x : 0; }
+static double nonneg(double x) {
+  return x > 0 ? x : 0;
+}
 
 /* Depth-first over the merged tree. Returns the number of zone calls in the subtree below `n`
  * (its descendants), which the probe-cost compensation needs:
@@ -1019,7 +1033,8 @@ static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
   static const struct {
     const char *key;
     double q;
-  } qs[] = {{"p50_seconds", 0.50}, {"p90_seconds", 0.90}, {"p95_seconds", 0.95}, {"p99_seconds", 0.99}};
+  } qs[] = {
+      {"p50_seconds", 0.50}, {"p90_seconds", 0.90}, {"p95_seconds", 0.95}, {"p99_seconds", 0.99}};
   for (size_t i = 0; i < PO__ARRAY_LEN(qs); i++) {
     double v = h ? po__hist_quantile(h, htotal, qs[i].q) : 0;
     if (v < mn) v = mn; /* a bucket midpoint never lies outside the observed range */
@@ -1102,7 +1117,8 @@ static cJSON *timeline_json(double tick_s, uint64_t *dropped_out) {
       if (!o) continue;
       add_num(o, "tid", (double)ts->tid);
       cJSON_AddStringToObject(o, "name", name);
-      add_num(o, "start_seconds", start >= origin_ticks ? (double)(start - origin_ticks) * tick_s : 0);
+      add_num(o, "start_seconds",
+              start >= origin_ticks ? (double)(start - origin_ticks) * tick_s : 0);
       add_num(o, "dur_seconds", (double)dur * tick_s);
       add_num(o, "depth", depth);
       cJSON_AddItemToArray(ev, o);
@@ -1139,8 +1155,14 @@ int po__report_add_profile(cJSON *root) {
   pthread_mutex_lock(&reg_lock);
   uint32_t nsites = reg_len;
   pthread_mutex_unlock(&reg_lock);
-  walk_ctx w = {m,    calloc(nsites + 1, sizeof(site_acc)), tick_s, (double)probe_bias,
-                (double)probe_full, cJSON_CreateArray(), 0, 0};
+  walk_ctx w = {m,
+                calloc(nsites + 1, sizeof(site_acc)),
+                tick_s,
+                (double)probe_bias,
+                (double)probe_full,
+                cJSON_CreateArray(),
+                0,
+                0};
   if (!w.acc || !w.tree || !threads_arr || !timeline) goto out;
   walk(&w, &m->root, -1);
 

@@ -89,8 +89,8 @@ int po_report_build(po_optimizer *opt, po_report **out) {
   return 0;
 }
 
-int po__report_parse(const char *text, size_t len, const char *what, po_report **out,
-                     char *errbuf, size_t errlen) {
+int po__report_parse(const char *text, size_t len, const char *what, po_report **out, char *errbuf,
+                     size_t errlen) {
   *out = NULL;
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -131,7 +131,9 @@ void po_report_free(po_report *rep) {
   free(rep);
 }
 
-const struct cJSON *po_report_json(const po_report *rep) { return rep ? rep->root : NULL; }
+const struct cJSON *po_report_json(const po_report *rep) {
+  return rep ? rep->root : NULL;
+}
 
 char *po_report_to_string(const po_report *rep, int pretty) {
   if (!rep) return NULL;
@@ -149,7 +151,9 @@ int po_report_save_json(const po_report *rep, const char *path, char *errbuf, si
   return rc;
 }
 
-int po_get_profiling_report(po_report **out) { return po_report_build(po_get_optimizer(), out); }
+int po_get_profiling_report(po_report **out) {
+  return po_report_build(po_get_optimizer(), out);
+}
 
 int po_optimizer_save_report(po_optimizer *opt, const char *path) {
   po_report *rep;
@@ -166,7 +170,9 @@ int po_save_profiling_report(const char *path) {
   return po_optimizer_save_report(po_get_optimizer(), path);
 }
 
-int po_profile_save_json(const char *path) { return po_optimizer_save_report(NULL, path); }
+int po_profile_save_json(const char *path) {
+  return po_optimizer_save_report(NULL, path);
+}
 
 int po_profile_report_text(FILE *out, po_sort sort) {
   if (!out) return PO_EINVAL;
@@ -197,8 +203,10 @@ int po_profile_save_chrome_trace(const char *path) {
     }
     cJSON_AddStringToObject(o, "name", cJSON_GetStringValue(cJSON_GetObjectItem(e, "name")));
     cJSON_AddStringToObject(o, "ph", "X");
-    cJSON_AddNumberToObject(o, "ts", cJSON_GetNumberValue(cJSON_GetObjectItem(e, "start_seconds")) * 1e6);
-    cJSON_AddNumberToObject(o, "dur", cJSON_GetNumberValue(cJSON_GetObjectItem(e, "dur_seconds")) * 1e6);
+    cJSON_AddNumberToObject(o, "ts",
+                            cJSON_GetNumberValue(cJSON_GetObjectItem(e, "start_seconds")) * 1e6);
+    cJSON_AddNumberToObject(o, "dur",
+                            cJSON_GetNumberValue(cJSON_GetObjectItem(e, "dur_seconds")) * 1e6);
     cJSON_AddNumberToObject(o, "pid", pid);
     cJSON_AddNumberToObject(o, "tid", cJSON_GetNumberValue(cJSON_GetObjectItem(e, "tid")));
     cJSON_AddItemToArray(events, o);

@@ -22,10 +22,14 @@ static int cmp_desc(const void *a, const void *b) {
 
 /* Formats seconds with a unit that keeps three significant digits readable. */
 static void fmt_time(char *buf, size_t len, double s) {
-  if (s >= 1.0) snprintf(buf, len, "%.3f s", s);
-  else if (s >= 1e-3) snprintf(buf, len, "%.3f ms", s * 1e3);
-  else if (s >= 1e-6) snprintf(buf, len, "%.3f us", s * 1e6);
-  else snprintf(buf, len, "%.1f ns", s * 1e9);
+  if (s >= 1.0)
+    snprintf(buf, len, "%.3f s", s);
+  else if (s >= 1e-3)
+    snprintf(buf, len, "%.3f ms", s * 1e3);
+  else if (s >= 1e-6)
+    snprintf(buf, len, "%.3f us", s * 1e6);
+  else
+    snprintf(buf, len, "%.1f ns", s * 1e9);
 }
 
 int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t top_n) {
@@ -48,7 +52,9 @@ int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t t
 
   double wall = num(prof, "wall_seconds");
   fprintf(out, "perfopt profile: %d functions, %.3f s profiled wall time, sorted by %s\n", n, wall,
-          sort == PO_SORT_SELF ? "self time" : sort == PO_SORT_CALLS ? "calls" : "total time");
+          sort == PO_SORT_SELF    ? "self time"
+          : sort == PO_SORT_CALLS ? "calls"
+                                  : "total time");
   fprintf(out, "   %-40s %12s %12s %12s %12s %10s %7s\n", "function", "total", "self", "avg", "p95",
           "calls", "%total");
   size_t shown = top_n && (size_t)n > top_n ? top_n : (size_t)n;
@@ -64,7 +70,8 @@ int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t t
     fprintf(out, "%s %-40.40s %12s %12s %12s %12s %10.0f %6.1f%%\n", r < 3 ? "!!" : "  ",
             name ? name : "?", tot, self, avg, p95, num(row, "calls"), num(row, "percent_total"));
   }
-  if (shown < (size_t)n) fprintf(out, "   ... %zu more functions in the JSON report\n", (size_t)n - shown);
+  if (shown < (size_t)n)
+    fprintf(out, "   ... %zu more functions in the JSON report\n", (size_t)n - shown);
   double dropped = num(prof, "dropped_events");
   const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(prof, "counters");
   if (dropped > 0) fprintf(out, "note: %.0f timeline events dropped (ring full)\n", dropped);
@@ -74,7 +81,8 @@ int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t t
     fprintf(out, "note: %.0f zones were still open when their thread exited (closed, flagged)\n",
             num(cnt, "open_at_exit"));
   if (num(cnt, "truncated_names") > 0)
-    fprintf(out, "note: %.0f zone names over 255 bytes were truncated\n", num(cnt, "truncated_names"));
+    fprintf(out, "note: %.0f zone names over 255 bytes were truncated\n",
+            num(cnt, "truncated_names"));
   free(rows);
   return ferror(out) ? PO_EIO : 0;
 }

@@ -92,7 +92,7 @@ struct po_monitor {
   int has_latest;
   uint64_t samples;
   /* cost accounting (nanoseconds) */
-  uint64_t cpu_ns_done, wall_ns_done; /* finished runs */
+  uint64_t cpu_ns_done, wall_ns_done;     /* finished runs */
   uint64_t run_cpu_ns, run_wall_start_ns; /* the current run */
   uint64_t sample_cpu_ns, samples_timed;
   double iter_cpu_ns_avg; /* smoothed thread CPU per loop iteration */
@@ -178,15 +178,16 @@ static void atfork_child(void) {
   pthread_mutex_init(&registry_mu, NULL);
 }
 
-static void install_atfork(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+static void install_atfork(void) {
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
 
 /* ---- probing (probe_mu held) -------------------------------------------------------------- */
 
 static void ensure_nvml(struct po_monitor *m) {
   if (m->nvml || m->nvml_tried) return;
   m->nvml_tried = 1;
-  if (po__nvml_open(m->opt->cfg.nvml_library, &m->nvml, m->gpu_reason, sizeof m->gpu_reason) !=
-      0) {
+  if (po__nvml_open(m->opt->cfg.nvml_library, &m->nvml, m->gpu_reason, sizeof m->gpu_reason) != 0) {
     m->nvml = NULL;
     /* glibc keeps the failed dlopen's message in a per-thread buffer that a thread exit does not
      * free; reading the (now empty) error state releases it. */
@@ -199,8 +200,8 @@ static void query_gpus(struct po_monitor *m) {
   m->gpu_count = 0;
   if (!m->nvml) return;
   size_t dropped = 0;
-  if (po__nvml_query(m->nvml, m->gpus, PO_SAMPLE_MAX_GPUS, &m->gpu_count, &dropped,
-                     m->gpu_reason, sizeof m->gpu_reason) != 0)
+  if (po__nvml_query(m->nvml, m->gpus, PO_SAMPLE_MAX_GPUS, &m->gpu_count, &dropped, m->gpu_reason,
+                     sizeof m->gpu_reason) != 0)
     m->gpu_count = 0;
   else
     m->gpu_reason[0] = '\0';
@@ -218,7 +219,9 @@ static int ensure_probe(struct po_monitor *m) {
   return po__probe_open(m->opt->cfg.proc_root, &m->probe);
 }
 
-static double ratio_or_unknown(int known, double v) { return known ? v : -1; }
+static double ratio_or_unknown(int known, double v) {
+  return known ? v : -1;
+}
 
 /* This process on the real /proc, every tick: CPU time from CLOCK_PROCESS_CPUTIME_ID and RSS
  * from /proc/self/statm (one small kept-open file). The full process probe reads stat, status,
@@ -269,8 +272,8 @@ static void take_sample(struct po_monitor *m, po_sample *s) {
     if (po__probe_system(m->probe, y) == 0) {
       rates = y->has_rates;
       /* Ratios are only meaningful relative to a previous sample. */
-      s->cpu_utilization_ratio = ratio_or_unknown(y->has_rates && !(y->missing & PO_MISSING_STAT),
-                                                  y->cpu.busy);
+      s->cpu_utilization_ratio =
+          ratio_or_unknown(y->has_rates && !(y->missing & PO_MISSING_STAT), y->cpu.busy);
       if (!(y->missing & PO_MISSING_MEMINFO)) {
         s->memory_limit_bytes = (int64_t)y->memory_limit_bytes;
         s->memory_available_bytes = (int64_t)y->effective_available_bytes;
@@ -320,7 +323,9 @@ static int ensure_series(struct po_monitor *m, size_t gpus) {
   return 0;
 }
 
-static double known(double v) { return v >= 0 ? v : NAN; }
+static double known(double v) {
+  return v >= 0 ? v : NAN;
+}
 
 static void push_series(struct po_monitor *m, const po_sample *s) {
   if (ensure_series(m, (size_t)s->gpu_count) != 0) return;
@@ -349,7 +354,7 @@ static void resolve_gpu_thresholds(struct po_monitor *m) {
   int have_targets = po_gpu_optimal_targets(m->gpus, m->gpu_count, t) == 0;
   for (size_t g = 0; g < m->gpu_count; g++) {
     double cfgv = m->opt->cfg.gpu_memory_threshold;
-    m->gpu_threshold[g] = cfgv > 0 ? cfgv
+    m->gpu_threshold[g] = cfgv > 0       ? cfgv
                           : have_targets ? t[g].memory_threshold_ratio
                                          : m->th.t[PO_METRIC_GPU_MEMORY].value;
   }
@@ -394,8 +399,13 @@ static size_t check_thresholds(struct po_monitor *m, const po_sample *s, firing 
 
 /* Runs a firing's actions (no lock held: user code runs) and records it. */
 static void dispatch(struct po_monitor *m, const firing *f, const po_sample *s) {
-  po_pressure_event ev = {s->t_seconds, f->metric, f->device, f->value, f->threshold,
-                          po__threshold_level(f->value, f->threshold), s};
+  po_pressure_event ev = {s->t_seconds,
+                          f->metric,
+                          f->device,
+                          f->value,
+                          f->threshold,
+                          po__threshold_level(f->value, f->threshold),
+                          s};
   po_actions acts;
   memset(&acts, 0, sizeof acts);
   po_cleanup_result res = {0, 0, 0, 0};
@@ -414,8 +424,8 @@ static void dispatch(struct po_monitor *m, const firing *f, const po_sample *s) 
     m->ev_len++;
   }
   m->ev_total++;
-  m->events[slot] = (event){s->t_seconds, f->metric, f->device, f->value, f->threshold,
-                            ev.level, acts, res.freed_bytes};
+  m->events[slot] = (event){s->t_seconds, f->metric, f->device, f->value,
+                            f->threshold, ev.level,  acts,      res.freed_bytes};
   pthread_mutex_unlock(&m->mu);
 }
 
@@ -727,9 +737,8 @@ static int add_series(struct po_monitor *m, cJSON *arr) {
     int ok = cJSON_AddStringToObject(o, "name", po__series_name(s, c)) &&
              cJSON_AddStringToObject(o, "unit", po__series_unit(s, c)) && t &&
              cJSON_AddItemToObject(o, "t_seconds", t) && mn &&
-             cJSON_AddItemToObject(o, "min", mn) &&
-             mx && cJSON_AddItemToObject(o, "max", mx) && la &&
-             cJSON_AddItemToObject(o, "last", la);
+             cJSON_AddItemToObject(o, "min", mn) && mx && cJSON_AddItemToObject(o, "max", mx) &&
+             la && cJSON_AddItemToObject(o, "last", la);
     if (!ok) return PO_ENOMEM;
     for (size_t i = 0; i < po__series_len(s); i++) {
       po_series_point p;
@@ -774,8 +783,7 @@ static int add_events(struct po_monitor *m, cJSON *arr) {
       return PO_ENOMEM;
     for (int k = 0; k < e->actions.n; k++)
       if (!cJSON_AddItemToArray(acts, cJSON_CreateString(e->actions.item[k]))) return PO_ENOMEM;
-    if (e->actions.dropped &&
-        !cJSON_AddNumberToObject(o, "dropped_actions", e->actions.dropped))
+    if (e->actions.dropped && !cJSON_AddNumberToObject(o, "dropped_actions", e->actions.dropped))
       return PO_ENOMEM;
   }
   return 0;
@@ -809,8 +817,7 @@ int po__report_add_resources(po_optimizer *opt, cJSON *root) {
   for (int k = 0; k < PO_THRESHOLD_COUNT && !rc; k++) {
     const po_threshold *t = &m->th.t[k];
     if (k == PO_METRIC_GPU_MEMORY && m->gpu_thresholds_resolved) continue;
-    rc = add_threshold(th, metric_names[k], -1, t->value, t->source ? t->source : "config",
-                       t->why);
+    rc = add_threshold(th, metric_names[k], -1, t->value, t->source ? t->source : "config", t->why);
   }
   if (m->gpu_thresholds_resolved) {
     for (size_t g = 0; g < m->gpu_count && !rc; g++) {
@@ -843,16 +850,15 @@ int po__report_add_memory(po_optimizer *opt, cJSON *root) {
     have_sys = po__probe_system(p, y) == 0 && !(y->missing & PO_MISSING_MEMINFO);
     have_proc = po__probe_process(p, 0, 0, &pr) == 0;
   }
-  int ok = cJSON_AddNumberToObject(mem, "rss_bytes", have_proc ? (double)pr.rss_bytes : -1) &&
-           cJSON_AddNumberToObject(mem, "peak_rss_bytes",
-                                   have_proc ? (double)pr.peak_rss_bytes : -1) &&
-           cJSON_AddNumberToObject(mem, "limit_bytes",
-                                   have_sys ? (double)y->memory_limit_bytes : -1) &&
-           cJSON_AddStringToObject(mem, "limit_source",
-                                   have_sys && y->limit_source == PO_LIMIT_CGROUP ? "cgroup"
-                                                                                  : "system") &&
-           cJSON_AddNumberToObject(mem, "available_bytes",
-                                   have_sys ? (double)y->effective_available_bytes : -1);
+  int ok =
+      cJSON_AddNumberToObject(mem, "rss_bytes", have_proc ? (double)pr.rss_bytes : -1) &&
+      cJSON_AddNumberToObject(mem, "peak_rss_bytes", have_proc ? (double)pr.peak_rss_bytes : -1) &&
+      cJSON_AddNumberToObject(mem, "limit_bytes", have_sys ? (double)y->memory_limit_bytes : -1) &&
+      cJSON_AddStringToObject(
+          mem, "limit_source",
+          have_sys && y->limit_source == PO_LIMIT_CGROUP ? "cgroup" : "system") &&
+      cJSON_AddNumberToObject(mem, "available_bytes",
+                              have_sys ? (double)y->effective_available_bytes : -1);
   po__probe_close(p);
   free(y);
   if (!ok) return PO_ENOMEM;
@@ -912,18 +918,17 @@ int po__report_add_host(po_optimizer *opt, cJSON *host) {
   if (!hw) return PO_ENOMEM;
   int rc = 0;
   if (po_hardware_probe(opt ? &opt->cfg : NULL, 0, hw) == 0) {
-    int ok =
-        cJSON_AddStringToObject(host, "cpu_model", hw->cpu_model) &&
-        cJSON_AddNumberToObject(host, "cores_online", hw->cores_online) &&
-        cJSON_AddNumberToObject(host, "cores_allowed", hw->cores_allowed) &&
-        cJSON_AddNumberToObject(host, "cgroup_cpu_limit", hw->cgroup_cpu_limit) &&
-        cJSON_AddNumberToObject(host, "memory_total_bytes", (double)hw->memory_total_bytes) &&
-        cJSON_AddNumberToObject(host, "memory_limit_bytes", (double)hw->memory_limit_bytes) &&
-        cJSON_AddStringToObject(host, "memory_limit_source",
-                                hw->limit_from_cgroup ? "cgroup" : "system") &&
-        cJSON_AddNumberToObject(host, "cgroup_memory_max_bytes",
-                                (double)hw->cgroup_memory_max_bytes) &&
-        cJSON_AddNumberToObject(host, "cgroup_version", hw->cgroup_version);
+    int ok = cJSON_AddStringToObject(host, "cpu_model", hw->cpu_model) &&
+             cJSON_AddNumberToObject(host, "cores_online", hw->cores_online) &&
+             cJSON_AddNumberToObject(host, "cores_allowed", hw->cores_allowed) &&
+             cJSON_AddNumberToObject(host, "cgroup_cpu_limit", hw->cgroup_cpu_limit) &&
+             cJSON_AddNumberToObject(host, "memory_total_bytes", (double)hw->memory_total_bytes) &&
+             cJSON_AddNumberToObject(host, "memory_limit_bytes", (double)hw->memory_limit_bytes) &&
+             cJSON_AddStringToObject(host, "memory_limit_source",
+                                     hw->limit_from_cgroup ? "cgroup" : "system") &&
+             cJSON_AddNumberToObject(host, "cgroup_memory_max_bytes",
+                                     (double)hw->cgroup_memory_max_bytes) &&
+             cJSON_AddNumberToObject(host, "cgroup_version", hw->cgroup_version);
     if (!ok) rc = PO_ENOMEM;
   }
   free(hw);

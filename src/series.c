@@ -23,12 +23,12 @@ struct po_series_set {
   size_t capacity;
   size_t max_columns;
   size_t ncols;
-  size_t len;               /* buckets in use */
-  uint64_t per_bucket;      /* samples a full bucket covers */
-  uint64_t last_fill;       /* samples in the newest bucket */
+  size_t len;          /* buckets in use */
+  uint64_t per_bucket; /* samples a full bucket covers */
+  uint64_t last_fill;  /* samples in the newest bucket */
   uint64_t pushed;
-  double *t;                /* capacity bucket start times */
-  po_column cols[];         /* max_columns */
+  double *t;        /* capacity bucket start times */
+  po_column cols[]; /* max_columns */
 };
 
 static size_t bytes_for(size_t capacity, size_t max_columns) {
@@ -138,11 +138,21 @@ void po__series_push(po_series_set *s, double t, const double *values) {
   s->pushed++;
 }
 
-size_t po__series_columns(const po_series_set *s) { return s ? s->ncols : 0; }
-size_t po__series_len(const po_series_set *s) { return s ? s->len : 0; }
-size_t po__series_capacity(const po_series_set *s) { return s ? s->capacity : 0; }
-uint64_t po__series_pushed(const po_series_set *s) { return s ? s->pushed : 0; }
-uint64_t po__series_samples_per_bucket(const po_series_set *s) { return s ? s->per_bucket : 0; }
+size_t po__series_columns(const po_series_set *s) {
+  return s ? s->ncols : 0;
+}
+size_t po__series_len(const po_series_set *s) {
+  return s ? s->len : 0;
+}
+size_t po__series_capacity(const po_series_set *s) {
+  return s ? s->capacity : 0;
+}
+uint64_t po__series_pushed(const po_series_set *s) {
+  return s ? s->pushed : 0;
+}
+uint64_t po__series_samples_per_bucket(const po_series_set *s) {
+  return s ? s->per_bucket : 0;
+}
 
 size_t po__series_bytes(const po_series_set *s) {
   return s ? bytes_for(s->capacity, s->max_columns) : 0;

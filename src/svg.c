@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void po__cbuf_init(po__cbuf *b) { memset(b, 0, sizeof(*b)); }
+void po__cbuf_init(po__cbuf *b) {
+  memset(b, 0, sizeof(*b));
+}
 
 void po__cbuf_free(po__cbuf *b) {
   free(b->data);
@@ -41,7 +43,9 @@ void po__cbuf_put(po__cbuf *b, const char *s, size_t n) {
   b->data[b->len] = '\0';
 }
 
-void po__cbuf_puts(po__cbuf *b, const char *s) { po__cbuf_put(b, s, strlen(s)); }
+void po__cbuf_puts(po__cbuf *b, const char *s) {
+  po__cbuf_put(b, s, strlen(s));
+}
 
 void po__cbuf_printf(po__cbuf *b, const char *fmt, ...) {
   char small[256];
@@ -66,13 +70,17 @@ static size_t utf8_len(const unsigned char *s) {
   unsigned c = s[0];
   size_t n;
   if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) n = 2;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4;
-  else return 0;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
+  else if (c >= 0xE0 && c <= 0xEF)
+    n = 3;
+  else if (c >= 0xF0 && c <= 0xF4)
+    n = 4;
+  else
+    return 0;
   for (size_t i = 1; i < n; i++)
     if ((s[i] & 0xC0) != 0x80) return 0;
-  if (n == 3 && c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+  if (n == 3 && c == 0xE0 && s[1] < 0xA0) return 0;  /* overlong */
   if (n == 3 && c == 0xED && s[1] >= 0xA0) return 0; /* surrogates */
   if (n == 4 && c == 0xF0 && s[1] < 0x90) return 0;
   if (n == 4 && c == 0xF4 && s[1] >= 0x90) return 0;
@@ -90,14 +98,33 @@ void po__cbuf_xml(po__cbuf *b, const char *s) {
     po__cbuf_put(b, (const char *)run, (size_t)(p - run));
     if (!*p) break;
     switch (*p) {
-    case '&': po__cbuf_puts(b, "&amp;"); p++; continue;
-    case '<': po__cbuf_puts(b, "&lt;"); p++; continue;
-    case '>': po__cbuf_puts(b, "&gt;"); p++; continue;
-    case '"': po__cbuf_puts(b, "&quot;"); p++; continue;
-    case '\'': po__cbuf_puts(b, "&#39;"); p++; continue;
-    case '\t':
-    case '\n': po__cbuf_put(b, (const char *)p, 1); p++; continue;
-    default: break;
+      case '&':
+        po__cbuf_puts(b, "&amp;");
+        p++;
+        continue;
+      case '<':
+        po__cbuf_puts(b, "&lt;");
+        p++;
+        continue;
+      case '>':
+        po__cbuf_puts(b, "&gt;");
+        p++;
+        continue;
+      case '"':
+        po__cbuf_puts(b, "&quot;");
+        p++;
+        continue;
+      case '\'':
+        po__cbuf_puts(b, "&#39;");
+        p++;
+        continue;
+      case '\t':
+      case '\n':
+        po__cbuf_put(b, (const char *)p, 1);
+        p++;
+        continue;
+      default:
+        break;
     }
     if (*p < 0x20 || *p == 0x7F) {
       po__cbuf_put(b, "?", 1);

@@ -1,12 +1,12 @@
 /* Axis ticks and unit-aware number formatting for the charts.
  *
  * Ticks: a scored search after Talbot, Lin and Hanrahan, "An Extension of Wilkinson's Algorithm for
- * Positioning Tick Labels on Axes" (InfoVis 2010). Each candidate labeling (a step q * j * 10^z from
- * the nice list Q, skipping j-1 of every j, k labels starting at a multiple of the step) is scored
- * by simplicity (early Q entries, no skipping, zero included), coverage (labels span the data
- * closely), density (about `target` labels) and legibility (here: labels short enough to read);
- * upper bounds of each term prune the search. Only loose labelings (covering the data) are kept,
- * because the first and last tick become the axis range. */
+ * Positioning Tick Labels on Axes" (InfoVis 2010). Each candidate labeling (a step q * j * 10^z
+ * from the nice list Q, skipping j-1 of every j, k labels starting at a multiple of the step) is
+ * scored by simplicity (early Q entries, no skipping, zero included), coverage (labels span the
+ * data closely), density (about `target` labels) and legibility (here: labels short enough to
+ * read); upper bounds of each term prune the search. Only loose labelings (covering the data) are
+ * kept, because the first and last tick become the axis range. */
 #include "chart_internal.h"
 #include "internal.h"
 
@@ -19,7 +19,9 @@ static const double Q[] = {1, 5, 2, 2.5, 4, 3};
 #define NQ ((int)PO__ARRAY_LEN(Q))
 static const double W_SIMPLICITY = 0.25, W_COVERAGE = 0.2, W_DENSITY = 0.5, W_LEGIBILITY = 0.05;
 
-static double fmod_pos(double a, double b) { return a - b * floor(a / b); }
+static double fmod_pos(double a, double b) {
+  return a - b * floor(a / b);
+}
 
 static double simplicity(int i, int j, double lmin, double lmax, double lstep) {
   const double eps = 1e-10;
@@ -29,7 +31,9 @@ static double simplicity(int i, int j, double lmin, double lmax, double lstep) {
   return 1.0 - (double)i / (NQ - 1) - j + v;
 }
 
-static double simplicity_max(int i, int j) { return 1.0 - (double)i / (NQ - 1) - j + 1.0; }
+static double simplicity_max(int i, int j) {
+  return 1.0 - (double)i / (NQ - 1) - j + 1.0;
+}
 
 static double coverage(double dmin, double dmax, double lmin, double lmax) {
   double r = 0.1 * (dmax - dmin);
@@ -84,9 +88,12 @@ static int fill_ticks(double lmin, double lstep, int k, po_ticks *out) {
 /* A usable [lo, hi] for degenerate input: constant, reversed, non-finite or overflowing ranges. */
 static void sanitize_range(double *dmin, double *dmax) {
   double lo = *dmin, hi = *dmax;
-  if (!isfinite(lo) && !isfinite(hi)) lo = 0, hi = 1;
-  else if (!isfinite(lo)) lo = hi;
-  else if (!isfinite(hi)) hi = lo;
+  if (!isfinite(lo) && !isfinite(hi))
+    lo = 0, hi = 1;
+  else if (!isfinite(lo))
+    lo = hi;
+  else if (!isfinite(hi))
+    hi = lo;
   if (lo > hi) {
     double t = lo;
     lo = hi;
@@ -96,9 +103,12 @@ static void sanitize_range(double *dmin, double *dmax) {
   hi = fmin(hi, DBL_MAX / 4);
   if (hi - lo <= fabs(hi) * 1e-12 || hi - lo < DBL_MIN * 1e6) {
     double v = lo;
-    if (v == 0) lo = 0, hi = 1;
-    else if (v > 0) lo = 0, hi = v * 1.25; /* a positive constant: show it against zero */
-    else lo = v * 1.25, hi = 0;
+    if (v == 0)
+      lo = 0, hi = 1;
+    else if (v > 0)
+      lo = 0, hi = v * 1.25; /* a positive constant: show it against zero */
+    else
+      lo = v * 1.25, hi = 0;
   }
   *dmin = lo;
   *dmax = hi;
@@ -165,9 +175,9 @@ int po_chart_time_ticks(double dmin, double dmax, int target, po_ticks *out) {
   if (!out || target < 2 || target > PO_TICKS_MAX) return PO_EINVAL;
   memset(out, 0, sizeof(*out));
   sanitize_range(&dmin, &dmax);
-  static const double steps[] = {1,    2,    5,     10,    15,    30,    60,     120,    300,
-                                 600,  900,  1800,  3600,  7200,  10800, 14400,  21600,  43200,
-                                 86400, 172800, 604800};
+  static const double steps[] = {1,     2,     5,     10,    15,    30,     60,
+                                 120,   300,   600,   900,   1800,  3600,   7200,
+                                 10800, 14400, 21600, 43200, 86400, 172800, 604800};
   double range = dmax - dmin;
   if (range < 2 * 1 || range / steps[PO__ARRAY_LEN(steps) - 1] > PO_TICKS_MAX)
     return po_chart_nice_ticks(dmin, dmax, target, out);
@@ -262,10 +272,10 @@ static const prefix BIN[] = {{1, "B"},
                              {1099511627776.0, "TiB"},
                              {1125899906842624.0, "PiB"},
                              {1152921504606846976.0, "EiB"}};
-static const prefix SI[] = {{1, ""}, {1e3, "k"}, {1e6, "M"}, {1e9, "G"}, {1e12, "T"},
-                            {1e15, "P"}, {1e18, "E"}};
-static const prefix SEC[] = {{1e-9, "ns"}, {1e-6, "\xC2\xB5s"}, {1e-3, "ms"}, {1, "s"},
-                             {60, "min"}, {3600, "h"}};
+static const prefix SI[] = {{1, ""},     {1e3, "k"},  {1e6, "M"}, {1e9, "G"},
+                            {1e12, "T"}, {1e15, "P"}, {1e18, "E"}};
+static const prefix SEC[] = {{1e-9, "ns"}, {1e-6, "\xC2\xB5s"}, {1e-3, "ms"},
+                             {1, "s"},     {60, "min"},         {3600, "h"}};
 
 /* The largest prefix p with |ref| >= p.div (for SI-style tables ordered ascending). */
 static const prefix *pick_prefix(const prefix *t, size_t n, double ref) {
@@ -288,57 +298,66 @@ static void unit_scale(po_unit unit, double ref, double *div, const char **name,
   *sep = " ";
   *suffix = "";
   switch (unit) {
-  case PO_UNIT_BYTES:
-  case PO_UNIT_BYTES_PER_SECOND: {
-    const prefix *p = pick_prefix(BIN, PO__ARRAY_LEN(BIN), ref);
-    *div = p->div;
-    *name = p->name;
-    if (unit == PO_UNIT_BYTES_PER_SECOND) *suffix = "/s";
-    break;
-  }
-  case PO_UNIT_SECONDS: {
-    double a = fabs(ref);
-    const prefix *p = &SEC[3];
-    if (a == 0) p = &SEC[3];
-    else if (a < 1e-6) p = &SEC[0];
-    else if (a < 1e-3) p = &SEC[1];
-    else if (a < 1) p = &SEC[2];
-    else if (a < 120) p = &SEC[3];
-    else if (a < 7200) p = &SEC[4];
-    else p = &SEC[5];
-    *div = p->div;
-    *name = p->name;
-    break;
-  }
-  case PO_UNIT_ELAPSED: {
-    double a = fabs(ref);
-    *div = a >= 3 * 3600 ? 3600 : a >= 180 ? 60 : 1;
-    *name = *div == 3600 ? "h" : *div == 60 ? "min" : "s";
-    break;
-  }
-  case PO_UNIT_RATIO:
-    *div = 0.01;
-    *name = "%";
-    *sep = "";
-    break;
-  case PO_UNIT_CELSIUS:
-    *name = "\xC2\xB0" "C";
-    break;
-  case PO_UNIT_WATTS: {
-    const prefix *p = pick_prefix(SI, PO__ARRAY_LEN(SI), ref);
-    *div = p->div;
-    *name = p->div == 1 ? "W" : p->div == 1e3 ? "kW" : p->div == 1e6 ? "MW" : "GW";
-    break;
-  }
-  case PO_UNIT_NONE:
-  case PO_UNIT_COUNT:
-  default: {
-    const prefix *p = pick_prefix(SI, PO__ARRAY_LEN(SI), ref);
-    *div = p->div;
-    *name = p->name;
-    *sep = "";
-    break;
-  }
+    case PO_UNIT_BYTES:
+    case PO_UNIT_BYTES_PER_SECOND: {
+      const prefix *p = pick_prefix(BIN, PO__ARRAY_LEN(BIN), ref);
+      *div = p->div;
+      *name = p->name;
+      if (unit == PO_UNIT_BYTES_PER_SECOND) *suffix = "/s";
+      break;
+    }
+    case PO_UNIT_SECONDS: {
+      double a = fabs(ref);
+      const prefix *p = &SEC[3];
+      if (a == 0)
+        p = &SEC[3];
+      else if (a < 1e-6)
+        p = &SEC[0];
+      else if (a < 1e-3)
+        p = &SEC[1];
+      else if (a < 1)
+        p = &SEC[2];
+      else if (a < 120)
+        p = &SEC[3];
+      else if (a < 7200)
+        p = &SEC[4];
+      else
+        p = &SEC[5];
+      *div = p->div;
+      *name = p->name;
+      break;
+    }
+    case PO_UNIT_ELAPSED: {
+      double a = fabs(ref);
+      *div = a >= 3 * 3600 ? 3600 : a >= 180 ? 60 : 1;
+      *name = *div == 3600 ? "h" : *div == 60 ? "min" : "s";
+      break;
+    }
+    case PO_UNIT_RATIO:
+      *div = 0.01;
+      *name = "%";
+      *sep = "";
+      break;
+    case PO_UNIT_CELSIUS:
+      *name =
+          "\xC2\xB0"
+          "C";
+      break;
+    case PO_UNIT_WATTS: {
+      const prefix *p = pick_prefix(SI, PO__ARRAY_LEN(SI), ref);
+      *div = p->div;
+      *name = p->div == 1 ? "W" : p->div == 1e3 ? "kW" : p->div == 1e6 ? "MW" : "GW";
+      break;
+    }
+    case PO_UNIT_NONE:
+    case PO_UNIT_COUNT:
+    default: {
+      const prefix *p = pick_prefix(SI, PO__ARRAY_LEN(SI), ref);
+      *div = p->div;
+      *name = p->name;
+      *sep = "";
+      break;
+    }
   }
 }
 
@@ -351,14 +370,16 @@ int po_format_value(double v, po_unit unit, char *buf, size_t len) {
   unit_scale(unit, v, &div, &name, &sep, &suffix);
   char num[64];
   double x = v / div;
-  if (unit == PO_UNIT_BYTES && div == 1) fmt_trim(num, sizeof(num), x, 0);
+  if (unit == PO_UNIT_BYTES && div == 1)
+    fmt_trim(num, sizeof(num), x, 0);
   else if ((unit == PO_UNIT_COUNT || unit == PO_UNIT_NONE) && div == 1 && x == nearbyint(x))
     fmt_trim(num, sizeof(num), x, 0);
   else if (unit == PO_UNIT_RATIO && x != 0 && fabs(x) < 0.01)
     return snprintf(buf, len, "%s0.01%%", x > 0 ? "<" : ">-");
   else if (unit == PO_UNIT_NONE && div == 1 && fabs(x) < 0.01 && x != 0)
     snprintf(num, sizeof(num), "%.3g", x);
-  else fmt3(num, sizeof(num), x);
+  else
+    fmt3(num, sizeof(num), x);
   char u[32];
   snprintf(u, sizeof(u), "%s%s", name, suffix);
   return finish(buf, len, num, sep, u);

@@ -18,12 +18,12 @@ const char *po_strerror(int err) {
   if (err == 0) return "success";
   switch (err) {
 #define PO__ERR_MSG(name, value, msg) \
-  case value:                          \
+  case value:                         \
     return msg;
     PO_ERRNO_MAP(PO__ERR_MSG)
 #undef PO__ERR_MSG
-  default:
-    return "unknown error";
+    default:
+      return "unknown error";
   }
 }
 
@@ -31,12 +31,12 @@ const char *po_err_name(int err) {
   if (err == 0) return "OK";
   switch (err) {
 #define PO__ERR_NAME(name, value, msg) \
-  case value:                           \
+  case value:                          \
     return #name;
     PO_ERRNO_MAP(PO__ERR_NAME)
 #undef PO__ERR_NAME
-  default:
-    return "EUNKNOWN";
+    default:
+      return "EUNKNOWN";
   }
 }
 
@@ -50,7 +50,9 @@ int po__errf(int err, char *errbuf, size_t errlen, const char *fmt, ...) {
   return err;
 }
 
-void po_free(void *p) { free(p); }
+void po_free(void *p) {
+  free(p);
+}
 
 int po__strlcpy(char *dst, const char *src, size_t size) {
   if (size == 0) return 1;
@@ -107,7 +109,9 @@ double po__unix_seconds(void) {
 
 static uint64_t run_origin_ns;
 static pthread_once_t run_origin_once = PTHREAD_ONCE_INIT;
-static void run_origin_init(void) { run_origin_ns = po__now_ns(); }
+static void run_origin_init(void) {
+  run_origin_ns = po__now_ns();
+}
 __attribute__((constructor)) static void run_origin_ctor(void) {
   pthread_once(&run_origin_once, run_origin_init);
 }
@@ -121,7 +125,9 @@ double po__run_seconds(void) {
 
 static int fail_write_at; /* test fault injection; see po__test_fail_write_at */
 
-void po__test_fail_write_at(int step) { __atomic_store_n(&fail_write_at, step, __ATOMIC_SEQ_CST); }
+void po__test_fail_write_at(int step) {
+  __atomic_store_n(&fail_write_at, step, __ATOMIC_SEQ_CST);
+}
 
 static int injected(int step) {
   return __atomic_load_n(&fail_write_at, __ATOMIC_SEQ_CST) == step;
@@ -143,14 +149,16 @@ static int write_all(int fd, const void *data, size_t len) {
 
 int po__write_file_atomic(const char *path, const void *data, size_t len, char *errbuf,
                           size_t errlen) {
-  if (!path || !*path || (!data && len)) return po__errf(PO_EINVAL, errbuf, errlen, "no path given");
+  if (!path || !*path || (!data && len))
+    return po__errf(PO_EINVAL, errbuf, errlen, "no path given");
   size_t plen = strlen(path);
   char *tmp = malloc(plen + 32);
   if (!tmp) return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory", path);
   snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
 
   const char *what = "open";
-  int fd = injected(1) ? (errno = EIO, -1) : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd =
+      injected(1) ? (errno = EIO, -1) : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) goto fail;
   what = "write";
   if (injected(2) ? (errno = EIO, 1) : write_all(fd, data, len) != 0) goto fail_close;

@@ -47,7 +47,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void *tok(size_t t) { return (void *)(uintptr_t)t; }
+static void *tok(size_t t) {
+  return (void *)(uintptr_t)t;
+}
 
 static int put_u64(po_cache *c, uint64_t key, size_t token, uint64_t size, po_resource_type type) {
   po_cache_entry_opts o = {type, count_free, 0, 0};
@@ -116,7 +118,8 @@ static void test_evicts_until_new_object_fits(void **state) {
   (void)state;
   po_cache *c;
   assert_int_equal(po_cache_create(1000, PO_CACHE_SIEVE, &c), 0);
-  for (uint64_t k = 0; k < 10; k++) assert_int_equal(put_u64(c, k, k + 1, 100, PO_RESOURCE_DATA), 0);
+  for (uint64_t k = 0; k < 10; k++)
+    assert_int_equal(put_u64(c, k, k + 1, 100, PO_RESOURCE_DATA), 0);
   assert_int_equal(put_u64(c, 100, 200, 450, PO_RESOURCE_DATA), 0); /* needs 5 evictions */
   po_cache_stats st;
   po_cache_get_stats(c, &st);
@@ -234,8 +237,10 @@ static void run_model(po_cache_policy policy, long ops) {
     } else if (op < 900) {
       rc = po_cache_remove(c, &key, sizeof(key));
     } else if (op < 950) {
-      if (r->token && r->pins) rc = po_cache_unpin(c, &key, sizeof(key));
-      else if (r->token) rc = po_cache_pin(c, &key, sizeof(key));
+      if (r->token && r->pins)
+        rc = po_cache_unpin(c, &key, sizeof(key));
+      else if (r->token)
+        rc = po_cache_pin(c, &key, sizeof(key));
     } else if (op < 952) {
       po_cache_clear_type(c, type = (po_resource_type)(rnd() % PO_CACHE_TYPE_COUNT));
     } else if (op < 954) {
@@ -330,7 +335,8 @@ static void test_pinned_never_evicted(void **state) {
   po_cache_entry_opts pin = {PO_RESOURCE_MODEL, count_free, 0, 1};
   uint64_t k = 999;
   assert_int_equal(po_cache_put(c, &k, sizeof(k), tok(999), 600, &pin), 0);
-  for (uint64_t i = 0; i < 100; i++) assert_int_equal(put_u64(c, i, i + 1, 100, PO_RESOURCE_DATA), 0);
+  for (uint64_t i = 0; i < 100; i++)
+    assert_int_equal(put_u64(c, i, i + 1, 100, PO_RESOURCE_DATA), 0);
   assert_true(has(c, 999));
   assert_int_equal(freed_count[999], 0);
   assert_int_equal(put_u64(c, 5000, 5000, 500, PO_RESOURCE_DATA), PO_EBUSY); /* 600 pinned */
@@ -460,7 +466,8 @@ static void test_attached_cache_shrinks_on_optimizer_pressure(void **state) {
   /* the report's cache section */
   po_report *rep;
   assert_int_equal(po_report_build(opt, &rep), 0);
-  const cJSON *caches = cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "cache"), "caches");
+  const cJSON *caches =
+      cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "cache"), "caches");
   assert_int_equal(cJSON_GetArraySize(caches), 1);
   const cJSON *c0 = cJSON_GetArrayItem(caches, 0);
   assert_string_equal(cJSON_GetObjectItem(c0, "name")->valuestring, "models");
@@ -636,8 +643,10 @@ static void *rw_thread(void *p) {
     s ^= s << 17;
     uint64_t key = s % 5000;
     if (a->writer) {
-      if (i % 16 == 0) po_cache_remove(a->c, &key, sizeof(key));
-      else put_u64(a->c, key, 0, 1 + s % 64, PO_RESOURCE_DATA);
+      if (i % 16 == 0)
+        po_cache_remove(a->c, &key, sizeof(key));
+      else
+        put_u64(a->c, key, 0, 1 + s % 64, PO_RESOURCE_DATA);
     } else {
       void *v;
       if (po_cache_get(a->c, &key, sizeof(key), &v) == 0) a->hits++;
@@ -710,8 +719,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_handle_pins_until_release, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clear_type_removes_exactly_that_type, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_shrink_under_simulated_memory_threshold, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_attached_cache_shrinks_on_optimizer_pressure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shrink_under_simulated_memory_threshold, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_attached_cache_shrinks_on_optimizer_pressure, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_get_or_load_from_8_threads_loads_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_loader_failure_reaches_every_waiter, setup, teardown),
       cmocka_unit_test_setup_teardown(test_caching_off, setup, teardown),

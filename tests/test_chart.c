@@ -55,8 +55,10 @@ static int xml_well_formed(const char *s, char *why, size_t whylen) {
     char quote = 0;
     while (*q && (quote || *q != '>')) {
       if (quote) {
-        if (*q == quote) quote = 0;
-        else if (*q == '<') return snprintf(why, whylen, "'<' inside an attribute at %td", q - s), 0;
+        if (*q == quote)
+          quote = 0;
+        else if (*q == '<')
+          return snprintf(why, whylen, "'<' inside an attribute at %td", q - s), 0;
       } else if (*q == '"' || *q == '\'') {
         quote = *q;
       } else if (*q == '=' && q[1] != '"' && q[1] != '\'') {
@@ -235,7 +237,9 @@ static void test_format_units(void **state) {
   expect_format(1234, PO_UNIT_COUNT, "1.23k");
   expect_format(17, PO_UNIT_COUNT, "17");
   expect_format(250, PO_UNIT_WATTS, "250 W");
-  expect_format(67, PO_UNIT_CELSIUS, "67 \xC2\xB0" "C");
+  expect_format(67, PO_UNIT_CELSIUS,
+                "67 \xC2\xB0"
+                "C");
   expect_format(NAN, PO_UNIT_BYTES, "n/a");
   expect_format(0, PO_UNIT_SECONDS, "0 s");
   assert_int_equal(po_unit_from_name("gpu0_memory_used_bytes"), PO_UNIT_BYTES);
@@ -289,7 +293,8 @@ static void test_labels_never_overlap(void **state) {
   (void)state;
   int widths[] = {120, 200, 400, 800, 1600};
   for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
-    po_chart *c = po_chart_new(PO_CHART_LINES, "A long title that will not fit in narrow charts at all");
+    po_chart *c =
+        po_chart_new(PO_CHART_LINES, "A long title that will not fit in narrow charts at all");
     po_chart_set_axis(c, 'x', "time since start", PO_UNIT_ELAPSED);
     po_chart_set_axis(c, 'y', "memory", PO_UNIT_BYTES);
     double x[500], y[500], z[500];
@@ -350,7 +355,8 @@ static void test_legend_and_ticks_are_drawn(void **state) {
   po_chart_free(c);
 }
 
-/* ---- flame graph ------------------------------------------------------------------------------ */
+/* ---- flame graph ------------------------------------------------------------------------------
+ */
 
 static void check_flame_geometry(po_chart *c, int proportional) {
   const po__frame_rect *r;
@@ -507,7 +513,7 @@ static void test_optimize_reduces_to_width_and_keeps_extremes(void **state) {
   double *y = malloc(n * sizeof(double));
   assert_non_null(y);
   for (size_t i = 0; i < n; i++) y[i] = sin((double)i / 5000.0) + 1e-3 * (double)(i % 7);
-  y[123457] = 50;  /* a single spike must survive */
+  y[123457] = 50; /* a single spike must survive */
   y[876543] = -50;
   po_chart *c = po_chart_new(PO_CHART_LINES, "1M points");
   assert_int_equal(po_chart_add_series(c, "signal", PO_UNIT_NONE, NULL, y, n), 0);
@@ -546,7 +552,8 @@ static void test_stacked_areas_share_reduced_x(void **state) {
   assert_true(po__chart_series_points(c, 0) < n);
   char *svg = render(c);
   /* layers are opaque areas drawn top-down: the upper one first */
-  const char *other = strstr(svg, "<title>other</title>"), *proc = strstr(svg, "<title>process</title>");
+  const char *other = strstr(svg, "<title>other</title>"),
+             *proc = strstr(svg, "<title>process</title>");
   assert_non_null(other);
   assert_non_null(proc);
   assert_true(other < proc);
@@ -579,8 +586,9 @@ static void test_html_report_24h_under_2mb(void **state) {
   int ok = xml_well_formed(strstr(html, "<body>") + 6, why, sizeof(why));
   *script = '<';
   if (!ok) fail_msg("HTML body not well-formed: %s", why);
-  const char *ids[] = {"id=\"summary\"", "id=\"suggestions\"", "id=\"functions\"", "id=\"flame\"",
-                       "id=\"cpu\"", "id=\"memory\"", "id=\"disk\"", "id=\"gpu\"", "id=\"cache\""};
+  const char *ids[] = {"id=\"summary\"", "id=\"suggestions\"", "id=\"functions\"",
+                       "id=\"flame\"",   "id=\"cpu\"",         "id=\"memory\"",
+                       "id=\"disk\"",    "id=\"gpu\"",         "id=\"cache\""};
   for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) assert_non_null(strstr(html, ids[i]));
   assert_true(count_of(html, "<svg ") >= 8);
   assert_null(strstr(html, "no data recorded"));
@@ -597,9 +605,10 @@ static void test_html_report_24h_under_2mb(void **state) {
 
 static void test_html_report_empty_sections_say_so(void **state) {
   (void)state;
-  cJSON *root = cJSON_Parse("{\"perfopt_version\":\"0.1.0\",\"host\":{\"hostname\":\"h<1>\"},"
-                            "\"suggestions\":[],\"gpu\":{\"available\":false,"
-                            "\"reason\":\"libnvidia-ml.so.1 not found\"}}");
+  cJSON *root = cJSON_Parse(
+      "{\"perfopt_version\":\"0.1.0\",\"host\":{\"hostname\":\"h<1>\"},"
+      "\"suggestions\":[],\"gpu\":{\"available\":false,"
+      "\"reason\":\"libnvidia-ml.so.1 not found\"}}");
   assert_non_null(root);
   size_t len;
   char *html = po__html_render_json(root, &len);
@@ -613,11 +622,12 @@ static void test_html_report_empty_sections_say_so(void **state) {
   cJSON_Delete(root);
 
   /* wrong types everywhere must not crash */
-  root = cJSON_Parse("{\"profile\":{\"functions\":[1,\"x\",{\"name\":5}],\"call_tree\":[{}]},"
-                     "\"resources\":{\"series\":[{\"name\":\"cpu_utilization_ratio\","
-                     "\"t_seconds\":[3,2,1],\"last\":[0.1]},{\"name\":\"x\"},7],"
-                     "\"events\":[{\"metric\":\"cpu\"}],\"phases\":[{\"start_seconds\":5}]},"
-                     "\"cache\":{\"caches\":[{}]},\"memory\":{\"cleanups\":[{}]}}");
+  root = cJSON_Parse(
+      "{\"profile\":{\"functions\":[1,\"x\",{\"name\":5}],\"call_tree\":[{}]},"
+      "\"resources\":{\"series\":[{\"name\":\"cpu_utilization_ratio\","
+      "\"t_seconds\":[3,2,1],\"last\":[0.1]},{\"name\":\"x\"},7],"
+      "\"events\":[{\"metric\":\"cpu\"}],\"phases\":[{\"start_seconds\":5}]},"
+      "\"cache\":{\"caches\":[{}]},\"memory\":{\"cleanups\":[{}]}}");
   assert_non_null(root);
   html = po__html_render_json(root, &len);
   assert_non_null(html);
@@ -625,13 +635,14 @@ static void test_html_report_empty_sections_say_so(void **state) {
   cJSON_Delete(root);
 
   /* values at the edge of double: no overflow, no "nan" in coordinates */
-  root = cJSON_Parse("{\"profile\":{\"call_tree\":[{\"id\":1e300,\"parent\":-1e300,"
-                     "\"calls\":1e300,\"total_seconds\":1e308},{\"id\":2,\"parent\":1,"
-                     "\"total_seconds\":-5}]},\"gpu\":{\"devices\":[{\"index\":1e99}]},"
-                     "\"resources\":{\"series\":[{\"name\":\"gpu0_memory_used_bytes\","
-                     "\"t_seconds\":[-1e308,1e308],\"last\":[1e308,-1e308]}],"
-                     "\"thresholds\":[{\"metric\":\"gpu_memory\",\"device\":1e300,"
-                     "\"value\":1e300}]},\"run\":{\"start_unix_seconds\":1e300}}");
+  root = cJSON_Parse(
+      "{\"profile\":{\"call_tree\":[{\"id\":1e300,\"parent\":-1e300,"
+      "\"calls\":1e300,\"total_seconds\":1e308},{\"id\":2,\"parent\":1,"
+      "\"total_seconds\":-5}]},\"gpu\":{\"devices\":[{\"index\":1e99}]},"
+      "\"resources\":{\"series\":[{\"name\":\"gpu0_memory_used_bytes\","
+      "\"t_seconds\":[-1e308,1e308],\"last\":[1e308,-1e308]}],"
+      "\"thresholds\":[{\"metric\":\"gpu_memory\",\"device\":1e300,"
+      "\"value\":1e300}]},\"run\":{\"start_unix_seconds\":1e300}}");
   assert_non_null(root);
   html = po__html_render_json(root, &len);
   assert_non_null(html);
@@ -745,7 +756,8 @@ static void test_charts_on_several_threads(void **state) {
   (void)state;
   pthread_t th[4];
   int seeds[4] = {0, 1, 2, 3};
-  for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&th[i], NULL, render_charts, &seeds[i]), 0);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, render_charts, &seeds[i]), 0);
   for (int i = 0; i < 4; i++) {
     void *rv;
     pthread_join(th[i], &rv);

@@ -68,9 +68,10 @@ static void test_json_is_all_or_nothing(void **state) {
   po_config_defaults(&c);
   before = c;
   char err[256];
-  assert_int_equal(po_config_load_json(&c, "{\"ENABLE_CACHING\": false, \"CPU_THRESHOLD\": \"high\"}",
-                                       err, sizeof err),
-                   PO_ECONFIG);
+  assert_int_equal(
+      po_config_load_json(&c, "{\"ENABLE_CACHING\": false, \"CPU_THRESHOLD\": \"high\"}", err,
+                          sizeof err),
+      PO_ECONFIG);
   assert_non_null(strstr(err, "CPU_THRESHOLD"));
   assert_memory_equal(&c, &before, sizeof c);
   assert_int_equal(po_config_load_json(&c, "{\"BOGUS\": 1}", err, sizeof err), PO_ECONFIG);

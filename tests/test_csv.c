@@ -34,10 +34,11 @@ static void select_names(po_csv *c, const char *a, const char *b) {
 
 static void test_reads_header_quotes_and_crlf(void **state) {
   (void)state;
-  const char *text = "name,\"va\"\"l\",x\r\n"
-                     "\"a, b\",1.5,10\r\n"
-                     "\"multi\nline\",\"2\",20\r\n"
-                     "c,-3e2,30";
+  const char *text =
+      "name,\"va\"\"l\",x\r\n"
+      "\"a, b\",1.5,10\r\n"
+      "\"multi\nline\",\"2\",20\r\n"
+      "c,-3e2,30";
   po_csv *c = open_mem(text, 0);
   assert_int_equal(po_csv_column_count(c), 3);
   assert_string_equal(po_csv_column_name(c, 1), "va\"l");
@@ -69,14 +70,15 @@ static void test_select_by_index_and_case_insensitive_name(void **state) {
 
 static void test_bad_cells_are_skipped_and_counted_with_first_line(void **state) {
   (void)state;
-  const char *text = "t,v\n"
-                     "1,10\n"
-                     "2,\n"          /* line 3: empty */
-                     "3,abc\n"       /* line 4: not a number */
-                     "4\n"           /* line 5: missing */
-                     "\n"            /* blank: ignored */
-                     "5,NULL\n"      /* line 7 */
-                     "6,60\n";
+  const char *text =
+      "t,v\n"
+      "1,10\n"
+      "2,\n"     /* line 3: empty */
+      "3,abc\n"  /* line 4: not a number */
+      "4\n"      /* line 5: missing */
+      "\n"       /* blank: ignored */
+      "5,NULL\n" /* line 7 */
+      "6,60\n";
   po_csv *c = open_mem(text, 0);
   select_names(c, "t", "v");
   double v[2];
@@ -106,8 +108,7 @@ static void test_missing_file_names_the_path(void **state) {
   (void)state;
   po_csv *c = NULL;
   char err[256] = "";
-  assert_int_equal(po_csv_open("/nonexistent/dir/data.csv", NULL, &c, err, sizeof err),
-                   PO_ENOENT);
+  assert_int_equal(po_csv_open("/nonexistent/dir/data.csv", NULL, &c, err, sizeof err), PO_ENOENT);
   assert_null(c);
   assert_non_null(strstr(err, "/nonexistent/dir/data.csv"));
 }
@@ -217,9 +218,24 @@ static void test_fallback_parser_for_dates(void **state) {
 
 static void test_parse_double_matches_strtod(void **state) {
   (void)state;
-  const char *ok[] = {"0", "1.5", "-2e3", "+7", ".5", "5.", "1623283200000", "37388.05000000",
-                      "1502949600.0", "1e-5", "123456789012345678", "1.7976931348623157e308",
-                      "4.9e-324", "0.1", "3.14159265358979323846", "nan", "-inf", "1E+2"};
+  const char *ok[] = {"0",
+                      "1.5",
+                      "-2e3",
+                      "+7",
+                      ".5",
+                      "5.",
+                      "1623283200000",
+                      "37388.05000000",
+                      "1502949600.0",
+                      "1e-5",
+                      "123456789012345678",
+                      "1.7976931348623157e308",
+                      "4.9e-324",
+                      "0.1",
+                      "3.14159265358979323846",
+                      "nan",
+                      "-inf",
+                      "1E+2"};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     double v = 0;
     assert_int_equal(po_parse_double(ok[i], strlen(ok[i]), &v), 0);

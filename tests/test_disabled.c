@@ -15,7 +15,9 @@ static int work(int x) {
   PO_PROFILE_FUNCTION();
   PO_SCOPE("disabled_scope");
   int y = 0;
-  PO_ZONE("disabled_zone") { y = x * 2; }
+  PO_ZONE("disabled_zone") {
+    y = x * 2;
+  }
   return y;
 }
 

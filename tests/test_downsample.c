@@ -534,7 +534,7 @@ static void test_stream_any_order_keeps_global_extremes_and_gaps(void **state) {
   po_ds_stream *s;
   assert_int_equal(po_ds_stream_create(256, &s), 0);
   for (size_t i = n; i-- > 0;) po_ds_stream_push(s, (double)i * 0.25 - 7, y[i]); /* descending */
-  po_ds_stream_push(s, NAN, 1.0); /* dropped */
+  po_ds_stream_push(s, NAN, 1.0);                                                /* dropped */
   size_t cap = po_ds_stream_max_points(s);
   double *x = malloc(cap * sizeof *x), *yy = malloc(cap * sizeof *yy);
   int64_t k = po_ds_stream_read(s, x, yy, NULL, cap);

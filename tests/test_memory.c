@@ -36,14 +36,16 @@ static void test_handlers_run_by_priority_then_registration(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
   order_log[0] = '\0';
-  assert_int_equal(po_cleanup_register(opt, "c", PO_RESOURCE_DATA, 5, PO_CLEANUP_NORMAL, log_tag,
-                                       "c", NULL), 0);
-  assert_int_equal(po_cleanup_register(opt, "a", PO_RESOURCE_MODEL, 1, PO_CLEANUP_NORMAL, log_tag,
-                                       "a", NULL), 0);
-  assert_int_equal(po_cleanup_register(opt, "d", PO_RESOURCE_OTHER, 5, PO_CLEANUP_NORMAL, log_tag,
-                                       "d", NULL), 0);
-  assert_int_equal(po_cleanup_register(opt, "b", PO_RESOURCE_GPU, 2, PO_CLEANUP_NORMAL, log_tag,
-                                       "b", NULL), 0);
+  assert_int_equal(
+      po_cleanup_register(opt, "c", PO_RESOURCE_DATA, 5, PO_CLEANUP_NORMAL, log_tag, "c", NULL), 0);
+  assert_int_equal(
+      po_cleanup_register(opt, "a", PO_RESOURCE_MODEL, 1, PO_CLEANUP_NORMAL, log_tag, "a", NULL),
+      0);
+  assert_int_equal(
+      po_cleanup_register(opt, "d", PO_RESOURCE_OTHER, 5, PO_CLEANUP_NORMAL, log_tag, "d", NULL),
+      0);
+  assert_int_equal(
+      po_cleanup_register(opt, "b", PO_RESOURCE_GPU, 2, PO_CLEANUP_NORMAL, log_tag, "b", NULL), 0);
   po_cleanup_result r;
   assert_int_equal(po_optimize_memory(opt, PO_CLEANUP_NORMAL, &r), 0);
   assert_string_equal(order_log, "abcd");
@@ -72,8 +74,7 @@ static void test_targeted_clearing_runs_one_type(void **state) {
   po_optimizer *opt = make_opt();
   order_log[0] = '\0';
   po_cleanup_register(opt, "model", PO_RESOURCE_MODEL, 0, PO_CLEANUP_NORMAL, log_tag, "m", NULL);
-  po_cleanup_register(opt, "cuda cache", PO_RESOURCE_GPU, 0, PO_CLEANUP_NORMAL, log_tag, "g",
-                      NULL);
+  po_cleanup_register(opt, "cuda cache", PO_RESOURCE_GPU, 0, PO_CLEANUP_NORMAL, log_tag, "g", NULL);
   po_cleanup_register(opt, "viz", PO_RESOURCE_VISUALIZATION, 0, PO_CLEANUP_NORMAL, log_tag, "v",
                       NULL);
   po_cleanup_register(opt, "gpu pool", PO_RESOURCE_GPU, 1, PO_CLEANUP_AGGRESSIVE, log_tag, "G",
@@ -303,8 +304,7 @@ static void test_guards_and_cleanups_are_in_the_report(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
   po__memory_test_set_available(opt, -1, MIB);
-  po_cleanup_register(opt, "free data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, log_tag, "x",
-                      NULL);
+  po_cleanup_register(opt, "free data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, log_tag, "x", NULL);
   job j;
   init_job(&j);
   po_guard_options o;
@@ -411,7 +411,7 @@ static void test_batch_advice_probes_available_memory(void **state) {
   int64_t b;
   assert_int_equal(po_batch_advise(opt, &q, &b), 0);
   assert_int_equal(b, 512); /* 921 fit */
-  q.device = -1; /* the real machine: some batch of 10 MiB samples fits */
+  q.device = -1;            /* the real machine: some batch of 10 MiB samples fits */
   assert_int_equal(po_batch_advise(opt, &q, &b), 0);
   assert_true(b >= 1);
   po_optimizer_destroy(opt);
@@ -423,8 +423,7 @@ static void test_phases_are_marked_and_cleaned_between(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
   order_log[0] = '\0';
-  po_cleanup_register(opt, "between", PO_RESOURCE_MODEL, 0, PO_CLEANUP_NORMAL, log_tag, "p",
-                      NULL);
+  po_cleanup_register(opt, "between", PO_RESOURCE_MODEL, 0, PO_CLEANUP_NORMAL, log_tag, "p", NULL);
   assert_int_equal(po_phase_begin(opt, "bucket 1"), 0);
   assert_int_equal(po_phase_begin(opt, "bucket 2"), 0); /* ends bucket 1 */
   assert_string_equal(order_log, ""); /* cleanup between phases is off by default */
@@ -436,8 +435,8 @@ static void test_phases_are_marked_and_cleaned_between(void **state) {
   assert_int_equal(po_phase_set_cleanup(opt, 7), PO_EINVAL);
   po_report *rep;
   assert_int_equal(po_report_build(opt, &rep), 0);
-  const cJSON *phases = cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "resources"),
-                                            "phases");
+  const cJSON *phases =
+      cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "resources"), "phases");
   assert_int_equal(cJSON_GetArraySize(phases), 3);
   const cJSON *p0 = cJSON_GetArrayItem(phases, 0);
   assert_string_equal(cJSON_GetObjectItem(p0, "name")->valuestring, "bucket 1");

@@ -166,11 +166,12 @@ static void test_partitions_recognized_without_sys_block(void **state) {
   free(s);
 }
 
-static const char stat2[] = "cpu  1100 0 500 8100 100 0 0 0 0 0\n"
-                            "cpu0 350 0 125 2000 25 0 0 0 0 0\n"
-                            "cpu1 250 0 125 2100 25 0 0 0 0 0\n"
-                            "cpu2 250 0 125 2000 25 0 0 0 0 0\n"
-                            "cpu3 250 0 125 2000 25 0 0 0 0 0\n";
+static const char stat2[] =
+    "cpu  1100 0 500 8100 100 0 0 0 0 0\n"
+    "cpu0 350 0 125 2000 25 0 0 0 0 0\n"
+    "cpu1 250 0 125 2100 25 0 0 0 0 0\n"
+    "cpu2 250 0 125 2000 25 0 0 0 0 0\n"
+    "cpu3 250 0 125 2000 25 0 0 0 0 0\n";
 
 static void test_utilization_between_samples(void **state) {
   (void)state;
@@ -421,7 +422,9 @@ static void test_parsers_survive_every_truncation(void **state) {
 
 /* ---- the real machine ---------------------------------------------------------------------- */
 
-static int within(double a, double b, double rel) { return fabs(a - b) <= rel * fmax(a, b); }
+static int within(double a, double b, double rel) {
+  return fabs(a - b) <= rel * fmax(a, b);
+}
 
 static void test_real_memory_agrees_with_free(void **state) {
   (void)state;

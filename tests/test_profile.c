@@ -101,8 +101,10 @@ static void test_zone_block_and_begin_end(void **state) {
     }
   }
   po_report *rep = support_profile_report();
-  assert_int_equal((long)support_num(support_find_function(po_report_json(rep), "manual_site"), "calls"), 10);
-  assert_int_equal((long)support_num(support_find_function(po_report_json(rep), "zone_block"), "calls"), 7);
+  assert_int_equal(
+      (long)support_num(support_find_function(po_report_json(rep), "manual_site"), "calls"), 10);
+  assert_int_equal(
+      (long)support_num(support_find_function(po_report_json(rep), "zone_block"), "calls"), 7);
   po_profile_counters c;
   po_profile_get_counters(&c);
   assert_int_equal(c.unmatched_ends, 0);
@@ -116,9 +118,11 @@ static void *double_it(void *arg) {
 
 static void test_profile_call_times_callback(void **state) {
   (void)state;
-  for (uintptr_t i = 0; i < 5; i++) assert_int_equal((uintptr_t)po_profile_call("callback_zone", double_it, (void *)i), i * 2);
+  for (uintptr_t i = 0; i < 5; i++)
+    assert_int_equal((uintptr_t)po_profile_call("callback_zone", double_it, (void *)i), i * 2);
   po_report *rep = support_profile_report();
-  assert_int_equal((long)support_num(support_find_function(po_report_json(rep), "callback_zone"), "calls"), 5);
+  assert_int_equal(
+      (long)support_num(support_find_function(po_report_json(rep), "callback_zone"), "calls"), 5);
   po_report_free(rep);
 }
 
@@ -164,7 +168,8 @@ static void test_call_tree_tells_callers_apart(void **state) {
   caller_one();
   caller_two();
   po_report *rep = support_profile_report();
-  const cJSON *tree = cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "profile"), "call_tree");
+  const cJSON *tree =
+      cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "profile"), "call_tree");
   long from_one = -1, from_two = -1;
   const cJSON *n, *m;
   cJSON_ArrayForEach(n, tree) {
@@ -298,7 +303,8 @@ static void test_timeline_ring_counts_drops(void **state) {
   po_profile_get_counters(&c);
   assert_int_equal(c.dropped_events, 84);
   rep = support_profile_report();
-  assert_int_equal((long)support_num(cJSON_GetObjectItem(po_report_json(rep), "profile"), "dropped_events"), 84);
+  assert_int_equal(
+      (long)support_num(cJSON_GetObjectItem(po_report_json(rep), "profile"), "dropped_events"), 84);
   po_report_free(rep);
   assert_int_equal(po_profile_set_timeline(0, 16), 0);
   assert_int_equal(po_profile_set_timeline(1, 3), PO_ERANGE);
@@ -311,10 +317,13 @@ static void test_timeline_events_in_trace(void **state) {
     PO_SCOPE("traced_zone");
   }
   po_report *rep = support_profile_report();
-  const cJSON *ev = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "profile"), "timeline"), "events");
+  const cJSON *ev = cJSON_GetObjectItem(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "profile"), "timeline"),
+      "events");
   int n = 0;
   const cJSON *e;
-  cJSON_ArrayForEach(e, ev) n += !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "name")), "traced_zone");
+  cJSON_ArrayForEach(e, ev) n +=
+      !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "name")), "traced_zone");
   assert_int_equal(n, 5);
   po_report_free(rep);
   char path[256];
@@ -351,9 +360,10 @@ static void test_json_report_has_every_documented_field(void **state) {
   assert_true(cJSON_IsNumber(cJSON_GetObjectItem(prof, "dropped_events")));
   const cJSON *f = support_find_function(root, "counted_leaf");
   assert_non_null(f);
-  static const char *const fields[] = {"calls", "total_seconds", "self_seconds", "avg_seconds",
-                                       "min_seconds", "max_seconds", "stddev_seconds", "p50_seconds",
-                                       "p90_seconds", "p95_seconds", "p99_seconds", "percent_total", "line"};
+  static const char *const fields[] = {
+      "calls",       "total_seconds",  "self_seconds", "avg_seconds", "min_seconds",
+      "max_seconds", "stddev_seconds", "p50_seconds",  "p90_seconds", "p95_seconds",
+      "p99_seconds", "percent_total",  "line"};
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) support_num(f, fields[i]);
   assert_true(cJSON_IsString(cJSON_GetObjectItem(f, "name")));
   assert_true(cJSON_IsString(cJSON_GetObjectItem(f, "file")));
@@ -461,7 +471,8 @@ static void test_runtime_disable_records_nothing(void **state) {
   po_profile_set_enabled(1);
   po_report *rep = support_profile_report();
   assert_null(support_find_function(po_report_json(rep), "while_disabled"));
-  assert_int_equal((long)support_num(support_find_function(po_report_json(rep), "toggled_inside"), "calls"), 1);
+  assert_int_equal(
+      (long)support_num(support_find_function(po_report_json(rep), "toggled_inside"), "calls"), 1);
   po_profile_counters c;
   po_profile_get_counters(&c);
   assert_int_equal(c.unmatched_ends, 0);
@@ -482,7 +493,8 @@ static void test_depth_overflow_is_counted(void **state) {
   assert_int_equal(c.unmatched_ends, 0);
   po_report *rep = support_profile_report();
   assert_int_equal((long)support_num(support_find_function(po_report_json(rep), "deep"), "calls") +
-                       (long)c.depth_overflows, 301);
+                       (long)c.depth_overflows,
+                   301);
   po_report_free(rep);
 }
 

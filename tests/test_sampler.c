@@ -282,10 +282,9 @@ static void test_memory_threshold_fires_cleanup_and_listeners_once(void **state)
   reset_counters();
   seen_freed_by_listener = 4096;
   po_monitor_add_pressure_listener(opt, "cache", on_pressure, NULL, NULL);
-  po_cleanup_register(opt, "drop data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, data_handler,
-                      NULL, NULL);
-  po_cleanup_register(opt, "cuda", PO_RESOURCE_GPU, 0, PO_CLEANUP_NORMAL, gpu_handler, NULL,
+  po_cleanup_register(opt, "drop data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, data_handler, NULL,
                       NULL);
+  po_cleanup_register(opt, "cuda", PO_RESOURCE_GPU, 0, PO_CLEANUP_NORMAL, gpu_handler, NULL, NULL);
   for (int i = 0; i < 5; i++) po_monitor_sample_now(opt, NULL); /* stays above: one crossing */
   assert_int_equal(listener_calls, 1);
   assert_int_equal(last_event.metric, PO_METRIC_MEMORY);
@@ -352,10 +351,9 @@ static void test_gpu_threshold_fires_per_device_with_gpu_cleanup(void **state) {
   assert_int_equal(po_optimizer_create(&c, &opt), 0);
   reset_counters();
   po_monitor_add_pressure_listener(opt, "cache", on_pressure, NULL, NULL);
-  po_cleanup_register(opt, "cuda", PO_RESOURCE_GPU, 0, PO_CLEANUP_NORMAL, gpu_handler, NULL,
+  po_cleanup_register(opt, "cuda", PO_RESOURCE_GPU, 0, PO_CLEANUP_NORMAL, gpu_handler, NULL, NULL);
+  po_cleanup_register(opt, "drop data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, data_handler, NULL,
                       NULL);
-  po_cleanup_register(opt, "drop data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, data_handler,
-                      NULL, NULL);
   po_sample s;
   assert_int_equal(po_monitor_sample_now(opt, &s), 0);
   assert_int_equal(s.gpu_count, 4);
@@ -376,8 +374,8 @@ static void test_gpu_threshold_fires_per_device_with_gpu_cleanup(void **state) {
   const cJSON *d1 = cJSON_GetArrayItem(devs, 1);
   assert_string_equal(cJSON_GetObjectItem(d1, "name")->valuestring, "Fake GPU 1");
   assert_true(cJSON_GetObjectItem(d1, "memory_total_bytes")->valuedouble == (double)(16ll << 30));
-  const cJSON *series = cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "resources"),
-                                            "series");
+  const cJSON *series =
+      cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "resources"), "series");
   assert_int_equal(cJSON_GetArraySize(series), 8 + 2 * 4);
   assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(series, 8), "name")->valuestring,
                       "gpu0_memory_used_bytes");
@@ -448,8 +446,8 @@ static void test_cpu_and_disk_pressure_reach_listeners_only(void **state) {
   po_optimizer *opt = make_synthetic_opt(0.8, 0.9, 0.9, 0.8);
   reset_counters();
   po_monitor_add_pressure_listener(opt, "watch", on_pressure, NULL, NULL);
-  po_cleanup_register(opt, "drop data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, data_handler,
-                      NULL, NULL);
+  po_cleanup_register(opt, "drop data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, data_handler, NULL,
+                      NULL);
   po_sample s = quiet_sample(1);
   s.cpu_utilization_ratio = 0.85;
   assert_int_equal(po__monitor_test_push(opt, &s), 0);

@@ -104,8 +104,12 @@ NO_INSTR static int symbolize(void *addr, const char **name, const char **file, 
 
 NO_INSTR static void probe_fn(void) {}
 
-NO_INSTR static void cal_begin(void *arg) { __cyg_profile_func_enter(arg, NULL); }
-NO_INSTR static void cal_end(void *arg) { __cyg_profile_func_exit(arg, NULL); }
+NO_INSTR static void cal_begin(void *arg) {
+  __cyg_profile_func_enter(arg, NULL);
+}
+NO_INSTR static void cal_end(void *arg) {
+  __cyg_profile_func_exit(arg, NULL);
+}
 
 __attribute__((constructor)) NO_INSTR static void auto_init(void) {
   po__set_symbolizer(symbolize);

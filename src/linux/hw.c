@@ -32,7 +32,8 @@ static void cpu_model(const char *root, po_hardware *hw) {
       size_t kl = strlen(keys[k]);
       for (char *line = buf; line && *line;) {
         char *nl = strchr(line, '\n');
-        if (!strncmp(line, keys[k], kl) && (line[kl] == '\t' || line[kl] == ' ' || line[kl] == ':')) {
+        if (!strncmp(line, keys[k], kl) &&
+            (line[kl] == '\t' || line[kl] == ' ' || line[kl] == ':')) {
           char *colon = strchr(line, ':');
           if (colon && (!nl || colon < nl)) {
             colon++;
@@ -124,8 +125,10 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
     char cg[2048];
     hw->cgroup_version = 0;
     if (read_rel(root, "/proc/self/cgroup", cg, sizeof cg) > 0) {
-      if (strstr(cg, ":memory:")) hw->cgroup_version = 1;
-      else if (strstr(cg, "0::")) hw->cgroup_version = 2;
+      if (strstr(cg, ":memory:"))
+        hw->cgroup_version = 1;
+      else if (strstr(cg, "0::"))
+        hw->cgroup_version = 2;
     }
   }
 

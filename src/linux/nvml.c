@@ -109,7 +109,8 @@ int po__nvml_open(const char *library, po_nvml **out, char *reason, size_t reaso
   if (!init) *(void **)(&init) = dlsym(n->lib, "nvmlInit");
   (void)PO__SYM(n, error_string, "nvmlErrorString");
   (void)PO__SYM(n, shutdown, "nvmlShutdown");
-  if (!PO__SYM(n, get_count, "nvmlDeviceGetCount_v2")) (void)PO__SYM(n, get_count, "nvmlDeviceGetCount");
+  if (!PO__SYM(n, get_count, "nvmlDeviceGetCount_v2"))
+    (void)PO__SYM(n, get_count, "nvmlDeviceGetCount");
   if (!PO__SYM(n, get_handle, "nvmlDeviceGetHandleByIndex_v2"))
     (void)PO__SYM(n, get_handle, "nvmlDeviceGetHandleByIndex");
   (void)PO__SYM(n, get_name, "nvmlDeviceGetName");
@@ -281,14 +282,18 @@ static void read_device(po_nvml *n, unsigned int i, po_gpu_info *d) {
   if (n->get_temperature) {
     unsigned int t;
     rc = n->get_temperature(h, NVML_TEMPERATURE_GPU, &t);
-    if (rc == NVML_SUCCESS) d->temperature_celsius = (double)t;
-    else note_error(d, n, "nvmlDeviceGetTemperature", rc);
+    if (rc == NVML_SUCCESS)
+      d->temperature_celsius = (double)t;
+    else
+      note_error(d, n, "nvmlDeviceGetTemperature", rc);
   }
   if (n->get_power) {
     unsigned int mw;
     rc = n->get_power(h, &mw);
-    if (rc == NVML_SUCCESS) d->power_watts = mw / 1000.0;
-    else note_error(d, n, "nvmlDeviceGetPowerUsage", rc);
+    if (rc == NVML_SUCCESS)
+      d->power_watts = mw / 1000.0;
+    else
+      note_error(d, n, "nvmlDeviceGetPowerUsage", rc);
   }
   read_processes(n, h, d);
 }

@@ -35,7 +35,7 @@ struct po_probe {
   char root[256]; /* "" = real */
   int real;
   int fd_stat, fd_meminfo, fd_diskstats, fd_pressure, fd_loadavg;
-  int cg_version;                        /* 2, 1, 0 none */
+  int cg_version; /* 2, 1, 0 none */
   int fd_cg_max, fd_cg_current, fd_cg_stat;
   int has_sys_block;
   /* this process, opened once (reopened after fork) */
@@ -211,8 +211,10 @@ static void open_cgroup(po_probe *p) {
       }
       char *slash = strrchr(dir, '/');
       if (!dir[0]) break;
-      if (slash) *slash = '\0';
-      else dir[0] = '\0';
+      if (slash)
+        *slash = '\0';
+      else
+        dir[0] = '\0';
     }
     const char *use = best[0] ? best : first;
     if (use[0]) {
@@ -332,7 +334,9 @@ void po__probe_reset(po_probe *p) {
 
 /* ---- CPU ---------------------------------------------------------------------------------- */
 
-static uint64_t dsub(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+static uint64_t dsub(uint64_t a, uint64_t b) {
+  return a > b ? a - b : 0;
+}
 
 static void cpu_util(const po_cpu_times *cur, const po_cpu_times *prev, po_cpu_util *u) {
   uint64_t user = dsub(cur->user, prev->user) + dsub(cur->nice, prev->nice);
@@ -380,8 +384,10 @@ static int sample_cpu(po_probe *p, po_sys_sample *out) {
         for (j = 0; j < p->prev_cpu_count && p->prev_cpu_ids[j] != stp->cpu_ids[i]; j++) {
         }
       }
-      if (j < p->prev_cpu_count) cpu_util(&stp->cpus[i], &p->prev_cpus[j], &out->cpus[i]);
-      else memset(&out->cpus[i], 0, sizeof out->cpus[i]); /* a core that came online */
+      if (j < p->prev_cpu_count)
+        cpu_util(&stp->cpus[i], &p->prev_cpus[j], &out->cpus[i]);
+      else
+        memset(&out->cpus[i], 0, sizeof out->cpus[i]); /* a core that came online */
     }
   }
   p->prev_total = stp->total;
@@ -488,8 +494,10 @@ static void sample_pressure(po_probe *p, po_sys_sample *out) {
         uint64_t u;
         po__scan_init(&f, w, wn);
         if (po__scan_lit(&f, "avg10=", 6) && po__scan_double(&f, &d)) {
-          if (some) out->pressure_some_avg10 = d;
-          else out->pressure_full_avg10 = d;
+          if (some)
+            out->pressure_some_avg10 = d;
+          else
+            out->pressure_full_avg10 = d;
         } else if (some && po__scan_lit(&f, "total=", 6) && po__scan_u64(&f, &u)) {
           out->pressure_some_total_us = u;
         }
@@ -701,10 +709,14 @@ static void read_io(po_probe *p, int fd, po_proc_sample *out) {
     size_t wn;
     uint64_t v;
     if (po__scan_word(&s, &w, &wn) && po__scan_u64(&s, &v)) {
-      if (wn == 6 && !memcmp(w, "rchar:", 6)) out->rchar += v;
-      else if (wn == 6 && !memcmp(w, "wchar:", 6)) out->wchar += v;
-      else if (wn == 11 && !memcmp(w, "read_bytes:", 11)) out->read_bytes += v;
-      else if (wn == 12 && !memcmp(w, "write_bytes:", 12)) out->write_bytes += v;
+      if (wn == 6 && !memcmp(w, "rchar:", 6))
+        out->rchar += v;
+      else if (wn == 6 && !memcmp(w, "wchar:", 6))
+        out->wchar += v;
+      else if (wn == 11 && !memcmp(w, "read_bytes:", 11))
+        out->read_bytes += v;
+      else if (wn == 12 && !memcmp(w, "write_bytes:", 12))
+        out->write_bytes += v;
     }
     po__scan_next_line(&s);
   }
@@ -758,9 +770,8 @@ static void open_files(const po_probe *p, int pid, proc_files *f) {
   f->io = open_pid_file(p, pid, "io");
   char rel[64], path[600];
   snprintf(rel, sizeof rel, "/proc/%d/fd", pid);
-  f->fddir = path_of(p, path, sizeof path, rel) == 0
-                 ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                 : -1;
+  f->fddir =
+      path_of(p, path, sizeof path, rel) == 0 ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 }
 
 typedef struct {

@@ -91,7 +91,9 @@ int po__parse_stat(const char *buf, size_t len, po_stat_parsed *out) {
   return 0;
 }
 
-static uint64_t kb_to_bytes(uint64_t kb) { return kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024; }
+static uint64_t kb_to_bytes(uint64_t kb) {
+  return kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024;
+}
 
 int po__parse_meminfo(const char *buf, size_t len, po_meminfo_parsed *out) {
   po__scan s;

@@ -19,7 +19,9 @@ static inline void po__scan_init(po__scan *s, const char *buf, size_t len) {
   s->end = buf + len;
 }
 
-static inline int po__scan_eof(const po__scan *s) { return s->p >= s->end; }
+static inline int po__scan_eof(const po__scan *s) {
+  return s->p >= s->end;
+}
 
 /* Skips spaces and tabs (not newlines). */
 static inline void po__scan_blanks(po__scan *s) {

@@ -13,14 +13,18 @@
 
 static volatile int sink;
 
-__attribute__((noinline)) static void auto_static_helper(void) { sink++; }
+__attribute__((noinline)) static void auto_static_helper(void) {
+  sink++;
+}
 
 __attribute__((noinline)) void auto_exported_worker(void);
 __attribute__((noinline)) void auto_exported_worker(void) {
   for (int i = 0; i < 3; i++) auto_static_helper();
 }
 
-__attribute__((noinline)) static void auto_tiny(void) { sink++; }
+__attribute__((noinline)) static void auto_tiny(void) {
+  sink++;
+}
 
 static void test_functions_are_named_and_counted(void **state) {
   (void)state;

@@ -41,9 +41,7 @@ typedef struct {
 
 static unsigned int n_devices = 1;
 static int fail_count, fail_calls, v1_only, many_procs, initialized;
-static struct nvmlDevice_st {
-  unsigned int index;
-} devices[64];
+static struct nvmlDevice_st { unsigned int index; } devices[64];
 
 /* Exported with default visibility: these are the library's API. */
 #define API __attribute__((visibility("default")))
@@ -71,11 +69,16 @@ nvmlReturn_t nvmlInit_v2(void) {
   snprintf(buf, sizeof buf, "%s", cfg ? cfg : "1");
   for (char *sv, *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
     if (!strcmp(tok, "fail-init")) return 9;
-    if (!strcmp(tok, "fail-count")) fail_count = 1;
-    else if (!strcmp(tok, "fail-calls")) fail_calls = 1;
-    else if (!strcmp(tok, "v1-only")) v1_only = 1;
-    else if (!strcmp(tok, "many-procs")) many_procs = 1;
-    else n_devices = (unsigned int)atoi(tok) > 64 ? 64 : (unsigned int)atoi(tok);
+    if (!strcmp(tok, "fail-count"))
+      fail_count = 1;
+    else if (!strcmp(tok, "fail-calls"))
+      fail_calls = 1;
+    else if (!strcmp(tok, "v1-only"))
+      v1_only = 1;
+    else if (!strcmp(tok, "many-procs"))
+      many_procs = 1;
+    else
+      n_devices = (unsigned int)atoi(tok) > 64 ? 64 : (unsigned int)atoi(tok);
   }
   for (unsigned int i = 0; i < 64; i++) devices[i].index = i;
   initialized++;
@@ -90,14 +93,22 @@ nvmlReturn_t nvmlShutdown(void) {
 
 const char *nvmlErrorString(nvmlReturn_t rc) {
   switch (rc) {
-  case 0: return "Success";
-  case 1: return "Uninitialized";
-  case 2: return "Invalid Argument";
-  case 9: return "Driver Not Loaded";
-  case 13: return "Function Not Found";
-  case 15: return "GPU is lost";
-  case 25: return "Argument version mismatch";
-  default: return "Unknown Error";
+    case 0:
+      return "Success";
+    case 1:
+      return "Uninitialized";
+    case 2:
+      return "Invalid Argument";
+    case 9:
+      return "Driver Not Loaded";
+    case 13:
+      return "Function Not Found";
+    case 15:
+      return "GPU is lost";
+    case 25:
+      return "Argument version mismatch";
+    default:
+      return "Unknown Error";
   }
 }
 

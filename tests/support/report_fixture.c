@@ -20,7 +20,9 @@ static double rnd(void) { /* xorshift64*: uniform in [0, 1) */
   return (double)((rng_state * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
-static double clamp01(double v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
+static double clamp01(double v) {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
 
 typedef double (*shape_fn)(double t, double run, void *ctx);
 
@@ -28,7 +30,7 @@ static double shape_cpu(double t, double run, void *ctx) {
   (void)ctx;
   double epoch = fmod(t, run / 12) / (run / 12);
   double v = 0.62 + 0.18 * sin(t / 600.0) + 0.08 * (rnd() - 0.5);
-  if (epoch < 0.04) v = 0.25 + 0.1 * rnd(); /* evaluation at each epoch boundary */
+  if (epoch < 0.04) v = 0.25 + 0.1 * rnd();                 /* evaluation at each epoch boundary */
   if (epoch > 0.55 && epoch < 0.58) v = 0.9 + 0.08 * rnd(); /* augmentation burst */
   return clamp01(v);
 }
@@ -111,10 +113,12 @@ static int add_series(cJSON *arr, const char *name, const char *unit, double run
 /* ---- profile ------------------------------------------------------------------------------- */
 
 static const char *const VOCAB[] = {
-    "forward", "backward", "matmul", "conv2d", "relu", "batch_norm", "softmax", "attention",
-    "layer_norm", "dropout", "embedding_lookup", "all_reduce", "decode_jpeg", "random_crop",
-    "color_jitter", "collate", "pin_memory", "optimizer_step", "adam_update", "grad_clip",
-    "serialize_tensor", "fsync", "compute_metrics", "log_scalars", "tokenize", "pad_batch"};
+    "forward",          "backward",   "matmul",          "conv2d",      "relu",
+    "batch_norm",       "softmax",    "attention",       "layer_norm",  "dropout",
+    "embedding_lookup", "all_reduce", "decode_jpeg",     "random_crop", "color_jitter",
+    "collate",          "pin_memory", "optimizer_step",  "adam_update", "grad_clip",
+    "serialize_tensor", "fsync",      "compute_metrics", "log_scalars", "tokenize",
+    "pad_batch"};
 #define NVOCAB (sizeof(VOCAB) / sizeof(VOCAB[0]))
 
 typedef struct tree_ctx {
@@ -175,7 +179,10 @@ static void add_profile(cJSON *root, double run, int tree_nodes) {
       "operator<<(std::ostream&, const Tensor&)",
       "load \"config\".json & 'defaults'",
       "std::vector<std::pair<std::string, std::unordered_map<int, float>>>::emplace_back",
-      "train_epoch", "data_loader_next", "checkpoint_save", "evaluate"};
+      "train_epoch",
+      "data_loader_next",
+      "checkpoint_save",
+      "evaluate"};
   int nf = 80;
   for (int i = 0; i < nf; i++) {
     cJSON *f = cJSON_CreateObject();
@@ -243,8 +250,8 @@ static void add_event(cJSON *events, double t, const char *metric, int device, d
   cJSON_AddItemToArray(events, e);
 }
 
-static void add_threshold(cJSON *arr, const char *metric, int device, double v,
-                          const char *source, const char *why) {
+static void add_threshold(cJSON *arr, const char *metric, int device, double v, const char *source,
+                          const char *why) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "metric", metric);
   if (device >= 0) cJSON_AddNumberToObject(o, "device", device);
@@ -316,8 +323,8 @@ cJSON *fixture_report(double run, double dt, int gpus, int tree_nodes) {
   rc |= add_series(ser, "memory_used_bytes", "bytes", run, dt, shape_mem_used, NULL);
   rc |= add_series(ser, "memory_available_bytes", "bytes", run, dt, shape_mem_avail, NULL);
   rc |= add_series(ser, "process_rss_bytes", "bytes", run, dt, shape_rss, NULL);
-  rc |= add_series(ser, "disk_read_bytes_per_second", "bytes_per_second", run, dt,
-                   shape_disk_read, NULL);
+  rc |= add_series(ser, "disk_read_bytes_per_second", "bytes_per_second", run, dt, shape_disk_read,
+                   NULL);
   rc |= add_series(ser, "disk_write_bytes_per_second", "bytes_per_second", run, dt,
                    shape_disk_write, NULL);
   rc |= add_series(ser, "disk_busy_ratio", "ratio", run, dt, shape_disk_busy, NULL);

@@ -7,7 +7,8 @@
 
 /* A report of a training run lasting `run_seconds`, sampled every `interval_seconds` (so
  * run_seconds / interval_seconds points per resource series: 86400 / 1 is the 24-hour case), with
- * `gpus` GPUs and about `tree_nodes` call-tree nodes. Deterministic (fixed seed). NULL on ENOMEM. */
+ * `gpus` GPUs and about `tree_nodes` call-tree nodes. Deterministic (fixed seed). NULL on ENOMEM.
+ */
 cJSON *fixture_report(double run_seconds, double interval_seconds, int gpus, int tree_nodes);
 
 #endif

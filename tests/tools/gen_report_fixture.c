@@ -14,8 +14,9 @@
 #include "../support/report_fixture.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: gen_report_fixture OUT.json [--seconds S] [--interval S] [--gpus N] "
-                  "[--nodes N] [--html OUT.html]\n");
+  fprintf(stderr,
+          "usage: gen_report_fixture OUT.json [--seconds S] [--interval S] [--gpus N] "
+          "[--nodes N] [--html OUT.html]\n");
   return 2;
 }
 
@@ -24,13 +25,20 @@ int main(int argc, char **argv) {
   double seconds = 86400, interval = 1;
   int gpus = 1, nodes = 3000;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--interval") && i + 1 < argc) interval = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--gpus") && i + 1 < argc) gpus = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--nodes") && i + 1 < argc) nodes = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--html") && i + 1 < argc) html = argv[++i];
-    else if (argv[i][0] == '-' || json) return usage();
-    else json = argv[i];
+    if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+      seconds = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--interval") && i + 1 < argc)
+      interval = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--gpus") && i + 1 < argc)
+      gpus = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--nodes") && i + 1 < argc)
+      nodes = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--html") && i + 1 < argc)
+      html = argv[++i];
+    else if (argv[i][0] == '-' || json)
+      return usage();
+    else
+      json = argv[i];
   }
   if (!json || !(seconds > 0) || !(interval > 0) || gpus < 0 || gpus > 8 || nodes < 1)
     return usage();
