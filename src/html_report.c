@@ -250,6 +250,27 @@ static void num_cell(po__cbuf *b, double v, po_unit u) {
   po__cbuf_puts(b, "</td>");
 }
 
+/* The items of a JSON array, each with the number under `key` (0 when missing or not finite),
+ * for sorting. *n is the array's size on entry and the count collected on return. NULL when out
+ * of memory (b->oom is set). */
+static fnref *collect_refs(po__cbuf *b, const cJSON *array, const char *key, size_t *n) {
+  fnref *v = malloc(*n * sizeof(fnref));
+  if (!v) {
+    b->oom = 1;
+    return NULL;
+  }
+  size_t k = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, array) {
+    if (k == *n) break; /* *n counted the same array */
+    double x = num(it, key);
+    v[k].f = it;
+    v[k++].key = isfinite(x) ? x : 0;
+  }
+  *n = k;
+  return v;
+}
+
 static void section_functions(po__cbuf *b, const cJSON *root) {
   const cJSON *prof = obj(root, "profile");
   const cJSON *fns = arr(prof, "functions");
@@ -260,17 +281,10 @@ static void section_functions(po__cbuf *b, const cJSON *root) {
     po__cbuf_puts(b, "</section>\n");
     return;
   }
-  fnref *v = malloc(n * sizeof(fnref));
+  fnref *v = collect_refs(b, fns, "self_seconds", &n);
   if (!v) {
-    b->oom = 1;
+    po__cbuf_puts(b, "</section>\n");
     return;
-  }
-  size_t k = 0;
-  const cJSON *it;
-  cJSON_ArrayForEach(it, fns) {
-    double self = num(it, "self_seconds");
-    v[k].f = it;
-    v[k++].key = isfinite(self) ? self : 0;
   }
   qsort(v, n, sizeof(fnref), cmp_fnref_desc);
   po_chart *c = po_chart_new(PO_CHART_BARS, "Top functions by self time");
@@ -341,20 +355,11 @@ static void section_flame(po__cbuf *b, const cJSON *root) {
     po__cbuf_puts(b, "</section>\n");
     return;
   }
-  fnref *v = malloc(n * sizeof(fnref));
+  fnref *v = collect_refs(b, tree, "total_seconds", &n);
   if (!v) {
-    b->oom = 1;
+    po__cbuf_puts(b, "</section>\n");
     return;
   }
-  size_t k = 0;
-  const cJSON *it;
-  cJSON_ArrayForEach(it, tree) {
-    double t = num(it, "total_seconds");
-    if (k == n) break; /* n counted the same array */
-    v[k].f = it;
-    v[k++].key = isfinite(t) ? t : 0;
-  }
-  n = k;
   size_t take = n;
   if (n > MAX_FLAME_FRAMES) {
     qsort(v, n, sizeof(fnref), cmp_fnref_desc);
