@@ -156,7 +156,10 @@ unit-tests: all $(RUN_TESTS) $(TEST_DEPS)
 cli-tests: all $(TEST_DEPS)
 	@BUILD=$(BUILD) sh tests/cli/run.sh
 
-test: unit-tests cli-tests
+# One after the other, even under -j: the CLI tests drive terminals and time real programs.
+test:
+	@$(MAKE) --no-print-directory unit-tests
+	@$(MAKE) --no-print-directory cli-tests
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
