@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "histogram.h"
+#include "optimizer.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,7 +28,7 @@
 #define MAX_DEPTH 256
 #define MAX_SITES (1u << 20)
 #define MAX_NAME 255
-#define NODES_PER_CHUNK 63
+#define NODES_PER_CHUNK 102 /* a chunk is 4 KiB */
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 #define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
@@ -49,21 +50,19 @@ _Static_assert(sizeof(po__sitestat) <= 64,
 
 struct po__node {
   _Atomic uint64_t calls, total; /* total: inclusive ticks; self is derived from the children */
-  po__sitestat *ss;
-  po__node *parent;
   po__node *_Atomic first_child;
   po__node *next_sibling;
   uint32_t site;
   uint32_t flags; /* NODE_OPEN_AT_EXIT */
 };
-_Static_assert(sizeof(po__node) <= 64, "a call-tree node fits one cache line");
+_Static_assert(sizeof(po__node) <= 40, "a call-tree node is 40 bytes");
 #define NODE_OPEN_AT_EXIT 1u
 #define END_SKIP_MASK 0xffffffffull
 #define END_RING (1ull << 32)
 
 typedef struct po__frame {
   po__node *n;
-  po__sitestat *ss; /* n->ss, kept here so the end path does not chase it */
+  po__sitestat *ss; /* the site's record, so the end path does not look it up again */
   uint64_t start;
 } po__frame;
 
@@ -538,7 +537,7 @@ out:
 }
 
 /* Cold path: the child of `parent` for site `id`, created if needed. Caller holds ts->lock. */
-static po__node *child_locked(po__tstate *ts, po__node *parent, uint32_t id, po__sitestat *ss) {
+static po__node *child_locked(po__tstate *ts, po__node *parent, uint32_t id) {
   for (po__node *c = atomic_load_explicit(&parent->first_child, memory_order_relaxed); c;
        c = c->next_sibling)
     if (c->site == id) return c;
@@ -550,8 +549,6 @@ static po__node *child_locked(po__tstate *ts, po__node *parent, uint32_t id, po_
   }
   po__node *n = &ts->chunks->nodes[ts->chunks->used++];
   n->site = id;
-  n->ss = ss;
-  n->parent = parent;
   n->next_sibling = atomic_load_explicit(&parent->first_child, memory_order_relaxed);
   atomic_store_explicit(&parent->first_child, n, memory_order_release);
   return n;
@@ -559,7 +556,7 @@ static po__node *child_locked(po__tstate *ts, po__node *parent, uint32_t id, po_
 
 static po__node *node_slow(po__tstate *ts, po__node *parent, uint32_t id, po__sitestat *ss) {
   pthread_mutex_lock(&ts->lock);
-  po__node *n = child_locked(ts, parent, id, ss);
+  po__node *n = child_locked(ts, parent, id);
   pthread_mutex_unlock(&ts->lock);
   if (n) {
     ss->last_parent = parent;
@@ -841,10 +838,8 @@ static void merge_sitestat(po__sitestat *d, po__sitestat *s) {
 static void merge_children(po__tstate *dst, po__node *dn, po__node *sn) {
   for (po__node *c = atomic_load_explicit(&sn->first_child, memory_order_acquire); c;
        c = c->next_sibling) {
-    po__sitestat *ss = merged_sitestat(dst, c->site);
-    if (!ss) continue;
     pthread_mutex_lock(&dst->lock);
-    po__node *d = child_locked(dst, dn, c->site, ss);
+    po__node *d = child_locked(dst, dn, c->site);
     pthread_mutex_unlock(&dst->lock);
     if (!d) continue;
     BUMP(d->calls, LD(c->calls));

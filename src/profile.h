@@ -5,8 +5,6 @@
 
 #include "internal.h"
 
-struct cJSON;
-
 /* Site registry. Ids start at 1. po__site_id() registers a static site on first use. */
 PO_API uint32_t po__site_register(po_site *site);
 /* A site identified by a code address (auto-instrumentation); its name is resolved at report
@@ -32,8 +30,5 @@ PO_API void po__set_probe_cost(uint64_t bias_ticks, uint64_t full_ticks);
  * `begin` is called with `arg` to open each probed zone (NULL: a plain po__zone_begin_id). */
 PO_API void po__calibrate_probe(void (*begin)(void *), void (*end)(void *), void *arg,
                                 uint64_t *bias_ticks, uint64_t *full_ticks);
-
-/* Adds the "profile" object to a report root. */
-int po__report_add_profile(struct cJSON *root);
 
 #endif

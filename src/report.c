@@ -145,7 +145,6 @@ int po_report_save_json(const po_report *rep, const char *path, char *errbuf, si
   char *s = po_report_to_string(rep, 1);
   if (!s) return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory", path);
   size_t len = strlen(s);
-  s[len] = '\0';
   int rc = po__write_file_atomic(path, s, len, errbuf, errlen);
   free(s);
   return rc;

@@ -2,7 +2,6 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +13,8 @@ static const char *sort_key(po_sort sort) {
   return sort == PO_SORT_SELF ? "self_seconds" : sort == PO_SORT_CALLS ? "calls" : "total_seconds";
 }
 
-static const char *g_key;
-static int cmp_desc(const void *a, const void *b) {
-  double x = num(*(const cJSON *const *)a, g_key), y = num(*(const cJSON *const *)b, g_key);
+static int cmp_desc(const void *a, const void *b, void *key) {
+  double x = num(*(const cJSON *const *)a, key), y = num(*(const cJSON *const *)b, key);
   return x < y ? 1 : x > y ? -1 : 0;
 }
 
@@ -43,12 +41,7 @@ int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t t
   int i = 0;
   const cJSON *f;
   cJSON_ArrayForEach(f, funcs) rows[i++] = f;
-  /* qsort has no context argument in C11; the key is set and used under this call only. */
-  static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&sort_lock);
-  g_key = sort_key(sort);
-  qsort(rows, (size_t)n, sizeof *rows, cmp_desc);
-  pthread_mutex_unlock(&sort_lock);
+  qsort_r(rows, (size_t)n, sizeof *rows, cmp_desc, (void *)sort_key(sort));
 
   double wall = num(prof, "wall_seconds");
   fprintf(out, "perfopt profile: %d functions, %.3f s profiled wall time, sorted by %s\n", n, wall,
