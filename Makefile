@@ -53,7 +53,7 @@ APP_CFLAGS := $(CFLAGS_BASE) $(CJSON_CFLAGS)
 APP_LDFLAGS := $(SAN) -pthread -rdynamic
 
 # ---- sources -------------------------------------------------------------------------------
-LIB_SRC := $(sort $(wildcard src/*.c src/linux/*.c))
+LIB_SRC := $(sort $(filter-out src/auto/%,$(wildcard src/*.c src/*/*.c)))
 AUTO_SRC := $(sort $(wildcard src/auto/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "chart_internal.h"
+#include "viz/chart_internal.h"
 #include "perfopt.h"
 /* The fixture is test support code; the bench build links only libperfopt, so include it. */
 #include "../tests/support/report_fixture.c"

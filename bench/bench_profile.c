@@ -1,8 +1,8 @@
 /* Profiler overhead, each figure next to its in-run baseline (a loop of two bare rdtsc reads).
  * Prints BENCH lines; every figure is the median of several rounds. */
-#include "clock.h"
+#include "base/clock.h"
 #include "perfopt.h"
-#include "profile.h"
+#include "profile/profile.h"
 
 #include <malloc.h>
 #include <pthread.h>

@@ -17,7 +17,7 @@
  *   BENCH series_baseline_unbounded_bytes_after_86400 <bytes> bytes
  *       baseline: the same columns kept as plain (time, value) double arrays, unbounded.
  */
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "perfopt.h"
 
 #include <pthread.h>

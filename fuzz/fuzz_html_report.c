@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "chart_internal.h"
+#include "viz/chart_internal.h"
 #include "perfopt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -2,7 +2,7 @@
  * default instance, and the PERFOPT_OUT report written at exit. */
 #include "optimizer.h"
 
-#include "internal.h"
+#include "base/base.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-#include "chart_internal.h"
+#include "viz/chart_internal.h"
 #include "perfopt.h"
 #include "support/report_fixture.h"
 #include "support/support.h"

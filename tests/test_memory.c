@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "perfopt.h"
 
 #define MIB (1024ll * 1024)

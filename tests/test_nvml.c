@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "platform.h"
 
 #define GIB (1024ull * 1024 * 1024)

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "platform.h"
 #include "support/support.h"
 

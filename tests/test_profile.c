@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "histogram.h"
-#include "internal.h"
+#include "base/histogram.h"
+#include "base/base.h"
 #include "support/support.h"
 
 static volatile uint64_t sink;

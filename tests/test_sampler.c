@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "perfopt.h"
 
 #define MS 1000000ull

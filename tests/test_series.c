@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "perfopt.h"
-#include "series.h"
+#include "monitor/series.h"
 
 static po_series_set *two_columns(size_t cap) {
   po_series_set *s = po__series_create(cap, 2, 0);

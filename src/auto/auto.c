@@ -9,7 +9,7 @@
  * The probe's own cost is measured at start-up (po__calibrate_probe) and subtracted from every
  * zone, so a 1 ns function is not reported as 20 ns.
  */
-#include "profile.h"
+#include "profile/profile.h"
 
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>

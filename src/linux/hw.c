@@ -1,7 +1,7 @@
 /* Hardware facts: what the machine is (not how busy it is). Read once, for reports and for the
  * hardware-aware default thresholds. */
 #include "platform.h"
-#include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <fcntl.h>

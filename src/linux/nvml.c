@@ -6,7 +6,7 @@
  * their absence on old drivers falls back to the v1 names. Any failure to load or initialize is
  * the normal "no GPU" state with a reason string, never an error the caller must handle. */
 #include "platform.h"
-#include "internal.h"
+#include "base/base.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

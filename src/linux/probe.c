@@ -5,8 +5,8 @@
  * the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the read
  * buffer belongs to the probe (it only grows when a file outgrows it). */
 #include "platform.h"
-#include "internal.h"
-#include "scan.h"
+#include "base/base.h"
+#include "linux/scan.h"
 
 #include <dirent.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* Parsers for /proc text files. Pure functions over a bounded buffer (no I/O), so tests and the
  * fuzzer can feed them anything: truncated lines are skipped and counted, never read past. */
 #include "platform.h"
-#include "scan.h"
+#include "linux/scan.h"
 
 #include <string.h>
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chart_internal.h"
-#include "internal.h"
+#include "viz/chart_internal.h"
+#include "base/base.h"
 #include "perfopt.h"
 #include "../support/report_fixture.h"
 

@@ -1,7 +1,7 @@
 /* The public face of the platform probes: GPUs (the seed's measure_gpu_usage and
  * get_optimal_gpu_targets), hardware facts, and the hardware-aware default thresholds. */
 #include "platform.h"
-#include "internal.h"
+#include "base/base.h"
 
 #include <stdio.h>
 #include <stdlib.h>

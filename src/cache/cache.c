@@ -16,7 +16,7 @@
  * key inline: 40 bytes of header, then the key. The fields a hit reads (value, key length,
  * policy byte, type, expiry, key) sit together at the end of the header, next to the key.
  */
-#include "cache_internal.h"
+#include "cache/cache_internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdatomic.h>

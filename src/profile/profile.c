@@ -12,10 +12,10 @@
  * into a process-wide "retired" tree and freed, so memory stays bounded however many threads
  * come and go, and the thread's data outlives it.
  */
-#include "profile.h"
+#include "profile/profile.h"
 
-#include "clock.h"
-#include "histogram.h"
+#include "base/clock.h"
+#include "base/histogram.h"
 #include "optimizer.h"
 
 #include <pthread.h>

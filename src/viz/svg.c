@@ -1,6 +1,6 @@
 /* The SVG writer's primitives: a bounded-by-memory text buffer, XML escaping and text metrics. */
-#include "chart_internal.h"
-#include "internal.h"
+#include "viz/chart_internal.h"
+#include "base/base.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * numbers. A record that straddles the end of the buffer is re-parsed after the buffer is compacted
  * and refilled (once per buffer, so the cost is negligible). A record longer than the buffer is
  * skipped as bad, which keeps memory bounded whatever the input. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* Bounded time-series columns: fixed memory, coarsened (never dropped) when full. See series.h. */
-#include "series.h"
+#include "monitor/series.h"
 
-#include "internal.h"
+#include "base/base.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -4,8 +4,8 @@
  * Size is bounded whatever the run length: every series is reduced to the chart width (M4 in
  * po_chart_optimize), the function table and the flame graph are capped, and what was left out is
  * counted on the page. */
-#include "chart_internal.h"
-#include "internal.h"
+#include "viz/chart_internal.h"
+#include "base/base.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

@@ -1,5 +1,5 @@
 /* report_text: the human-readable table of a report. Reads the model only. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

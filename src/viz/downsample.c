@@ -6,8 +6,8 @@
  * version; both compute the same values, element by element, in the same order of operations (no
  * FMA), so results do not depend on the machine except for the bucket sums of LTTB (partial sums).
  */
-#include "downsample.h"
-#include "internal.h"
+#include "viz/downsample.h"
+#include "base/base.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* The cache's ties to the optimizer: the registry of attached caches, ENABLE_CACHING, the
  * memory-pressure listener, targeted clearing by resource type, and the report's cache section. */
-#include "cache_internal.h"
+#include "cache/cache_internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

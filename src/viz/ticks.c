@@ -7,8 +7,8 @@
  * data closely), density (about `target` labels) and legibility (here: labels short enough to
  * read); upper bounds of each term prune the search. Only loose labelings (covering the data) are
  * kept, because the first and last tick become the axis range. */
-#include "chart_internal.h"
-#include "internal.h"
+#include "viz/chart_internal.h"
+#include "base/base.h"
 
 #include <float.h>
 #include <math.h>

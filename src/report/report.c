@@ -1,7 +1,7 @@
 /* report: the one report model (a cJSON tree) that every output reads, its JSON file form, and
  * the end-of-process report for PERFOPT_OUT. */
 #include "optimizer.h"
-#include "profile.h"
+#include "profile/profile.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-#include "clock.h"
+#include "base/clock.h"
 
-#include "internal.h"
+#include "base/base.h"
 
 #include <pthread.h>
 

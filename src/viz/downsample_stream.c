@@ -6,8 +6,8 @@
  * numbers are floor((x - origin) / width); with power-of-two widths, halving the resolution maps
  * bucket b to floor(b / 2) exactly, so merged buckets hold exactly the M4 of their points.
  */
-#include "downsample.h"
-#include "internal.h"
+#include "viz/downsample.h"
+#include "base/base.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
  * that unregistering waits for a running handler; `mu` protects the registry and the records and
  * is never held while user code runs. Order: action_mu before mu.
  */
-#include "internal.h"
-#include "monitor.h"
+#include "base/base.h"
+#include "monitor/monitor.h"
 #include "optimizer.h"
 #include "platform.h"
 

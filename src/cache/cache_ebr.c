@@ -5,7 +5,7 @@
  * Writers tag what they unlink with the epoch they advance to, and free it once every announced
  * epoch is newer: no reader that could still hold a pointer to it remains. Records are claimed
  * on a thread's first read and released when the thread exits. */
-#include "cache_internal.h"
+#include "cache/cache_internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

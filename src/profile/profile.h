@@ -3,7 +3,7 @@
 #ifndef PO_PROFILE_H
 #define PO_PROFILE_H
 
-#include "internal.h"
+#include "base/base.h"
 
 /* Site registry. Ids start at 1. po__site_id() registers a static site on first use. */
 PO_API uint32_t po__site_register(po_site *site);

@@ -1,5 +1,5 @@
 /* Errors, logging, time and atomic file writes: the small things every module uses. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* Threshold state machine with hysteresis and cool-down. Pure: the caller passes the clock. */
-#include "monitor.h"
+#include "monitor/monitor.h"
 
 #include <math.h>
 #include <stdarg.h>

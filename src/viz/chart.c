@@ -3,8 +3,8 @@
  * Every piece of text goes through draw_text(), which measures it with DejaVu Sans metrics and
  * records its box; optional labels (tick labels, threshold and band labels) are skipped when their
  * box would overlap one already drawn, so labels never collide whatever the data. */
-#include "chart_internal.h"
-#include "internal.h"
+#include "viz/chart_internal.h"
+#include "base/base.h"
 
 #include <math.h>
 #include <stdio.h>

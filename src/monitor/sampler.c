@@ -6,11 +6,11 @@
  * then probe_mu (probe, NVML session, GPU buffers), then mu (everything else: thread control,
  * series, latest sample, events, stats). The pthread_atfork handlers take them in that order.
  */
-#include "internal.h"
-#include "monitor.h"
+#include "base/base.h"
+#include "monitor/monitor.h"
 #include "optimizer.h"
 #include "platform.h"
-#include "series.h"
+#include "monitor/series.h"
 
 #include <cjson/cJSON.h>
 #include <dlfcn.h>

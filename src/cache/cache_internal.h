@@ -2,7 +2,7 @@
 #ifndef PO_CACHE_INTERNAL_H
 #define PO_CACHE_INTERNAL_H
 
-#include "internal.h"
+#include "base/base.h"
 #include "optimizer.h"
 
 #include <pthread.h>

@@ -1,7 +1,7 @@
 /* Configuration: one table of keys, parsed from text (environment), JSON (config files), or set
  * directly in the struct. Every key is validated against its type and range; errors name the key
  * and what it accepts. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
