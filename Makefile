@@ -22,30 +22,29 @@ endif
 VERSION := 0.1.0
 SOVERSION := 0
 
-PKGS := cmocka libcjson libdw libelf
-
-# Missing Debian packages are installed on first use (not for clean/format).
-ifeq ($(filter clean format,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && command -v rsvg-convert >/dev/null && \
-               command -v tmux >/dev/null && command -v python3 >/dev/null && echo ok),ok)
-$(info perfopt: installing missing dependencies with scripts/install-deps)
-DEPS_RC := $(shell scripts/install-deps >&2; echo $$?)
-ifneq ($(DEPS_RC),0)
-$(error scripts/install-deps failed (exit $(DEPS_RC)); install: libcmocka-dev libcjson-dev libdw-dev libelf-dev pkg-config)
+# Dependencies: scripts/install-deps installs whichever Debian packages are missing (nothing when
+# all are there) and $(BUILD)/deps.mk records their pkg-config flags. Only goals that build read it,
+# so `make clean`, `make format` or `make -n clean` never run apt-get.
+NO_DEPS_GOALS := clean format uninstall help print-lib-src
+ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(BUILD)/deps.mk
 endif
-endif
-endif
+$(BUILD)/deps.mk: scripts/install-deps
+	@mkdir -p $(BUILD)
+	@scripts/install-deps || { echo "scripts/install-deps failed: see above" >&2; exit 1; }
+	@{ echo "CJSON_CFLAGS := $$(pkg-config --cflags libcjson)"; \
+	   echo "CJSON_LIBS := $$(pkg-config --libs libcjson)"; \
+	   echo "CMOCKA_CFLAGS := $$(pkg-config --cflags cmocka)"; \
+	   echo "CMOCKA_LIBS := $$(pkg-config --libs cmocka)"; \
+	   echo "DW_CFLAGS := $$(pkg-config --cflags libdw libelf)"; \
+	   echo "DW_LIBS := $$(pkg-config --libs libdw libelf)"; } > $@.tmp && mv $@.tmp $@
 
 WARN := -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes -Wmissing-prototypes
 OPT ?= -O2 -g
 SAN ?=
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -Isrc -pthread $(SAN)
-CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
-CJSON_LIBS := $(shell pkg-config --libs libcjson 2>/dev/null)
-CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
-DW_CFLAGS := $(shell pkg-config --cflags libdw libelf 2>/dev/null)
-DW_LIBS := $(shell pkg-config --libs libdw libelf 2>/dev/null)
+# The command and the examples see the public header only.
+PUBLIC_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -pthread $(SAN)
 
 LIB_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -DPERFOPT_BUILDING $(CJSON_CFLAGS)
 LIB_LIBS := $(CJSON_LIBS) -ldl -lm -lpthread
@@ -63,11 +62,14 @@ BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_TEST_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj-test/%.o)
 AUTO_OBJ := $(AUTO_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 
 LIB_A := $(BUILD)/libperfopt.a
+# The test build of the library: test hooks and allocation-failure injection (PERFOPT_TESTING).
+LIB_TEST_A := $(BUILD)/libperfopt-test.a
 LIB_SO := $(BUILD)/libperfopt.so.$(VERSION)
 AUTO_A := $(BUILD)/libperfopt-auto.a
 AUTO_SO := $(BUILD)/libperfopt-auto.so.$(VERSION)
@@ -96,15 +98,39 @@ $(BUILD)/obj/src/auto/%.o: src/auto/%.c include/perfopt.h
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) $(DW_CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/obj-test/src/%.o: src/%.c include/perfopt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -DPERFOPT_TESTING -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/cli/%.o: cli/%.c include/perfopt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PUBLIC_CFLAGS) $(CJSON_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/examples/%.o: examples/%.c include/perfopt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PUBLIC_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c include/perfopt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(APP_CFLAGS) $(CMOCKA_CFLAGS) -DPERFOPT_TESTING -Itests -MMD -MP -c $< -o $@
+
 $(BUILD)/obj/%.o: %.c include/perfopt.h
 	@mkdir -p $(dir $@)
 	$(CC) $(APP_CFLAGS) $(CMOCKA_CFLAGS) -Itests -MMD -MP -c $< -o $@
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-test -name '*.d' 2>/dev/null)
 
 # ---- libraries -----------------------------------------------------------------------------
-$(LIB_A): $(LIB_OBJ)
-	@mkdir -p $(dir $@)
+# The static library is one relocatable object, so a program that uses any part of it gets all of
+# it, constructors included: PERFOPT_OUT then works however little of the API a program calls.
+$(BUILD)/obj/libperfopt.o: $(LIB_OBJ)
+	$(CC) -r -nostdlib -o $@ $^
+$(BUILD)/obj-test/libperfopt-test.o: $(LIB_TEST_OBJ)
+	$(CC) -r -nostdlib -o $@ $^
+
+$(LIB_A): $(BUILD)/obj/libperfopt.o
+	rm -f $@ && ar rcs $@ $^
+$(LIB_TEST_A): $(BUILD)/obj-test/libperfopt-test.o
 	rm -f $@ && ar rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJ)
@@ -123,6 +149,7 @@ $(AUTO_SO): $(AUTO_OBJ) $(LIB_SO)
 
 # Programs link the static library so they run from the build tree without LD_LIBRARY_PATH.
 STATIC_LIBS := $(LIB_A) $(LIB_LIBS)
+TEST_LIBS := $(LIB_TEST_A) $(LIB_LIBS)
 
 $(PERFOPT): $(CLI_OBJ) $(LIB_A)
 	$(CC) $(APP_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_LIBS)
@@ -132,17 +159,17 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
 	$(CC) $(APP_LDFLAGS) -o $@ $< $(STATIC_LIBS)
 
 # ---- tests ---------------------------------------------------------------------------------
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB_A)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB_TEST_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(APP_LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(STATIC_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(APP_LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(TEST_LIBS) $(CMOCKA_LIBS)
 
 # The auto-instrumentation test: compiled with -finstrument-functions, linked with libperfopt-auto.
 AUTO_TEST := $(BUILD)/tests/test_auto
 TESTS += $(AUTO_TEST)
-$(AUTO_TEST): tests/auto/test_auto.c $(TEST_SUPPORT_OBJ) $(AUTO_A) $(LIB_A)
+$(AUTO_TEST): tests/auto/test_auto.c $(TEST_SUPPORT_OBJ) $(AUTO_A) $(LIB_TEST_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(APP_CFLAGS) $(CMOCKA_CFLAGS) -Itests -finstrument-functions -o $@ $< $(TEST_SUPPORT_OBJ) \
-	  $(APP_LDFLAGS) $(AUTO_A) $(STATIC_LIBS) $(DW_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(APP_CFLAGS) $(CMOCKA_CFLAGS) -DPERFOPT_TESTING -Itests -finstrument-functions -o $@ $< \
+	  $(TEST_SUPPORT_OBJ) $(APP_LDFLAGS) $(AUTO_A) $(TEST_LIBS) $(DW_LIBS) $(CMOCKA_LIBS)
 
 # Extra prerequisites tests need before they run (fake libraries, fixtures); mk/*.mk add to it.
 TEST_DEPS ?=
@@ -210,7 +237,8 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
 	clang-format -i $(FORMAT_FILES)
 
-lint:
+lint: lib
+	BUILD=$(BUILD) scripts/check-layers
 	clang-tidy --quiet $(LIB_SRC) $(CLI_SRC) -- -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(CJSON_CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem --suppress=nullPointerRedundantCheck:src/linux/probe.c \
@@ -233,3 +261,7 @@ fuzz-smoke: fuzz
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-* demo-out
+
+# For scripts/check-layers: the library's sources.
+print-lib-src:
+	@echo $(LIB_SRC)

@@ -44,7 +44,7 @@ int main(void) {
   best = INFINITY;
   for (int i = 0; i < 3; i++) {
     double t0 = now_ms();
-    po_chart *c = po_chart_new(PO_CHART_LINES, "1M points");
+    po_chart *c = po_chart_create(PO_CHART_LINES, "1M points");
     if (!c || po_chart_add_series(c, "signal", PO_UNIT_NONE, NULL, y, n) != 0 ||
         po_chart_optimize(c, 1100) != 0)
       return 1;
@@ -52,7 +52,7 @@ int main(void) {
     double t = now_ms() - t0;
     if (!svg) return 1;
     free(svg);
-    po_chart_free(c);
+    po_chart_destroy(c);
     if (t < best) best = t;
   }
   free(y);

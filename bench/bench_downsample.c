@@ -262,7 +262,7 @@ int main(void) {
     size_t sn2 = 10000000;
     for (size_t i = 0; i < sn2 && i < n; i++) po_ds_stream_push(s, (double)i, y[i]);
     printf("BENCH ds_stream_push_one_ns_per_point %.3f ns\n", (now_ms() - t0) * 1e6 / (double)sn2);
-    po_ds_stream_free(s);
+    po_ds_stream_destroy(s);
   }
   free(y);
   free(out);

@@ -45,34 +45,34 @@ static void open_read_close(const char *path) {
 int main(void) {
   static double t[REPS];
   po_probe *p = NULL;
-  if (po__probe_open("", &p) != 0) {
+  if (po__probe_create_at("", &p) != 0) {
     fprintf(stderr, "bench_platform: cannot open the probe\n");
     return 1;
   }
-  po_sys_sample *s = malloc(sizeof *s);
-  po_proc_sample ps;
+  po_system_sample *s = malloc(sizeof *s);
+  po_process_sample ps;
   if (!s) return 1;
   for (int i = 0; i < 200; i++) { /* warm-up: page in, grow buffers */
-    po__probe_system(p, s);
-    po__probe_process(p, 0, 0, &ps);
+    po_probe_system(p, s);
+    po_probe_process(p, 0, 0, &ps);
   }
   for (int i = 0; i < REPS; i++) {
     double a = now_us();
-    po__probe_system(p, s);
-    po__probe_process(p, 0, 0, &ps);
+    po_probe_system(p, s);
+    po_probe_process(p, 0, 0, &ps);
     t[i] = now_us() - a;
   }
   printf("BENCH sample_us %.2f us\n", median(t, REPS));
 
   for (int i = 0; i < REPS; i++) {
     double a = now_us();
-    po__probe_system(p, s);
+    po_probe_system(p, s);
     t[i] = now_us() - a;
   }
   printf("BENCH sample_system_only_us %.2f us\n", median(t, REPS));
   for (int i = 0; i < REPS; i++) {
     double a = now_us();
-    po__probe_process(p, 0, 0, &ps);
+    po_probe_process(p, 0, 0, &ps);
     t[i] = now_us() - a;
   }
   printf("BENCH sample_process_only_us %.2f us\n", median(t, REPS));
@@ -90,6 +90,6 @@ int main(void) {
   printf("# cpus=%u disks=%u rss=%llu fds=%d parse_errors=%u\n", s->cpu_count, s->disk_count,
          (unsigned long long)ps.rss_bytes, ps.open_fds, s->parse_errors);
   free(s);
-  po__probe_close(p);
+  po_probe_destroy(p);
   return 0;
 }

@@ -17,7 +17,8 @@
  *   BENCH series_baseline_unbounded_bytes_after_86400 <bytes> bytes
  *       baseline: the same columns kept as plain (time, value) double arrays, unbounded.
  */
-#include "monitor/monitor.h"
+#include "monitor/sampler.h"
+#include "optimizer.h"
 #include "perfopt.h"
 
 #include <pthread.h>
@@ -158,7 +159,7 @@ static size_t series_bytes_after(int gpus, int pushes) {
       s.gpus[g].memory_total_bytes = 1ll << 34;
       s.gpus[g].utilization_ratio = 0.5;
     }
-    po__monitor_test_push(opt, &s);
+    po__sampler_push(opt->sampler, &s);
   }
   po_monitor_stats st;
   po_monitor_get_stats(opt, &st);

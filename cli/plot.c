@@ -353,7 +353,7 @@ int po_cli_plot(int argc, char **argv) {
   if (rc) return rc == 1 ? 0 : rc;
   char err[512];
   po_csv *csv = NULL;
-  int orc = po_csv_open(a.path, NULL, &csv, err, sizeof err);
+  int orc = po_csv_create(a.path, NULL, &csv, err, sizeof err);
   if (orc) {
     fprintf(stderr, "perfopt plot: %s\n", err);
     return 1;
@@ -389,7 +389,7 @@ int po_cli_plot(int argc, char **argv) {
     const char *base = strrchr(a.path, '/');
     snprintf(title, sizeof title, "%s", base ? base + 1 : a.path);
   }
-  chart = po_chart_new(PO_CHART_LINES, title);
+  chart = po_chart_create(PO_CHART_LINES, title);
   size_t maxp = po_ds_stream_max_points(st.stream[0]);
   size_t cap = po_ds_capacity(a.method, (size_t)a.width);
   px = malloc(maxp * sizeof *px);
@@ -445,9 +445,9 @@ int po_cli_plot(int argc, char **argv) {
   }
   rc = 0;
 out:
-  for (size_t i = 0; i < st.ny; i++) po_ds_stream_free(st.stream[i]);
-  po_chart_free(chart);
-  po_csv_close(csv);
+  for (size_t i = 0; i < st.ny; i++) po_ds_stream_destroy(st.stream[i]);
+  po_chart_destroy(chart);
+  po_csv_destroy(csv);
   free(px);
   free(py);
   free(idx);

@@ -60,6 +60,6 @@ int po_cli_report(int argc, char **argv) {
     rc = 1;
   }
   if (!json_out && !html_out) po_report_write_text(rep, stdout, sort, top);
-  po_report_free(rep);
+  po_report_destroy(rep);
   return rc;
 }

@@ -90,6 +90,6 @@ int po_cli_run(int argc, char **argv) {
   }
   if (!quiet) po_report_write_text(rep, stdout, sort, top);
   fprintf(stderr, "perfopt run: report written to %s (command exit %d)\n", out, child_rc);
-  po_report_free(rep);
+  po_report_destroy(rep);
   return child_rc;
 }

@@ -5,7 +5,6 @@
  * loop and restore the terminal (termios, cursor, main screen). */
 #include "cli.h"
 #include "perfopt.h"
-#include "platform.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -122,15 +121,15 @@ static const char *human(double bytes, char *buf, size_t len) {
 typedef struct view {
   int pid;
   int has_proc;
-  po_proc_sample proc;
+  po_process_sample proc;
   int proc_gone;
-  po_nvml *nvml;
+  po_gpu_session *gpu;
   size_t gpu_count;
   po_gpu_info gpus[8];
   char gpu_reason[160];
 } view;
 
-static void draw(frame *f, const po_sys_sample *s, const view *v, double interval_s) {
+static void draw(frame *f, const po_system_sample *s, const view *v, double interval_s) {
   char b1[32], b2[32], b3[32], barbuf[256];
   time_t now = time(NULL);
   struct tm tmv;
@@ -182,7 +181,7 @@ static void draw(frame *f, const po_sys_sample *s, const view *v, double interva
   fr_line(f, "%s", "");
   fr_line(f, "%-12s %12s %12s %7s", "DISK", "READ/s", "WRITE/s", "BUSY");
   for (uint32_t i = 0; i < s->disk_count; i++) {
-    const po_disk_sample *d = &s->disks[i];
+    const po_disk_usage *d = &s->disks[i];
     fr_line(f, "%-12s %12s %12s %6.1f%%", d->name, human(d->read_bytes_per_second, b1, sizeof b1),
             human(d->write_bytes_per_second, b2, sizeof b2), 100 * d->busy_ratio);
   }
@@ -206,7 +205,7 @@ static void draw(frame *f, const po_sys_sample *s, const view *v, double interva
     if (v->proc_gone) {
       fr_line(f, "PID %d: no such process", v->pid);
     } else if (v->has_proc) {
-      const po_proc_sample *p = &v->proc;
+      const po_process_sample *p = &v->proc;
       fr_line(f, "PID %d (+%u descendants): CPU %.1f%%  RSS %s (peak %s)  threads %u  fds %d",
               p->pid, p->process_count ? p->process_count - 1 : 0, 100 * p->cpu_ratio,
               human((double)p->rss_bytes, b1, sizeof b1),
@@ -262,30 +261,29 @@ int po_cli_top(int argc, char **argv) {
     return 1;
   }
   po_probe *probe = NULL;
-  int prc = po__probe_open(cfg.proc_root, &probe);
+  int prc = po_probe_create(&cfg, &probe);
   if (prc != 0) {
     fprintf(stderr, "perfopt top: cannot read /proc/stat: %s\n", po_strerror(prc));
     return 1;
   }
-  po_sys_sample *s = malloc(sizeof *s);
+  po_system_sample *s = malloc(sizeof *s);
   view *v = calloc(1, sizeof *v);
   if (!s || !v) {
     fprintf(stderr, "perfopt top: out of memory\n");
     free(s);
     free(v);
-    po__probe_close(probe);
+    po_probe_destroy(probe);
     return 1;
   }
   v->pid = (int)pid;
-  if (v->pid > 0 && po__probe_process(probe, v->pid, 1, &v->proc) != 0) {
+  if (v->pid > 0 && po_probe_process(probe, v->pid, 1, &v->proc) != 0) {
     fprintf(stderr, "perfopt top: no process %d\n", v->pid);
     free(s);
     free(v);
-    po__probe_close(probe);
+    po_probe_destroy(probe);
     return 1;
   }
-  if (po__nvml_open(cfg.nvml_library, &v->nvml, v->gpu_reason, sizeof v->gpu_reason) != 0)
-    v->nvml = NULL;
+  if (po_gpu_session_create(&cfg, &v->gpu) != 0) v->gpu = NULL;
 
   int tty = isatty(STDOUT_FILENO);
   struct sigaction sa;
@@ -314,7 +312,7 @@ int po_cli_top(int argc, char **argv) {
   f.tty = tty;
   term_size(&f.rows, &f.cols);
   if (!tty) f.rows = 1 << 20;
-  po__probe_system(probe, s); /* baseline: the first frame shows rates over a short window */
+  po_probe_system(probe, s); /* baseline: the first frame shows rates over a short window */
   long wait_ms = interval_ms < 250 ? interval_ms : 250;
   long frames = 0;
   int rc = 0;
@@ -343,17 +341,14 @@ int po_cli_top(int argc, char **argv) {
       fflush(stdout);
       continue;
     }
-    po__probe_system(probe, s);
+    po_probe_system(probe, s);
     if (v->pid > 0) {
-      v->has_proc = po__probe_process(probe, v->pid, 1, &v->proc) == 0;
+      v->has_proc = po_probe_process(probe, v->pid, 1, &v->proc) == 0;
       v->proc_gone = !v->has_proc;
     }
-    if (v->nvml) {
-      size_t dropped = 0;
-      if (po__nvml_query(v->nvml, v->gpus, 8, &v->gpu_count, &dropped, v->gpu_reason,
-                         sizeof v->gpu_reason) != 0)
-        v->gpu_count = 0;
-    }
+    if (v->gpu)
+      po_gpu_session_query(v->gpu, v->gpus, 8, &v->gpu_count, NULL, v->gpu_reason,
+                           sizeof v->gpu_reason);
     f.len = 0;
     draw(&f, s, v, (double)interval_ms / 1000.0);
     if (!tty) fr_raw(&f, "\n", 1);
@@ -367,8 +362,8 @@ int po_cli_top(int argc, char **argv) {
   }
   restore_terminal();
   free(f.buf);
-  po__nvml_close(v->nvml);
-  po__probe_close(probe);
+  po_gpu_session_destroy(v->gpu);
+  po_probe_destroy(probe);
   free(s);
   free(v);
   return rc;

@@ -29,7 +29,7 @@ static int load_candles(const char *path, candles *out) {
   PO_PROFILE_FUNCTION();
   po_csv *csv;
   char err[256];
-  if (po_csv_open(path, NULL, &csv, err, sizeof err) != 0) {
+  if (po_csv_create(path, NULL, &csv, err, sizeof err) != 0) {
     fprintf(stderr, "btc_backtest: %s\n", err);
     return -1;
   }
@@ -37,7 +37,7 @@ static int load_candles(const char *path, candles *out) {
   int ccol = tcol >= 0 ? po_csv_find_column(csv, "close", err, sizeof err) : -1;
   if (tcol < 0 || ccol < 0) {
     fprintf(stderr, "btc_backtest: %s\n", err);
-    po_csv_close(csv);
+    po_csv_destroy(csv);
     return -1;
   }
   size_t cols[2] = {(size_t)tcol, (size_t)ccol};
@@ -61,7 +61,7 @@ static int load_candles(const char *path, candles *out) {
   }
   po_csv_stats st;
   po_csv_get_stats(csv, &st);
-  po_csv_close(csv);
+  po_csv_destroy(csv);
   if (st.bad_rows)
     fprintf(stderr, "btc_backtest: skipped %llu bad rows (first at line %llu: %s)\n",
             (unsigned long long)st.bad_rows, (unsigned long long)st.first_bad_line,
@@ -259,7 +259,7 @@ int main(int argc, char **argv) {
       score);
 
   po_report *rep;
-  if (po_report_build(opt, &rep) != 0) return 1;
+  if (po_report_create(opt, &rep) != 0) return 1;
   char path[1024];
   int rc = 0;
   snprintf(path, sizeof path, "%s/report.json", dir);
@@ -279,7 +279,7 @@ int main(int argc, char **argv) {
     fclose(txt);
   }
   po_report_write_text(rep, stdout, PO_SORT_SELF, 12);
-  po_report_free(rep);
+  po_report_destroy(rep);
   po_cache_destroy(cache);
   po_optimizer_destroy(opt);
   free(c.t);

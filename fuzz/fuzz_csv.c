@@ -35,18 +35,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   o.no_header = (ctl[1] >> 1) & 1;
   o.buffer_bytes = 64 + (size_t)(ctl[2] % 64);
   po_csv *c = NULL;
-  if (po_csv_open_mem((const char *)data, size, &o, &c, NULL, 0) == 0) {
+  if (po_csv_create_mem((const char *)data, size, &o, &c, NULL, 0) == 0) {
     drain(c, ctl);
-    po_csv_close(c);
+    po_csv_destroy(c);
   }
   int fd = memfd_create("fuzz_csv", 0);
   if (fd < 0) return 0;
   if (write(fd, data, size) == (ssize_t)size) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    if (po_csv_open(path, &o, &c, NULL, 0) == 0) {
+    if (po_csv_create(path, &o, &c, NULL, 0) == 0) {
       drain(c, ctl);
-      po_csv_close(c);
+      po_csv_destroy(c);
     }
   }
   close(fd);

@@ -24,13 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!name) return 0;
   memcpy(name, data, size);
   name[size] = '\0';
-  po_chart *c = po_chart_new(PO_CHART_FLAME, name);
+  po_chart *c = po_chart_create(PO_CHART_FLAME, name);
   if (c) {
     for (size_t i = 0; i + 1 < size && i < 64; i++)
       po_chart_add_frame(c, data[i] % 16, (int64_t)(data[i + 1] % 17) - 1, name + i, i,
                          (double)data[i], (double)data[i + 1] / 2);
     free(po_chart_svg_string(c, 1, NULL));
-    po_chart_free(c);
+    po_chart_destroy(c);
   }
   free(name);
   return 0;

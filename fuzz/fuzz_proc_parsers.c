@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static po_stat_parsed stat_out;
+static po__stat_parsed stat_out;
 
-static void count_disk(const po_diskstat_line *line, void *ctx) {
+static void count_disk(const po__diskstat_line *line, void *ctx) {
   (void)line;
   (*(size_t *)ctx)++;
 }
@@ -17,9 +17,9 @@ static void count_disk(const po_diskstat_line *line, void *ctx) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *buf = (const char *)data;
-  po_meminfo_parsed mi;
-  po_status_parsed st;
-  po_pidstat_parsed ps;
+  po__meminfo_parsed mi;
+  po__status_parsed st;
+  po__pidstat_parsed ps;
   size_t disks = 0;
   (void)po__parse_stat(buf, size, &stat_out);
   (void)po__parse_meminfo(buf, size, &mi);

@@ -17,6 +17,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     po_report_write_html(rep, null);
     fclose(null);
   }
-  po_report_free(rep);
+  po_report_destroy(rep);
   return 0;
 }

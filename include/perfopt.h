@@ -45,13 +45,11 @@ extern "C" {
   X(EBUSY, -7, "resource busy")                       \
   X(ENOTSUP, -8, "not supported on this system")      \
   X(ETOOBIG, -9, "object larger than the budget")     \
-  X(EEXIST, -10, "already exists")                    \
-  X(ETIMEDOUT, -11, "timed out")                      \
-  X(EPARSE, -12, "parse error")                       \
-  X(ENODEV, -13, "no such device")                    \
-  X(ESTATE, -14, "operation not valid in this state") \
-  X(EOOM, -15, "the operation ran out of memory")     \
-  X(ECANCELED, -16, "operation failed or was canceled")
+  X(EFULL, -10, "table full: limit reached")          \
+  X(EPARSE, -11, "parse error")                       \
+  X(ENODEV, -12, "no such device")                    \
+  X(ESTATE, -13, "operation not valid in this state") \
+  X(EOOM, -14, "the operation ran out of memory")
 
 typedef enum {
 #define PO__ERR_ENUM(name, value, msg) PO_##name = (value),
@@ -63,6 +61,10 @@ typedef enum {
 PO_API const char *po_strerror(int err);
 /* The code's name without the PO_ prefix, e.g. "EINVAL". Never NULL. */
 PO_API const char *po_err_name(int err);
+/* The calling thread's last detailed error message from a function that has no errbuf (e.g.
+ * po_optimizer_create naming the PERFOPT_* variable, its value and what is allowed); "" when
+ * none. Valid until the thread's next failing call. Never NULL. */
+PO_API const char *po_last_error(void);
 
 /* Optional log sink: the library reports what it cannot return (a failed report write at exit,
  * a probe that stopped working) through this callback. Levels: 0 error, 1 warning, 2 info. */
@@ -145,6 +147,7 @@ PO_API const char *po_config_key_help(size_t i);
  * ====================================================================================== */
 
 typedef struct po_optimizer po_optimizer;
+typedef struct po_cache po_cache; /* see the cache section */
 
 /* Creates an optimizer with a copy of *cfg (NULL: po_config_load()). Applies the profiling
  * switch and starts background monitoring when the config asks for it. */
@@ -156,6 +159,11 @@ PO_API void po_optimizer_destroy(po_optimizer *opt);
 PO_API po_optimizer *po_get_optimizer(void);
 /* The optimizer's configuration (read-only). */
 PO_API const po_config *po_optimizer_config(const po_optimizer *opt);
+/* The optimizer's own cache (opt NULL: the default optimizer's), created on first use with
+ * CACHE_BUDGET_BYTES and CACHE_POLICY and attached (it follows ENABLE_CACHING, shrinks under
+ * memory pressure, appears in the report as "default"). Destroyed with the optimizer. NULL when it
+ * cannot be created (see po_last_error / the log). */
+PO_API po_cache *po_optimizer_cache(po_optimizer *opt);
 
 /* ======================================================================================
  * Function-level profiler
@@ -192,14 +200,6 @@ PO_API void po_profile_thread_name(const char *name);
 
 typedef enum { PO_SORT_TOTAL = 0, PO_SORT_SELF = 1, PO_SORT_CALLS = 2 } po_sort;
 
-/* Prints the current profile as a table (total, self, avg, p95, calls, % of wall time) with the
- * top bottlenecks marked. Returns 0 or a negative PO_E* code. */
-PO_API int po_profile_report_text(FILE *out, po_sort sort);
-/* Writes the report (version, host, run and profile sections) as JSON, atomically. */
-PO_API int po_profile_save_json(const char *path);
-/* Writes the timeline events as Chrome Trace Event JSON (Perfetto, chrome://tracing), atomically.
- */
-PO_API int po_profile_save_chrome_trace(const char *path);
 /* Forgets everything recorded so far (all threads, exited ones too). Open zones stay open. */
 PO_API void po_profile_reset(void);
 
@@ -273,11 +273,20 @@ static inline void po__scope_end(int *began) {
 typedef struct po_report po_report;
 struct cJSON;
 
-/* Builds a snapshot of everything the optimizer knows (opt NULL: profile, host and run only). */
-PO_API int po_report_build(po_optimizer *opt, po_report **out);
+/* Lifecycle: po_report_create (from an optimizer) or po_report_load (from a file), then
+ * po_report_destroy. Saving: po_<object>_save_<format>(object, path, ...), atomic; writing to an
+ * open stream: po_<object>_write_<format>(object, FILE *, ...). */
+
+/* A snapshot of everything the optimizer knows, from its engines' last readings (opt NULL:
+ * profile, host and run only). When no sample was ever taken, one is taken first. */
+PO_API int po_report_create(po_optimizer *opt, po_report **out);
+/* The system resource report (`perfopt sysinfo`): host facts, one system sample whose rates cover
+ * window_ms, the thresholds in force and the GPUs (with the seed's GPU targets), in the report's
+ * keys: perfopt_version, host, system, thresholds, gpu. cfg NULL: the defaults. Loads NVML. */
+PO_API int po_report_create_sysinfo(const po_config *cfg, int window_ms, po_report **out);
 /* Reads a saved report back (for `perfopt report`). errbuf names the path or the problem. */
 PO_API int po_report_load(const char *path, po_report **out, char *errbuf, size_t errlen);
-PO_API void po_report_free(po_report *rep);
+PO_API void po_report_destroy(po_report *rep);
 /* The model as a cJSON tree owned by the report (read-only for the caller). */
 PO_API const struct cJSON *po_report_json(const po_report *rep);
 /* Serialized JSON (free with po_free); NULL on ENOMEM. */
@@ -287,12 +296,21 @@ PO_API char *po_report_to_string(const po_report *rep, int pretty);
 PO_API int po_report_save_json(const po_report *rep, const char *path, char *errbuf, size_t errlen);
 /* The text table of the profile section (and a summary of the other sections). */
 PO_API int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t top_n);
+/* The timeline as Chrome Trace Event JSON (Perfetto, chrome://tracing), atomically. */
+PO_API int po_report_save_trace(const po_report *rep, const char *path, char *errbuf,
+                                size_t errlen);
 
-/* The seed's get_profiling_report() / save_profiling_report(path), on the default optimizer. */
+/* Conveniences: build opt's report (NULL: the default optimizer) and save or print it. A failed
+ * write is logged and its message kept for po_last_error. */
+PO_API int po_optimizer_save_json(po_optimizer *opt, const char *path);
+PO_API int po_optimizer_save_html(po_optimizer *opt, const char *path);
+/* The profile table (total, self, avg, p95, calls, % of wall time), 25 rows. */
+PO_API int po_optimizer_write_text(po_optimizer *opt, FILE *out, po_sort sort);
+
+/* The seed's get_profiling_report() / save_profiling_report(path), under the seed's names, on the
+ * default optimizer. */
 PO_API int po_get_profiling_report(po_report **out);
 PO_API int po_save_profiling_report(const char *path);
-/* The same for a given optimizer. */
-PO_API int po_optimizer_save_report(po_optimizer *opt, const char *path);
 
 /* ======================================================================================
  * Monitor, memory management and GPUs
@@ -342,6 +360,10 @@ PO_API int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, siz
 
 /* What this machine is: for reports and for hardware-aware defaults. */
 typedef struct po_hardware {
+  char hostname[256];
+  char os[64];      /* uname: sysname */
+  char kernel[128]; /* uname: release */
+  char machine[64]; /* uname: machine */
   char cpu_model[128];
   int cores_online;            /* /sys/devices/system/cpu/online, else cpuN lines in /proc/stat */
   int cores_allowed;           /* Cpus_allowed_list of this process (affinity, cpuset) */
@@ -391,6 +413,182 @@ typedef struct po_thresholds {
 /* Resolves the four thresholds from cfg and hw (hw NULL: probed here without GPUs). */
 PO_API int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw, po_thresholds *out);
 
+/* ======================================================================================
+ * System probes
+ *
+ * What perfopt reads from /proc, /sys, the cgroup and NVML, for programs that want the raw
+ * readings (`perfopt top` and `perfopt run` use them). Samples are fixed-size structs: bounded
+ * arrays with counters for what did not fit.
+ * ====================================================================================== */
+
+#define PO_PROBE_MAX_CPUS 256
+#define PO_PROBE_MAX_DISKS 64
+#define PO_PROBE_DISK_NAME_LEN 32
+
+/* ---- system sample ---------------------------------------------------------------------- */
+
+/* Share of elapsed CPU time spent in each mode since the previous sample, each 0..1. busy is
+ * 1 - idle - iowait (what "CPU utilization" means in reports). All 0 on the first sample. */
+typedef struct po_cpu_usage {
+  double user;   /* user + nice */
+  double system; /* system + irq + softirq */
+  double iowait;
+  double steal;
+  double idle;
+  double busy;
+} po_cpu_usage;
+
+/* One whole disk (partitions are not counted: their I/O is already in their disk's line).
+ * Counters are cumulative since boot; the rates are since the previous sample and are 0 on the
+ * first sample and for a disk that appeared since the previous one (new = 1). */
+typedef struct po_disk_usage {
+  char name[PO_PROBE_DISK_NAME_LEN];
+  int new_disk;
+  uint64_t read_bytes;
+  uint64_t write_bytes;
+  uint64_t read_ops;
+  uint64_t write_ops;
+  uint64_t busy_ms; /* time the disk had I/O in flight */
+  double read_bytes_per_second;
+  double write_bytes_per_second;
+  double busy_ratio; /* 0..1 */
+} po_disk_usage;
+
+typedef enum { PO_LIMIT_SYSTEM = 0, PO_LIMIT_CGROUP = 1 } po_limit_source;
+
+/* Sources a sample could not read (bit set = missing this time). */
+enum {
+  PO_PROBE_MISSING_STAT = 1u << 0,
+  PO_PROBE_MISSING_MEMINFO = 1u << 1,
+  PO_PROBE_MISSING_DISKSTATS = 1u << 2,
+  PO_PROBE_MISSING_PRESSURE = 1u << 3, /* normal on kernels without PSI */
+  PO_PROBE_MISSING_LOADAVG = 1u << 4,
+  PO_PROBE_MISSING_CGROUP = 1u << 5 /* normal outside a container */
+};
+
+typedef struct po_system_sample {
+  uint64_t t_ns;           /* CLOCK_MONOTONIC when taken */
+  double interval_seconds; /* since the previous sample of this probe; 0 on the first */
+  int has_rates;           /* 1 when the ratios and rates are relative to a previous sample */
+  unsigned missing;        /* PO_PROBE_MISSING_* bits */
+
+  /* CPU (/proc/stat) */
+  po_cpu_usage cpu;       /* all cores together */
+  uint32_t cpu_count;    /* cores listed in /proc/stat (entries in cpus[] that are valid) */
+  uint32_t cpus_dropped; /* cores beyond PO_PROBE_MAX_CPUS, not in cpus[] (still in cpu) */
+  po_cpu_usage cpus[PO_PROBE_MAX_CPUS];
+  int cpu_ids[PO_PROBE_MAX_CPUS]; /* N of the cpuN line behind cpus[i] (gaps when cores are offline) */
+  uint64_t ctxt;            /* context switches since boot */
+  uint32_t procs_running;
+  uint32_t procs_blocked;
+
+  /* memory (/proc/meminfo), bytes */
+  uint64_t mem_total_bytes;
+  uint64_t mem_available_bytes; /* MemAvailable (estimate from MemFree+cache on old kernels) */
+  uint64_t mem_used_bytes;      /* total - available, what `free` calls used on current procps */
+  uint64_t mem_free_bytes;
+  uint64_t mem_buffers_bytes;
+  uint64_t mem_cached_bytes; /* Cached + SReclaimable (the page cache part that can be freed) */
+  uint64_t mem_shared_bytes; /* Shmem */
+  uint64_t swap_total_bytes;
+  uint64_t swap_free_bytes;
+  uint64_t swap_used_bytes;
+
+  /* cgroup (v2 memory.max / memory.current; v1 memory.limit_in_bytes / usage_in_bytes) */
+  int in_cgroup_limit;              /* 1 when a memory limit below "max" is set */
+  uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
+  uint64_t cgroup_memory_current_bytes;
+  /* The limit a job judges its memory against: the cgroup limit when set (and below system
+   * total), else the system total. effective_available is limit - current in a cgroup, capped by
+   * the system's MemAvailable; else MemAvailable. */
+  po_limit_source limit_source;
+  uint64_t memory_limit_bytes;
+  uint64_t effective_available_bytes;
+
+  /* memory pressure (/proc/pressure/memory), percent of time stalled 0..100 */
+  int has_pressure;
+  double pressure_some_avg10;
+  double pressure_full_avg10;
+  uint64_t pressure_some_total_us;
+
+  /* load average (/proc/loadavg) */
+  double loadavg[3];
+
+  /* disks (/proc/diskstats) */
+  uint32_t disk_count;
+  uint32_t disks_dropped; /* whole disks beyond PO_PROBE_MAX_DISKS */
+  po_disk_usage disks[PO_PROBE_MAX_DISKS];
+  /* sums over disks[] */
+  double disk_read_bytes_per_second;
+  double disk_write_bytes_per_second;
+  double disk_busy_ratio; /* the busiest disk's ratio */
+
+  uint32_t parse_errors; /* malformed or truncated lines skipped (cumulative for this probe) */
+} po_system_sample;
+
+/* ---- process sample --------------------------------------------------------------------- */
+
+typedef struct po_process_sample {
+  int pid; /* the pid asked for (resolved: 0 becomes getpid()) */
+  int with_children;
+  uint32_t process_count; /* 1, or 1 + live descendants when with_children */
+  double user_seconds;    /* CPU time, cumulative (children: live descendants' times added) */
+  double system_seconds;
+  double cpu_ratio; /* (user+system) delta / wall delta since this probe's previous sample of
+                     * the same pid; in cores (2.0 = two cores busy); 0 on the first */
+  uint64_t rss_bytes;
+  uint64_t peak_rss_bytes; /* VmHWM (the main process only) */
+  uint64_t vsz_bytes;
+  uint64_t swap_bytes;
+  uint32_t threads;
+  int has_io;          /* /proc/PID/io readable (not for other users' processes) */
+  uint64_t read_bytes; /* storage bytes (read_bytes/write_bytes lines) */
+  uint64_t write_bytes;
+  uint64_t rchar; /* bytes through read()/write(), cache hits included */
+  uint64_t wchar;
+  int open_fds; /* -1 when /proc/PID/fd is not readable */
+} po_process_sample;
+
+/* The probe: files opened once and re-read with pread (a full system sample costs about as much
+ * as opening, reading and closing the same files once). A probe is used by one thread at a time;
+ * two threads each create their own. */
+typedef struct po_probe po_probe;
+
+/* Creates a probe on cfg->proc_root ("" = the real /proc and /sys; cfg NULL = the defaults with
+ * PERFOPT_PROC_ROOT from the environment). Returns 0, PO_EINVAL (root too long), PO_ENOMEM, or
+ * PO_ENOENT when root/proc/stat cannot be opened (nothing useful could be sampled). */
+PO_API int po_probe_create(const po_config *cfg, po_probe **out);
+/* Closes the files and frees the probe. NULL is a no-op. */
+PO_API void po_probe_destroy(po_probe *p);
+
+/* One system sample. Rates are relative to this probe's previous po_probe_system call.
+ * A source that cannot be read sets its PO_PROBE_MISSING_* bit and leaves its fields 0; this is
+ * not an error. Returns 0, or PO_EIO when /proc/stat could not be read. */
+PO_API int po_probe_system(po_probe *p, po_system_sample *out);
+
+/* One process sample: pid 0 = this process (through files kept open). with_children adds the
+ * live descendants (a /proc scan: slower). Returns 0, PO_ENOENT when the process does not exist,
+ * PO_EINVAL on a negative pid. */
+PO_API int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample *out);
+
+/* Resets the rate baselines, so the next sample is a "first" sample. */
+PO_API void po_probe_reset(po_probe *p);
+
+/* A GPU session: NVML loaded and initialized once (nvmlInit costs milliseconds to seconds on a
+ * real driver), on the first query. Thread-safe; a forked child reopens its own. No NVML is the
+ * normal state "no GPU": a query then returns 0 devices and the reason. */
+typedef struct po_gpu_session po_gpu_session;
+/* cfg->nvml_library ("" = libnvidia-ml.so.1, then libnvidia-ml.so; cfg NULL = defaults plus
+ * PERFOPT_NVML_LIBRARY). Loads nothing yet. PO_ENOMEM or PO_EINVAL only. */
+PO_API int po_gpu_session_create(const po_config *cfg, po_gpu_session **out);
+/* nvmlShutdown (when it was initialized) and dlclose. NULL is a no-op. */
+PO_API void po_gpu_session_destroy(po_gpu_session *s);
+/* Reads up to max devices into devs (*count written; devices beyond max counted in *dropped when
+ * dropped is non-NULL). Returns 0; with no NVML or an NVML error *count is 0 and reason says why.
+ * PO_EINVAL for bad arguments. */
+PO_API int po_gpu_session_query(po_gpu_session *s, po_gpu_info *devs, size_t max, size_t *count,
+                                size_t *dropped, char *reason, size_t reason_len);
+
 /* Sampler, thresholds, cleanup registry, guard, batch advice, phases. */
 /* Every function below that takes a po_optimizer accepts NULL for the default optimizer
  * (po_get_optimizer()), except po_batch_advise, where NULL means "no optimizer". */
@@ -407,7 +605,9 @@ typedef struct po_sample {
   int64_t memory_used_bytes;      /* against the effective limit (cgroup or system) */
   int64_t memory_available_bytes; /* effective: min(system available, cgroup headroom) */
   int64_t memory_limit_bytes;     /* effective limit: cgroup limit or MemTotal */
+  po_limit_source memory_limit_source; /* where memory_limit_bytes comes from */
   int64_t process_rss_bytes;
+  int64_t process_peak_rss_bytes; /* the kernel's high-water mark (or the highest sampled) */
   double disk_read_bytes_per_second; /* whole disks only */
   double disk_write_bytes_per_second;
   double disk_busy_ratio; /* busiest disk, 0..1 */
@@ -482,7 +682,7 @@ typedef int64_t (*po_pressure_fn)(const po_pressure_event *ev, void *user);
 
 /* Registers fn; `name` (copied, 31 bytes kept) appears in the event's actions as
  * "listener:<name>". *id_out (may be NULL) identifies it for removal. At most 64 listeners:
- * PO_ENOMEM beyond. Order of calls: registration order. */
+ * PO_EFULL beyond. Order of calls: registration order. */
 PO_API int po_monitor_add_pressure_listener(po_optimizer *opt, const char *name, po_pressure_fn fn,
                                             void *user, int *id_out);
 /* Removes a listener; after it returns the listener is not running and will not be called.
@@ -721,7 +921,7 @@ PO_API int po_cache_enabled(const po_cache *c);
 
 /* Attaches the cache to an optimizer: it then appears in the report's cache section, follows
  * ENABLE_CACHING, shrinks on memory pressure (monitor listener) and takes part in
- * po_clear_resource(type). At most 64 caches per optimizer (PO_ENOMEM). PO_EBUSY when already
+ * po_clear_resource(type). At most 64 caches per optimizer (PO_EFULL). PO_EBUSY when already
  * attached. po_cache_destroy detaches. */
 PO_API int po_cache_attach(po_optimizer *opt, po_cache *c);
 PO_API void po_cache_detach(po_cache *c);
@@ -828,7 +1028,7 @@ typedef struct po_ds_stream_stats {
 /* buckets >= 2 (even numbers are best; 2 * the chart width keeps full resolution).
  * Memory: about 100 bytes per bucket, allocated here once. */
 PO_API int po_ds_stream_create(size_t buckets, po_ds_stream **out);
-PO_API void po_ds_stream_free(po_ds_stream *s);
+PO_API void po_ds_stream_destroy(po_ds_stream *s);
 /* One point. A non-finite x is dropped and counted. Returns 0 or PO_EINVAL (NULL stream). */
 PO_API int po_ds_stream_push(po_ds_stream *s, double x, double y);
 /* n points with explicit x; or with implicit x = the number of points pushed before each one. */
@@ -867,11 +1067,11 @@ typedef struct po_csv_stats {
 
 /* Opens `path` (or reads from memory: data must outlive the reader) and reads the header.
  * PO_ENOENT/PO_EIO with errbuf naming the path on failure. opt may be NULL. */
-PO_API int po_csv_open(const char *path, const po_csv_options *opt, po_csv **out, char *errbuf,
+PO_API int po_csv_create(const char *path, const po_csv_options *opt, po_csv **out, char *errbuf,
                        size_t errlen);
-PO_API int po_csv_open_mem(const char *data, size_t len, const po_csv_options *opt, po_csv **out,
+PO_API int po_csv_create_mem(const char *data, size_t len, const po_csv_options *opt, po_csv **out,
                            char *errbuf, size_t errlen);
-PO_API void po_csv_close(po_csv *c);
+PO_API void po_csv_destroy(po_csv *c);
 PO_API size_t po_csv_column_count(const po_csv *c);
 /* The header name of column i ("" without a header; NULL past the end). */
 PO_API const char *po_csv_column_name(const po_csv *c, size_t i);
@@ -951,9 +1151,9 @@ PO_API int po_chart_time_ticks(double dmin, double dmax, int target, po_ticks *o
 typedef struct po_chart po_chart;
 
 /* A new empty chart of `kind` with a title (copied; may be NULL). NULL on ENOMEM. */
-PO_API po_chart *po_chart_new(po_chart_kind kind, const char *title);
+PO_API po_chart *po_chart_create(po_chart_kind kind, const char *title);
 /* Frees the chart and every copy it holds. NULL is a no-op. */
-PO_API void po_chart_free(po_chart *chart);
+PO_API void po_chart_destroy(po_chart *chart);
 
 /* Fixes the size in pixels; 0 keeps (or lets po_chart_optimize pick) that dimension.
  * Defaults: 800 x 300. Bounds: 120..10000 x 60..20000 (PO_ERANGE outside). */
@@ -1014,8 +1214,6 @@ PO_API int po_chart_save_svg(po_chart *chart, const char *path, char *errbuf, si
 PO_API int po_report_write_html(const po_report *rep, FILE *out);
 /* Atomic write of the HTML report; errbuf names the path or the problem. */
 PO_API int po_report_save_html(const po_report *rep, const char *path, char *errbuf, size_t errlen);
-/* Builds the default optimizer's report (po_get_profiling_report) and saves it as HTML. */
-PO_API int po_save_html_report(const char *path);
 
 #ifdef __cplusplus
 }

@@ -1,61 +1,200 @@
-/* optimizer: the object that owns the configuration and the modules' state, the process-wide
- * default instance, and the PERFOPT_OUT report written at exit. */
+/* optimizer: create, wire and destroy the engines; the process-wide default instance; the
+ * PERFOPT_OUT report written at exit. */
 #include "optimizer.h"
 
-#include "base/base.h"
+#include "platform.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static po_optimizer *live; /* newest first */
+
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+static po_optimizer *default_opt;
+static int default_failed;
+
+/* A threshold firing: memory pressure runs the whole registry, GPU memory pressure the GPU
+ * handlers; CPU and disk pressure cannot be relieved by freeing memory, so only the listeners
+ * hear about them. */
+static int64_t on_firing(const po_pressure_event *ev, po__actions *acts, void *user) {
+  po_optimizer *opt = user;
+  int type = ev->metric == PO_METRIC_MEMORY       ? PO_RESOURCE_ALL
+             : ev->metric == PO_METRIC_GPU_MEMORY ? PO_RESOURCE_GPU
+                                                  : PO__RESOURCE_NONE;
+  po_cleanup_result res = {0, 0, 0, 0};
+  po__memory_cleanup(opt->memory, ev->level, type, 0, ev, &res, acts);
+  return res.freed_bytes;
+}
+
+static int load_config(const po_config *cfg, po_config *out) {
+  if (cfg) {
+    *out = *cfg;
+    return 0;
+  }
+  char err[512];
+  int rc = po_config_load(out, err, sizeof err);
+  if (rc) {
+    po__log(0, "perfopt: %s", err);
+    po__set_last_error(rc, err);
+  }
+  return rc;
+}
+
+/* Creates the engines in dependency order; on failure the caller destroys what exists. */
+static int wire(po_optimizer *opt) {
+  po_hardware_probe(&opt->cfg, 0, &opt->hw);
+  if (po_thresholds_resolve(&opt->cfg, &opt->hw, &opt->th) != 0) return PO_ENOMEM;
+  int rc = po_gpu_session_create(&opt->cfg, &opt->gpu);
+  if (!rc) rc = po__memory_create(&opt->cfg, opt->gpu, &opt->memory);
+  if (!rc) rc = po__sampler_create(&opt->cfg, &opt->th, opt->gpu, on_firing, opt, &opt->sampler);
+  if (!rc) rc = po__cache_registry_create(opt);
+  return rc;
+}
+
+static void unwire(po_optimizer *opt) {
+  po__sampler_destroy(opt->sampler); /* first: no firing may reach the others */
+  po_cache_destroy(opt->default_cache);
+  po__cache_registry_destroy(opt);
+  po__memory_destroy(opt->memory);
+  po_gpu_session_destroy(opt->gpu);
+}
 
 int po_optimizer_create(const po_config *cfg, po_optimizer **out) {
   if (!out) return PO_EINVAL;
   *out = NULL;
-  po_optimizer *opt = calloc(1, sizeof *opt);
+  po_optimizer *opt = po__calloc(1, sizeof *opt);
   if (!opt) return PO_ENOMEM;
-  if (cfg) {
-    opt->cfg = *cfg;
-  } else {
-    char err[256];
-    int rc = po_config_load(&opt->cfg, err, sizeof err);
-    if (rc) {
-      po__log(0, "perfopt: %s", err);
-      free(opt);
-      return rc;
-    }
+  int rc = load_config(cfg, &opt->cfg);
+  if (rc) {
+    free(opt);
+    return rc;
   }
   pthread_mutex_init(&opt->lock, NULL);
   opt->created_unix_seconds = po__unix_seconds();
-  po_profile_set_enabled(opt->cfg.enable_profiling);
-  if (opt->cfg.profile_timeline) po_profile_set_timeline(1, (size_t)opt->cfg.timeline_events);
-  int rc = po__cache_optimizer_init(opt);
-  if (!rc) rc = po__monitor_optimizer_init(opt);
+  rc = wire(opt);
   if (rc) {
-    po__cache_optimizer_fini(opt);
+    unwire(opt);
     pthread_mutex_destroy(&opt->lock);
     free(opt);
     return rc;
   }
+  po_profile_set_enabled(opt->cfg.enable_profiling);
+  if (opt->cfg.profile_timeline) po_profile_set_timeline(1, (size_t)opt->cfg.timeline_events);
+  if (opt->cfg.background_monitoring) {
+    rc = po__sampler_start(opt->sampler);
+    /* A machine without /proc still gets an optimizer; the report says no samples were taken. */
+    if (rc) po__log(1, "perfopt: background monitoring not started: %s", po_strerror(rc));
+  }
+  pthread_mutex_lock(&live_lock);
+  opt->next = live;
+  live = opt;
+  pthread_mutex_unlock(&live_lock);
   *out = opt;
   return 0;
-}
-
-void po_optimizer_destroy(po_optimizer *opt) {
-  if (!opt) return;
-  po__monitor_optimizer_fini(opt);
-  po__cache_optimizer_fini(opt);
-  pthread_mutex_destroy(&opt->lock);
-  free(opt);
 }
 
 const po_config *po_optimizer_config(const po_optimizer *opt) {
   return opt ? &opt->cfg : NULL;
 }
 
-/* ---- the process-wide default ----------------------------------------------------------- */
+po_cache *po_optimizer_cache(po_optimizer *opt) {
+  opt = po__opt_or_default(opt);
+  if (!opt) return NULL;
+  pthread_mutex_lock(&opt->lock);
+  if (!opt->default_cache) {
+    po_cache_options o = {.name = "default", .policy = (po_cache_policy)opt->cfg.cache_policy};
+    po_cache *c = NULL;
+    if (po_cache_create_ex((uint64_t)opt->cfg.cache_budget_bytes, &o, &c) == 0 &&
+        po_cache_attach(opt, c) != 0) {
+      po_cache_destroy(c);
+      c = NULL;
+    }
+    opt->default_cache = c;
+  }
+  po_cache *c = opt->default_cache;
+  pthread_mutex_unlock(&opt->lock);
+  return c;
+}
 
-static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
-static po_optimizer *default_opt;
-static int default_failed;
+/* ---- the report PERFOPT_OUT asks for ---------------------------------------------------------- */
+
+/* Written at exit from the optimizer the program used: the default one when it exists, else the
+ * newest live one, else the report kept when the program destroyed its last optimizer (with the
+ * profile brought up to date at exit, since zones may still run after the destroy). */
+static pthread_mutex_t exit_lock = PTHREAD_MUTEX_INITIALIZER;
+static po_report *kept_report;
+
+static const char *out_path(void) {
+  const char *p = getenv("PERFOPT_OUT");
+  return p && *p ? p : NULL;
+}
+
+/* Called by po_optimizer_destroy for the last live optimizer when PERFOPT_OUT is set. */
+static void keep_report(po_optimizer *opt) {
+  po_report *rep = NULL;
+  if (po__optimizer_report(opt, 1, &rep) != 0) return;
+  pthread_mutex_lock(&exit_lock);
+  po_report_destroy(kept_report);
+  kept_report = rep;
+  pthread_mutex_unlock(&exit_lock);
+}
+
+void po_optimizer_destroy(po_optimizer *opt) {
+  if (!opt) return;
+  pthread_mutex_lock(&live_lock);
+  for (po_optimizer **pp = &live; *pp; pp = &(*pp)->next)
+    if (*pp == opt) {
+      *pp = opt->next;
+      break;
+    }
+  int last = live == NULL;
+  pthread_mutex_unlock(&live_lock);
+  pthread_mutex_lock(&default_lock);
+  if (default_opt == opt) default_opt = NULL;
+  pthread_mutex_unlock(&default_lock);
+  if (last && out_path()) keep_report(opt);
+  unwire(opt);
+  pthread_mutex_destroy(&opt->lock);
+  free(opt);
+}
+
+static void say_exit_error(const char *msg) {
+  po__log(0, "perfopt: %s", msg);
+  /* PERFOPT_OUT has no caller to return an error to: without a log callback, say it on stderr
+   * rather than lose it (perfopt run relays it). */
+  if (!po__log_has_callback()) fprintf(stderr, "perfopt: PERFOPT_OUT: %s\n", msg);
+}
+
+static void write_out_report(void) {
+  const char *path = out_path();
+  if (!path) return;
+  pthread_mutex_lock(&default_lock);
+  pthread_mutex_lock(&live_lock);
+  po_optimizer *opt = default_opt ? default_opt : live;
+  pthread_mutex_unlock(&live_lock);
+  pthread_mutex_unlock(&default_lock);
+  po_report *rep = NULL;
+  int rc = opt ? po__optimizer_report(opt, 1, &rep) : 0;
+  pthread_mutex_lock(&exit_lock);
+  if (!opt && kept_report) {
+    rep = kept_report;
+    kept_report = NULL;
+    rc = po__optimizer_refresh_profile(rep);
+  } else if (!opt) {
+    rc = po_report_create(NULL, &rep);
+  }
+  pthread_mutex_unlock(&exit_lock);
+  char err[512];
+  if (rc)
+    say_exit_error(po_strerror(rc));
+  else if (po_report_save_json(rep, path, err, sizeof err) != 0)
+    say_exit_error(err);
+  po_report_destroy(rep);
+}
+
+/* ---- the process-wide default ----------------------------------------------------------------- */
 
 po_optimizer *po_get_optimizer(void) {
   pthread_mutex_lock(&default_lock);
@@ -71,28 +210,20 @@ po_optimizer *po_get_optimizer(void) {
   return opt;
 }
 
-/* PERFOPT_OUT=path: write the report there when the process exits (this is how `perfopt run`
- * collects in-process profiles). The environment's profiling switch applies from the start. */
-static void write_out_report(void) {
-  const char *path = getenv("PERFOPT_OUT");
-  if (!path || !*path) return;
-  pthread_mutex_lock(&default_lock);
-  po_optimizer *opt = default_opt;
-  pthread_mutex_unlock(&default_lock);
-  po_report *rep;
-  if (po_report_build(opt, &rep) != 0) return;
-  char err[512];
-  if (po_report_save_json(rep, path, err, sizeof err) != 0) po__log(0, "perfopt: %s", err);
-  po_report_free(rep);
+po_optimizer *po__opt_or_default(po_optimizer *opt) {
+  return opt ? opt : po_get_optimizer();
 }
 
+static int env_false(const char *v) {
+  return v && (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "off") ||
+               !strcasecmp(v, "no"));
+}
+
+/* The library is linked as one object (see the Makefile), so this constructor runs in every
+ * program that uses any part of it, static or shared: PERFOPT_OUT then always works. */
 __attribute__((constructor)) static void optimizer_ctor(void) {
-  const char *p = getenv("PERFOPT_PROFILING");
-  if (p &&
-      (!strcmp(p, "0") || !strcasecmp(p, "false") || !strcasecmp(p, "off") || !strcasecmp(p, "no")))
-    po_profile_set_enabled(0);
+  if (env_false(getenv("PERFOPT_PROFILING"))) po_profile_set_enabled(0);
   const char *tl = getenv("PERFOPT_PROFILE_TIMELINE");
   if (tl && (!strcmp(tl, "1") || !strcasecmp(tl, "true"))) po_profile_set_timeline(1, 65536);
-  const char *out = getenv("PERFOPT_OUT");
-  if (out && *out) atexit(write_out_report);
+  if (out_path()) atexit(write_out_report);
 }

@@ -1,38 +1,46 @@
-/* The optimizer object: private layout shared by the modules that hang state off it. */
-#ifndef PO_OPTIMIZER_H
-#define PO_OPTIMIZER_H
+/* The optimizer: the composition root. It creates, wires and destroys every engine (profiler
+ * switches, sampler, memory management, attached caches, the GPU session), holds the default
+ * instance and the seed-compatible wrappers, and writes the PERFOPT_OUT report at exit. Nothing
+ * below this layer knows it exists. Not installed. */
+#ifndef PO__OPTIMIZER_H
+#define PO__OPTIMIZER_H
 
-#include "perfopt.h"
+#include "base/base.h"
+#include "cache/cache.h"
+#include "monitor/memory.h"
+#include "monitor/sampler.h"
 
 #include <pthread.h>
 
-struct cJSON;
+struct po__cache_registry;
 
 struct po_optimizer {
   po_config cfg;
-  pthread_mutex_t lock;
   double created_unix_seconds;
-  /* Module state, owned by each module (NULL until that module initializes it). */
-  struct po_monitor *monitor;       /* src/sampler.c and friends (monitor issue) */
-  struct po_memory_state *memory;   /* src/memory.c (monitor issue) */
-  struct po_cache_registry *caches; /* src/cache.c (cache issue) */
+  po_hardware hw;    /* facts read once at creation (without GPUs) */
+  po_thresholds th;  /* resolved once at creation */
+  po_gpu_session *gpu;
+  po__sampler *sampler;
+  po__memory *memory;
+  struct po__cache_registry *caches; /* cache_attach.c */
+  pthread_mutex_t lock;              /* default_cache */
+  po_cache *default_cache;           /* CACHE_BUDGET_BYTES / CACHE_POLICY, created on first use */
+  struct po_optimizer *next;         /* live optimizers (optimizer.c) */
 };
 
-/* Module hooks called by po_optimizer_create / po_optimizer_destroy. Each returns 0 or PO_E*.
- * The monitor module starts its sampler here when cfg.background_monitoring is set. */
-int po__monitor_optimizer_init(po_optimizer *opt);
-void po__monitor_optimizer_fini(po_optimizer *opt);
-int po__cache_optimizer_init(po_optimizer *opt);
-void po__cache_optimizer_fini(po_optimizer *opt);
+/* The optimizer a public function acts on: opt, or the default one when opt is NULL. */
+po_optimizer *po__opt_or_default(po_optimizer *opt);
 
-/* Report sections: each module adds its object to the report root (see docs/formats.md).
- * opt may be NULL (profile-only report): add an empty/absent-state section then. */
-int po__report_add_profile(struct cJSON *root);
-int po__report_add_memory(po_optimizer *opt, struct cJSON *root);
-int po__report_add_resources(po_optimizer *opt, struct cJSON *root);
-int po__report_add_gpu(po_optimizer *opt, struct cJSON *root);
-int po__report_add_cache(po_optimizer *opt, struct cJSON *root);
-/* Fills the "host" object (the monitor module adds hardware facts: CPU model, cores, cgroup). */
-int po__report_add_host(po_optimizer *opt, struct cJSON *host);
+/* cache_attach.c: the registry of attached caches. */
+int po__cache_registry_create(po_optimizer *opt);
+void po__cache_registry_destroy(po_optimizer *opt);
+/* Snapshots of the attached caches (allocated; *n entries). Returns 0 or PO_ENOMEM. */
+int po__cache_registry_snapshot(po_optimizer *opt, po__cache_snapshot **out, size_t *n);
+
+/* optimizer_report.c: a report from the optimizer's engines. final: taken at exit (no sample is
+ * taken when none exists, so nothing is opened during exit). */
+int po__optimizer_report(po_optimizer *opt, int final, po_report **out);
+/* Replaces rep's profile section with the profile as it is now (and the run's times). */
+int po__optimizer_refresh_profile(po_report *rep);
 
 #endif

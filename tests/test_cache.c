@@ -465,7 +465,7 @@ static void test_attached_cache_shrinks_on_optimizer_pressure(void **state) {
   assert_int_equal(st.shrinks, 1);
   /* the report's cache section */
   po_report *rep;
-  assert_int_equal(po_report_build(opt, &rep), 0);
+  assert_int_equal(po_report_create(opt, &rep), 0);
   const cJSON *caches =
       cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "cache"), "caches");
   assert_int_equal(cJSON_GetArraySize(caches), 1);
@@ -476,7 +476,7 @@ static void test_attached_cache_shrinks_on_optimizer_pressure(void **state) {
   const cJSON *sh = cJSON_GetArrayItem(cJSON_GetObjectItem(c0, "shrinks"), 0);
   assert_string_equal(cJSON_GetObjectItem(sh, "reason")->valuestring, "manual");
   assert_int_equal((int)cJSON_GetObjectItem(sh, "from_bytes")->valuedouble, 1000);
-  po_report_free(rep);
+  po_report_destroy(rep);
   /* targeted clearing through the monitor's cleanup registry */
   assert_int_equal(po_clear_resource(opt, PO_RESOURCE_DATA, PO_CLEANUP_AGGRESSIVE, NULL), 0);
   po_cache_get_stats(c, &st);

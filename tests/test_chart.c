@@ -267,7 +267,7 @@ static void test_axis_labels_share_one_prefix(void **state) {
 
 static void test_names_are_xml_escaped(void **state) {
   (void)state;
-  po_chart *c = po_chart_new(PO_CHART_LINES, "a<b & \"c\" 'd'");
+  po_chart *c = po_chart_create(PO_CHART_LINES, "a<b & \"c\" 'd'");
   double x[] = {0, 1, 2}, y[] = {1, 3, 2};
   assert_int_equal(po_chart_add_series(c, "<script>alert(1)</script>&", PO_UNIT_NONE, x, y, 3), 0);
   assert_int_equal(po_chart_add_threshold(c, 2.5, "limit \"hard\" <x>"), 0);
@@ -277,7 +277,7 @@ static void test_names_are_xml_escaped(void **state) {
   assert_non_null(strstr(svg, "&lt;script&gt;alert(1)&lt;/script&gt;&amp;"));
   assert_non_null(strstr(svg, "a&lt;b &amp; &quot;c&quot; &#39;d&#39;"));
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 
   po__cbuf b;
   po__cbuf_init(&b);
@@ -294,7 +294,7 @@ static void test_labels_never_overlap(void **state) {
   int widths[] = {120, 200, 400, 800, 1600};
   for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
     po_chart *c =
-        po_chart_new(PO_CHART_LINES, "A long title that will not fit in narrow charts at all");
+        po_chart_create(PO_CHART_LINES, "A long title that will not fit in narrow charts at all");
     po_chart_set_axis(c, 'x', "time since start", PO_UNIT_ELAPSED);
     po_chart_set_axis(c, 'y', "memory", PO_UNIT_BYTES);
     double x[500], y[500], z[500];
@@ -321,10 +321,10 @@ static void test_labels_never_overlap(void **state) {
     char *svg = render(c);
     assert_boxes_disjoint(c);
     free(svg);
-    po_chart_free(c);
+    po_chart_destroy(c);
   }
   /* bars with long names */
-  po_chart *b = po_chart_new(PO_CHART_BARS, "Top functions");
+  po_chart *b = po_chart_create(PO_CHART_BARS, "Top functions");
   po_chart_set_axis(b, 'x', "self time", PO_UNIT_SECONDS);
   for (int i = 0; i < 20; i++) {
     char name[128];
@@ -335,12 +335,12 @@ static void test_labels_never_overlap(void **state) {
   char *svg = render(b);
   assert_boxes_disjoint(b);
   free(svg);
-  po_chart_free(b);
+  po_chart_destroy(b);
 }
 
 static void test_legend_and_ticks_are_drawn(void **state) {
   (void)state;
-  po_chart *c = po_chart_new(PO_CHART_AREAS, "CPU");
+  po_chart *c = po_chart_create(PO_CHART_AREAS, "CPU");
   double y[100];
   for (int i = 0; i < 100; i++) y[i] = i / 100.0;
   po_chart_add_series(c, "system", PO_UNIT_RATIO, NULL, y, 100);
@@ -352,7 +352,7 @@ static void test_legend_and_ticks_are_drawn(void **state) {
   const po__box *b;
   assert_true(po__chart_text_boxes(c, &b) >= 5);
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 }
 
 /* ---- flame graph ------------------------------------------------------------------------------
@@ -385,7 +385,7 @@ static void check_flame_geometry(po_chart *c, int proportional) {
 
 static void test_flame_geometry(void **state) {
   (void)state;
-  po_chart *c = po_chart_new(PO_CHART_FLAME, "calls");
+  po_chart *c = po_chart_create(PO_CHART_FLAME, "calls");
   /* main(10) -> a(6) -> a1(3), a2(2); main -> b(3); other root(5) */
   assert_int_equal(po_chart_add_frame(c, 1, -1, "main", 1, 10, 1), 0);
   assert_int_equal(po_chart_add_frame(c, 2, 1, "a", 4, 6, 1), 0);
@@ -409,12 +409,12 @@ static void test_flame_geometry(void **state) {
   assert_non_null(strstr(svg, "<title>a1\n8 calls, total 3 s (20.0%), self 3 s</title>"));
   assert_int_equal(po_chart_dropped(c), 0);
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 }
 
 static void test_flame_children_overfull_and_bad_links(void **state) {
   (void)state;
-  po_chart *c = po_chart_new(PO_CHART_FLAME, NULL);
+  po_chart *c = po_chart_create(PO_CHART_FLAME, NULL);
   /* children sum to more than the parent (clock skew between threads): they must still fit */
   po_chart_add_frame(c, 10, -1, "root", 1, 1.0, 0);
   po_chart_add_frame(c, 11, 10, "x", 1, 0.8, 0.8);
@@ -428,18 +428,18 @@ static void test_flame_children_overfull_and_bad_links(void **state) {
   check_flame_geometry(c, 0);
   assert_true(po_chart_dropped(c) >= 4);
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 }
 
 static void test_flame_deep_tree_does_not_recurse(void **state) {
   (void)state;
-  po_chart *c = po_chart_new(PO_CHART_FLAME, "deep");
+  po_chart *c = po_chart_create(PO_CHART_FLAME, "deep");
   for (int i = 0; i < 100000; i++) po_chart_add_frame(c, i, i - 1, "f", 1, 100000.0 - i, 1);
   assert_int_equal(po_chart_optimize(c, 800), 0);
   char *svg = render(c);
   assert_true(po_chart_dropped(c) > 0); /* deeper than the chart shows */
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 }
 
 /* ---- degenerate data ---------------------------------------------------------------------- */
@@ -449,14 +449,14 @@ static void test_empty_and_nan_series_do_not_crash(void **state) {
   po_chart_kind kinds[] = {PO_CHART_LINES, PO_CHART_AREAS, PO_CHART_STACKED, PO_CHART_BARS,
                            PO_CHART_FLAME};
   for (size_t k = 0; k < 5; k++) {
-    po_chart *c = po_chart_new(kinds[k], NULL);
+    po_chart *c = po_chart_create(kinds[k], NULL);
     char *svg = render(c);
     assert_non_null(strstr(svg, "no data recorded"));
     free(svg);
-    po_chart_free(c);
+    po_chart_destroy(c);
   }
   double nan3[] = {NAN, NAN, NAN}, one[] = {42}, x1[] = {7};
-  po_chart *c = po_chart_new(PO_CHART_LINES, "gaps");
+  po_chart *c = po_chart_create(PO_CHART_LINES, "gaps");
   assert_int_equal(po_chart_add_series(c, "all missing", PO_UNIT_BYTES, NULL, nan3, 3), 0);
   assert_int_equal(po_chart_add_series(c, "empty", PO_UNIT_BYTES, NULL, NULL, 0), 0);
   char *svg = render(c);
@@ -467,10 +467,10 @@ static void test_empty_and_nan_series_do_not_crash(void **state) {
   svg = render(c);
   assert_null(strstr(svg, "no data recorded"));
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 
   /* a gap stays a gap: the line restarts with M after NaN */
-  c = po_chart_new(PO_CHART_LINES, NULL);
+  c = po_chart_create(PO_CHART_LINES, NULL);
   double y[] = {1, 2, NAN, NAN, 3, 4};
   po_chart_add_series(c, "gappy", PO_UNIT_NONE, NULL, y, 6);
   svg = render(c);
@@ -482,12 +482,12 @@ static void test_empty_and_nan_series_do_not_crash(void **state) {
   for (const char *p = d + 3; *p && *p != '"'; p++) moves += *p == 'M';
   assert_int_equal(moves, 2);
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 }
 
 static void test_bad_arguments_are_errors(void **state) {
   (void)state;
-  po_chart *c = po_chart_new(PO_CHART_LINES, NULL);
+  po_chart *c = po_chart_create(PO_CHART_LINES, NULL);
   double x[] = {0, 2, 1}, y[] = {1, 2, 3};
   assert_int_equal(po_chart_add_series(c, "unsorted", PO_UNIT_NONE, x, y, 3), PO_EINVAL);
   assert_int_equal(po_chart_add_bar(c, "not a bar chart", 1, NULL), PO_EINVAL);
@@ -495,14 +495,14 @@ static void test_bad_arguments_are_errors(void **state) {
   assert_int_equal(po_chart_set_size(c, 10, 0), PO_ERANGE);
   assert_int_equal(po_chart_optimize(c, 50), PO_ERANGE);
   assert_int_equal(po_chart_set_axis(c, 'z', "?", PO_UNIT_NONE), PO_EINVAL);
-  assert_null(po_chart_new((po_chart_kind)42, NULL));
-  po_chart_free(c);
-  po_chart_free(NULL);
+  assert_null(po_chart_create((po_chart_kind)42, NULL));
+  po_chart_destroy(c);
+  po_chart_destroy(NULL);
   char err[256] = "";
-  c = po_chart_new(PO_CHART_LINES, NULL);
+  c = po_chart_create(PO_CHART_LINES, NULL);
   assert_int_not_equal(po_chart_save_svg(c, "/nonexistent-dir/x/chart.svg", err, sizeof(err)), 0);
   assert_non_null(strstr(err, "/nonexistent-dir/x/chart.svg"));
-  po_chart_free(c);
+  po_chart_destroy(c);
 }
 
 /* ---- reduction ------------------------------------------------------------------------------ */
@@ -515,7 +515,7 @@ static void test_optimize_reduces_to_width_and_keeps_extremes(void **state) {
   for (size_t i = 0; i < n; i++) y[i] = sin((double)i / 5000.0) + 1e-3 * (double)(i % 7);
   y[123457] = 50; /* a single spike must survive */
   y[876543] = -50;
-  po_chart *c = po_chart_new(PO_CHART_LINES, "1M points");
+  po_chart *c = po_chart_create(PO_CHART_LINES, "1M points");
   assert_int_equal(po_chart_add_series(c, "signal", PO_UNIT_NONE, NULL, y, n), 0);
   free(y); /* the chart holds its own copy */
   assert_int_equal(po_chart_optimize(c, 800), 0);
@@ -530,7 +530,7 @@ static void test_optimize_reduces_to_width_and_keeps_extremes(void **state) {
   assert_non_null(strstr(svg, ">50</text>"));
   assert_non_null(strstr(svg, ">-50</text>"));
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 }
 
 static void test_stacked_areas_share_reduced_x(void **state) {
@@ -543,7 +543,7 @@ static void test_stacked_areas_share_reduced_x(void **state) {
     a[i] = 1e9 + 1e8 * sin((double)i / 300.0);
     b[i] = 2e9 + 3e8 * cos((double)i / 70.0);
   }
-  po_chart *c = po_chart_new(PO_CHART_STACKED, "memory by category");
+  po_chart *c = po_chart_create(PO_CHART_STACKED, "memory by category");
   po_chart_set_axis(c, 'x', NULL, PO_UNIT_ELAPSED);
   assert_int_equal(po_chart_add_series(c, "process", PO_UNIT_BYTES, t, a, n), 0);
   assert_int_equal(po_chart_add_series(c, "other", PO_UNIT_BYTES, t, b, n), 0);
@@ -558,7 +558,7 @@ static void test_stacked_areas_share_reduced_x(void **state) {
   assert_non_null(proc);
   assert_true(other < proc);
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
   free(t), free(a), free(b);
 }
 
@@ -678,7 +678,7 @@ static void test_html_report_save_through_the_model(void **state) {
   assert_true(st.st_size > 10000);
   assert_int_not_equal(po_report_save_html(rep, "/nonexistent-dir/r.html", err, sizeof(err)), 0);
   assert_non_null(strstr(err, "/nonexistent-dir/r.html"));
-  po_report_free(rep);
+  po_report_destroy(rep);
 }
 
 static void test_html_thresholds_follow_their_gpu(void **state) {
@@ -723,7 +723,7 @@ static void test_save_html_report_of_the_default_optimizer(void **state) {
   setenv("PERFOPT_BACKGROUND_MONITORING", "false", 1);
   char path[512];
   snprintf(path, sizeof(path), "%s/default-report.html", support_tmpdir());
-  assert_int_equal(po_save_html_report(path), 0);
+  assert_int_equal(po_optimizer_save_html(NULL, path), 0);
   struct stat st;
   assert_int_equal(stat(path, &st), 0);
   assert_true(st.st_size > 1000);
@@ -732,14 +732,14 @@ static void test_save_html_report_of_the_default_optimizer(void **state) {
 static void *render_charts(void *arg) {
   int seed = *(int *)arg;
   for (int round = 0; round < 5; round++) {
-    po_chart *f = po_chart_new(PO_CHART_FLAME, "flame");
+    po_chart *f = po_chart_create(PO_CHART_FLAME, "flame");
     for (int i = 0; i < 300; i++)
       po_chart_add_frame(f, i, i ? (i - 1) / 3 : -1, "frame", 1, 1000.0 / (i + 1 + seed), 0.1);
     char *svg = po_chart_svg_string(f, 1, NULL);
     if (!svg) return (void *)1;
     free(svg);
-    po_chart_free(f);
-    po_chart *c = po_chart_new(PO_CHART_LINES, "lines");
+    po_chart_destroy(f);
+    po_chart *c = po_chart_create(PO_CHART_LINES, "lines");
     double y[2000];
     for (int i = 0; i < 2000; i++) y[i] = sin(i / (10.0 + seed));
     po_chart_add_series(c, "s", PO_UNIT_NONE, NULL, y, 2000);
@@ -747,7 +747,7 @@ static void *render_charts(void *arg) {
     svg = po_chart_svg_string(c, 0, NULL);
     if (!svg) return (void *)1;
     free(svg);
-    po_chart_free(c);
+    po_chart_destroy(c);
   }
   return NULL;
 }

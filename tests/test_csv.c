@@ -19,7 +19,7 @@ static po_csv *open_mem(const char *text, size_t buf) {
   o.buffer_bytes = buf;
   po_csv *c = NULL;
   char err[200];
-  assert_int_equal(po_csv_open_mem(text, strlen(text), &o, &c, err, sizeof err), 0);
+  assert_int_equal(po_csv_create_mem(text, strlen(text), &o, &c, err, sizeof err), 0);
   return c;
 }
 
@@ -56,7 +56,7 @@ static void test_reads_header_quotes_and_crlf(void **state) {
   assert_int_equal(st.rows, 3);
   assert_int_equal(st.bad_rows, 0);
   assert_int_equal(st.bytes, strlen(text));
-  po_csv_close(c);
+  po_csv_destroy(c);
 }
 
 static void test_select_by_index_and_case_insensitive_name(void **state) {
@@ -65,7 +65,7 @@ static void test_select_by_index_and_case_insensitive_name(void **state) {
   assert_int_equal(po_csv_find_column(c, "close", NULL, 0), 1);
   assert_int_equal(po_csv_find_column(c, "1", NULL, 0), 1);
   assert_int_equal(po_csv_find_column(c, "0", NULL, 0), 0);
-  po_csv_close(c);
+  po_csv_destroy(c);
 }
 
 static void test_bad_cells_are_skipped_and_counted_with_first_line(void **state) {
@@ -92,7 +92,7 @@ static void test_bad_cells_are_skipped_and_counted_with_first_line(void **state)
   assert_int_equal(st.first_bad_line, 3);
   assert_non_null(strstr(st.first_bad_reason, "'v'"));
   assert_non_null(strstr(st.first_bad_reason, "empty"));
-  po_csv_close(c);
+  po_csv_destroy(c);
 
   c = open_mem("t,v\n1,x1\n2,2\n", 0);
   select_names(c, "t", "v");
@@ -101,14 +101,14 @@ static void test_bad_cells_are_skipped_and_counted_with_first_line(void **state)
   po_csv_get_stats(c, &st);
   assert_int_equal(st.first_bad_line, 2);
   assert_non_null(strstr(st.first_bad_reason, "not a number: \"x1\""));
-  po_csv_close(c);
+  po_csv_destroy(c);
 }
 
 static void test_missing_file_names_the_path(void **state) {
   (void)state;
   po_csv *c = NULL;
   char err[256] = "";
-  assert_int_equal(po_csv_open("/nonexistent/dir/data.csv", NULL, &c, err, sizeof err), PO_ENOENT);
+  assert_int_equal(po_csv_create("/nonexistent/dir/data.csv", NULL, &c, err, sizeof err), PO_ENOENT);
   assert_null(c);
   assert_non_null(strstr(err, "/nonexistent/dir/data.csv"));
 }
@@ -121,7 +121,7 @@ static void test_missing_column_names_it_and_lists_columns(void **state) {
   assert_non_null(strstr(err, "'price'"));
   assert_non_null(strstr(err, "unix, close"));
   assert_int_equal(po_csv_find_column(c, "7", err, sizeof err), PO_ENOENT);
-  po_csv_close(c);
+  po_csv_destroy(c);
 }
 
 /* A file read through a tiny buffer gives exactly what one big read gives. */
@@ -143,7 +143,7 @@ static void test_small_buffer_streams_the_same_rows(void **state) {
   o.buffer_bytes = 64; /* smaller than a few rows */
   po_csv *c;
   char err[200];
-  assert_int_equal(po_csv_open(path, &o, &c, err, sizeof err), 0);
+  assert_int_equal(po_csv_create(path, &o, &c, err, sizeof err), 0);
   size_t cols[2] = {2, 0};
   assert_int_equal(po_csv_select(c, cols, 2), 0);
   double v[2];
@@ -154,7 +154,7 @@ static void test_small_buffer_streams_the_same_rows(void **state) {
     i++;
   }
   assert_int_equal(i, 5000);
-  po_csv_close(c);
+  po_csv_destroy(c);
   unlink(path);
 }
 
@@ -171,7 +171,7 @@ static void test_row_longer_than_buffer_is_skipped(void **state) {
   po_csv_options o = {0};
   o.buffer_bytes = 128;
   po_csv *c;
-  assert_int_equal(po_csv_open(path, &o, &c, NULL, 0), 0);
+  assert_int_equal(po_csv_create(path, &o, &c, NULL, 0), 0);
   size_t cols[2] = {0, 1};
   po_csv_select(c, cols, 2);
   double v[2];
@@ -184,7 +184,7 @@ static void test_row_longer_than_buffer_is_skipped(void **state) {
   po_csv_get_stats(c, &st);
   assert_int_equal(st.bad_rows, 1);
   assert_int_equal(st.first_bad_line, 3);
-  po_csv_close(c);
+  po_csv_destroy(c);
   unlink(path);
 }
 
@@ -213,7 +213,7 @@ static void test_fallback_parser_for_dates(void **state) {
   po_csv_stats st;
   po_csv_get_stats(c, &st);
   assert_int_equal(st.bad_rows, 1);
-  po_csv_close(c);
+  po_csv_destroy(c);
 }
 
 static void test_parse_double_matches_strtod(void **state) {

@@ -28,7 +28,7 @@ static void test_macros_compile_to_nothing(void **state) {
   assert_null(support_find_function(po_report_json(rep), "work"));
   assert_null(support_find_function(po_report_json(rep), "disabled_scope"));
   assert_null(support_find_function(po_report_json(rep), "disabled_zone"));
-  po_report_free(rep);
+  po_report_destroy(rep);
 }
 
 int main(void) {

@@ -469,7 +469,7 @@ static void test_stream_small_series_is_kept_whole(void **state) {
     assert_true(x[i] == (double)(i + 1)); /* sorted by x */
     assert_int_equal(seq[i], 49 - i);
   }
-  po_ds_stream_free(s);
+  po_ds_stream_destroy(s);
 }
 
 static void test_stream_is_exact_m4_of_its_buckets(void **state) {
@@ -521,7 +521,7 @@ static void test_stream_is_exact_m4_of_its_buckets(void **state) {
   free(yy);
   free(seq);
   free(y);
-  po_ds_stream_free(s);
+  po_ds_stream_destroy(s);
 }
 
 static void test_stream_any_order_keeps_global_extremes_and_gaps(void **state) {
@@ -561,7 +561,7 @@ static void test_stream_any_order_keeps_global_extremes_and_gaps(void **state) {
   free(x);
   free(yy);
   free(y);
-  po_ds_stream_free(s);
+  po_ds_stream_destroy(s);
   assert_int_equal(po_ds_stream_create(1, &s), PO_EINVAL);
 }
 

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "monitor/monitor.h"
+#include "monitor/memory.h"
+#include "monitor/sampler.h"
+#include "optimizer.h"
 #include "perfopt.h"
 
 #define MIB (1024ll * 1024)
@@ -204,7 +206,7 @@ static void init_job(job *j) {
 static void test_guard_runs_primary_when_it_fits(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
-  po__memory_test_set_available(opt, -1, 8 * GIB);
+  po__memory_test_set_available(opt->memory, -1, 8 * GIB);
   order_log[0] = '\0';
   po_cleanup_register(opt, "after", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, log_tag, "c", NULL);
   job j;
@@ -221,7 +223,7 @@ static void test_guard_runs_primary_when_it_fits(void **state) {
 static void test_guard_runs_fallback_when_memory_is_short(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
-  po__memory_test_set_available(opt, -1, 100 * MIB);
+  po__memory_test_set_available(opt->memory, -1, 100 * MIB);
   order_log[0] = '\0';
   po_cleanup_register(opt, "free", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, log_tag, "c", NULL);
   job j;
@@ -244,7 +246,7 @@ static void test_guard_runs_fallback_when_memory_is_short(void **state) {
 static void test_guard_falls_back_after_out_of_memory_and_keeps_the_data(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
-  po__memory_test_set_available(opt, -1, 8 * GIB);
+  po__memory_test_set_available(opt->memory, -1, 8 * GIB);
   job j;
   init_job(&j);
   j.primary_result = PO_EOOM;
@@ -263,7 +265,7 @@ static void test_guard_falls_back_after_out_of_memory_and_keeps_the_data(void **
 static void test_guard_without_fallback_reports_out_of_memory(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
-  po__memory_test_set_available(opt, -1, MIB);
+  po__memory_test_set_available(opt->memory, -1, MIB);
   job j;
   init_job(&j);
   po_guard_result r;
@@ -271,7 +273,7 @@ static void test_guard_without_fallback_reports_out_of_memory(void **state) {
   assert_int_equal(r.ran, 0);
   assert_int_equal(j.primary_calls, 0);
   /* A primary's own error other than out-of-memory is returned as is, without a fallback. */
-  po__memory_test_set_available(opt, -1, 8 * GIB);
+  po__memory_test_set_available(opt->memory, -1, 8 * GIB);
   j.primary_result = PO_EIO;
   assert_int_equal(po_guard_run(opt, GIB, primary_op, fallback_op, &j, NULL, &r), PO_EIO);
   assert_int_equal(j.fallback_calls, 0);
@@ -282,8 +284,8 @@ static void test_guard_without_fallback_reports_out_of_memory(void **state) {
 static void test_guard_checks_the_gpu_it_is_given(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
-  po__memory_test_set_available(opt, -1, 64 * GIB);
-  po__memory_test_set_available(opt, 1, 512 * MIB);
+  po__memory_test_set_available(opt->memory, -1, 64 * GIB);
+  po__memory_test_set_available(opt->memory, 1, 512 * MIB);
   order_log[0] = '\0';
   po_cleanup_register(opt, "host", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, log_tag, "h", NULL);
   po_cleanup_register(opt, "cuda", PO_RESOURCE_GPU, 0, PO_CLEANUP_NORMAL, log_tag, "g", NULL);
@@ -303,7 +305,7 @@ static void test_guard_checks_the_gpu_it_is_given(void **state) {
 static void test_guards_and_cleanups_are_in_the_report(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
-  po__memory_test_set_available(opt, -1, MIB);
+  po__memory_test_set_available(opt->memory, -1, MIB);
   po_cleanup_register(opt, "free data", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL, log_tag, "x", NULL);
   job j;
   init_job(&j);
@@ -312,7 +314,7 @@ static void test_guards_and_cleanups_are_in_the_report(void **state) {
   o.name = "transfer";
   po_guard_run(opt, GIB, primary_op, fallback_op, &j, &o, NULL);
   po_report *rep;
-  assert_int_equal(po_report_build(opt, &rep), 0);
+  assert_int_equal(po_report_create(opt, &rep), 0);
   const cJSON *mem = cJSON_GetObjectItem(po_report_json(rep), "memory");
   assert_non_null(mem);
   assert_true(cJSON_GetObjectItem(mem, "rss_bytes")->valuedouble > 0);
@@ -329,7 +331,7 @@ static void test_guards_and_cleanups_are_in_the_report(void **state) {
   assert_string_equal(cJSON_GetObjectItem(c, "handler")->valuestring, "free data");
   assert_string_equal(cJSON_GetObjectItem(c, "type")->valuestring, "data");
   assert_string_equal(cJSON_GetObjectItem(c, "level")->valuestring, "normal");
-  po_report_free(rep);
+  po_report_destroy(rep);
   po_optimizer_destroy(opt);
 }
 
@@ -402,7 +404,7 @@ static void test_batch_advice_errors(void **state) {
 static void test_batch_advice_probes_available_memory(void **state) {
   (void)state;
   po_optimizer *opt = make_opt();
-  po__memory_test_set_available(opt, 0, 10 * GIB);
+  po__memory_test_set_available(opt->memory, 0, 10 * GIB);
   po_batch_request q;
   memset(&q, 0, sizeof q);
   q.bytes_per_sample = 10 * MIB;
@@ -434,7 +436,7 @@ static void test_phases_are_marked_and_cleaned_between(void **state) {
   assert_string_equal(order_log, "pp");
   assert_int_equal(po_phase_set_cleanup(opt, 7), PO_EINVAL);
   po_report *rep;
-  assert_int_equal(po_report_build(opt, &rep), 0);
+  assert_int_equal(po_report_create(opt, &rep), 0);
   const cJSON *phases =
       cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "resources"), "phases");
   assert_int_equal(cJSON_GetArraySize(phases), 3);
@@ -442,7 +444,7 @@ static void test_phases_are_marked_and_cleaned_between(void **state) {
   assert_string_equal(cJSON_GetObjectItem(p0, "name")->valuestring, "bucket 1");
   assert_true(cJSON_GetObjectItem(p0, "end_seconds")->valuedouble >=
               cJSON_GetObjectItem(p0, "start_seconds")->valuedouble);
-  po_report_free(rep);
+  po_report_destroy(rep);
   po_optimizer_destroy(opt);
 }
 

@@ -150,17 +150,17 @@ static void test_missing_library_is_no_gpu_with_reason(void **state) {
 
 static void test_session_stays_open_between_queries(void **state) {
   (void)state;
-  po_nvml *n = NULL;
+  po__nvml *n = NULL;
   size_t count = 0, dropped = 0;
   setenv("PERFOPT_FAKE_NVML", "4", 1);
-  assert_int_equal(po__nvml_open(cfg.nvml_library, &n, reason, sizeof reason), 0);
+  assert_int_equal(po__nvml_create(cfg.nvml_library, &n, reason, sizeof reason), 0);
   for (int i = 0; i < 3; i++) {
     assert_int_equal(po__nvml_query(n, devs, 3, &count, &dropped, reason, sizeof reason), 0);
     assert_int_equal(count, 3);
     assert_int_equal(dropped, 1);
   }
-  po__nvml_close(n);
-  po__nvml_close(NULL);
+  po__nvml_destroy(n);
+  po__nvml_destroy(NULL);
 }
 
 static void test_optimal_targets_leave_more_headroom_on_small_devices(void **state) {

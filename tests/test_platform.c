@@ -23,13 +23,13 @@
 #define CONTAINER "tests/fakes/proc/container"
 #define CORES64 "tests/fakes/proc/cores64"
 
-static po_sys_sample *sample_of(const char *root) {
+static po_system_sample *sample_of(const char *root) {
   po_probe *p = NULL;
-  po_sys_sample *s = malloc(sizeof *s);
+  po_system_sample *s = malloc(sizeof *s);
   assert_non_null(s);
-  assert_int_equal(po__probe_open(root, &p), 0);
-  assert_int_equal(po__probe_system(p, s), 0);
-  po__probe_close(p);
+  assert_int_equal(po__probe_create_at(root, &p), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
+  po_probe_destroy(p);
   return s;
 }
 
@@ -57,7 +57,7 @@ static void rewrite(const char *root, const char *rel, const char *text) {
 
 static void test_cpu_counts_and_first_sample_has_no_rates(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CONTAINER);
+  po_system_sample *s = sample_of(CONTAINER);
   assert_int_equal(s->cpu_count, 4);
   assert_int_equal(s->cpu_ids[3], 3);
   assert_int_equal(s->has_rates, 0);
@@ -70,7 +70,7 @@ static void test_cpu_counts_and_first_sample_has_no_rates(void **state) {
 
 static void test_meminfo_values(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CONTAINER);
+  po_system_sample *s = sample_of(CONTAINER);
   assert_int_equal(s->mem_total_bytes, 16 * GIB);
   assert_int_equal(s->mem_available_bytes, 12 * GIB);
   assert_int_equal(s->mem_used_bytes, 4 * GIB);
@@ -84,7 +84,7 @@ static void test_meminfo_values(void **state) {
 
 static void test_container_judges_memory_against_cgroup_limit(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CONTAINER);
+  po_system_sample *s = sample_of(CONTAINER);
   assert_int_equal(s->in_cgroup_limit, 1);
   assert_int_equal(s->cgroup_memory_max_bytes, 4 * GIB);
   assert_int_equal(s->cgroup_memory_current_bytes, 2 * GIB);
@@ -92,14 +92,14 @@ static void test_container_judges_memory_against_cgroup_limit(void **state) {
   assert_int_equal(s->memory_limit_bytes, 4 * GIB);
   /* used = current - inactive_file = 2 GiB - 512 MiB; available = 4 GiB - 1.5 GiB */
   assert_int_equal(s->effective_available_bytes, 2 * GIB + 512 * MIB);
-  assert_false(s->missing & PO_MISSING_CGROUP);
+  assert_false(s->missing & PO_PROBE_MISSING_CGROUP);
   free(s);
 }
 
 static void test_without_cgroup_the_limit_is_system_memory(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CORES64);
-  assert_true(s->missing & PO_MISSING_CGROUP);
+  po_system_sample *s = sample_of(CORES64);
+  assert_true(s->missing & PO_PROBE_MISSING_CGROUP);
   assert_int_equal(s->limit_source, PO_LIMIT_SYSTEM);
   assert_int_equal(s->memory_limit_bytes, 256 * GIB);
   assert_int_equal(s->effective_available_bytes, 192 * GIB);
@@ -108,7 +108,7 @@ static void test_without_cgroup_the_limit_is_system_memory(void **state) {
 
 static void test_pressure_and_loadavg(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CONTAINER);
+  po_system_sample *s = sample_of(CONTAINER);
   assert_int_equal(s->has_pressure, 1);
   assert_true(fabs(s->pressure_some_avg10 - 1.5) < 1e-9);
   assert_true(fabs(s->pressure_full_avg10 - 0.5) < 1e-9);
@@ -120,15 +120,15 @@ static void test_pressure_and_loadavg(void **state) {
 
 static void test_no_pressure_file_is_a_normal_state(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CORES64); /* sample_of asserts rc 0 */
+  po_system_sample *s = sample_of(CORES64); /* sample_of asserts rc 0 */
   assert_int_equal(s->has_pressure, 0);
-  assert_true(s->missing & PO_MISSING_PRESSURE);
+  assert_true(s->missing & PO_PROBE_MISSING_PRESSURE);
   free(s);
 }
 
 static void test_64_cores_with_a_truncated_stat_line(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CORES64);
+  po_system_sample *s = sample_of(CORES64);
   /* cpu17's line is cut after two numbers: skipped and counted, the others kept in order */
   assert_int_equal(s->cpu_count, 63);
   assert_int_equal(s->cpu_ids[16], 16);
@@ -141,7 +141,7 @@ static void test_64_cores_with_a_truncated_stat_line(void **state) {
 
 static void test_only_whole_disks_are_counted(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CONTAINER);
+  po_system_sample *s = sample_of(CONTAINER);
   /* sda and nvme0n1; partitions, loop0 and dm-0 (stacked on sda2) are not counted */
   assert_int_equal(s->disk_count, 2);
   assert_string_equal(s->disks[0].name, "sda");
@@ -158,7 +158,7 @@ static void test_only_whole_disks_are_counted(void **state) {
 
 static void test_partitions_recognized_without_sys_block(void **state) {
   (void)state;
-  po_sys_sample *s = sample_of(CORES64);
+  po_system_sample *s = sample_of(CORES64);
   assert_int_equal(s->disk_count, 3);
   assert_string_equal(s->disks[0].name, "sda");
   assert_string_equal(s->disks[1].name, "nvme0n1");
@@ -177,12 +177,12 @@ static void test_utilization_between_samples(void **state) {
   (void)state;
   const char *root = copy_root(CONTAINER, "util");
   po_probe *p = NULL;
-  po_sys_sample *s = malloc(sizeof *s);
-  assert_int_equal(po__probe_open(root, &p), 0);
-  assert_int_equal(po__probe_system(p, s), 0);
+  po_system_sample *s = malloc(sizeof *s);
+  assert_int_equal(po__probe_create_at(root, &p), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
   rewrite(root, "/proc/stat", stat2);
   usleep(2000);
-  assert_int_equal(po__probe_system(p, s), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
   assert_int_equal(s->has_rates, 1);
   assert_true(s->interval_seconds > 0);
   assert_true(fabs(s->cpu.busy - 0.5) < 1e-9); /* +100 user, +100 idle */
@@ -190,7 +190,7 @@ static void test_utilization_between_samples(void **state) {
   assert_true(fabs(s->cpus[0].busy - 1.0) < 1e-9);
   assert_true(fabs(s->cpus[1].idle - 1.0) < 1e-9);
   assert_true(s->cpus[2].busy == 0.0); /* no ticks elapsed: 0, not NaN */
-  po__probe_close(p);
+  po_probe_destroy(p);
   free(s);
 }
 
@@ -199,9 +199,9 @@ static void test_disk_appearing_between_samples(void **state) {
   const char *root = copy_root(CONTAINER, "newdisk");
   char dir[512];
   po_probe *p = NULL;
-  po_sys_sample *s = malloc(sizeof *s);
-  assert_int_equal(po__probe_open(root, &p), 0);
-  assert_int_equal(po__probe_system(p, s), 0);
+  po_system_sample *s = malloc(sizeof *s);
+  assert_int_equal(po__probe_create_at(root, &p), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
   assert_int_equal(s->disk_count, 2);
   snprintf(dir, sizeof dir, "%s/sys/block/sdb", root);
   assert_int_equal(mkdir(dir, 0755), 0);
@@ -211,7 +211,7 @@ static void test_disk_appearing_between_samples(void **state) {
           "   8      17 sdb1 50 0 1000 5 0 0 0 0 0 10 5\n"
           " 259       0 nvme0n1 2000 0 8192 200 1000 0 16384 100 0 600 300\n");
   usleep(2000);
-  assert_int_equal(po__probe_system(p, s), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
   assert_int_equal(s->disk_count, 3);
   assert_string_equal(s->disks[1].name, "sdb");
   assert_int_equal(s->disks[1].new_disk, 1);
@@ -224,9 +224,9 @@ static void test_disk_appearing_between_samples(void **state) {
   assert_true(s->disk_read_bytes_per_second >= s->disks[0].read_bytes_per_second);
   assert_true(s->disks[0].busy_ratio > 0 && s->disks[0].busy_ratio <= 1.0);
   /* the third sample has a baseline for sdb too */
-  assert_int_equal(po__probe_system(p, s), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
   assert_int_equal(s->disks[1].new_disk, 0);
-  po__probe_close(p);
+  po_probe_destroy(p);
   free(s);
 }
 
@@ -235,10 +235,10 @@ static void test_disk_appearing_between_samples(void **state) {
 static void test_process_sample_known_values(void **state) {
   (void)state;
   po_probe *p = NULL;
-  po_proc_sample ps;
+  po_process_sample ps;
   double tck = (double)sysconf(_SC_CLK_TCK);
-  assert_int_equal(po__probe_open(CONTAINER, &p), 0);
-  assert_int_equal(po__probe_process(p, 0, 0, &ps), 0);
+  assert_int_equal(po__probe_create_at(CONTAINER, &p), 0);
+  assert_int_equal(po_probe_process(p, 0, 0, &ps), 0);
   assert_int_equal(ps.rss_bytes, 10 * MIB);
   assert_int_equal(ps.peak_rss_bytes, 20 * MIB);
   assert_int_equal(ps.vsz_bytes, 100 * MIB);
@@ -252,44 +252,44 @@ static void test_process_sample_known_values(void **state) {
   assert_int_equal(ps.rchar, 5000);
   assert_int_equal(ps.open_fds, 3);
   assert_int_equal(ps.process_count, 1);
-  po__probe_close(p);
+  po_probe_destroy(p);
 }
 
 static void test_process_with_descendants(void **state) {
   (void)state;
   po_probe *p = NULL;
-  po_proc_sample ps;
+  po_process_sample ps;
   double tck = (double)sysconf(_SC_CLK_TCK);
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-  assert_int_equal(po__probe_open(CONTAINER, &p), 0);
-  assert_int_equal(po__probe_process(p, 100, 1, &ps), 0);
+  assert_int_equal(po__probe_create_at(CONTAINER, &p), 0);
+  assert_int_equal(po_probe_process(p, 100, 1, &ps), 0);
   /* 100, its child 101 and grandchild 102; 103 belongs to pid 1 */
   assert_int_equal(ps.process_count, 3);
   assert_int_equal(ps.threads, 7 + 1 + 2);
   assert_true(fabs(ps.user_seconds - (250 + 100 + 50) / tck) < 1e-9);
   assert_int_equal(ps.rss_bytes, 10 * MIB + (256 + 512) * page);
   assert_int_equal(ps.read_bytes, 4096 + 2 * 1000);
-  assert_int_equal(po__probe_process(p, 100, 0, &ps), 0);
+  assert_int_equal(po_probe_process(p, 100, 0, &ps), 0);
   assert_int_equal(ps.process_count, 1);
-  po__probe_close(p);
+  po_probe_destroy(p);
 }
 
 static void test_missing_process_is_enoent(void **state) {
   (void)state;
   po_probe *p = NULL;
-  po_proc_sample ps;
-  assert_int_equal(po__probe_open(CONTAINER, &p), 0);
-  assert_int_equal(po__probe_process(p, 999999, 0, &ps), PO_ENOENT);
-  assert_int_equal(po__probe_process(p, -5, 0, &ps), PO_EINVAL);
-  po__probe_close(p);
+  po_process_sample ps;
+  assert_int_equal(po__probe_create_at(CONTAINER, &p), 0);
+  assert_int_equal(po_probe_process(p, 999999, 0, &ps), PO_ENOENT);
+  assert_int_equal(po_probe_process(p, -5, 0, &ps), PO_EINVAL);
+  po_probe_destroy(p);
 }
 
 static void test_open_fails_cleanly_on_missing_root(void **state) {
   (void)state;
   po_probe *p = (po_probe *)1;
-  assert_int_equal(po__probe_open("/nonexistent/perfopt-root", &p), PO_ENOENT);
+  assert_int_equal(po__probe_create_at("/nonexistent/perfopt-root", &p), PO_ENOENT);
   assert_null(p);
-  po__probe_close(NULL);
+  po_probe_destroy(NULL);
 }
 
 /* ---- hardware facts and default thresholds ----------------------------------------------- */
@@ -365,7 +365,7 @@ static void test_thresholds_from_config_are_kept(void **state) {
 static void test_pidstat_comm_with_parentheses_and_spaces(void **state) {
   (void)state;
   const char *line = "77 (a) b (c)) R 5 1 1 0 -1 0 0 0 0 0 12 34 0 0 20 0 3 0 1 4096 9 0\n";
-  po_pidstat_parsed ps;
+  po__pidstat_parsed ps;
   assert_int_equal(po__parse_pidstat(line, strlen(line), &ps), 0);
   assert_int_equal(ps.ppid, 5);
   assert_int_equal(ps.utime, 12);
@@ -391,7 +391,7 @@ static void test_parsers_survive_every_truncation(void **state) {
   static const char *files[] = {CONTAINER "/proc/stat", CONTAINER "/proc/meminfo",
                                 CONTAINER "/proc/diskstats", CONTAINER "/proc/self/status",
                                 CONTAINER "/proc/self/stat"};
-  po_stat_parsed *st = malloc(sizeof *st);
+  po__stat_parsed *st = malloc(sizeof *st);
   for (size_t f = 0; f < PO__ARRAY_LEN(files); f++) {
     char *buf;
     size_t len;
@@ -400,9 +400,9 @@ static void test_parsers_survive_every_truncation(void **state) {
       /* a private copy of exactly `cut` bytes, so ASan catches any read past the end */
       char *c = malloc(cut ? cut : 1);
       memcpy(c, buf, cut);
-      po_meminfo_parsed mi;
-      po_status_parsed ss;
-      po_pidstat_parsed ps;
+      po__meminfo_parsed mi;
+      po__status_parsed ss;
+      po__pidstat_parsed ps;
       (void)po__parse_stat(c, cut, st);
       (void)po__parse_meminfo(c, cut, &mi);
       (void)po__parse_diskstats(c, cut, NULL, NULL);
@@ -413,7 +413,7 @@ static void test_parsers_survive_every_truncation(void **state) {
     free(buf);
   }
   /* a meminfo line cut inside its number still parses what is there */
-  po_meminfo_parsed mi;
+  po__meminfo_parsed mi;
   assert_int_equal(po__parse_meminfo("MemTotal: 12", 12, &mi), 0);
   assert_int_equal(mi.total, 12);
   assert_int_equal(po__parse_meminfo("garbage", 7, &mi), PO_EPARSE);
@@ -441,7 +441,7 @@ static void test_real_memory_agrees_with_free(void **state) {
     print_message("free -b not available: skipped\n");
     skip();
   }
-  po_sys_sample *s = sample_of("");
+  po_system_sample *s = sample_of("");
   assert_true(s->mem_total_bytes == total);
   assert_true(within((double)s->mem_available_bytes, (double)avail, 0.01));
   free(s);
@@ -461,49 +461,49 @@ static void test_real_rss_agrees_with_ps(void **state) {
     skip();
   }
   po_probe *p = NULL;
-  po_proc_sample ps;
-  assert_int_equal(po__probe_open("", &p), 0);
-  assert_int_equal(po__probe_process(p, 0, 0, &ps), 0);
+  po_process_sample ps;
+  assert_int_equal(po__probe_create_at("", &p), 0);
+  assert_int_equal(po_probe_process(p, 0, 0, &ps), 0);
   assert_int_equal(ps.pid, (int)getpid());
   assert_true(within((double)ps.rss_bytes, (double)kb * 1024.0, 0.01));
   assert_true(ps.peak_rss_bytes >= ps.rss_bytes);
   assert_true(ps.threads >= 1);
   assert_true(ps.open_fds >= 3);
-  po__probe_close(p);
+  po_probe_destroy(p);
 }
 
 static void test_real_system_sample_is_sane(void **state) {
   (void)state;
   po_probe *p = NULL;
-  po_sys_sample *s = malloc(sizeof *s);
-  assert_int_equal(po__probe_open("", &p), 0);
-  assert_int_equal(po__probe_system(p, s), 0);
+  po_system_sample *s = malloc(sizeof *s);
+  assert_int_equal(po__probe_create_at("", &p), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
   usleep(20000);
-  assert_int_equal(po__probe_system(p, s), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
   assert_true(s->cpu_count >= 1);
   assert_true(s->cpu.busy >= 0 && s->cpu.busy <= 1.0);
   assert_true(s->mem_total_bytes > 0);
   assert_true(s->memory_limit_bytes > 0 && s->memory_limit_bytes <= s->mem_total_bytes);
   assert_true(s->effective_available_bytes <= s->memory_limit_bytes);
-  po__probe_close(p);
+  po_probe_destroy(p);
   free(s);
 }
 
 static void test_forked_child_reads_itself(void **state) {
   (void)state;
   po_probe *p = NULL;
-  po_proc_sample ps;
-  assert_int_equal(po__probe_open("", &p), 0);
-  assert_int_equal(po__probe_process(p, 0, 0, &ps), 0);
+  po_process_sample ps;
+  assert_int_equal(po__probe_create_at("", &p), 0);
+  assert_int_equal(po_probe_process(p, 0, 0, &ps), 0);
   pid_t child = fork();
   if (child == 0) {
-    int rc = po__probe_process(p, 0, 0, &ps);
+    int rc = po_probe_process(p, 0, 0, &ps);
     _exit(rc == 0 && ps.pid == (int)getpid() ? 0 : 1);
   }
   int status = 0;
   assert_int_equal(waitpid(child, &status, 0), child);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  po__probe_close(p);
+  po_probe_destroy(p);
 }
 
 int main(void) {

@@ -16,7 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monitor/monitor.h"
+#include "monitor/memory.h"
+#include "monitor/sampler.h"
+#include "optimizer.h"
 #include "perfopt.h"
 
 #define MS 1000000ull
@@ -25,7 +27,7 @@
 
 static void test_hovering_at_the_threshold_fires_once(void **state) {
   (void)state;
-  po_threshold_state st;
+  po__threshold_state st;
   memset(&st, 0, sizeof st);
   const double v[] = {0.5, 0.8, 0.79, 0.81, 0.78, 0.80, 0.76, 0.82, 0.9};
   int fires = 0;
@@ -37,7 +39,7 @@ static void test_hovering_at_the_threshold_fires_once(void **state) {
 
 static void test_falling_below_the_hysteresis_band_rearms(void **state) {
   (void)state;
-  po_threshold_state st;
+  po__threshold_state st;
   memset(&st, 0, sizeof st);
   assert_int_equal(po__threshold_step(&st, 0.85, 0.8, 0.05, 0, 0), 1);
   assert_int_equal(po__threshold_step(&st, 0.76, 0.8, 0.05, 1, 0), 0); /* inside the band */
@@ -49,7 +51,7 @@ static void test_falling_below_the_hysteresis_band_rearms(void **state) {
 
 static void test_cooldown_holds_a_crossing_until_it_ends(void **state) {
   (void)state;
-  po_threshold_state st;
+  po__threshold_state st;
   memset(&st, 0, sizeof st);
   uint64_t cool = 5000 * MS;
   assert_int_equal(po__threshold_step(&st, 0.9, 0.8, 0.05, 0, cool), 1);
@@ -64,7 +66,7 @@ static void test_cooldown_holds_a_crossing_until_it_ends(void **state) {
 
 static void test_crossing_that_ends_inside_the_cooldown_is_counted(void **state) {
   (void)state;
-  po_threshold_state st;
+  po__threshold_state st;
   memset(&st, 0, sizeof st);
   uint64_t cool = 5000 * MS;
   assert_int_equal(po__threshold_step(&st, 0.9, 0.8, 0.05, 0, cool), 1);
@@ -78,7 +80,7 @@ static void test_crossing_that_ends_inside_the_cooldown_is_counted(void **state)
 
 static void test_disabled_threshold_and_unknown_values_never_fire(void **state) {
   (void)state;
-  po_threshold_state st;
+  po__threshold_state st;
   memset(&st, 0, sizeof st);
   assert_int_equal(po__threshold_step(&st, 1.0, 0, 0.05, 0, 0), 0);
   assert_int_equal(po__threshold_step(&st, NAN, 0.5, 0.05, 0, 0), 0);
@@ -295,7 +297,7 @@ static void test_memory_threshold_fires_cleanup_and_listeners_once(void **state)
   assert_int_equal(gpu_handler_calls, 1); /* memory pressure runs the whole registry */
 
   po_report *rep;
-  assert_int_equal(po_report_build(opt, &rep), 0);
+  assert_int_equal(po_report_create(opt, &rep), 0);
   const cJSON *res = cJSON_GetObjectItem(po_report_json(rep), "resources");
   const cJSON *events = cJSON_GetObjectItem(res, "events");
   assert_int_equal(cJSON_GetArraySize(events), 1);
@@ -325,7 +327,7 @@ static void test_memory_threshold_fires_cleanup_and_listeners_once(void **state)
   assert_string_equal(cJSON_GetObjectItem(s0, "name")->valuestring, "cpu_utilization_ratio");
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s0, "t_seconds")), 5);
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s0, "max")), 5);
-  po_report_free(rep);
+  po_report_destroy(rep);
   po_optimizer_destroy(opt);
 }
 
@@ -366,7 +368,7 @@ static void test_gpu_threshold_fires_per_device_with_gpu_cleanup(void **state) {
   assert_int_equal(last_event.device, 3);
 
   po_report *rep;
-  assert_int_equal(po_report_build(opt, &rep), 0);
+  assert_int_equal(po_report_create(opt, &rep), 0);
   const cJSON *gpu = cJSON_GetObjectItem(po_report_json(rep), "gpu");
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(gpu, "available")));
   const cJSON *devs = cJSON_GetObjectItem(gpu, "devices");
@@ -379,7 +381,7 @@ static void test_gpu_threshold_fires_per_device_with_gpu_cleanup(void **state) {
   assert_int_equal(cJSON_GetArraySize(series), 8 + 2 * 4);
   assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(series, 8), "name")->valuestring,
                       "gpu0_memory_used_bytes");
-  po_report_free(rep);
+  po_report_destroy(rep);
   po_optimizer_destroy(opt);
   unsetenv("PERFOPT_FAKE_NVML");
 }
@@ -388,14 +390,14 @@ static void test_no_nvml_is_a_normal_state_in_the_report(void **state) {
   (void)state;
   po_optimizer *opt = make_opt(1000, NULL);
   po_report *rep;
-  assert_int_equal(po_report_build(opt, &rep), 0);
+  assert_int_equal(po_report_create(opt, &rep), 0);
   const cJSON *gpu = cJSON_GetObjectItem(po_report_json(rep), "gpu");
   assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gpu, "available")));
   assert_true(strlen(cJSON_GetObjectItem(gpu, "reason")->valuestring) > 0);
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(gpu, "devices")), 0);
   const cJSON *host = cJSON_GetObjectItem(po_report_json(rep), "host");
   assert_non_null(cJSON_GetObjectItem(host, "memory_total_bytes"));
-  po_report_free(rep);
+  po_report_destroy(rep);
   po_optimizer_destroy(opt);
 }
 
@@ -450,14 +452,14 @@ static void test_cpu_and_disk_pressure_reach_listeners_only(void **state) {
                       NULL);
   po_sample s = quiet_sample(1);
   s.cpu_utilization_ratio = 0.85;
-  assert_int_equal(po__monitor_test_push(opt, &s), 0);
+  assert_int_equal(po__sampler_push(opt->sampler, &s), 0);
   assert_int_equal(listener_calls, 1);
   assert_int_equal(last_event.metric, PO_METRIC_CPU);
   assert_int_equal(last_event.level, PO_CLEANUP_NORMAL);
   assert_true(last_sample.cpu_utilization_ratio == 0.85); /* the sample that fired */
   s = quiet_sample(2);
   s.disk_busy_ratio = 0.99;
-  po__monitor_test_push(opt, &s);
+  po__sampler_push(opt->sampler, &s);
   assert_int_equal(listener_calls, 2);
   assert_int_equal(last_event.metric, PO_METRIC_DISK_BUSY);
   assert_int_equal(last_event.level, PO_CLEANUP_AGGRESSIVE); /* 0.99 >= (0.8 + 1) / 2 */
@@ -471,21 +473,21 @@ static void test_event_ring_keeps_the_newest_and_counts_the_rest(void **state) {
   for (int i = 0; i < 600; i++) { /* 300 crossings: high, low, high, ... */
     po_sample s = quiet_sample(i);
     s.cpu_utilization_ratio = i % 2 == 0 ? 0.9 : 0.1;
-    po__monitor_test_push(opt, &s);
+    po__sampler_push(opt->sampler, &s);
   }
   po_monitor_stats st;
   po_monitor_get_stats(opt, &st);
   assert_int_equal(st.events, 300);
   assert_int_equal(st.dropped_events, 300 - 256);
   po_report *rep;
-  assert_int_equal(po_report_build(opt, &rep), 0);
+  assert_int_equal(po_report_create(opt, &rep), 0);
   const cJSON *res = cJSON_GetObjectItem(po_report_json(rep), "resources");
   const cJSON *events = cJSON_GetObjectItem(res, "events");
   assert_int_equal(cJSON_GetArraySize(events), 256);
   assert_int_equal(cJSON_GetObjectItem(res, "dropped_events")->valuedouble, 44);
   /* Oldest kept first: firing 45 (of 300) happened at t = 88. */
   assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(events, 0), "t_seconds")->valuedouble == 88);
-  po_report_free(rep);
+  po_report_destroy(rep);
   po_optimizer_destroy(opt);
 }
 
@@ -504,11 +506,11 @@ static void test_normal_gpu_firing_skips_aggressive_only_gpu_handlers(void **sta
     s.gpus[g].memory_used_bytes = 1ll << 30;
   }
   s.gpus[1].memory_used_bytes = 6ll << 30; /* 0.6: over 0.5, under 0.75 */
-  po__monitor_test_push(opt, &s);
+  po__sampler_push(opt->sampler, &s);
   assert_int_equal(gpu_handler_calls, 1);
   assert_int_equal(data_handler_calls, 0);
   s.gpus[0].memory_used_bytes = 9ll << 30; /* 0.9: aggressive */
-  po__monitor_test_push(opt, &s);
+  po__sampler_push(opt->sampler, &s);
   assert_int_equal(gpu_handler_calls, 2);
   assert_int_equal(data_handler_calls, 1);
   po_optimizer_destroy(opt);
@@ -524,12 +526,12 @@ static void test_fake_64_core_host_is_judged_against_system_memory(void **state)
   assert_true(s.memory_used_bytes >= 0 && s.memory_used_bytes <= s.memory_limit_bytes);
   assert_true(s.cpu_utilization_ratio >= 0 && s.cpu_utilization_ratio <= 1);
   po_report *rep;
-  assert_int_equal(po_report_build(opt, &rep), 0);
+  assert_int_equal(po_report_create(opt, &rep), 0);
   const cJSON *mem = cJSON_GetObjectItem(po_report_json(rep), "memory");
   assert_string_equal(cJSON_GetObjectItem(mem, "limit_source")->valuestring, "system");
   const cJSON *host = cJSON_GetObjectItem(po_report_json(rep), "host");
   assert_int_equal(cJSON_GetObjectItem(host, "cores_online")->valuedouble, 64);
-  po_report_free(rep);
+  po_report_destroy(rep);
   po_optimizer_destroy(opt);
 }
 

@@ -1,8 +1,8 @@
 /* clock: the profiler's time source. The TSC on x86-64 (invariant on every CPU perfopt targets:
  * constant_tsc and nonstop_tsc), the virtual counter on aarch64, CLOCK_MONOTONIC elsewhere.
  * Ticks become nanoseconds with a ratio calibrated against CLOCK_MONOTONIC. */
-#ifndef PO_CLOCK_H
-#define PO_CLOCK_H
+#ifndef PO__CLOCK_H
+#define PO__CLOCK_H
 
 #include <stdint.h>
 #include <time.h>

@@ -2,8 +2,8 @@
  * every power of two above is split into 64 linear sub-buckets, so a bucket's midpoint is within
  * 1/128 (0.78%) of any value in it. 2752 buckets of 32 bits cover values up to 2^48 (about a day
  * in TSC ticks); larger values land in the last bucket. */
-#ifndef PO_HISTOGRAM_H
-#define PO_HISTOGRAM_H
+#ifndef PO__HISTOGRAM_H
+#define PO__HISTOGRAM_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,5 +28,7 @@ double po__hist_bucket_value(uint32_t b);
 /* The q-quantile (0 < q <= 1) of a histogram with `total` values, by the nearest-rank rule on
  * bucket midpoints. Returns 0 for an empty histogram. */
 double po__hist_quantile(const uint64_t *counts, uint64_t total, double q);
+/* The same over live counters that their owner may still be bumping (read with relaxed loads). */
+double po__hist_quantile_atomic(const _Atomic uint32_t *counts, uint64_t total, double q);
 
 #endif

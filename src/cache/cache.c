@@ -53,17 +53,17 @@ static void big_free(void *p, size_t bytes) {
     munmap(p, big_size(bytes));
 }
 
-static inline int pinned(const po_cache_entry *e) {
+static inline int pinned(const po__cache_entry *e) {
   return e->pins != 0;
 }
-static inline void set_flag(po_cache_entry *e, unsigned f) {
+static inline void set_flag(po__cache_entry *e, unsigned f) {
   e->flags = (e->flags | f) & 7u;
 }
-static inline void clr_flag(po_cache_entry *e, unsigned f) {
+static inline void clr_flag(po__cache_entry *e, unsigned f) {
   e->flags = (e->flags & ~(uint64_t)f) & 7u;
 }
 /* Pin count changes keep the cache's pinned totals (entries in the cache only). */
-static inline void pins_add(po_cache *c, po_cache_entry *e, int d) {
+static inline void pins_add(po_cache *c, po__cache_entry *e, int d) {
   uint64_t before = e->pins;
   e->pins = (uint64_t)((int64_t)e->pins + d) & PO__MAX_PINS;
   if ((e->flags & PO__E_LINKED) && !before != !e->pins) {
@@ -126,7 +126,7 @@ static uint32_t expiry_of(const po_cache *c, uint64_t ttl_ns) {
   return ms >= UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
-static int is_expired(const po_cache *c, const po_cache_entry *e) {
+static int is_expired(const po_cache *c, const po__cache_entry *e) {
   if (!e->expire_ms) return 0;
   uint64_t now = cache_now_ns(c);
   uint64_t rel = now > c->clock_origin ? now - c->clock_origin : 0;
@@ -145,11 +145,11 @@ struct po__slab {
 };
 
 static size_t obj_class_size(size_t keylen) {
-  size_t n = sizeof(po_cache_entry) + keylen;
+  size_t n = sizeof(po__cache_entry) + keylen;
   return (n + 7) & ~(size_t)7;
 }
 
-static po_cache_entry *entry_alloc(po_cache *c, size_t keylen) {
+static po__cache_entry *entry_alloc(po_cache *c, size_t keylen) {
   size_t sz = obj_class_size(keylen);
   void *p;
   if (sz > SLAB_MAX_OBJ) {
@@ -184,12 +184,12 @@ static po_cache_entry *entry_alloc(po_cache *c, size_t keylen) {
     if (sz > SLAB_MAX_OBJ) free(p);
     return NULL;
   }
-  memset(p, 0, sizeof(po_cache_entry));
+  memset(p, 0, sizeof(po__cache_entry));
   return p;
 }
 
 /* Returns an entry's memory to its size class (callers guarantee no reader can see it). */
-static void entry_dealloc(po_cache *c, po_cache_entry *e) {
+static void entry_dealloc(po_cache *c, po__cache_entry *e) {
   size_t sz = obj_class_size(e->keylen);
   if (sz > SLAB_MAX_OBJ) {
     c->meta_bytes -= sz;
@@ -207,7 +207,7 @@ static void entry_dealloc(po_cache *c, po_cache_entry *e) {
 #define SLOT_TOMB 1ULL
 #define SLOT_PTR_MASK ((1ULL << 48) - 1)
 
-static inline uint64_t slot_make(uint64_t h, const po_cache_entry *e) {
+static inline uint64_t slot_make(uint64_t h, const po__cache_entry *e) {
   return (h & ~SLOT_PTR_MASK) | (uint64_t)(uintptr_t)e;
 }
 static inline size_t slot_home(const po__table *t, uint64_t h) {
@@ -227,7 +227,7 @@ static po__table *table_new(po_cache *c, size_t cap) {
   return t;
 }
 
-static inline int entry_key_eq(const po_cache_entry *e, const void *key, size_t keylen) {
+static inline int entry_key_eq(const po__cache_entry *e, const void *key, size_t keylen) {
   if (e->keylen != keylen) return 0;
   if (keylen == 8) {
     uint64_t a, b;
@@ -239,7 +239,7 @@ static inline int entry_key_eq(const po_cache_entry *e, const void *key, size_t 
 }
 
 /* Lock-free lookup: safe inside an epoch section or under the lock. */
-static inline po_cache_entry *table_find(const po__table *t, uint64_t h, const void *key,
+static inline po__cache_entry *table_find(const po__table *t, uint64_t h, const void *key,
                                          size_t keylen) {
   size_t i = slot_home(t, h);
   uint64_t tag = h & ~SLOT_PTR_MASK;
@@ -247,7 +247,7 @@ static inline po_cache_entry *table_find(const po__table *t, uint64_t h, const v
     uint64_t s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
     if (s == SLOT_EMPTY) return NULL;
     if (s != SLOT_TOMB && (s & ~SLOT_PTR_MASK) == tag) {
-      po_cache_entry *e = (po_cache_entry *)(uintptr_t)(s & SLOT_PTR_MASK);
+      po__cache_entry *e = (po__cache_entry *)(uintptr_t)(s & SLOT_PTR_MASK);
       if (entry_key_eq(e, key, keylen)) return e;
     }
     if (++i == t->cap) i = 0;
@@ -256,7 +256,7 @@ static inline po_cache_entry *table_find(const po__table *t, uint64_t h, const v
 }
 
 /* Index of e's slot (writers only). */
-static size_t table_slot_of(const po__table *t, const po_cache_entry *e) {
+static size_t table_slot_of(const po__table *t, const po__cache_entry *e) {
   uint64_t h = po__cache_hash(e->key, e->keylen);
   size_t i = slot_home(t, h);
   for (size_t n = 0; n < t->cap; n++) {
@@ -268,7 +268,7 @@ static size_t table_slot_of(const po__table *t, const po_cache_entry *e) {
   return SIZE_MAX;
 }
 
-static void table_put_slot(po__table *t, uint64_t h, po_cache_entry *e) {
+static void table_put_slot(po__table *t, uint64_t h, po__cache_entry *e) {
   size_t i = slot_home(t, h);
   for (;;) {
     uint64_t s = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
@@ -292,7 +292,7 @@ static int table_rebuild(po_cache *c, size_t want_live) {
   for (size_t i = 0; i < old->cap; i++) {
     uint64_t s = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
     if (s == SLOT_EMPTY || s == SLOT_TOMB) continue;
-    po_cache_entry *e = (po_cache_entry *)(uintptr_t)(s & SLOT_PTR_MASK);
+    po__cache_entry *e = (po__cache_entry *)(uintptr_t)(s & SLOT_PTR_MASK);
     table_put_slot(t, po__cache_hash(e->key, e->keylen), e);
   }
   atomic_store_explicit(&c->table_pub, t, memory_order_release);
@@ -313,7 +313,7 @@ static int table_reserve_one(po_cache *c) {
   return table_rebuild(c, t->live + 1);
 }
 
-static void table_remove(po_cache *c, po_cache_entry *e) {
+static void table_remove(po_cache *c, po__cache_entry *e) {
   po__table *t = c->table;
   size_t i = table_slot_of(t, e);
   if (i == SIZE_MAX) return;
@@ -333,7 +333,7 @@ static void table_remove(po_cache *c, po_cache_entry *e) {
 static void reclaim(po_cache *c, int force) {
   uint64_t min_active = force ? UINT64_MAX : po__ebr_min_active();
   while (c->limbo && c->limbo->link.r.epoch < min_active) {
-    po_cache_entry *e = c->limbo;
+    po__cache_entry *e = c->limbo;
     c->limbo = e->link.r.next;
     c->limbo_count--;
     entry_dealloc(c, e);
@@ -356,9 +356,9 @@ static void retire_flush(po_cache *c) {
     return;
   }
   uint64_t ep = po__ebr_advance();
-  po_cache_entry *e = c->pending_retire;
+  po__cache_entry *e = c->pending_retire;
   while (e) {
-    po_cache_entry *next = e->link.r.next;
+    po__cache_entry *next = e->link.r.next;
     e->link.r.epoch = ep;
     e->link.r.next = NULL;
     if (c->limbo_tail)
@@ -375,7 +375,7 @@ static void retire_flush(po_cache *c) {
 
 /* ---- queues ------------------------------------------------------------------------------ */
 
-static void q_push_head(po__queue *q, po_cache_entry *e) {
+static void q_push_head(po__queue *q, po__cache_entry *e) {
   e->link.q.older = q->head;
   e->link.q.newer = NULL;
   if (q->head)
@@ -387,7 +387,7 @@ static void q_push_head(po__queue *q, po_cache_entry *e) {
   q->count++;
 }
 
-static void q_unlink(po__queue *q, po_cache_entry *e) {
+static void q_unlink(po__queue *q, po__cache_entry *e) {
   if (e->link.q.newer)
     e->link.q.newer->link.q.older = e->link.q.older;
   else
@@ -400,7 +400,7 @@ static void q_unlink(po__queue *q, po_cache_entry *e) {
   q->count--;
 }
 
-static po__queue *queue_of(po_cache *c, const po_cache_entry *e) {
+static po__queue *queue_of(po_cache *c, const po__cache_entry *e) {
   return &c->q[(e->flags & PO__E_MAIN) ? 1 : 0];
 }
 
@@ -517,7 +517,7 @@ static int ghost_take(po_cache *c, uint64_t h) {
 
 /* ---- leaving the cache ------------------------------------------------------------------- */
 
-static void stats_on_leave(po_cache *c, const po_cache_entry *e) {
+static void stats_on_leave(po_cache *c, const po__cache_entry *e) {
   c->bytes -= e->size;
   c->entries--;
   c->type_bytes[e->type] -= e->size;
@@ -526,7 +526,7 @@ static void stats_on_leave(po_cache *c, const po_cache_entry *e) {
 
 /* Unlinks e from table and queue, runs its free callback, and queues its memory for retirement.
  * why: 0 eviction, 1 removal, 2 expiration. */
-static void entry_leave(po_cache *c, po_cache_entry *e, int why) {
+static void entry_leave(po_cache *c, po__cache_entry *e, int why) {
   po__queue *q = queue_of(c, e);
   if (c->hand == e) c->hand = e->link.q.newer;
   q_unlink(q, e);
@@ -550,7 +550,7 @@ static void entry_leave(po_cache *c, po_cache_entry *e, int why) {
 
 static int evict_sieve(po_cache *c) {
   po__queue *q = &c->q[0];
-  po_cache_entry *e = c->hand ? c->hand : q->tail;
+  po__cache_entry *e = c->hand ? c->hand : q->tail;
   /* every entry is seen at most twice: once to clear its bit, once to evict it */
   for (size_t steps = 0; e && steps <= 2 * q->count + 1; steps++) {
     if (pinned(e)) {
@@ -568,7 +568,7 @@ static int evict_sieve(po_cache *c) {
 }
 
 static int evict_lru(po_cache *c) {
-  for (po_cache_entry *e = c->q[0].tail; e; e = e->link.q.newer) {
+  for (po__cache_entry *e = c->q[0].tail; e; e = e->link.q.newer) {
     if (!pinned(e)) {
       entry_leave(c, e, 0);
       return 0;
@@ -577,7 +577,7 @@ static int evict_lru(po_cache *c) {
   return PO_EBUSY;
 }
 
-static void move_to_main(po_cache *c, po_cache_entry *e, uint8_t freq) {
+static void move_to_main(po_cache *c, po__cache_entry *e, uint8_t freq) {
   q_unlink(&c->q[0], e);
   set_flag(e, PO__E_MAIN);
   q_push_head(&c->q[1], e);
@@ -592,7 +592,7 @@ static int evict_s3fifo(po_cache *c) {
   int from_main = main_q->bytes > c->main_budget || small->count == 0;
   while (guard-- > 0) {
     if (from_main) {
-      po_cache_entry *e = main_q->tail;
+      po__cache_entry *e = main_q->tail;
       if (!e) {
         from_main = 0;
         if (!small->count) return PO_EBUSY;
@@ -609,7 +609,7 @@ static int evict_s3fifo(po_cache *c) {
       entry_leave(c, e, 0);
       return 0;
     }
-    po_cache_entry *e = small->tail;
+    po__cache_entry *e = small->tail;
     if (!e) {
       from_main = 1;
       continue;
@@ -637,7 +637,7 @@ static int evict_one(po_cache *c) {
   }
 }
 
-static void insert_into_queue(po_cache *c, po_cache_entry *e, uint64_t h) {
+static void insert_into_queue(po_cache *c, po__cache_entry *e, uint64_t h) {
   atomic_store_explicit(&e->ref, 0, memory_order_relaxed);
   if (c->policy == PO_CACHE_S3FIFO) {
     /* back from the ghost: straight to main. Objects as large as the small queue also go to
@@ -729,7 +729,8 @@ int po_cache_create_ex(uint64_t budget_bytes, const po_cache_options *opts, po_c
   c->clock_arg = o.clock_arg;
   c->clock_origin = cache_now_ns(c);
   c->user_enabled = !o.disabled;
-  c->opt_enabled = 1;
+  c->owner_enabled = 1;
+  c->shrink_fraction = 0.5;
   atomic_store(&c->enabled, c->user_enabled);
   po__strlcpy(c->name, o.name && *o.name ? o.name : "cache", sizeof(c->name));
   c->nfree_fns = 1;
@@ -755,25 +756,29 @@ int po_cache_create(uint64_t budget_bytes, po_cache_policy policy, po_cache **ou
 
 void po_cache_destroy(po_cache *c) {
   if (!c) return;
-  po_cache_detach(c);
+  pthread_mutex_lock(&c->lock);
+  po__cache_release_fn release = c->release;
+  void *owner = c->owner;
+  pthread_mutex_unlock(&c->lock);
+  if (release) release(c, owner);
   pthread_mutex_lock(&c->lock);
   for (int qi = 0; qi < 2; qi++) {
-    po_cache_entry *e = c->q[qi].head;
+    po__cache_entry *e = c->q[qi].head;
     while (e) {
-      po_cache_entry *next = e->link.q.older;
+      po__cache_entry *next = e->link.q.older;
       po_cache_free_fn fn = c->free_fns[e->fn_index];
       if (fn) fn(e->value);
       if (obj_class_size(e->keylen) > SLAB_MAX_OBJ) free(e);
       e = next;
     }
   }
-  for (po_cache_entry *e = c->pending_retire; e;) {
-    po_cache_entry *next = e->link.r.next;
+  for (po__cache_entry *e = c->pending_retire; e;) {
+    po__cache_entry *next = e->link.r.next;
     if (obj_class_size(e->keylen) > SLAB_MAX_OBJ) free(e);
     e = next;
   }
-  for (po_cache_entry *e = c->limbo; e;) {
-    po_cache_entry *next = e->link.r.next;
+  for (po__cache_entry *e = c->limbo; e;) {
+    po__cache_entry *next = e->link.r.next;
     if (obj_class_size(e->keylen) > SLAB_MAX_OBJ) free(e);
     e = next;
   }
@@ -807,9 +812,9 @@ static int make_room(po_cache *c, uint64_t size) {
 }
 
 /* Inserts a prepared entry (key copied, fields set) under the lock. On error nothing changed. */
-static int insert_locked(po_cache *c, po_cache_entry *e, uint64_t h) {
+static int insert_locked(po_cache *c, po__cache_entry *e, uint64_t h) {
   if (e->size > c->budget) return PO_ETOOBIG;
-  po_cache_entry *old = table_find(c->table, h, e->key, e->keylen);
+  po__cache_entry *old = table_find(c->table, h, e->key, e->keylen);
   if (old && pinned(old)) return PO_EBUSY;
   if (c->budget - c->pinned_bytes < e->size) return PO_EBUSY; /* nothing changed yet */
   if (table_reserve_one(c)) return PO_ENOMEM;
@@ -830,10 +835,10 @@ static int insert_locked(po_cache *c, po_cache_entry *e, uint64_t h) {
   return 0;
 }
 
-static po_cache_entry *entry_prepare(po_cache *c, const void *key, size_t keylen, void *value,
+static po__cache_entry *entry_prepare(po_cache *c, const void *key, size_t keylen, void *value,
                                      uint64_t size, po_resource_type type, uint8_t fn_index,
                                      uint64_t ttl_ns) {
-  po_cache_entry *e = entry_alloc(c, keylen);
+  po__cache_entry *e = entry_alloc(c, keylen);
   if (!e) return NULL;
   e->value = value;
   e->size = size & PO__MAX_SIZE;
@@ -871,7 +876,7 @@ int po_cache_put(po_cache *c, const void *key, size_t keylen, void *value, uint6
   uint8_t fi;
   rc = fn_index_of(c, o.free_fn, &fi);
   if (!rc) {
-    po_cache_entry *e = entry_prepare(c, key, keylen, value, size_bytes, o.type, fi, o.ttl_ns);
+    po__cache_entry *e = entry_prepare(c, key, keylen, value, size_bytes, o.type, fi, o.ttl_ns);
     if (!e) {
       rc = PO_ENOMEM;
     } else {
@@ -888,7 +893,7 @@ int po_cache_put(po_cache *c, const void *key, size_t keylen, void *value, uint6
 /* ---- get --------------------------------------------------------------------------------- */
 
 /* Locked slow part of a hit or miss: LRU promotion and removal of an expired entry. */
-static void get_slow(po_cache *c, po_cache_entry *e, int expired) {
+static void get_slow(po_cache *c, po__cache_entry *e, int expired) {
   pthread_mutex_lock(&c->lock);
   if (e->flags & PO__E_LINKED) {
     if (expired) {
@@ -902,7 +907,7 @@ static void get_slow(po_cache *c, po_cache_entry *e, int expired) {
   pthread_mutex_unlock(&c->lock);
 }
 
-static inline void mark_used(const po_cache *c, po_cache_entry *e) {
+static inline void mark_used(const po_cache *c, po__cache_entry *e) {
   uint8_t f = atomic_load_explicit(&e->ref, memory_order_relaxed);
   if (c->policy == PO_CACHE_S3FIFO) {
     if (f < 3) atomic_store_explicit(&e->ref, (uint8_t)(f + 1), memory_order_relaxed);
@@ -922,7 +927,7 @@ int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
   if (PO__UNLIKELY(rec < 0)) pthread_mutex_lock(&c->lock); /* no epoch slot: read under lock */
   uint64_t h = po__cache_hash(key, keylen);
   const po__table *t = atomic_load_explicit(&c->table_pub, memory_order_acquire);
-  po_cache_entry *e = table_find(t, h, key, keylen);
+  po__cache_entry *e = table_find(t, h, key, keylen);
   int rc = PO_ENOENT;
   size_t stat = STRIPE_MISS_UNTYPED;
   if (e) {
@@ -956,7 +961,7 @@ int po_cache_acquire(po_cache *c, const void *key, size_t keylen, void **value,
   int rc = PO_ENOENT;
   size_t stat = STRIPE_MISS_UNTYPED;
   if (atomic_load_explicit(&c->enabled, memory_order_relaxed)) {
-    po_cache_entry *e = table_find(c->table, po__cache_hash(key, keylen), key, keylen);
+    po__cache_entry *e = table_find(c->table, po__cache_hash(key, keylen), key, keylen);
     if (e && is_expired(c, e)) {
       stat = STRIPE_MISS(e->type);
       if (!pinned(e)) entry_leave(c, e, 2);
@@ -984,7 +989,7 @@ int po_cache_acquire(po_cache *c, const void *key, size_t keylen, void **value,
 
 void po_cache_release(po_cache *c, po_cache_handle *handle) {
   if (!c || !handle) return;
-  po_cache_entry *e = (po_cache_entry *)handle;
+  po__cache_entry *e = (po__cache_entry *)handle;
   pthread_mutex_lock(&c->lock);
   if (e->pins) pins_add(c, e, -1);
   if (!e->pins && (e->flags & PO__E_DETACHED)) {
@@ -1003,7 +1008,7 @@ struct po__pending {
   const void *key; /* the loading caller's key (valid until done) */
   size_t keylen;
   int done, rc, waiters;
-  po_cache_entry *e;
+  po__cache_entry *e;
 };
 
 int po_cache_get_or_load(po_cache *c, const void *key, size_t keylen, po_cache_loader_fn loader,
@@ -1014,7 +1019,7 @@ int po_cache_get_or_load(po_cache *c, const void *key, size_t keylen, po_cache_l
   pthread_mutex_lock(&c->lock);
   int enabled = atomic_load_explicit(&c->enabled, memory_order_relaxed);
   if (enabled) {
-    po_cache_entry *e = table_find(c->table, h, key, keylen);
+    po__cache_entry *e = table_find(c->table, h, key, keylen);
     if (e && is_expired(c, e) && !pinned(e)) {
       entry_leave(c, e, 2);
       retire_flush(c);
@@ -1073,7 +1078,7 @@ int po_cache_get_or_load(po_cache *c, const void *key, size_t keylen, po_cache_l
       }
     }
   }
-  po_cache_entry *e = NULL;
+  po__cache_entry *e = NULL;
   uint8_t fi = 0;
   if (loaded && ((unsigned)ld.type >= PO_CACHE_TYPE_COUNT || ld.size_bytes > PO__MAX_SIZE ||
                  p->waiters + 1 > (int)PO__MAX_PINS))
@@ -1110,7 +1115,7 @@ int po_cache_get_or_load(po_cache *c, const void *key, size_t keylen, po_cache_l
 int po_cache_remove(po_cache *c, const void *key, size_t keylen) {
   if (!c || !valid_key(key, keylen)) return PO_EINVAL;
   pthread_mutex_lock(&c->lock);
-  po_cache_entry *e = table_find(c->table, po__cache_hash(key, keylen), key, keylen);
+  po__cache_entry *e = table_find(c->table, po__cache_hash(key, keylen), key, keylen);
   int rc = !e ? PO_ENOENT : pinned(e) ? PO_EBUSY : 0;
   if (!rc) entry_leave(c, e, 1);
   retire_flush(c);
@@ -1121,7 +1126,7 @@ int po_cache_remove(po_cache *c, const void *key, size_t keylen) {
 int po_cache_pin(po_cache *c, const void *key, size_t keylen) {
   if (!c || !valid_key(key, keylen)) return PO_EINVAL;
   pthread_mutex_lock(&c->lock);
-  po_cache_entry *e = table_find(c->table, po__cache_hash(key, keylen), key, keylen);
+  po__cache_entry *e = table_find(c->table, po__cache_hash(key, keylen), key, keylen);
   int rc = !e ? PO_ENOENT : e->pins == PO__MAX_PINS ? PO_ERANGE : 0;
   if (!rc) pins_add(c, e, 1);
   pthread_mutex_unlock(&c->lock);
@@ -1131,7 +1136,7 @@ int po_cache_pin(po_cache *c, const void *key, size_t keylen) {
 int po_cache_unpin(po_cache *c, const void *key, size_t keylen) {
   if (!c || !valid_key(key, keylen)) return PO_EINVAL;
   pthread_mutex_lock(&c->lock);
-  po_cache_entry *e = table_find(c->table, po__cache_hash(key, keylen), key, keylen);
+  po__cache_entry *e = table_find(c->table, po__cache_hash(key, keylen), key, keylen);
   int rc = !e ? PO_ENOENT : !e->pins ? PO_ESTATE : 0;
   if (!rc) pins_add(c, e, -1);
   pthread_mutex_unlock(&c->lock);
@@ -1142,9 +1147,9 @@ int po_cache_unpin(po_cache *c, const void *key, size_t keylen) {
 static size_t clear_locked(po_cache *c, int type, int only_expired) {
   size_t n = 0;
   for (int qi = 0; qi < 2; qi++) {
-    po_cache_entry *e = c->q[qi].head;
+    po__cache_entry *e = c->q[qi].head;
     while (e) {
-      po_cache_entry *next = e->link.q.older;
+      po__cache_entry *next = e->link.q.older;
       if (!pinned(e) && (type < 0 || e->type == type) && (!only_expired || is_expired(c, e))) {
         entry_leave(c, e, only_expired ? 2 : 1);
         n++;
@@ -1182,7 +1187,7 @@ size_t po_cache_purge_expired(po_cache *c) {
 }
 
 static void record_shrink(po_cache *c, uint64_t from, uint64_t to, const char *reason) {
-  struct po__shrink_rec *r = &c->shrink_ring[c->shrinks % PO__SHRINKS];
+  po__shrink_rec *r = &c->shrink_ring[c->shrinks % PO__SHRINKS];
   if (c->shrinks >= PO__SHRINKS) c->shrinks_dropped++;
   r->t_seconds = po__run_seconds();
   r->from_bytes = from;
@@ -1221,9 +1226,9 @@ static const po_resource_type gpu_order[PO_CACHE_TYPE_COUNT] = {
 static void shrink_type(po_cache *c, int type, uint64_t target) {
   for (int pass = 0; pass < 2 && c->bytes > target; pass++) {
     for (int qi = 0; qi < 2 && c->bytes > target; qi++) {
-      po_cache_entry *e = c->q[qi].tail;
+      po__cache_entry *e = c->q[qi].tail;
       while (e && c->bytes > target) {
-        po_cache_entry *newer = e->link.q.newer;
+        po__cache_entry *newer = e->link.q.newer;
         if (!pinned(e) && e->type == type &&
             (pass || !atomic_load_explicit(&e->ref, memory_order_relaxed)))
           entry_leave(c, e, 0);
@@ -1251,23 +1256,51 @@ uint64_t po__cache_shrink_typed(po_cache *c, uint64_t target, const char *reason
 
 uint64_t po_cache_on_pressure(po_cache *c, const char *reason) {
   if (!c) return 0;
-  double frac = po__cache_shrink_fraction(c);
+  pthread_mutex_lock(&c->lock);
+  double frac = c->shrink_fraction;
+  pthread_mutex_unlock(&c->lock);
   uint64_t target = (uint64_t)((double)c->budget * frac);
   return po__cache_shrink_typed(c, target, reason);
 }
 
-/* ---- switches and stats ------------------------------------------------------------------ */
+/* ---- switches, owner and stats ----------------------------------------------------------- */
 
-void po__cache_apply_enabled(po_cache *c) {
-  atomic_store(&c->enabled, c->user_enabled && c->opt_enabled);
+/* Lock held. */
+static void apply_enabled(po_cache *c) {
+  atomic_store(&c->enabled, c->user_enabled && c->owner_enabled);
 }
 
 void po_cache_set_enabled(po_cache *c, int on) {
   if (!c) return;
   pthread_mutex_lock(&c->lock);
   c->user_enabled = on != 0;
-  po__cache_apply_enabled(c);
+  apply_enabled(c);
   pthread_mutex_unlock(&c->lock);
+}
+
+int po__cache_set_owner(po_cache *c, void *owner, po__cache_release_fn release, int enabled,
+                        double shrink_fraction) {
+  pthread_mutex_lock(&c->lock);
+  int rc = 0;
+  if (owner && c->owner && c->owner != owner) {
+    rc = PO_EBUSY;
+  } else {
+    c->owner = owner;
+    c->release = owner ? release : NULL;
+    c->owner_enabled = owner ? enabled != 0 : 1;
+    c->shrink_fraction =
+        owner && shrink_fraction >= 0.0 && shrink_fraction <= 1.0 ? shrink_fraction : 0.5;
+    apply_enabled(c);
+  }
+  pthread_mutex_unlock(&c->lock);
+  return rc;
+}
+
+void *po__cache_owner(po_cache *c) {
+  pthread_mutex_lock(&c->lock);
+  void *o = c->owner;
+  pthread_mutex_unlock(&c->lock);
+  return o;
 }
 
 int po_cache_enabled(const po_cache *c) {
@@ -1315,13 +1348,16 @@ void po_cache_get_stats(const po_cache *cc, po_cache_stats *out) {
   out->hit_ratio = lookups ? (double)out->hits / (double)lookups : 0.0;
 }
 
-/* Snapshot of the shrink records, oldest first (for the report). Returns the count copied. */
-size_t po__cache_shrinks(po_cache *c, struct po__shrink_rec *out, size_t max) {
+void po__cache_snapshot_take(po_cache *c, po__cache_snapshot *out) {
+  memset(out, 0, sizeof *out);
+  po_cache_get_stats(c, &out->stats);
   pthread_mutex_lock(&c->lock);
+  memcpy(out->name, c->name, sizeof out->name);
+  out->policy = c->policy;
+  out->enabled = atomic_load(&c->enabled);
   size_t n = c->shrinks < PO__SHRINKS ? (size_t)c->shrinks : PO__SHRINKS;
   size_t first = c->shrinks < PO__SHRINKS ? 0 : (size_t)(c->shrinks % PO__SHRINKS);
-  size_t k = 0;
-  for (size_t i = 0; i < n && k < max; i++) out[k++] = c->shrink_ring[(first + i) % PO__SHRINKS];
+  for (size_t i = 0; i < n; i++) out->shrinks[i] = c->shrink_ring[(first + i) % PO__SHRINKS];
+  out->nshrinks = n;
   pthread_mutex_unlock(&c->lock);
-  return k;
 }

@@ -1,9 +1,9 @@
-/* Private layout of the cache (src/cache.c, src/cache_ebr.c, src/cache_report.c). */
-#ifndef PO_CACHE_INTERNAL_H
-#define PO_CACHE_INTERNAL_H
+/* Private layout of the cache (cache/cache.c, cache/cache_ebr.c). */
+#ifndef PO__CACHE_INTERNAL_H
+#define PO__CACHE_INTERNAL_H
 
 #include "base/base.h"
-#include "optimizer.h"
+#include "cache/cache.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,15 +44,15 @@ uint64_t po__ebr_min_active(void);
 
 enum { PO__E_LINKED = 1, PO__E_MAIN = 2, PO__E_DETACHED = 4 };
 
-typedef struct po_cache_entry po_cache_entry;
+typedef struct po__cache_entry po__cache_entry;
 /* 40 bytes + key. Writer-only fields first; the fields a hit reads last, next to the key. */
-struct po_cache_entry {
+struct po__cache_entry {
   union {
     struct {
-      po_cache_entry *newer, *older; /* queue links (head = newest) */
+      po__cache_entry *newer, *older; /* queue links (head = newest) */
     } q;
     struct {
-      po_cache_entry *next; /* retirement list */
+      po__cache_entry *next; /* retirement list */
       uint64_t epoch;
     } r;
   } link;
@@ -80,7 +80,7 @@ typedef struct po__table {
 } po__table;
 
 typedef struct po__queue {
-  po_cache_entry *head, *tail;
+  po__cache_entry *head, *tail;
   uint64_t bytes;
   size_t count;
 } po__queue;
@@ -99,12 +99,6 @@ typedef struct po__stripe {
   _Alignas(64) _Atomic uint64_t n[16]; /* hits[5], misses[5], untyped misses */
 } po__stripe;
 
-#define PO__SHRINKS 32
-struct po__shrink_rec {
-  double t_seconds;
-  uint64_t from_bytes, to_bytes;
-  char reason[32];
-};
 
 struct po__pending;
 struct po__slab;
@@ -127,7 +121,7 @@ struct po_cache {
   uint64_t pinned_entries, pinned_bytes;
   uint64_t small_budget, main_budget, ghost_budget;
   po__queue q[2]; /* SIEVE/LRU: q[0]; S3-FIFO: q[0] small, q[1] main */
-  po_cache_entry *hand;
+  po__cache_entry *hand;
   struct {
     uint64_t *map;
     size_t map_cap, map_count;
@@ -136,7 +130,7 @@ struct po_cache {
     uint64_t bytes;
   } ghost;
   unsigned nfree_fns;
-  po_cache_entry *pending_retire, *limbo, *limbo_tail;
+  po__cache_entry *pending_retire, *limbo, *limbo_tail;
   size_t limbo_count;
   po__table *table_limbo, *table_limbo_tail;
   struct po__slab *slabs;
@@ -149,21 +143,18 @@ struct po_cache {
   uint64_t load_hits[PO_CACHE_TYPE_COUNT], load_misses[PO_CACHE_TYPE_COUNT];
   struct po__pending *pending;
   uint64_t shrinks, shrinks_dropped;
-  struct po__shrink_rec shrink_ring[PO__SHRINKS];
-  int user_enabled, opt_enabled;
+  po__shrink_rec shrink_ring[PO__SHRINKS];
+  int user_enabled, owner_enabled;
   char name[64];
 
-  /* optimizer attachment (under the registry's lock) */
-  po_optimizer *opt;
+  /* the owner (the optimizer's attachment), under lock */
+  void *owner;
+  po__cache_release_fn release;
+  double shrink_fraction;
 
   po__stripe stripes[PO__STRIPES];
 };
 
 uint64_t po__cache_hash(const void *key, size_t len);
-void po__cache_apply_enabled(po_cache *c);
-uint64_t po__cache_shrink_typed(po_cache *c, uint64_t target, const char *reason);
-size_t po__cache_shrinks(po_cache *c, struct po__shrink_rec *out, size_t max);
-/* CACHE_SHRINK_FRACTION of the attached optimizer (0.5 when detached). */
-double po__cache_shrink_fraction(po_cache *c);
 
 #endif

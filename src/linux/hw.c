@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 static ssize_t read_rel(const char *root, const char *rel, char *dst, size_t len) {
@@ -81,12 +82,23 @@ static double cgroup_cpu_limit(const char *root) {
   return 0;
 }
 
+/* The machine's names (not from the probe root: a fake /proc has no hostname). */
+static void host_names(po_hardware *hw) {
+  if (gethostname(hw->hostname, sizeof hw->hostname - 1) != 0) hw->hostname[0] = '\0';
+  struct utsname u;
+  if (uname(&u) != 0) return;
+  po__strlcpy(hw->os, u.sysname, sizeof hw->os);
+  po__strlcpy(hw->kernel, u.release, sizeof hw->kernel);
+  po__strlcpy(hw->machine, u.machine, sizeof hw->machine);
+}
+
 int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
   if (!hw) return PO_EINVAL;
   memset(hw, 0, sizeof *hw);
   if (!root) root = "";
   if (!strcmp(root, "/")) root = "";
   if (strlen(root) > 255) return PO_EINVAL;
+  host_names(hw);
   cpu_model(root, hw);
 
   char buf[4096];
@@ -94,9 +106,9 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
     hw->cores_online = po__parse_cpu_list(buf);
 
   po_probe *p = NULL;
-  if (po__probe_open(root, &p) == 0) {
-    po_sys_sample *s = malloc(sizeof *s);
-    if (s && po__probe_system(p, s) == 0) {
+  if (po__probe_create_at(root, &p) == 0) {
+    po_system_sample *s = malloc(sizeof *s);
+    if (s && po_probe_system(p, s) == 0) {
       if (hw->cores_online <= 0) hw->cores_online = (int)(s->cpu_count + s->cpus_dropped);
       hw->memory_total_bytes = s->mem_total_bytes;
       hw->cgroup_memory_max_bytes = s->cgroup_memory_max_bytes;
@@ -104,12 +116,12 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
       hw->limit_from_cgroup = s->limit_source == PO_LIMIT_CGROUP;
     }
     free(s);
-    po__probe_close(p);
+    po_probe_destroy(p);
   }
   {
     char rel[] = "/proc/self/status";
     char status[8192];
-    po_status_parsed st;
+    po__status_parsed st;
     ssize_t n = read_rel(root, rel, status, sizeof status);
     if (n > 0 && po__parse_status(status, (size_t)n, &st) == 0 && st.cpus_allowed_list[0])
       hw->cores_allowed = po__parse_cpu_list(st.cpus_allowed_list);
@@ -136,11 +148,11 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
     po__strlcpy(hw->gpu_reason, "GPUs not queried", sizeof hw->gpu_reason);
     return 0;
   }
-  po_nvml *n = NULL;
-  if (po__nvml_open(nvml_library, &n, hw->gpu_reason, sizeof hw->gpu_reason) != 0) return 0;
+  po__nvml *n = NULL;
+  if (po__nvml_create(nvml_library, &n, hw->gpu_reason, sizeof hw->gpu_reason) != 0) return 0;
   po_gpu_info *devs = calloc(PO_GPU_MAX_DEVICES, sizeof *devs);
   if (!devs) {
-    po__nvml_close(n);
+    po__nvml_destroy(n);
     po__strlcpy(hw->gpu_reason, "out of memory", sizeof hw->gpu_reason);
     return 0;
   }
@@ -153,6 +165,47 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
     memcpy(hw->gpus, devs, keep * sizeof devs[0]);
   }
   free(devs);
-  po__nvml_close(n);
+  po__nvml_destroy(n);
   return 0;
 }
+
+/* ---- the public face: the seed's measure_gpu_usage and hardware facts ------------------ */
+
+/* cfg NULL: defaults with the two probe keys taken from the environment, without failing on an
+ * unrelated bad PERFOPT_* variable. */
+void po__probe_config(const po_config *cfg, po_config *out) {
+  if (cfg) {
+    *out = *cfg;
+    return;
+  }
+  po_config_defaults(out);
+  const char *v = getenv("PERFOPT_NVML_LIBRARY");
+  if (v) po__strlcpy(out->nvml_library, v, sizeof out->nvml_library);
+  v = getenv("PERFOPT_PROC_ROOT");
+  if (v) po__strlcpy(out->proc_root, v, sizeof out->proc_root);
+}
+
+int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, size_t *count, char *reason,
+                 size_t reason_len) {
+  po_config c;
+  if (!count || (max && !devs)) return PO_EINVAL;
+  *count = 0;
+  if (reason && reason_len) reason[0] = '\0';
+  po__probe_config(cfg, &c);
+  po__nvml *n = NULL;
+  if (po__nvml_create(c.nvml_library, &n, reason, reason_len) != 0) return 0;
+  size_t dropped = 0;
+  (void)po__nvml_query(n, devs, max, count, &dropped, reason, reason_len);
+  if (dropped && reason && reason_len)
+    snprintf(reason, reason_len, "%zu more devices than the %zu asked for", dropped, max);
+  po__nvml_destroy(n);
+  return 0;
+}
+
+int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *out) {
+  po_config c;
+  if (!out) return PO_EINVAL;
+  po__probe_config(cfg, &c);
+  return po__hw_facts(c.proc_root, with_gpus ? c.nvml_library : NULL, out);
+}
+

@@ -53,7 +53,7 @@ typedef struct {
   unsigned long long usedGpuMemory;
 } nvmlProcessInfo_v1_t;
 
-struct po_nvml {
+struct po__nvml {
   void *lib;
   nvmlReturn_t (*shutdown)(void);
   const char *(*error_string)(nvmlReturn_t);
@@ -75,15 +75,15 @@ struct po_nvml {
 #define PO__SYM(n, field, name) \
   (*(void **)(&(n)->field) = dlsym((n)->lib, (name)), (n)->field != NULL)
 
-static const char *nvml_err(const po_nvml *n, nvmlReturn_t rc) {
+static const char *nvml_err(const po__nvml *n, nvmlReturn_t rc) {
   const char *s = n && n->error_string ? n->error_string(rc) : NULL;
   return s ? s : "unknown NVML error";
 }
 
-int po__nvml_open(const char *library, po_nvml **out, char *reason, size_t reason_len) {
+int po__nvml_create(const char *library, po__nvml **out, char *reason, size_t reason_len) {
   if (!out) return PO_EINVAL;
   *out = NULL;
-  po_nvml *n = calloc(1, sizeof *n);
+  po__nvml *n = calloc(1, sizeof *n);
   if (!n) return po__errf(PO_ENOMEM, reason, reason_len, "out of memory");
   const char *names[2] = {"libnvidia-ml.so.1", "libnvidia-ml.so"};
   size_t count = 2;
@@ -140,21 +140,21 @@ int po__nvml_open(const char *library, po_nvml **out, char *reason, size_t reaso
   return 0;
 }
 
-void po__nvml_close(po_nvml *n) {
+void po__nvml_destroy(po__nvml *n) {
   if (!n) return;
   if (n->shutdown) (void)n->shutdown();
   dlclose(n->lib);
   free(n);
 }
 
-static void note_error(po_gpu_info *d, const po_nvml *n, const char *call, nvmlReturn_t rc) {
+static void note_error(po_gpu_info *d, const po__nvml *n, const char *call, nvmlReturn_t rc) {
   /* Not supported / no permission is how consumer boards and containers answer: not an error. */
   if (rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_NO_PERMISSION) return;
   if (d->error[0]) return;
   snprintf(d->error, sizeof d->error, "%s: %s (%d)", call, nvml_err(n, rc), rc);
 }
 
-static void read_memory(po_nvml *n, nvmlDevice_t h, po_gpu_info *d) {
+static void read_memory(po__nvml *n, nvmlDevice_t h, po_gpu_info *d) {
   nvmlReturn_t rc;
   if (n->get_memory_v2 && !n->memory_v2_broken) {
     nvmlMemory_v2_t m;
@@ -201,7 +201,7 @@ static void store_processes(po_gpu_info *d, const nvmlProcessInfo_t *infos, unsi
 /* Per-process GPU memory. More processes than PO_GPU_MAX_PROCESSES: asked again with a buffer of
  * the size the driver said (once: the list may grow in between), the first ones kept, the rest
  * counted. */
-static void read_processes(const po_nvml *n, nvmlDevice_t h, po_gpu_info *d) {
+static void read_processes(const po__nvml *n, nvmlDevice_t h, po_gpu_info *d) {
   nvmlProcessInfo_t infos[PO_GPU_MAX_PROCESSES];
   unsigned int cnt = PO_GPU_MAX_PROCESSES;
   nvmlReturn_t rc;
@@ -245,7 +245,7 @@ static void read_processes(const po_nvml *n, nvmlDevice_t h, po_gpu_info *d) {
   }
 }
 
-static void read_device(po_nvml *n, unsigned int i, po_gpu_info *d) {
+static void read_device(po__nvml *n, unsigned int i, po_gpu_info *d) {
   nvmlDevice_t h = NULL;
   nvmlReturn_t rc;
   memset(d, 0, sizeof *d);
@@ -298,7 +298,7 @@ static void read_device(po_nvml *n, unsigned int i, po_gpu_info *d) {
   read_processes(n, h, d);
 }
 
-int po__nvml_query(po_nvml *n, po_gpu_info *devs, size_t max, size_t *count, size_t *dropped,
+int po__nvml_query(po__nvml *n, po_gpu_info *devs, size_t max, size_t *count, size_t *dropped,
                    char *reason, size_t reason_len) {
   if (!n || !count || (max && !devs)) return PO_EINVAL;
   *count = 0;

@@ -1,7 +1,7 @@
 /* Linux system and process probes behind src/platform.h.
  *
  * Cost model: one sample must cost a few microseconds, so every file is opened once in
- * po__probe_open and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs regenerate
+ * po__probe_create_at and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs regenerate
  * the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the read
  * buffer belongs to the probe (it only grows when a file outgrows it). */
 #include "platform.h"
@@ -27,7 +27,7 @@
 enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3 };
 
 typedef struct po__prev_disk {
-  char name[PO_DISK_NAME_LEN];
+  char name[PO_PROBE_DISK_NAME_LEN];
   uint64_t read_bytes, write_bytes, busy_ms;
 } po__prev_disk;
 
@@ -46,23 +46,23 @@ struct po_probe {
   /* rate baselines */
   int have_prev;
   uint64_t prev_t_ns;
-  po_cpu_times prev_total;
+  po__cpu_times prev_total;
   uint32_t prev_cpu_count;
-  int prev_cpu_ids[PO_MAX_CPUS];
-  po_cpu_times prev_cpus[PO_MAX_CPUS];
+  int prev_cpu_ids[PO_PROBE_MAX_CPUS];
+  po__cpu_times prev_cpus[PO_PROBE_MAX_CPUS];
   uint32_t prev_disk_count;
-  po__prev_disk prev_disks[PO_MAX_DISKS];
+  po__prev_disk prev_disks[PO_PROBE_MAX_DISKS];
   int proc_prev_pid, proc_prev_children;
   double proc_prev_cpu_s;
   uint64_t proc_prev_t_ns;
   /* whole disk / partition classification, by name */
   uint32_t dev_count;
   struct {
-    char name[PO_DISK_NAME_LEN];
+    char name[PO_PROBE_DISK_NAME_LEN];
     uint8_t kind;
   } devs[PO__DEV_CACHE];
   uint32_t parse_errors;
-  po_stat_parsed stat_scratch; /* 20 KB: kept off the caller's stack */
+  po__stat_parsed stat_scratch; /* 20 KB: kept off the caller's stack */
   /* read buffer */
   char *buf;
   size_t cap;
@@ -267,7 +267,7 @@ static void close_self(po_probe *p) {
   close_fd(&p->fd_self_fddir);
 }
 
-int po__probe_open(const char *root, po_probe **out) {
+int po__probe_create_at(const char *root, po_probe **out) {
   if (!out) return PO_EINVAL;
   *out = NULL;
   if (!root) root = "";
@@ -309,7 +309,13 @@ int po__probe_open(const char *root, po_probe **out) {
   return 0;
 }
 
-void po__probe_close(po_probe *p) {
+int po_probe_create(const po_config *cfg, po_probe **out) {
+  po_config c;
+  po__probe_config(cfg, &c);
+  return po__probe_create_at(c.proc_root, out);
+}
+
+void po_probe_destroy(po_probe *p) {
   if (!p) return;
   close_fd(&p->fd_stat);
   close_fd(&p->fd_meminfo);
@@ -324,7 +330,7 @@ void po__probe_close(po_probe *p) {
   free(p);
 }
 
-void po__probe_reset(po_probe *p) {
+void po_probe_reset(po_probe *p) {
   if (!p) return;
   p->have_prev = 0;
   p->prev_cpu_count = 0;
@@ -338,7 +344,7 @@ static uint64_t dsub(uint64_t a, uint64_t b) {
   return a > b ? a - b : 0;
 }
 
-static void cpu_util(const po_cpu_times *cur, const po_cpu_times *prev, po_cpu_util *u) {
+static void cpu_util(const po__cpu_times *cur, const po__cpu_times *prev, po_cpu_usage *u) {
   uint64_t user = dsub(cur->user, prev->user) + dsub(cur->nice, prev->nice);
   uint64_t sys = dsub(cur->system, prev->system) + dsub(cur->irq, prev->irq) +
                  dsub(cur->softirq, prev->softirq);
@@ -357,16 +363,16 @@ static void cpu_util(const po_cpu_times *cur, const po_cpu_times *prev, po_cpu_u
   u->busy = (double)(user + sys + steal) / t;
 }
 
-static int sample_cpu(po_probe *p, po_sys_sample *out) {
-  po_stat_parsed *stp = &p->stat_scratch;
+static int sample_cpu(po_probe *p, po_system_sample *out) {
+  po__stat_parsed *stp = &p->stat_scratch;
   ssize_t n = read_fd(p, p->fd_stat);
   if (n <= 0) {
-    out->missing |= PO_MISSING_STAT;
+    out->missing |= PO_PROBE_MISSING_STAT;
     return PO_EIO;
   }
   if (po__parse_stat(p->buf, (size_t)n, stp) != 0) {
     p->parse_errors++;
-    out->missing |= PO_MISSING_STAT;
+    out->missing |= PO_PROBE_MISSING_STAT;
     return PO_EIO;
   }
   p->parse_errors += stp->bad_lines;
@@ -427,11 +433,11 @@ static uint64_t cg_inactive_file(po_probe *p) {
   return 0;
 }
 
-static void sample_memory(po_probe *p, po_sys_sample *out) {
-  po_meminfo_parsed mi;
+static void sample_memory(po_probe *p, po_system_sample *out) {
+  po__meminfo_parsed mi;
   ssize_t n = read_fd(p, p->fd_meminfo);
   if (n <= 0 || po__parse_meminfo(p->buf, (size_t)n, &mi) != 0) {
-    out->missing |= PO_MISSING_MEMINFO;
+    out->missing |= PO_PROBE_MISSING_MEMINFO;
   } else {
     p->parse_errors += mi.bad_lines;
     out->mem_total_bytes = mi.total;
@@ -451,7 +457,7 @@ static void sample_memory(po_probe *p, po_sys_sample *out) {
   out->memory_limit_bytes = out->mem_total_bytes;
   out->effective_available_bytes = out->mem_available_bytes;
   if (p->fd_cg_max < 0) {
-    out->missing |= PO_MISSING_CGROUP;
+    out->missing |= PO_PROBE_MISSING_CGROUP;
     return;
   }
   int unlimited = 0, dummy;
@@ -474,10 +480,10 @@ static void sample_memory(po_probe *p, po_sys_sample *out) {
 
 /* ---- pressure, load ----------------------------------------------------------------------- */
 
-static void sample_pressure(po_probe *p, po_sys_sample *out) {
+static void sample_pressure(po_probe *p, po_system_sample *out) {
   ssize_t n = read_fd(p, p->fd_pressure);
   if (n <= 0) {
-    out->missing |= PO_MISSING_PRESSURE;
+    out->missing |= PO_PROBE_MISSING_PRESSURE;
     return;
   }
   po__scan s;
@@ -508,17 +514,17 @@ static void sample_pressure(po_probe *p, po_sys_sample *out) {
   out->has_pressure = 1;
 }
 
-static void sample_loadavg(po_probe *p, po_sys_sample *out) {
+static void sample_loadavg(po_probe *p, po_system_sample *out) {
   ssize_t n = read_fd(p, p->fd_loadavg);
   po__scan s;
   if (n <= 0) {
-    out->missing |= PO_MISSING_LOADAVG;
+    out->missing |= PO_PROBE_MISSING_LOADAVG;
     return;
   }
   po__scan_init(&s, p->buf, (size_t)n);
   for (int i = 0; i < 3; i++)
     if (!po__scan_double(&s, &out->loadavg[i])) {
-      out->missing |= PO_MISSING_LOADAVG;
+      out->missing |= PO_PROBE_MISSING_LOADAVG;
       p->parse_errors++;
       return;
     }
@@ -545,15 +551,15 @@ static int slaves_nonempty(const po_probe *p, const char *name) {
 
 typedef struct {
   po_probe *p;
-  po_sys_sample *out;
-  char last_whole[PO_DISK_NAME_LEN];
+  po_system_sample *out;
+  char last_whole[PO_PROBE_DISK_NAME_LEN];
 } disk_ctx;
 
 /* Whole disk, partition, or a device not counted (loop, ram, and stacked devices such as dm-*
  * and md* whose I/O is already counted on the disks below them). /sys/block lists whole disks;
  * without /sys, a name that extends the previous disk's name by digits (sda1, nvme0n1p2) is a
  * partition. */
-static int classify(disk_ctx *c, const po_diskstat_line *d) {
+static int classify(disk_ctx *c, const po__diskstat_line *d) {
   po_probe *p = c->p;
   for (uint32_t i = 0; i < p->dev_count; i++)
     if (!strcmp(p->devs[i].name, d->name)) return p->devs[i].kind;
@@ -585,17 +591,17 @@ static int classify(disk_ctx *c, const po_diskstat_line *d) {
   return kind;
 }
 
-static void on_disk(const po_diskstat_line *d, void *vctx) {
+static void on_disk(const po__diskstat_line *d, void *vctx) {
   disk_ctx *c = vctx;
-  po_sys_sample *out = c->out;
+  po_system_sample *out = c->out;
   int kind = classify(c, d);
   if (kind == DEV_WHOLE) po__strlcpy(c->last_whole, d->name, sizeof c->last_whole);
   if (kind != DEV_WHOLE) return;
-  if (out->disk_count >= PO_MAX_DISKS) {
+  if (out->disk_count >= PO_PROBE_MAX_DISKS) {
     out->disks_dropped++;
     return;
   }
-  po_disk_sample *ds = &out->disks[out->disk_count++];
+  po_disk_usage *ds = &out->disks[out->disk_count++];
   memset(ds, 0, sizeof *ds);
   memcpy(ds->name, d->name, sizeof ds->name);
   /* diskstats counts 512-byte sectors whatever the device's sector size. */
@@ -606,16 +612,16 @@ static void on_disk(const po_diskstat_line *d, void *vctx) {
   ds->busy_ms = d->busy_ms;
 }
 
-static void sample_disks(po_probe *p, po_sys_sample *out, double dt) {
+static void sample_disks(po_probe *p, po_system_sample *out, double dt) {
   ssize_t n = read_fd(p, p->fd_diskstats);
   if (n < 0) {
-    out->missing |= PO_MISSING_DISKSTATS;
+    out->missing |= PO_PROBE_MISSING_DISKSTATS;
     return;
   }
   disk_ctx c = {p, out, ""};
   p->parse_errors += po__parse_diskstats(p->buf, (size_t)n, on_disk, &c);
   for (uint32_t i = 0; i < out->disk_count; i++) {
-    po_disk_sample *d = &out->disks[i];
+    po_disk_usage *d = &out->disks[i];
     uint32_t j = i;
     if (j >= p->prev_disk_count || strcmp(p->prev_disks[j].name, d->name)) {
       for (j = 0; j < p->prev_disk_count && strcmp(p->prev_disks[j].name, d->name); j++) {
@@ -636,21 +642,21 @@ static void sample_disks(po_probe *p, po_sys_sample *out, double dt) {
   }
   p->prev_disk_count = out->disk_count;
   for (uint32_t i = 0; i < out->disk_count; i++) {
-    memcpy(p->prev_disks[i].name, out->disks[i].name, PO_DISK_NAME_LEN);
+    memcpy(p->prev_disks[i].name, out->disks[i].name, PO_PROBE_DISK_NAME_LEN);
     p->prev_disks[i].read_bytes = out->disks[i].read_bytes;
     p->prev_disks[i].write_bytes = out->disks[i].write_bytes;
     p->prev_disks[i].busy_ms = out->disks[i].busy_ms;
   }
 }
 
-int po__probe_system(po_probe *p, po_sys_sample *out) {
+int po_probe_system(po_probe *p, po_system_sample *out) {
   if (!p || !out) return PO_EINVAL;
   /* Only the header fields: the arrays are filled up to their counts. */
   /* Not the whole 30 KB struct: the arrays are cleared up to what the sample fills. */
-  memset(out, 0, offsetof(po_sys_sample, cpus));
-  memset(&out->ctxt, 0, offsetof(po_sys_sample, disks) - offsetof(po_sys_sample, ctxt));
+  memset(out, 0, offsetof(po_system_sample, cpus));
+  memset(&out->ctxt, 0, offsetof(po_system_sample, disks) - offsetof(po_system_sample, ctxt));
   memset(&out->disk_read_bytes_per_second, 0,
-         sizeof *out - offsetof(po_sys_sample, disk_read_bytes_per_second));
+         sizeof *out - offsetof(po_system_sample, disk_read_bytes_per_second));
   uint64_t t = now_ns();
   out->t_ns = t;
   double dt = p->have_prev ? (double)(t - p->prev_t_ns) / 1e9 : 0.0;
@@ -699,7 +705,7 @@ static int count_fds(int dirfd, int exclude_self_dir) {
   return count;
 }
 
-static void read_io(po_probe *p, int fd, po_proc_sample *out) {
+static void read_io(po_probe *p, int fd, po_process_sample *out) {
   ssize_t n = read_fd(p, fd);
   if (n <= 0) return;
   po__scan s;
@@ -731,8 +737,8 @@ static int open_pid_file(const po_probe *p, int pid, const char *what) {
 
 /* Adds one process's numbers to out. main = 1 for the process asked for (its status gives peak
  * RSS, swap and the RSS `ps` shows). */
-static int add_process(po_probe *p, const proc_files *f, int main_proc, po_proc_sample *out) {
-  po_pidstat_parsed ps;
+static int add_process(po_probe *p, const proc_files *f, int main_proc, po_process_sample *out) {
+  po__pidstat_parsed ps;
   ssize_t n = read_fd(p, f->stat);
   if (n <= 0 || po__parse_pidstat(p->buf, (size_t)n, &ps) != 0) return PO_ENOENT;
   out->user_seconds += (double)ps.utime / (double)p->clk_tck;
@@ -741,7 +747,7 @@ static int add_process(po_probe *p, const proc_files *f, int main_proc, po_proc_
   out->vsz_bytes += ps.vsize;
   uint64_t rss = ps.rss_pages * (uint64_t)p->page_size;
   if (main_proc && f->status >= 0) {
-    po_status_parsed st;
+    po__status_parsed st;
     n = read_fd(p, f->status);
     if (n > 0 && po__parse_status(p->buf, (size_t)n, &st) == 0) {
       if (st.rss) rss = st.rss;
@@ -779,7 +785,7 @@ typedef struct {
 } pid_pair;
 
 /* Descendants of root_pid through a /proc scan (bounded to 65536 processes; more are ignored). */
-static void add_descendants(po_probe *p, int root_pid, po_proc_sample *out) {
+static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   char path[600];
   if (path_of(p, path, sizeof path, "/proc") != 0) return;
   DIR *d = opendir(path);
@@ -792,7 +798,7 @@ static void add_descendants(po_probe *p, int root_pid, po_proc_sample *out) {
     int pid = atoi(e->d_name);
     int fd = open_pid_file(p, pid, "stat");
     if (fd < 0) continue;
-    po_pidstat_parsed ps;
+    po__pidstat_parsed ps;
     ssize_t len = read_fd(p, fd);
     close(fd);
     if (len <= 0 || po__parse_pidstat(p->buf, (size_t)len, &ps) != 0) continue;
@@ -835,7 +841,7 @@ static void add_descendants(po_probe *p, int root_pid, po_proc_sample *out) {
   free(pairs);
 }
 
-int po__probe_process(po_probe *p, int pid, int with_children, po_proc_sample *out) {
+int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample *out) {
   if (!p || !out || pid < 0) return PO_EINVAL;
   memset(out, 0, sizeof *out);
   int self = pid == 0 || pid == (int)getpid();

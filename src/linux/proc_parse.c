@@ -7,7 +7,7 @@
 
 /* One "cpu..." line's numbers after the label. At least user nice system idle are required
  * (kernels since 2.6 print 8 or more); missing later fields stay 0. */
-static int parse_cpu_fields(po__scan *s, po_cpu_times *t) {
+static int parse_cpu_fields(po__scan *s, po__cpu_times *t) {
   uint64_t v[8] = {0};
   int n = 0;
   while (n < 8 && po__scan_u64(s, &v[n])) n++;
@@ -24,7 +24,7 @@ static int parse_cpu_fields(po__scan *s, po_cpu_times *t) {
   return 1;
 }
 
-int po__parse_stat(const char *buf, size_t len, po_stat_parsed *out) {
+int po__parse_stat(const char *buf, size_t len, po__stat_parsed *out) {
   po__scan s;
   int have_total = 0;
   memset(out, 0, sizeof *out);
@@ -38,7 +38,7 @@ int po__parse_stat(const char *buf, size_t len, po_stat_parsed *out) {
       continue;
     }
     if (n >= 3 && memcmp(w, "cpu", 3) == 0) {
-      po_cpu_times t;
+      po__cpu_times t;
       if (n == 3) {
         if (parse_cpu_fields(&s, &t)) {
           out->total = t;
@@ -53,7 +53,7 @@ int po__parse_stat(const char *buf, size_t len, po_stat_parsed *out) {
         if (!po__scan_u64(&id_s, &id) || !po__scan_eof(&id_s) || id > 1u << 20 ||
             !parse_cpu_fields(&s, &t)) {
           out->bad_lines++;
-        } else if (out->cpu_count < PO_MAX_CPUS) {
+        } else if (out->cpu_count < PO_PROBE_MAX_CPUS) {
           out->cpus[out->cpu_count] = t;
           out->cpu_ids[out->cpu_count] = (int)id;
           out->cpu_count++;
@@ -76,7 +76,7 @@ int po__parse_stat(const char *buf, size_t len, po_stat_parsed *out) {
   if (!have_total) {
     /* No usable aggregate line: rebuild it from the cores rather than report nothing. */
     for (uint32_t i = 0; i < out->cpu_count; i++) {
-      const po_cpu_times *c = &out->cpus[i];
+      const po__cpu_times *c = &out->cpus[i];
       out->total.user += c->user;
       out->total.nice += c->nice;
       out->total.system += c->system;
@@ -95,7 +95,7 @@ static uint64_t kb_to_bytes(uint64_t kb) {
   return kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024;
 }
 
-int po__parse_meminfo(const char *buf, size_t len, po_meminfo_parsed *out) {
+int po__parse_meminfo(const char *buf, size_t len, po__meminfo_parsed *out) {
   po__scan s;
   int seen = 0;
   memset(out, 0, sizeof *out);
@@ -149,13 +149,13 @@ int po__parse_meminfo(const char *buf, size_t len, po_meminfo_parsed *out) {
 }
 
 uint32_t po__parse_diskstats(const char *buf, size_t len,
-                             void (*fn)(const po_diskstat_line *line, void *ctx), void *ctx) {
+                             void (*fn)(const po__diskstat_line *line, void *ctx), void *ctx) {
   po__scan s;
   uint32_t bad = 0;
   if (!buf) return 0;
   po__scan_init(&s, buf, len);
   while (!po__scan_eof(&s)) {
-    po_diskstat_line d;
+    po__diskstat_line d;
     uint64_t maj, min, f[11];
     const char *w;
     size_t n;
@@ -165,7 +165,7 @@ uint32_t po__parse_diskstats(const char *buf, size_t len,
       continue;
     }
     if (!po__scan_u64(&s, &maj) || !po__scan_u64(&s, &min) || !po__scan_word(&s, &w, &n) ||
-        n >= PO_DISK_NAME_LEN) {
+        n >= PO_PROBE_DISK_NAME_LEN) {
       bad++;
       po__scan_next_line(&s);
       continue;
@@ -193,7 +193,7 @@ uint32_t po__parse_diskstats(const char *buf, size_t len,
   return bad;
 }
 
-int po__parse_status(const char *buf, size_t len, po_status_parsed *out) {
+int po__parse_status(const char *buf, size_t len, po__status_parsed *out) {
   po__scan s;
   int seen = 0;
   memset(out, 0, sizeof *out);
@@ -253,7 +253,7 @@ int po__parse_status(const char *buf, size_t len, po_status_parsed *out) {
   return (seen || out->threads) ? 0 : PO_EPARSE;
 }
 
-int po__parse_pidstat(const char *buf, size_t len, po_pidstat_parsed *out) {
+int po__parse_pidstat(const char *buf, size_t len, po__pidstat_parsed *out) {
   po__scan s;
   uint64_t v;
   int64_t iv;

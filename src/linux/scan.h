@@ -2,8 +2,8 @@
  * are locale-aware, need NUL-terminated input and cost several times more, and one sample reads
  * five files on a budget of a few microseconds. Every function stops at `end`: input may be
  * truncated at any byte. */
-#ifndef PO_LINUX_SCAN_H
-#define PO_LINUX_SCAN_H
+#ifndef PO__LINUX_SCAN_H
+#define PO__LINUX_SCAN_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,49 +1,11 @@
-/* The public face of the platform probes: GPUs (the seed's measure_gpu_usage and
- * get_optimal_gpu_targets), hardware facts, and the hardware-aware default thresholds. */
-#include "platform.h"
+/* Hardware-aware defaults: the thresholds in force (config, or a default chosen from the machine's
+ * cores and memory) and the seed's get_optimal_gpu_targets. Pure policy over hardware facts. */
 #include "base/base.h"
+#include "platform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* cfg NULL: defaults with the two probe keys taken from the environment, without failing on an
- * unrelated bad PERFOPT_* variable. */
-static void probe_config(const po_config *cfg, po_config *out) {
-  if (cfg) {
-    *out = *cfg;
-    return;
-  }
-  po_config_defaults(out);
-  const char *v = getenv("PERFOPT_NVML_LIBRARY");
-  if (v) po__strlcpy(out->nvml_library, v, sizeof out->nvml_library);
-  v = getenv("PERFOPT_PROC_ROOT");
-  if (v) po__strlcpy(out->proc_root, v, sizeof out->proc_root);
-}
-
-int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, size_t *count, char *reason,
-                 size_t reason_len) {
-  po_config c;
-  if (!count || (max && !devs)) return PO_EINVAL;
-  *count = 0;
-  if (reason && reason_len) reason[0] = '\0';
-  probe_config(cfg, &c);
-  po_nvml *n = NULL;
-  if (po__nvml_open(c.nvml_library, &n, reason, reason_len) != 0) return 0;
-  size_t dropped = 0;
-  (void)po__nvml_query(n, devs, max, count, &dropped, reason, reason_len);
-  if (dropped && reason && reason_len)
-    snprintf(reason, reason_len, "%zu more devices than the %zu asked for", dropped, max);
-  po__nvml_close(n);
-  return 0;
-}
-
-int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *out) {
-  po_config c;
-  if (!out) return PO_EINVAL;
-  probe_config(cfg, &c);
-  return po__hw_facts(c.proc_root, with_gpus ? c.nvml_library : NULL, out);
-}
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
@@ -103,7 +65,7 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
   po_config c;
   if (!out) return PO_EINVAL;
   memset(out, 0, sizeof *out);
-  probe_config(cfg, &c);
+  po__probe_config(cfg, &c);
   po_hardware *probed = NULL;
   const po_hardware *hw = hw_in;
   if (!hw) {

@@ -1,11 +1,11 @@
 /* Threshold state machine with hysteresis and cool-down. Pure: the caller passes the clock. */
-#include "monitor/monitor.h"
+#include "monitor/threshold.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-int po__threshold_step(po_threshold_state *st, double value, double threshold, double hysteresis,
+int po__threshold_step(po__threshold_state *st, double value, double threshold, double hysteresis,
                        uint64_t now_ns, uint64_t cooldown_ns) {
   if (!st || isnan(value) || !(threshold > 0)) return 0;
   if (hysteresis < 0 || isnan(hysteresis)) hysteresis = 0;
@@ -33,15 +33,15 @@ po_cleanup_level po__threshold_level(double value, double threshold) {
   return value >= threshold + (1.0 - threshold) / 2 ? PO_CLEANUP_AGGRESSIVE : PO_CLEANUP_NORMAL;
 }
 
-void po__actions_add(po_actions *a, const char *fmt, ...) {
+void po__actions_add(po__actions *a, const char *fmt, ...) {
   if (!a) return;
-  if (a->n >= PO_ACTIONS_MAX) {
+  if (a->n >= PO__ACTIONS_MAX) {
     a->dropped++;
     return;
   }
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(a->item[a->n], PO_ACTION_LEN, fmt, ap);
+  vsnprintf(a->item[a->n], PO__ACTION_LEN, fmt, ap);
   va_end(ap);
   a->n++;
 }

@@ -16,7 +16,6 @@
 
 #include "base/clock.h"
 #include "base/histogram.h"
-#include "optimizer.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -905,9 +904,8 @@ void po_profile_reset(void) {
   atomic_store(&counters.site_overflows, 0);
 }
 
-/* ---- the profile section of the report ---------------------------------------------------- */
+/* ---- snapshots for the report ------------------------------------------------------------- */
 
-#include <cjson/cJSON.h>
 #include <math.h>
 
 #define MAX_TREE_NODES 20000
@@ -927,17 +925,49 @@ typedef struct {
   site_acc *acc;
   double tick_s;
   double bias, full; /* calibrated probe cost in ticks (0 without auto-instrumentation) */
-  cJSON *tree;
-  int next_id;
-  int tree_truncated;
+  po__profile_snapshot *snap;
+  size_t nodes_cap;
+  int oom;
 } walk_ctx;
-
-static int add_num(cJSON *o, const char *k, double v) {
-  return cJSON_AddNumberToObject(o, k, v) ? 0 : PO_ENOMEM;
-}
 
 static double nonneg(double x) {
   return x > 0 ? x : 0;
+}
+
+/* Appends one element to a growable array; 0 or -1 on ENOMEM (the array is unchanged). */
+static int push_slot(void **arr, size_t *n, size_t *cap, size_t size) {
+  if (*n == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *na = po__realloc(*arr, ncap * size);
+    if (!na) return -1;
+    *arr = na;
+    *cap = ncap;
+  }
+  memset((char *)*arr + *n * size, 0, size);
+  (*n)++;
+  return 0;
+}
+
+/* The tree node of child c, or NULL past the cap (then counted as truncated). */
+static po__prof_node *tree_node(walk_ctx *w, po__node *c, int parent_id) {
+  po__profile_snapshot *s = w->snap;
+  if (s->nnodes >= MAX_TREE_NODES) {
+    s->call_tree_truncated++;
+    return NULL;
+  }
+  if (push_slot((void **)&s->nodes, &s->nnodes, &w->nodes_cap, sizeof *s->nodes) != 0) {
+    w->oom = 1;
+    return NULL;
+  }
+  po__prof_node *o = &s->nodes[s->nnodes - 1];
+  const char *file;
+  int line;
+  site_describe(c->site, &o->name, &file, &line);
+  o->id = (int)(s->nnodes - 1);
+  o->parent = parent_id;
+  o->calls = LD(c->calls);
+  o->open_at_exit = (c->flags & NODE_OPEN_AT_EXIT) != 0;
+  return o;
 }
 
 /* Depth-first over the merged tree. Returns the number of zone calls in the subtree below `n`
@@ -949,24 +979,8 @@ static double walk(walk_ctx *w, po__node *n, int parent_id) {
   for (po__node *c = atomic_load(&n->first_child); c; c = c->next_sibling) {
     site_acc *a = &w->acc[c->site];
     double calls = (double)LD(c->calls), total = (double)LD(c->total);
-    int my_id = -1;
-    cJSON *o = NULL;
-    if (w->next_id < MAX_TREE_NODES) {
-      my_id = w->next_id++;
-      o = cJSON_CreateObject();
-      const char *name, *file;
-      int line;
-      site_describe(c->site, &name, &file, &line);
-      if (o) {
-        add_num(o, "id", my_id);
-        add_num(o, "parent", parent_id);
-        cJSON_AddStringToObject(o, "name", name);
-        add_num(o, "calls", calls);
-        cJSON_AddItemToArray(w->tree, o);
-      }
-    } else {
-      w->tree_truncated++;
-    }
+    po__prof_node *o = tree_node(w, c, parent_id);
+    int my_id = o ? o->id : -1;
     a->depth_active++;
     double desc = walk(w, c, my_id);
     a->depth_active--;
@@ -983,24 +997,20 @@ static double walk(walk_ctx *w, po__node *n, int parent_id) {
     a->self += self_adj;
     a->desc_calls += desc;
     if (a->depth_active == 0) a->total += total_adj; /* recursion: count the outermost only */
-    if (o) {
-      add_num(o, "total_seconds", total_adj * w->tick_s);
-      add_num(o, "self_seconds", self_adj * w->tick_s);
-      if (c->flags & NODE_OPEN_AT_EXIT) cJSON_AddTrueToObject(o, "open_at_exit");
+    if (my_id >= 0) { /* the array may have moved during the recursion: index again */
+      w->snap->nodes[my_id].total_seconds = total_adj * w->tick_s;
+      w->snap->nodes[my_id].self_seconds = self_adj * w->tick_s;
     }
     below += calls + desc;
   }
   return below;
 }
 
-static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
+static void function_stats(walk_ctx *w, uint32_t id, double wall_s, po__prof_function *o) {
   site_acc *a = &w->acc[id];
   po__sitestat *ss = w->m->sites[id];
-  const char *name, *file;
-  int line;
-  site_describe(id, &name, &file, &line);
-  cJSON *o = cJSON_CreateObject();
-  if (!o) return NULL;
+  site_describe(id, &o->name, &o->file, &o->line);
+  if (!o->file) o->file = "";
   double ts = w->tick_s;
   double n = (double)a->calls;
   double mean_raw = n > 0 ? a->raw_total / n : 0;
@@ -1008,201 +1018,170 @@ static cJSON *function_json(walk_ctx *w, uint32_t id, double wall_s) {
   double var = n > 0 ? sumsq / n - mean_raw * mean_raw : 0;
   /* Per-call values (min, max, percentiles) are shifted by this site's mean probe cost. */
   double shift = n > 0 ? w->bias + a->desc_calls / n * w->full : 0;
-  uint64_t *h = malloc(PO__HIST_BUCKETS * sizeof *h);
-  uint64_t htotal = 0;
-  if (h) {
-    for (uint32_t b = 0; b < PO__HIST_BUCKETS; b++) htotal += h[b] = LD(ss->hist[b]);
-  }
   double mn = LD(ss->min) == UINT64_MAX ? 0 : (double)LD(ss->min);
   double mx = (double)LD(ss->max);
-  cJSON_AddStringToObject(o, "name", name);
-  cJSON_AddStringToObject(o, "file", file ? file : "");
-  add_num(o, "line", line);
-  add_num(o, "calls", n);
-  add_num(o, "total_seconds", a->total * ts);
-  add_num(o, "self_seconds", a->self * ts);
-  add_num(o, "avg_seconds", nonneg(mean_raw - shift) * ts);
-  add_num(o, "min_seconds", nonneg(mn - shift) * ts);
-  add_num(o, "max_seconds", nonneg(mx - shift) * ts);
-  add_num(o, "stddev_seconds", var > 0 ? sqrt(var) * ts : 0);
-  static const struct {
-    const char *key;
-    double q;
-  } qs[] = {
-      {"p50_seconds", 0.50}, {"p90_seconds", 0.90}, {"p95_seconds", 0.95}, {"p99_seconds", 0.99}};
-  for (size_t i = 0; i < PO__ARRAY_LEN(qs); i++) {
-    double v = h ? po__hist_quantile(h, htotal, qs[i].q) : 0;
+  o->calls = a->calls;
+  o->total_seconds = a->total * ts;
+  o->self_seconds = a->self * ts;
+  o->avg_seconds = nonneg(mean_raw - shift) * ts;
+  o->min_seconds = nonneg(mn - shift) * ts;
+  o->max_seconds = nonneg(mx - shift) * ts;
+  o->stddev_seconds = var > 0 ? sqrt(var) * ts : 0;
+  o->percent_total = wall_s > 0 ? 100.0 * a->total * ts / wall_s : 0;
+  uint64_t htotal = 0;
+  for (uint32_t b = 0; b < PO__HIST_BUCKETS; b++) htotal += LD(ss->hist[b]);
+  const double qs[4] = {0.50, 0.90, 0.95, 0.99};
+  double *out[4] = {&o->p50_seconds, &o->p90_seconds, &o->p95_seconds, &o->p99_seconds};
+  for (size_t i = 0; i < 4; i++) {
+    double v = po__hist_quantile_atomic(ss->hist, htotal, qs[i]);
     if (v < mn) v = mn; /* a bucket midpoint never lies outside the observed range */
     if (v > mx) v = mx;
-    add_num(o, qs[i].key, nonneg(v - shift) * ts);
+    *out[i] = nonneg(v - shift) * ts;
   }
-  add_num(o, "percent_total", wall_s > 0 ? 100.0 * a->total * ts / wall_s : 0);
-  free(h);
-  return o;
 }
 
-static cJSON *threads_json(double tick_s) {
-  cJSON *arr = cJSON_CreateArray();
-  if (!arr) return NULL;
+/* Thread summaries: live threads, then exited ones. threads_lock held. */
+static int snapshot_threads(po__profile_snapshot *s, double tick_s) {
+  size_t cap = 0;
   for (po__tstate *ts = threads; ts; ts = ts->next) {
+    if (push_slot((void **)&s->threads, &s->nthreads, &cap, sizeof *s->threads)) return PO_ENOMEM;
+    po__prof_thread *o = &s->threads[s->nthreads - 1];
     uint64_t calls = 0, total = 0;
     pthread_mutex_lock(&ts->lock);
     for (po__node *c = atomic_load(&ts->root.first_child); c; c = c->next_sibling)
       total += LD(c->total);
     for (po__chunk *ch = ts->chunks; ch; ch = ch->next)
       for (uint32_t i = 0; i < ch->used; i++) calls += LD(ch->nodes[i].calls);
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-      add_num(o, "tid", (double)ts->tid);
-      cJSON_AddStringToObject(o, "name", ts->name);
-      cJSON_AddFalseToObject(o, "exited");
-      add_num(o, "calls", (double)calls);
-      add_num(o, "total_seconds", (double)total * tick_s);
-      add_num(o, "dropped_events", (double)ring_dropped(ts));
-      cJSON_AddItemToArray(arr, o);
-    }
+    o->tid = (uint64_t)ts->tid;
+    memcpy(o->name, ts->name, sizeof o->name);
+    o->calls = calls;
+    o->total_seconds = (double)total * tick_s;
+    o->dropped_events = ring_dropped(ts);
     pthread_mutex_unlock(&ts->lock);
   }
   for (uint32_t i = 0; i < retired_summary_len; i++) {
-    po__retired_summary *s = &retired_summaries[i];
-    cJSON *o = cJSON_CreateObject();
-    if (!o) continue;
-    add_num(o, "tid", (double)s->tid);
-    cJSON_AddStringToObject(o, "name", s->name);
-    cJSON_AddTrueToObject(o, "exited");
-    add_num(o, "calls", (double)s->calls);
-    add_num(o, "total_seconds", (double)s->total_ticks * tick_s);
-    cJSON_AddItemToArray(arr, o);
+    if (push_slot((void **)&s->threads, &s->nthreads, &cap, sizeof *s->threads)) return PO_ENOMEM;
+    po__prof_thread *o = &s->threads[s->nthreads - 1];
+    const po__retired_summary *r = &retired_summaries[i];
+    o->tid = (uint64_t)r->tid;
+    memcpy(o->name, r->name, sizeof o->name);
+    o->exited = 1;
+    o->calls = r->calls;
+    o->total_seconds = (double)r->total_ticks * tick_s;
   }
-  return arr;
+  s->threads_not_listed = retired_summary_dropped;
+  return 0;
 }
 
-static cJSON *timeline_json(double tick_s, uint64_t *dropped_out) {
-  cJSON *tl = cJSON_CreateObject();
-  if (!tl) return NULL;
-  cJSON_AddBoolToObject(tl, "enabled", __atomic_load_n(&timeline_on, __ATOMIC_RELAXED));
-  cJSON *ev = cJSON_AddArrayToObject(tl, "events");
-  size_t emitted = 0;
-  uint64_t cut = 0;
-  for (po__tstate *ts = threads; ts && ev; ts = ts->next) {
-    po__event *ring = atomic_load_explicit(&ts->ring, memory_order_acquire);
-    if (!ring) continue;
-    uint64_t cap = ts->ring_mask + 1;
-    *dropped_out += ring_dropped(ts);
-    uint64_t w = atomic_load_explicit(&ts->ring_w, memory_order_acquire);
-    uint64_t from = w - ts->ring_base > cap ? w - cap : ts->ring_base;
-    for (uint64_t i = from; i < w; i++) {
-      po__event *e = &ring[i & ts->ring_mask];
-      uint64_t start = LD(e->start), dur = LD(e->dur);
-      uint32_t site = LD(e->site), depth = LD(e->depth);
-      /* The owner keeps writing: a slot it has lapped since we began may be torn; skip it. */
-      uint64_t now_w = atomic_load_explicit(&ts->ring_w, memory_order_acquire);
-      if (now_w - i > cap) {
-        cut++;
-        continue;
-      }
-      if (emitted >= MAX_TIMELINE_EVENTS) {
-        cut++;
-        continue;
-      }
-      const char *name, *file;
-      int line;
-      site_describe(site, &name, &file, &line);
-      cJSON *o = cJSON_CreateObject();
-      if (!o) continue;
-      add_num(o, "tid", (double)ts->tid);
-      cJSON_AddStringToObject(o, "name", name);
-      add_num(o, "start_seconds",
-              start >= origin_ticks ? (double)(start - origin_ticks) * tick_s : 0);
-      add_num(o, "dur_seconds", (double)dur * tick_s);
-      add_num(o, "depth", depth);
-      cJSON_AddItemToArray(ev, o);
-      emitted++;
+/* The timeline events of one thread's ring. threads_lock held. */
+static int snapshot_ring(po__profile_snapshot *s, po__tstate *ts, double tick_s, size_t *cap) {
+  po__event *ring = atomic_load_explicit(&ts->ring, memory_order_acquire);
+  if (!ring) return 0;
+  uint64_t rcap = ts->ring_mask + 1;
+  s->dropped_events += ring_dropped(ts);
+  uint64_t w = atomic_load_explicit(&ts->ring_w, memory_order_acquire);
+  uint64_t from = w - ts->ring_base > rcap ? w - rcap : ts->ring_base;
+  for (uint64_t i = from; i < w; i++) {
+    po__event *e = &ring[i & ts->ring_mask];
+    uint64_t start = LD(e->start), dur = LD(e->dur);
+    uint32_t site = LD(e->site), depth = LD(e->depth);
+    /* The owner keeps writing: a slot it has lapped since we began may be torn; skip it. */
+    uint64_t now_w = atomic_load_explicit(&ts->ring_w, memory_order_acquire);
+    if (now_w - i > rcap || s->nevents >= MAX_TIMELINE_EVENTS) {
+      s->not_exported_events++;
+      continue;
     }
+    if (push_slot((void **)&s->events, &s->nevents, cap, sizeof *s->events)) return PO_ENOMEM;
+    po__prof_event *o = &s->events[s->nevents - 1];
+    const char *file;
+    int line;
+    site_describe(site, &o->name, &file, &line);
+    o->tid = (uint64_t)ts->tid;
+    o->start_seconds = start >= origin_ticks ? (double)(start - origin_ticks) * tick_s : 0;
+    o->dur_seconds = (double)dur * tick_s;
+    o->depth = depth;
   }
-  add_num(tl, "not_exported_events", (double)cut);
-  *dropped_out += cut;
-  return tl;
+  return 0;
 }
 
-int po__report_add_profile(cJSON *root) {
-  cJSON *prof = cJSON_AddObjectToObject(root, "profile");
-  if (!prof) return PO_ENOMEM;
-  double tick_s = po__ns_per_tick() * 1e-9;
-  po__tstate *m = tstate_new(0);
-  if (!m) return PO_ENOMEM;
-  int rc = PO_ENOMEM;
+static int snapshot_timeline(po__profile_snapshot *s, double tick_s) {
+  s->timeline_enabled = __atomic_load_n(&timeline_on, __ATOMIC_RELAXED);
+  size_t cap = 0;
+  for (po__tstate *ts = threads; ts; ts = ts->next)
+    if (snapshot_ring(s, ts, tick_s, &cap)) return PO_ENOMEM;
+  s->dropped_events += s->not_exported_events;
+  return 0;
+}
 
+/* Merges every thread's tree into m and takes the thread list and timeline. */
+static int snapshot_merge(po__profile_snapshot *s, po__tstate *m, double tick_s) {
   pthread_mutex_lock(&threads_lock);
   if (!origin_ticks) origin_ticks = po__ticks();
-  double wall_s = (double)(po__ticks() - origin_ticks) * tick_s;
+  s->wall_seconds = (double)(po__ticks() - origin_ticks) * tick_s;
   for (po__tstate *ts = threads; ts; ts = ts->next) {
     pthread_mutex_lock(&ts->lock);
     merge_tree(m, ts);
     pthread_mutex_unlock(&ts->lock);
   }
   if (retired) merge_tree(m, retired);
-  cJSON *threads_arr = threads_json(tick_s);
-  uint64_t dropped = LD(m->dropped);
-  cJSON *timeline = timeline_json(tick_s, &dropped);
+  int rc = snapshot_threads(s, tick_s);
+  s->dropped_events = LD(m->dropped);
+  if (!rc) rc = snapshot_timeline(s, tick_s);
   pthread_mutex_unlock(&threads_lock);
+  return rc;
+}
 
+static int snapshot_functions(walk_ctx *w, uint32_t nsites) {
+  po__profile_snapshot *s = w->snap;
+  size_t cap = 0;
+  for (uint32_t id = 1; id < nsites && id < w->m->sites_cap; id++) {
+    if (!w->m->sites[id] || w->acc[id].calls == 0) continue;
+    if (push_slot((void **)&s->functions, &s->nfunctions, &cap, sizeof *s->functions))
+      return PO_ENOMEM;
+    function_stats(w, id, s->wall_seconds, &s->functions[s->nfunctions - 1]);
+  }
+  return 0;
+}
+
+int po__profile_snapshot_create(po__profile_snapshot **out) {
+  *out = NULL;
+  po__profile_snapshot *s = po__calloc(1, sizeof *s);
+  po__tstate *m = tstate_new(0);
+  double tick_s = po__ns_per_tick() * 1e-9;
+  int rc = s && m ? snapshot_merge(s, m, tick_s) : PO_ENOMEM;
   pthread_mutex_lock(&reg_lock);
   uint32_t nsites = reg_len;
   pthread_mutex_unlock(&reg_lock);
-  walk_ctx w = {m,
-                calloc(nsites + 1, sizeof(site_acc)),
-                tick_s,
-                (double)probe_bias,
-                (double)probe_full,
-                cJSON_CreateArray(),
-                0,
-                0};
-  if (!w.acc || !w.tree || !threads_arr || !timeline) goto out;
-  walk(&w, &m->root, -1);
-
-  double profiled = 0;
-  for (po__node *c = atomic_load(&m->root.first_child); c; c = c->next_sibling)
-    profiled += w.acc[c->site].depth_active == 0 ? (double)LD(c->total) * tick_s : 0;
-  add_num(prof, "wall_seconds", wall_s);
-  add_num(prof, "profiled_seconds", profiled);
-  add_num(prof, "dropped_events", (double)dropped);
-  add_num(prof, "probe_cost_ns", po_profile_probe_cost_ns());
-  add_num(prof, "ns_per_tick", tick_s * 1e9);
-
-  cJSON *funcs = cJSON_AddArrayToObject(prof, "functions");
-  if (!funcs) goto out;
-  for (uint32_t id = 1; id < nsites && id < m->sites_cap; id++) {
-    if (!m->sites[id] || w.acc[id].calls == 0) continue;
-    cJSON *f = function_json(&w, id, wall_s);
-    if (f) cJSON_AddItemToArray(funcs, f);
+  walk_ctx w = {m, rc ? NULL : po__calloc(nsites + 1, sizeof(site_acc)),
+                tick_s, (double)probe_bias, (double)probe_full, s, 0, 0};
+  if (!rc && !w.acc) rc = PO_ENOMEM;
+  if (!rc) {
+    walk(&w, &m->root, -1);
+    if (w.oom) rc = PO_ENOMEM;
   }
-  cJSON_AddItemToObject(prof, "call_tree", w.tree);
-  w.tree = NULL;
-  add_num(prof, "call_tree_truncated", w.tree_truncated);
-  cJSON_AddItemToObject(prof, "threads", threads_arr);
-  threads_arr = NULL;
-  add_num(prof, "threads_not_listed", (double)retired_summary_dropped);
-
-  po_profile_counters pc;
-  po_profile_get_counters(&pc);
-  cJSON *cnt = cJSON_AddObjectToObject(prof, "counters");
-  if (cnt) {
-    add_num(cnt, "truncated_names", (double)pc.truncated_names);
-    add_num(cnt, "null_names", (double)pc.null_names);
-    add_num(cnt, "unmatched_ends", (double)pc.unmatched_ends);
-    add_num(cnt, "open_at_exit", (double)pc.open_at_exit);
-    add_num(cnt, "depth_overflows", (double)pc.depth_overflows);
-    add_num(cnt, "site_overflows", (double)pc.site_overflows);
+  if (!rc) rc = snapshot_functions(&w, nsites);
+  if (!rc) {
+    for (po__node *c = atomic_load(&m->root.first_child); c; c = c->next_sibling)
+      s->profiled_seconds += (double)LD(c->total) * tick_s;
+    s->probe_cost_ns = po_profile_probe_cost_ns();
+    s->ns_per_tick = tick_s * 1e9;
+    po_profile_get_counters(&s->counters);
   }
-  cJSON_AddItemToObject(prof, "timeline", timeline);
-  timeline = NULL;
-  rc = 0;
-out:
-  cJSON_Delete(w.tree);
-  cJSON_Delete(threads_arr);
-  cJSON_Delete(timeline);
   free(w.acc);
-  tstate_free(m);
-  return rc;
+  if (m) tstate_free(m);
+  if (rc) {
+    po__profile_snapshot_destroy(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+void po__profile_snapshot_destroy(po__profile_snapshot *s) {
+  if (!s) return;
+  free(s->functions);
+  free(s->nodes);
+  free(s->threads);
+  free(s->events);
+  free(s);
 }

@@ -1,9 +1,11 @@
-/* profile: internal interface between the zone recorder, the auto-instrumentation runtime and
- * the report builder. */
-#ifndef PO_PROFILE_H
-#define PO_PROFILE_H
+/* profile: the private interface between the zone recorder, the auto-instrumentation runtime and
+ * the report layer (which reads typed snapshots; the profiler knows nothing of JSON). */
+#ifndef PO__PROFILE_H
+#define PO__PROFILE_H
 
 #include "base/base.h"
+
+#include <stdint.h>
 
 /* Site registry. Ids start at 1. po__site_id() registers a static site on first use. */
 PO_API uint32_t po__site_register(po_site *site);
@@ -30,5 +32,63 @@ PO_API void po__set_probe_cost(uint64_t bias_ticks, uint64_t full_ticks);
  * `begin` is called with `arg` to open each probed zone (NULL: a plain po__zone_begin_id). */
 PO_API void po__calibrate_probe(void (*begin)(void *), void (*end)(void *), void *arg,
                                 uint64_t *bias_ticks, uint64_t *full_ticks);
+
+/* ---- snapshots ------------------------------------------------------------------------------ */
+
+/* Name strings point into the site registry, which lives as long as the process. */
+typedef struct po__prof_function {
+  const char *name, *file;
+  int line;
+  uint64_t calls;
+  double total_seconds, self_seconds, avg_seconds, min_seconds, max_seconds, stddev_seconds;
+  double p50_seconds, p90_seconds, p95_seconds, p99_seconds;
+  double percent_total; /* total over the profile's wall time (may exceed 100 with threads) */
+} po__prof_function;
+
+typedef struct po__prof_node { /* one call path: parent -1 for a root */
+  int id, parent;
+  const char *name;
+  uint64_t calls;
+  double total_seconds, self_seconds;
+  int open_at_exit;
+} po__prof_node;
+
+typedef struct po__prof_thread {
+  uint64_t tid;
+  char name[32];
+  int exited;
+  uint64_t calls;
+  double total_seconds;
+  uint64_t dropped_events;
+} po__prof_thread;
+
+typedef struct po__prof_event { /* one zone of the timeline */
+  uint64_t tid;
+  const char *name;
+  double start_seconds, dur_seconds;
+  uint32_t depth;
+} po__prof_event;
+
+typedef struct po__profile_snapshot {
+  double wall_seconds, profiled_seconds, probe_cost_ns, ns_per_tick;
+  uint64_t dropped_events;
+  po__prof_function *functions;
+  size_t nfunctions;
+  po__prof_node *nodes; /* depth-first; at most 20000 (the rest counted in call_tree_truncated) */
+  size_t nnodes;
+  uint64_t call_tree_truncated;
+  po__prof_thread *threads; /* live threads, then exited ones */
+  size_t nthreads;
+  uint64_t threads_not_listed;
+  po_profile_counters counters;
+  int timeline_enabled;
+  po__prof_event *events; /* at most 200000 (the rest counted in not_exported_events) */
+  size_t nevents;
+  uint64_t not_exported_events;
+} po__profile_snapshot;
+
+/* Merges every thread's data (live and exited) into a snapshot. Returns 0 or PO_ENOMEM. */
+int po__profile_snapshot_create(po__profile_snapshot **out);
+void po__profile_snapshot_destroy(po__profile_snapshot *s);
 
 #endif

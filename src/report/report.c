@@ -1,13 +1,9 @@
-/* report: the one report model (a cJSON tree) that every output reads, its JSON file form, and
- * the end-of-process report for PERFOPT_OUT. */
-#include "optimizer.h"
-#include "profile/profile.h"
+/* report: the one report model (a cJSON tree) that every output reads, built from typed
+ * snapshots (report_build.h), and its JSON file form. */
+#include "report/report_build.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
-#include <unistd.h>
 
 struct po_report {
   cJSON *root;
@@ -15,78 +11,38 @@ struct po_report {
 
 #define MAX_REPORT_FILE (256u << 20)
 
-static int add_host(po_optimizer *opt, cJSON *root) {
-  cJSON *host = cJSON_AddObjectToObject(root, "host");
-  if (!host) return PO_ENOMEM;
-  char name[256] = "";
-  if (gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
-  cJSON_AddStringToObject(host, "hostname", name);
-  struct utsname u;
-  if (uname(&u) == 0) {
-    cJSON_AddStringToObject(host, "os", u.sysname);
-    cJSON_AddStringToObject(host, "kernel", u.release);
-    cJSON_AddStringToObject(host, "machine", u.machine);
-  }
-  cJSON_AddNumberToObject(host, "cpus_online", (double)sysconf(_SC_NPROCESSORS_ONLN));
-  return po__report_add_host(opt, host);
-}
-
-static void add_cmdline(cJSON *run) {
-  char *text = NULL;
-  size_t len = 0;
-  if (po__read_file("/proc/self/cmdline", 1 << 16, &text, &len, NULL, 0) != 0) return;
-  cJSON *argv = cJSON_AddArrayToObject(run, "argv");
-  for (size_t i = 0; argv && i < len; i += strlen(text + i) + 1)
-    cJSON_AddItemToArray(argv, cJSON_CreateString(text + i));
-  free(text);
-}
-
-static int add_run(po_optimizer *opt, cJSON *root) {
-  cJSON *run = cJSON_AddObjectToObject(root, "run");
-  if (!run) return PO_ENOMEM;
-  double now = po__unix_seconds();
-  double elapsed = po__run_seconds();
-  cJSON_AddNumberToObject(run, "pid", (double)getpid());
-  cJSON_AddNumberToObject(run, "start_unix_seconds", now - elapsed);
-  cJSON_AddNumberToObject(run, "report_unix_seconds", now);
-  cJSON_AddNumberToObject(run, "wall_seconds", elapsed);
-  add_cmdline(run);
-  if (opt) {
-    char *cfg = po_config_to_json(&opt->cfg);
-    cJSON *c = cfg ? cJSON_Parse(cfg) : NULL;
-    free(cfg);
-    if (c) cJSON_AddItemToObject(run, "config", c);
-  }
-  return 0;
-}
-
-int po_report_build(po_optimizer *opt, po_report **out) {
-  if (!out) return PO_EINVAL;
-  *out = NULL;
-  po_report *rep = calloc(1, sizeof *rep);
-  cJSON *root = cJSON_CreateObject();
-  if (!rep || !root) {
-    free(rep);
+po_report *po__report_wrap(cJSON *root) {
+  po_report *rep = root ? po__calloc(1, sizeof *rep) : NULL;
+  if (!rep) {
     cJSON_Delete(root);
-    return PO_ENOMEM;
-  }
-  int rc = cJSON_AddStringToObject(root, "perfopt_version", PO_VERSION_STRING) ? 0 : PO_ENOMEM;
-  if (!rc) rc = add_host(opt, root);
-  if (!rc) rc = add_run(opt, root);
-  if (!rc) rc = po__report_add_profile(root);
-  if (!rc && opt) rc = po__report_add_memory(opt, root);
-  if (!rc && opt) rc = po__report_add_resources(opt, root);
-  if (!rc && opt) rc = po__report_add_gpu(opt, root);
-  if (!rc && opt) rc = po__report_add_cache(opt, root);
-  if (!rc && !cJSON_AddArrayToObject(root, "suggestions")) rc = PO_ENOMEM;
-  if (rc) {
-    cJSON_Delete(root);
-    free(rep);
-    return rc;
+    return NULL;
   }
   rep->root = root;
-  *out = rep;
-  return 0;
+  return rep;
+}
+
+int po__report_create_from(const po__report_sources *src, po_report **out) {
+  *out = NULL;
+  po__jw w = {0};
+  cJSON *root = cJSON_CreateObject();
+  if (!root) return PO_ENOMEM;
+  po__j_str(&w, root, "perfopt_version", PO_VERSION_STRING);
+  po__report_host(&w, root, src->hw);
+  po__report_run(&w, root, src);
+  po__report_profile(&w, root, src->profile);
+  po__report_memory(&w, root, src->sampler, src->memory);
+  po__report_resources(&w, root, src->sampler, src->memory);
+  const po__sampler_snapshot *s = src->sampler;
+  po__report_gpu(&w, root, s ? s->gpus : NULL, s ? s->gpu_count : 0, s ? s->gpus_dropped : 0,
+                 s ? s->gpu_reason : "GPUs not monitored");
+  po__report_cache(&w, root, src->caches, src->ncaches);
+  po__j_arr(&w, root, "suggestions");
+  if (w.err) {
+    cJSON_Delete(root);
+    return w.err;
+  }
+  *out = po__report_wrap(root);
+  return *out ? 0 : PO_ENOMEM;
 }
 
 int po__report_parse(const char *text, size_t len, const char *what, po_report **out, char *errbuf,
@@ -103,14 +59,8 @@ int po__report_parse(const char *text, size_t len, const char *what, po_report *
     return po__errf(PO_EPARSE, errbuf, errlen,
                     "%s: not a perfopt report (no \"perfopt_version\" string)", what);
   }
-  po_report *rep = calloc(1, sizeof *rep);
-  if (!rep) {
-    cJSON_Delete(root);
-    return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory", what);
-  }
-  rep->root = root;
-  *out = rep;
-  return 0;
+  *out = po__report_wrap(root);
+  return *out ? 0 : po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory", what);
 }
 
 int po_report_load(const char *path, po_report **out, char *errbuf, size_t errlen) {
@@ -125,7 +75,7 @@ int po_report_load(const char *path, po_report **out, char *errbuf, size_t errle
   return rc;
 }
 
-void po_report_free(po_report *rep) {
+void po_report_destroy(po_report *rep) {
   if (!rep) return;
   cJSON_Delete(rep->root);
   free(rep);
@@ -144,80 +94,34 @@ int po_report_save_json(const po_report *rep, const char *path, char *errbuf, si
   if (!rep || !path) return po__errf(PO_EINVAL, errbuf, errlen, "no report or path given");
   char *s = po_report_to_string(rep, 1);
   if (!s) return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory", path);
-  size_t len = strlen(s);
-  int rc = po__write_file_atomic(path, s, len, errbuf, errlen);
+  int rc = po__write_file_atomic(path, s, strlen(s), errbuf, errlen);
   free(s);
   return rc;
 }
 
-int po_get_profiling_report(po_report **out) {
-  return po_report_build(po_get_optimizer(), out);
-}
-
-int po_optimizer_save_report(po_optimizer *opt, const char *path) {
-  po_report *rep;
-  int rc = po_report_build(opt, &rep);
-  if (rc) return rc;
-  char err[512];
-  rc = po_report_save_json(rep, path, err, sizeof err);
-  if (rc) po__log(0, "%s", err);
-  po_report_free(rep);
-  return rc;
-}
-
-int po_save_profiling_report(const char *path) {
-  return po_optimizer_save_report(po_get_optimizer(), path);
-}
-
-int po_profile_save_json(const char *path) {
-  return po_optimizer_save_report(NULL, path);
-}
-
-int po_profile_report_text(FILE *out, po_sort sort) {
-  if (!out) return PO_EINVAL;
-  po_report *rep;
-  int rc = po_report_build(NULL, &rep);
-  if (rc) return rc;
-  rc = po_report_write_text(rep, out, sort, 25);
-  po_report_free(rep);
-  return rc;
-}
-
-/* ---- Chrome Trace Event format ---------------------------------------------------------- */
-
-int po_profile_save_chrome_trace(const char *path) {
-  po_report *rep;
-  int rc = po_report_build(NULL, &rep);
-  if (rc) return rc;
-  cJSON *trace = cJSON_CreateObject();
-  cJSON *events = trace ? cJSON_AddArrayToObject(trace, "traceEvents") : NULL;
-  const cJSON *tl = cJSON_GetObjectItem(cJSON_GetObjectItem(rep->root, "profile"), "timeline");
-  const cJSON *e;
-  double pid = (double)getpid();
-  cJSON_ArrayForEach(e, cJSON_GetObjectItem(tl, "events")) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o || !events) {
-      cJSON_Delete(o);
-      break;
-    }
-    cJSON_AddStringToObject(o, "name", cJSON_GetStringValue(cJSON_GetObjectItem(e, "name")));
-    cJSON_AddStringToObject(o, "ph", "X");
-    cJSON_AddNumberToObject(o, "ts",
-                            cJSON_GetNumberValue(cJSON_GetObjectItem(e, "start_seconds")) * 1e6);
-    cJSON_AddNumberToObject(o, "dur",
-                            cJSON_GetNumberValue(cJSON_GetObjectItem(e, "dur_seconds")) * 1e6);
-    cJSON_AddNumberToObject(o, "pid", pid);
-    cJSON_AddNumberToObject(o, "tid", cJSON_GetNumberValue(cJSON_GetObjectItem(e, "tid")));
-    cJSON_AddItemToArray(events, o);
+int po__report_set_profile(po_report *rep, const po__profile_snapshot *p,
+                           const po__report_sources *src) {
+  po__jw w = {0};
+  cJSON *tmp = cJSON_CreateObject();
+  if (!tmp) return PO_ENOMEM;
+  po__report_profile(&w, tmp, p);
+  cJSON *run = cJSON_GetObjectItemCaseSensitive(rep->root, "run");
+  if (run) {
+    double start = po__j_getnum(run, "start_unix_seconds");
+    cJSON_DeleteItemFromObjectCaseSensitive(run, "wall_seconds");
+    cJSON_DeleteItemFromObjectCaseSensitive(run, "report_unix_seconds");
+    po__j_num(&w, run, "report_unix_seconds", start + src->wall_seconds);
+    po__j_num(&w, run, "wall_seconds", src->wall_seconds);
   }
-  if (trace) cJSON_AddStringToObject(trace, "displayTimeUnit", "ns");
-  char *s = trace ? cJSON_PrintUnformatted(trace) : NULL;
-  cJSON_Delete(trace);
-  po_report_free(rep);
-  if (!s) return PO_ENOMEM;
-  char err[512];
-  rc = po__write_file_atomic(path, s, strlen(s), err, sizeof err);
-  if (rc) po__log(0, "%s", err);
-  free(s);
-  return rc;
+  if (w.err) {
+    cJSON_Delete(tmp);
+    return w.err;
+  }
+  cJSON *prof = cJSON_DetachItemFromObjectCaseSensitive(tmp, "profile");
+  cJSON_Delete(tmp);
+  if (!cJSON_ReplaceItemInObjectCaseSensitive(rep->root, "profile", prof)) {
+    cJSON_Delete(prof);
+    return PO_ENOMEM;
+  }
+  return 0;
 }

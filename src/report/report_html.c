@@ -108,7 +108,7 @@ static void emit_chart(po__cbuf *b, po_chart *c, const char *dropped_fmt, size_t
     }
   }
   free(svg);
-  po_chart_free(c);
+  po_chart_destroy(c);
 }
 
 /* Key/value rows from an object's scalar members, formatted by the unit in the key name. */
@@ -287,7 +287,7 @@ static void section_functions(po__cbuf *b, const cJSON *root) {
     return;
   }
   qsort(v, n, sizeof(fnref), cmp_fnref_desc);
-  po_chart *c = po_chart_new(PO_CHART_BARS, "Top functions by self time");
+  po_chart *c = po_chart_create(PO_CHART_BARS, "Top functions by self time");
   if (c) {
     po_chart_set_axis(c, 'x', "self time (excluding callees)", PO_UNIT_SECONDS);
     for (size_t i = 0; i < n && i < MAX_BAR_FUNCTIONS; i++) {
@@ -365,7 +365,7 @@ static void section_flame(po__cbuf *b, const cJSON *root) {
     qsort(v, n, sizeof(fnref), cmp_fnref_desc);
     take = MAX_FLAME_FRAMES;
   }
-  po_chart *c = po_chart_new(PO_CHART_FLAME, NULL);
+  po_chart *c = po_chart_create(PO_CHART_FLAME, NULL);
   for (size_t i = 0; c && i < take; i++) {
     const cJSON *f = v[i].f;
     double id = num(f, "id"), calls = num(f, "calls");
@@ -565,7 +565,7 @@ static void add_phases(po_chart *c, rmodel *m) {
 }
 
 static po_chart *timeline(rmodel *m, const char *title, po_unit unit, const char *ylabel) {
-  po_chart *c = po_chart_new(PO_CHART_LINES, title);
+  po_chart *c = po_chart_create(PO_CHART_LINES, title);
   if (!c) return NULL;
   po_chart_set_axis(c, 'x', "time since start", PO_UNIT_ELAPSED);
   po_chart_set_axis(c, 'y', ylabel, unit);
@@ -635,7 +635,7 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
         memcmp(rss->t, avail->t, rss->n * sizeof(double)) == 0) {
       size_t n = rss->n;
       double *other = malloc(n * sizeof(double));
-      po_chart *s = po_chart_new(PO_CHART_STACKED, "System memory by category");
+      po_chart *s = po_chart_create(PO_CHART_STACKED, "System memory by category");
       if (other && s) {
         for (size_t i = 0; i < n; i++) {
           double o = used->last[i] - rss->last[i];
@@ -993,13 +993,3 @@ int po_report_save_html(const po_report *rep, const char *path, char *errbuf, si
   return rc;
 }
 
-int po_save_html_report(const char *path) {
-  po_report *rep = NULL;
-  int rc = po_get_profiling_report(&rep);
-  if (rc) return rc;
-  char err[256];
-  rc = po_report_save_html(rep, path, err, sizeof(err));
-  if (rc) po__log(0, "po_save_html_report: %s", err);
-  po_report_free(rep);
-  return rc;
-}

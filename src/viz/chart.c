@@ -126,7 +126,7 @@ static int is_timeseries(const po_chart *c) {
 
 /* ---- construction -------------------------------------------------------------------------- */
 
-po_chart *po_chart_new(po_chart_kind kind, const char *title) {
+po_chart *po_chart_create(po_chart_kind kind, const char *title) {
   if ((int)kind < 0 || kind > PO_CHART_FLAME) return NULL;
   po_chart *c = calloc(1, sizeof(*c));
   if (!c) return NULL;
@@ -147,7 +147,7 @@ static void free_series_data(series *s) {
   s->x = s->y = s->y2 = NULL;
 }
 
-void po_chart_free(po_chart *c) {
+void po_chart_destroy(po_chart *c) {
   if (!c) return;
   free(c->title);
   free(c->axis_label[0]);

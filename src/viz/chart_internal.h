@@ -1,7 +1,7 @@
 /* Private pieces of the chart module (src/svg.c, src/ticks.c, src/chart.c, src/html_report.c),
  * shared with tests/test_chart.c. Not installed. */
-#ifndef PO_CHART_INTERNAL_H
-#define PO_CHART_INTERNAL_H
+#ifndef PO__CHART_INTERNAL_H
+#define PO__CHART_INTERNAL_H
 
 #include "perfopt.h"
 

@@ -403,7 +403,7 @@ static int csv_init(po_csv *c, const po_csv_options *opt, char *errbuf, size_t e
   return 0;
 }
 
-int po_csv_open(const char *path, const po_csv_options *opt, po_csv **out, char *errbuf,
+int po_csv_create(const char *path, const po_csv_options *opt, po_csv **out, char *errbuf,
                 size_t errlen) {
   if (!path || !out) return po__errf(PO_EINVAL, errbuf, errlen, "csv: NULL argument");
   *out = NULL;
@@ -425,14 +425,14 @@ int po_csv_open(const char *path, const po_csv_options *opt, po_csv **out, char 
   c->cap = cap;
   int rc = csv_init(c, opt, errbuf, errlen, path);
   if (rc) {
-    po_csv_close(c);
+    po_csv_destroy(c);
     return rc;
   }
   *out = c;
   return 0;
 }
 
-int po_csv_open_mem(const char *data, size_t len, const po_csv_options *opt, po_csv **out,
+int po_csv_create_mem(const char *data, size_t len, const po_csv_options *opt, po_csv **out,
                     char *errbuf, size_t errlen) {
   if ((!data && len) || !out) return po__errf(PO_EINVAL, errbuf, errlen, "csv: NULL argument");
   *out = NULL;
@@ -444,14 +444,14 @@ int po_csv_open_mem(const char *data, size_t len, const po_csv_options *opt, po_
   c->eof = 1;
   int rc = csv_init(c, opt, errbuf, errlen, "csv");
   if (rc) {
-    po_csv_close(c);
+    po_csv_destroy(c);
     return rc;
   }
   *out = c;
   return 0;
 }
 
-void po_csv_close(po_csv *c) {
+void po_csv_destroy(po_csv *c) {
   if (!c) return;
   if (c->fd >= 0) close(c->fd);
   for (size_t i = 0; i < c->ncols; i++) free(c->names[i]);

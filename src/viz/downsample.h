@@ -1,6 +1,6 @@
 /* Private interface between the downsampling files. */
-#ifndef PO_DOWNSAMPLE_H
-#define PO_DOWNSAMPLE_H
+#ifndef PO__DOWNSAMPLE_H
+#define PO__DOWNSAMPLE_H
 
 #include <stddef.h>
 

@@ -92,7 +92,7 @@ int po_ds_stream_create(size_t buckets, po_ds_stream **out) {
   s->b = malloc(buckets * sizeof *s->b);
   s->raw = malloc(buckets * sizeof *s->raw);
   if (!s->b || !s->raw) {
-    po_ds_stream_free(s);
+    po_ds_stream_destroy(s);
     return PO_ENOMEM;
   }
   po_ds_stream_reset(s);
@@ -100,7 +100,7 @@ int po_ds_stream_create(size_t buckets, po_ds_stream **out) {
   return 0;
 }
 
-void po_ds_stream_free(po_ds_stream *s) {
+void po_ds_stream_destroy(po_ds_stream *s) {
   if (!s) return;
   free(s->b);
   free(s->raw);

@@ -40,7 +40,7 @@ static void test_functions_are_named_and_counted(void **state) {
   const char *file = cJSON_GetStringValue(cJSON_GetObjectItem(h, "file"));
   assert_non_null(file);
   assert_non_null(strstr(file, "test_auto.c"));
-  po_report_free(rep);
+  po_report_destroy(rep);
 }
 
 static void test_probe_cost_is_subtracted(void **state) {
@@ -53,7 +53,7 @@ static void test_probe_cost_is_subtracted(void **state) {
   /* the raw probe costs about as much as probe_cost_ns; a one-instruction function must be
      reported well below it once the calibrated cost is removed */
   assert_true(support_num(t, "p50_seconds") * 1e9 < po_profile_probe_cost_ns());
-  po_report_free(rep);
+  po_report_destroy(rep);
 }
 
 int main(void) {

@@ -24,7 +24,7 @@ if command -v free >/dev/null 2>&1; then
   free -b >"$tmp/free"
   python3 - "$tmp/real.json" "$tmp/free" <<'PY' || fail "memory disagrees with free -b"
 import json, sys
-d = json.load(open(sys.argv[1]))["usage"]
+d = json.load(open(sys.argv[1]))["system"]
 for line in open(sys.argv[2]):
     if line.startswith("Mem:"):
         f = line.split()
@@ -45,16 +45,18 @@ python3 -m json.tool "$tmp/fake.json" >/dev/null || fail "fake root JSON invalid
 python3 - "$tmp/fake.json" <<'PY' || fail "fake root values"
 import json, sys
 d = json.load(open(sys.argv[1]))
-h = d["hardware"]
+h = d["host"]
 assert h["cpu_model"] == "Fake CPU @ 3.00GHz", h
-assert h["limit_source"] == "cgroup" and h["memory_limit_bytes"] == 4 << 30, h
-assert d["usage"]["effective_available_bytes"] == (2 << 30) + (512 << 20)
-assert [x["name"] for x in d["usage"]["disks"]] == ["sda", "nvme0n1"]
+assert h["memory_limit_source"] == "cgroup" and h["memory_limit_bytes"] == 4 << 30, h
+assert d["system"]["effective_available_bytes"] == (2 << 30) + (512 << 20)
+assert [x["name"] for x in d["system"]["disks"]] == ["sda", "nvme0n1"]
 th = {t["metric"]: t for t in d["thresholds"]}
 assert th["memory"]["source"] == "hardware default" and th["memory"]["value"] == 0.75, th
 assert "cgroup memory limit" in th["memory"]["why"], th
 g = d["gpu"]
-assert g["available"] is True and g["count"] == 4 and len(g["devices"]) == 4, g
+assert g["available"] is True and len(g["devices"]) == 4 and g["dropped_devices"] == 0, g
+gt = [t for t in d["thresholds"] if t["metric"] == "gpu_memory"]
+assert [t["device"] for t in gt] == [0, 1, 2, 3], gt
 assert g["devices"][3]["memory_total_bytes"] == 32 << 30
 assert g["devices"][0]["processes"][0]["pid"] == 1000
 PY

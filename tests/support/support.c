@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,7 @@
 
 po_report *support_profile_report(void) {
   po_report *rep = NULL;
-  assert_int_equal(po_report_build(NULL, &rep), 0);
+  assert_int_equal(po_report_create(NULL, &rep), 0);
   assert_non_null(rep);
   return rep;
 }
@@ -39,4 +40,14 @@ const char *support_tmpdir(void) {
     if (!mkdtemp(dir)) fail_msg("mkdtemp failed");
   }
   return dir;
+}
+
+size_t support_count_files_with_prefix(const char *dir, const char *prefix) {
+  DIR *d = opendir(dir);
+  if (!d) fail_msg("opendir %s failed", dir);
+  size_t n = 0, plen = strlen(prefix);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) n += strncmp(e->d_name, prefix, plen) == 0;
+  closedir(d);
+  return n;
 }

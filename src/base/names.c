@@ -1,0 +1,15 @@
+/* Names of the public enums, as the report and the API documentation spell them. */
+#include "base/base.h"
+
+static const char *const metric_names[] = {"cpu", "memory", "gpu_memory", "disk_busy", "manual"};
+static const char *const type_names[] = {"model", "data", "visualization", "gpu", "other"};
+
+const char *po_metric_name(po_metric m) {
+  return (int)m >= 0 && (int)m < (int)PO__ARRAY_LEN(metric_names) ? metric_names[m] : "unknown";
+}
+
+const char *po_resource_type_name(int type) {
+  if (type == PO_RESOURCE_ALL) return "all";
+  if (type < 0 || type >= (int)PO__ARRAY_LEN(type_names)) return "unknown";
+  return type_names[type];
+}

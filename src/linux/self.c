@@ -1,0 +1,69 @@
+/* This process's memory, read cheaply for the sampler's ticks and the cleanup passes. */
+#include "base/base.h"
+#include "platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static int64_t parse_resident(const char *buf) {
+  char *p = (char *)buf, *end;
+  strtoull(p, &p, 10); /* size */
+  unsigned long long resident = strtoull(p, &end, 10);
+  if (end == p) return -1;
+  return (int64_t)resident * (int64_t)sysconf(_SC_PAGESIZE);
+}
+
+static int64_t read_statm(int fd) {
+  char buf[128];
+  ssize_t n;
+  do {
+    n = pread(fd, buf, sizeof buf - 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  return parse_resident(buf);
+}
+
+int64_t po__statm_rss_bytes(po__statm *s) {
+  if (!s) {
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int64_t v = read_statm(fd);
+    close(fd);
+    return v;
+  }
+  int pid = (int)getpid();
+  if (s->fd >= 0 && s->pid != pid) { /* forked: the descriptor names the parent */
+    close(s->fd);
+    s->fd = -1;
+  }
+  if (s->fd < 0) {
+    s->fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    s->pid = pid;
+    if (s->fd < 0) return -1;
+  }
+  return read_statm(s->fd);
+}
+
+void po__statm_close(po__statm *s) {
+  if (s && s->fd >= 0) close(s->fd);
+  if (s) s->fd = -1;
+}
+
+int64_t po__self_peak_rss_bytes(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+  return (int64_t)ru.ru_maxrss * 1024;
+}
+
+size_t po__self_argv(char **buf, const char **argv, size_t max) {
+  size_t len = 0, n = 0;
+  *buf = NULL;
+  if (po__read_file("/proc/self/cmdline", 1 << 16, buf, &len, NULL, 0) != 0) return 0;
+  for (size_t i = 0; i < len && n < max; i += strlen(*buf + i) + 1) argv[n++] = *buf + i;
+  return n;
+}

@@ -1,0 +1,144 @@
+/* The report of an optimizer: snapshots of its engines handed to the report module; the seed's
+ * get_profiling_report / save_profiling_report; the JSON, HTML and text conveniences. */
+#include "optimizer.h"
+
+#include "platform.h"
+#include "report/report_build.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_ARGV 64
+
+typedef struct taken {
+  po__profile_snapshot *profile;
+  po__sampler_snapshot *sampler;
+  po__memory_snapshot *memory;
+  po__cache_snapshot *caches;
+  size_t ncaches;
+  char *argv_buf;
+  const char *argv[MAX_ARGV];
+  po__report_sources src;
+} taken;
+
+static void release(taken *t) {
+  po__profile_snapshot_destroy(t->profile);
+  po__sampler_snapshot_destroy(t->sampler);
+  po__memory_snapshot_destroy(t->memory);
+  free(t->caches);
+  free(t->argv_buf);
+}
+
+/* The machine's facts for a report without an optimizer: read once per process. */
+static po_hardware process_hw_facts;
+static pthread_once_t process_hw_once = PTHREAD_ONCE_INIT;
+static void read_process_hw(void) {
+  po_hardware_probe(NULL, 0, &process_hw_facts);
+}
+
+/* The run's origin: the library's start (po__run_seconds counts from it). */
+static void run_times(po__report_sources *src) {
+  src->wall_seconds = po__run_seconds();
+  src->start_unix_seconds = po__unix_seconds() - src->wall_seconds;
+  src->pid = (int)getpid();
+}
+
+/* Takes every snapshot a report of opt needs (opt NULL: profile, host and run only). */
+static int take(po_optimizer *opt, int final, taken *t) {
+  po__report_sources *src = &t->src;
+  size_t argc = po__self_argv(&t->argv_buf, t->argv, MAX_ARGV);
+  src->argv = t->argv;
+  src->argc = argc;
+  run_times(src);
+  int rc = po__profile_snapshot_create(&t->profile);
+  src->profile = t->profile;
+  if (!opt) {
+    pthread_once(&process_hw_once, read_process_hw);
+    src->hw = &process_hw_facts;
+    return rc;
+  }
+  src->hw = &opt->hw;
+  src->cfg = &opt->cfg;
+  po_sample ignored;
+  /* A report reads the last sample; take one first only if there is none (and never at exit,
+   * which must not open files or load NVML). */
+  if (!rc && !final && po__sampler_latest(opt->sampler, &ignored) == PO_ENOENT)
+    po__sampler_sample_now(opt->sampler, NULL);
+  if (!rc) rc = po__sampler_snapshot_create(opt->sampler, &t->sampler);
+  if (!rc) rc = po__memory_snapshot_create(opt->memory, &t->memory);
+  if (!rc) rc = po__cache_registry_snapshot(opt, &t->caches, &t->ncaches);
+  src->sampler = t->sampler;
+  src->memory = t->memory;
+  src->caches = t->caches;
+  src->ncaches = t->ncaches;
+  return rc;
+}
+
+int po__optimizer_report(po_optimizer *opt, int final, po_report **out) {
+  *out = NULL;
+  taken t = {0};
+  int rc = take(opt, final, &t);
+  if (!rc) rc = po__report_create_from(&t.src, out);
+  release(&t);
+  return rc;
+}
+
+int po__optimizer_refresh_profile(po_report *rep) {
+  po__profile_snapshot *p = NULL;
+  int rc = po__profile_snapshot_create(&p);
+  po__report_sources src = {0};
+  run_times(&src);
+  if (!rc) rc = po__report_set_profile(rep, p, &src);
+  po__profile_snapshot_destroy(p);
+  return rc;
+}
+
+int po_report_create(po_optimizer *opt, po_report **out) {
+  if (!out) return PO_EINVAL;
+  return po__optimizer_report(opt, 0, out);
+}
+
+/* ---- conveniences ------------------------------------------------------------------------------ */
+
+int po_get_profiling_report(po_report **out) {
+  return po_report_create(po_get_optimizer(), out);
+}
+
+int po_save_profiling_report(const char *path) {
+  return po_optimizer_save_json(NULL, path);
+}
+
+/* Builds opt's report (NULL: the default optimizer) and saves it with `save`. */
+static int save_with(po_optimizer *opt, const char *path,
+                     int (*save)(const po_report *, const char *, char *, size_t)) {
+  if (!path) return PO_EINVAL;
+  po_report *rep;
+  int rc = po_report_create(po__opt_or_default(opt), &rep);
+  if (rc) return rc;
+  char err[512];
+  rc = save(rep, path, err, sizeof err);
+  if (rc) {
+    po__log(0, "perfopt: %s", err);
+    po__set_last_error(rc, err);
+  }
+  po_report_destroy(rep);
+  return rc;
+}
+
+int po_optimizer_save_json(po_optimizer *opt, const char *path) {
+  return save_with(opt, path, po_report_save_json);
+}
+
+int po_optimizer_save_html(po_optimizer *opt, const char *path) {
+  return save_with(opt, path, po_report_save_html);
+}
+
+int po_optimizer_write_text(po_optimizer *opt, FILE *out, po_sort sort) {
+  if (!out) return PO_EINVAL;
+  po_report *rep;
+  int rc = po_report_create(po__opt_or_default(opt), &rep);
+  if (rc) return rc;
+  rc = po_report_write_text(rep, out, sort, 25);
+  po_report_destroy(rep);
+  return rc;
+}
