@@ -22,7 +22,10 @@ int po_report_save_trace(const po_report *rep, const char *path, char *errbuf, s
   double pid = po__j_getnum(po__j_get(root, "run"), "pid");
   const cJSON *tl = po__j_get(po__j_get(root, "profile"), "timeline");
   const cJSON *e;
-  cJSON_ArrayForEach(e, po__j_get(tl, "events")) zone_event(&w, events, e, pid);
+  const cJSON *list = po__j_get(tl, "events");
+  cJSON_ArrayForEach(e, list) {
+    zone_event(&w, events, e, pid);
+  }
   po__j_str(&w, trace, "displayTimeUnit", "ns");
   char *s = !w.err && trace ? cJSON_PrintUnformatted(trace) : NULL;
   cJSON_Delete(trace);
