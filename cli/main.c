@@ -28,7 +28,7 @@ static void usage(FILE *out) {
           "\n'perfopt <command> --help' describes each command; docs/cli.md has the details.\n");
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
     return 2;
@@ -43,7 +43,16 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-  fprintf(stderr, "perfopt: unknown command '%s'\n", argv[1]);
+  po_cli_error(NULL, "unknown command '%s'", argv[1]);
   usage(stderr);
   return 2;
+}
+
+int main(int argc, char **argv) {
+  po_cli_install_log(); /* the library's warnings (a misspelled PERFOPT_* variable) on stderr */
+  int rc = dispatch(argc, argv);
+  /* Whatever the command, output that did not reach stdout (> /dev/full) is a failure. */
+  const char *cmd = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+  if (po_cli_flush_stdout(cmd) != 0 && rc == 0) rc = 1;
+  return rc;
 }

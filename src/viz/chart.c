@@ -6,6 +6,7 @@
 #include "viz/chart_internal.h"
 #include "base/base.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -535,6 +536,10 @@ static void compute_layout(const po_chart *c, layout *L) {
   }
   if (!isfinite(xlo)) xlo = 0, xhi = 1;
   if (xhi <= xlo) xhi = xlo + 1;
+  if (!isfinite(xhi - xlo)) { /* wider than DBL_MAX: the scale would be 0 and positions NaN */
+    xlo = fmax(xlo, -DBL_MAX / 4); /* the range the ticks use too; points beyond are clipped */
+    xhi = fmin(xhi, DBL_MAX / 4);
+  }
   if (!isfinite(ylo)) ylo = 0, yhi = 1;
   po_unit yu = y_unit(c);
   if ((unit_is_magnitude(yu) || c->kind != PO_CHART_LINES) && ylo > 0) ylo = 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CSV_MAX_SEL 64
@@ -382,7 +383,7 @@ static int csv_init(po_csv *c, const po_csv_options *opt, char *errbuf, size_t e
   for (;;) {
     if (c->end - c->pos >= 3 || c->eof) break;
     int f = csv_fill(c);
-    if (f < 0) return po__errf(f, errbuf, errlen, "%s: read error", what);
+    if (f < 0) return po__errf(f, errbuf, errlen, "%s: read error: %s", what, strerror(errno));
     if (f == 0) break;
   }
   if (c->end - c->pos >= 3 && memcmp(c->buf + c->pos, "\xEF\xBB\xBF", 3) == 0) c->pos += 3;
@@ -391,6 +392,9 @@ static int csv_init(po_csv *c, const po_csv_options *opt, char *errbuf, size_t e
   size_t n = 0;
   int r = csv_next_record(c, NULL, &names, &n);
   if (r < 0) return po__errf(r, errbuf, errlen, "%s: cannot read the header", what);
+  if (r == REC_BAD) /* skipped as longer than the buffer */
+    return po__errf(PO_EPARSE, errbuf, errlen,
+                    "%s: the header row is longer than the %zu-byte read buffer", what, c->cap);
   if (r == REC_EOF || !names)
     return po__errf(PO_EPARSE, errbuf, errlen, "%s: empty file (no header row)", what);
   c->names = names;
@@ -411,6 +415,11 @@ int po_csv_create(const char *path, const po_csv_options *opt, po_csv **out, cha
   if (fd < 0) {
     int e = errno;
     return po__errf(e == ENOENT ? PO_ENOENT : PO_EIO, errbuf, errlen, "%s: %s", path, strerror(e));
+  }
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { /* read() would fail with EISDIR */
+    close(fd);
+    return po__errf(PO_EINVAL, errbuf, errlen, "%s: is a directory, not a file", path);
   }
   po_csv *c = calloc(1, sizeof *c);
   size_t cap = opt && opt->buffer_bytes ? opt->buffer_bytes : CSV_DEFAULT_BUF;
