@@ -433,9 +433,10 @@ static int check_rows(const po_csv *csv, const plot_args *a, const plot_state *s
                  (unsigned long long)(cs.bad_rows + cs.rows), (unsigned long long)cs.first_bad_line,
                  cs.first_bad_reason);
   if (res->nonfinite_x > 0)
-    po_cli_error("plot", "%s: skipped %llu rows whose x ('%s') is infinite or nan (first: data row %llu)",
-                 a->path, (unsigned long long)res->nonfinite_x,
-                 po_csv_column_name(csv, st->xcol), (unsigned long long)res->first_nonfinite);
+    po_cli_error("plot",
+                 "%s: skipped %llu rows whose x ('%s') is infinite or nan (first: data row %llu)",
+                 a->path, (unsigned long long)res->nonfinite_x, po_csv_column_name(csv, st->xcol),
+                 (unsigned long long)res->first_nonfinite);
   if (cs.rows == 0) {
     po_cli_error("plot", "%s: no plottable rows", a->path);
     return 1;
@@ -481,7 +482,6 @@ static void x_axis(const plot_state *st, const po_csv *csv, double xmin, double 
     snprintf(label, len, "time since %s", start);
   }
 }
-
 
 /* Draws every stream's points, reduced to the width, into the chart. */
 static int add_series(po_chart *chart, const plot_args *a, const plot_state *st,

@@ -170,9 +170,9 @@ static void test_json_unknown_key_warns_with_the_closest_and_is_skipped(void **s
   char err[256];
   assert_int_equal(po_config_load_json(&c, "{\"ENABLE_CACHING\": false}", err, sizeof err), 0);
   assert_int_equal(log.count, 0); /* a known key: no warning */
-  assert_int_equal(
-      po_config_load_json(&c, "{\"CPU_TRESHOLD\": 0.3, \"CACHE_POLICY\": \"lru\"}", err, sizeof err),
-      0);
+  assert_int_equal(po_config_load_json(&c, "{\"CPU_TRESHOLD\": 0.3, \"CACHE_POLICY\": \"lru\"}",
+                                       err, sizeof err),
+                   0);
   po_set_log_callback(NULL, NULL);
   assert_int_equal(c.enable_caching, 0);
   assert_int_equal(c.cache_policy, PO_CACHE_LRU); /* the rest applied */
@@ -238,10 +238,21 @@ static void test_env_unknown_variable_warns_like_json(void **state) {
 
 static void test_numbers_are_strictly_decimal(void **state) {
   (void)state;
-  static const char *const bad_int[] = {"0x10", " 50", "50 ", "", "+", "-", "5O", "1e", "inf",
-                                        "nan",  "1,5", "12.5", "99999999999999999999"};
-  static const char *const bad_double[] = {"0x1p-2", " 0.5", "0.5 ", "", ".", "inf", "nan",
-                                           "1e400",  "0,5",  "e5",   "1e+"};
+  static const char *const bad_int[] = {"0x10",
+                                        " 50",
+                                        "50 ",
+                                        "",
+                                        "+",
+                                        "-",
+                                        "5O",
+                                        "1e",
+                                        "inf",
+                                        "nan",
+                                        "1,5",
+                                        "12.5",
+                                        "99999999999999999999"};
+  static const char *const bad_double[] = {"0x1p-2", " 0.5",  "0.5 ", "",   ".",  "inf",
+                                           "nan",    "1e400", "0,5",  "e5", "1e+"};
   po_config c, before;
   po_config_defaults(&c);
   before = c;

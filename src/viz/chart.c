@@ -536,8 +536,10 @@ static void compute_layout(const po_chart *c, layout *L) {
   }
   if (!isfinite(xlo)) xlo = 0, xhi = 1;
   if (xhi <= xlo) xhi = xlo + 1;
-  if (!isfinite(xhi - xlo)) { /* wider than DBL_MAX: the scale would be 0 and positions NaN */
-    xlo = fmax(xlo, -DBL_MAX / 4); /* the range the ticks use too; points beyond are clipped */
+  /* Wider than DBL_MAX, the scale would be 0 and the positions NaN: the axis keeps the range its
+   * ticks use, and points beyond it are clipped. */
+  if (!isfinite(xhi - xlo)) {
+    xlo = fmax(xlo, -DBL_MAX / 4);
     xhi = fmin(xhi, DBL_MAX / 4);
   }
   if (!isfinite(ylo)) ylo = 0, yhi = 1;

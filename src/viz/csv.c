@@ -408,7 +408,7 @@ static int csv_init(po_csv *c, const po_csv_options *opt, char *errbuf, size_t e
 }
 
 int po_csv_create(const char *path, const po_csv_options *opt, po_csv **out, char *errbuf,
-                size_t errlen) {
+                  size_t errlen) {
   if (!path || !out) return po__errf(PO_EINVAL, errbuf, errlen, "csv: NULL argument");
   *out = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -442,7 +442,7 @@ int po_csv_create(const char *path, const po_csv_options *opt, po_csv **out, cha
 }
 
 int po_csv_create_mem(const char *data, size_t len, const po_csv_options *opt, po_csv **out,
-                    char *errbuf, size_t errlen) {
+                      char *errbuf, size_t errlen) {
   if ((!data && len) || !out) return po__errf(PO_EINVAL, errbuf, errlen, "csv: NULL argument");
   *out = NULL;
   po_csv *c = calloc(1, sizeof *c);

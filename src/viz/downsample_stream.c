@@ -165,29 +165,28 @@ static void st_rebase(po_ds_stream *s, int64_t nbase) {
   s->base = nbase;
 }
 
-/* (x - origin) / dx. x - origin overflows only when x and origin are huge and of opposite signs;
- * their halves are then exact and their difference finite (dx <= 2^1022 here, since dx = 2^1023
- * gives |t| < 4 for any pair of finite doubles). */
-static inline double st_offset(const po_ds_stream *s, double x) {
-  double d = x - s->origin;
-  if (PO__LIKELY(isfinite(d))) return d * s->inv_dx;
-  return (x * 0.5 - s->origin * 0.5) * (s->inv_dx * 2);
-}
-
 static inline int st_can_halve(const po_ds_stream *s) {
   return s->dx < ST_DX_MAX;
 }
 
-/* The bucket number of x (finite), halving the resolution until it is representable. */
+/* The bucket number floor((x - origin) / dx) of a finite x, halving the resolution until it is
+ * representable. x - origin overflows only when x and origin are huge and of opposite signs: their
+ * halves are then exact and their difference finite (and dx <= 2^1022 then, since dx = 2^1023
+ * gives |t| < 4 for any two finite doubles). x - origin itself is exact when it is tiny, so its
+ * sign is right even where the product underflows to -0: a point below the origin is in a negative
+ * bucket at every resolution, as halving keeps it. */
 static int64_t st_bucket_of(po_ds_stream *s, double x) {
   for (;;) {
-    double t = st_offset(s, x);
+    double d = x - s->origin;
+    double t =
+        PO__LIKELY(isfinite(d)) ? d * s->inv_dx : (x * 0.5 - s->origin * 0.5) * (s->inv_dx * 2);
     if (t > -ST_T_LIMIT && t < ST_T_LIMIT) {
       int64_t bn = (int64_t)t;
-      if (t < (double)bn) bn--; /* floor for negatives */
+      if (t < (double)bn || (t == 0 && d < 0)) bn--; /* floor for negatives */
       return bn;
     }
-    if (!st_can_halve(s)) return t < 0 ? -(int64_t)ST_T_LIMIT : (int64_t)ST_T_LIMIT; /* unreachable */
+    if (!st_can_halve(s))
+      return t < 0 ? -(int64_t)ST_T_LIMIT : (int64_t)ST_T_LIMIT; /* unreachable */
     st_halve(s);
   }
 }
