@@ -25,7 +25,8 @@ static void usage(FILE *out) {
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
   fprintf(out,
-          "\n'perfopt <command> --help' describes each command; docs/cli.md has the details.\n");
+          "\n'perfopt <command> --help' describes each command; man perfopt and docs/cli.md have\n"
+          "the details.\n");
 }
 
 static int dispatch(int argc, char **argv) {

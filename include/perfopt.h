@@ -1019,8 +1019,10 @@ PO_API size_t po_ds_column(double x, double lo, double hi, size_t width);
 /* Streaming M4 with fixed memory, for series that grow during a run. The x axis is cut into
  * `buckets` equal buckets; each keeps its first and last point (by x), its minimum and maximum y,
  * and its first NaN (a gap). When a point falls outside the buckets, the bucket width doubles and
- * neighbours merge (exactly: M4 of a union is M4 of the parts), so memory never grows. Points may
- * arrive in any x order (ascending is the fast path). Not thread-safe: one writer per stream. */
+ * neighbours merge (exactly: M4 of a union is M4 of the parts), so memory never grows. The width
+ * stays a finite power of two in [2^-1022, 2^1023], so any finite x (near +-1e308, or differing by
+ * denormals) is placed in bounded time. Points may arrive in any x order (ascending is the fast
+ * path). Not thread-safe: one writer per stream. */
 typedef struct po_ds_stream po_ds_stream;
 
 typedef struct po_ds_stream_stats {

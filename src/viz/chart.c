@@ -578,6 +578,11 @@ static void compute_layout(const po_chart *c, layout *L) {
   po__axis_ticks(xlo, xhi, xt, x_unit(c), &L->xt, &L->xref);
   /* a last tick just past the data (24 h for 23:59:59 of samples) becomes the axis end */
   if (L->xt.max > xhi && L->xt.max - xhi < 0.02 * (xhi - xlo)) L->xhi = L->xt.max;
+  /* A span of a few denormals would make the scale infinite: the axis takes its ticks' range. */
+  if (!isfinite(L->pw / (L->xhi - L->xlo)) && L->xt.max > L->xt.min) {
+    L->xlo = L->xt.min;
+    L->xhi = L->xt.max;
+  }
 }
 
 static double sx(const layout *L, double x) {
