@@ -222,7 +222,7 @@ static int csv_record(po_csv *c, double *vals, char ***header, size_t *nfields) 
   uint64_t lines = 0, filled = 0;
   c->bad = 0;
   char **names = NULL;
-  size_t nnames = 0;
+  size_t nnames = 0, names_cap = 0;
   for (;;) {
     size_t fs, fe;
     int escaped = 0;
@@ -256,9 +256,13 @@ static int csv_record(po_csv *c, double *vals, char ***header, size_t *nfields) 
       if (fe > fs && buf[fe - 1] == '\r') fe--;
     }
     if (header) {
-      char **nn = realloc(names, (nnames + 1) * sizeof *nn);
-      if (!nn) goto nomem;
-      names = nn;
+      if (nnames == names_cap) { /* doubling: a header of 100k columns stays linear */
+        size_t ncap = names_cap ? 2 * names_cap : 16;
+        char **nn = realloc(names, ncap * sizeof *nn);
+        if (!nn) goto nomem;
+        names = nn;
+        names_cap = ncap;
+      }
       size_t len = fe - fs;
       char *s = malloc(len + 1);
       if (!s) goto nomem;

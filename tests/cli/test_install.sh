@@ -9,6 +9,10 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "test_install: FAIL: $*"; exit 1; }
 command -v pkg-config >/dev/null || fail "pkg-config is not installed"
+# Under make asan / tsan the installed libraries are instrumented: programs link the runtime too.
+SAN=""
+nm "$BUILD/libperfopt.a" 2>/dev/null | grep -q ' U __asan_init' && SAN="-fsanitize=address,undefined"
+nm "$BUILD/libperfopt.a" 2>/dev/null | grep -q ' U __tsan_init' && SAN="-fsanitize=thread"
 
 # ---- DESTDIR: a staged install; ldconfig must not run -------------------------------------
 make -s BUILD="$BUILD" install PREFIX=/usr DESTDIR="$T/stage" LDCONFIG="touch $T/ldconfig-stage" \
@@ -67,10 +71,10 @@ export PKG_CONFIG_PATH="$P/lib/pkgconfig"
 awk '/^## Profiling in C/{s=1} s&&/^```c$/{c=1;next} c&&/^```$/{exit} c{print}' README.md >"$T/app.c"
 grep -q 'po_optimizer_write_text' "$T/app.c" || fail "could not extract the README example"
 # shellcheck disable=SC2046
-cc -o "$T/app_shared" "$T/app.c" $(pkg-config --cflags --libs perfopt) 2>"$T/cc" \
+cc $SAN -o "$T/app_shared" "$T/app.c" $(pkg-config --cflags --libs perfopt) 2>"$T/cc" \
   || fail "the README example does not build (shared): $(cat "$T/cc")"
 # shellcheck disable=SC2046
-cc -o "$T/app_static" "$T/app.c" $(pkg-config --cflags perfopt) \
+cc $SAN -o "$T/app_static" "$T/app.c" $(pkg-config --cflags perfopt) \
   $(pkg-config --static --libs perfopt | sed 's/-lperfopt\( \|$\)/-l:libperfopt.a\1/') 2>"$T/cc" \
   || fail "the README example does not build (static): $(cat "$T/cc")"
 readelf -d "$T/app_shared" | grep -q 'NEEDED.*libperfopt.so.0' || fail "app_shared is not linked with libperfopt.so"
@@ -108,10 +112,10 @@ int main(void) {
 }
 C
 # shellcheck disable=SC2046
-cc -g -o "$T/auto_shared" "$T/auto.c" $(pkg-config --cflags --libs perfopt-auto) 2>"$T/cc" \
+cc $SAN -g -o "$T/auto_shared" "$T/auto.c" $(pkg-config --cflags --libs perfopt-auto) 2>"$T/cc" \
   || fail "perfopt-auto program does not build (shared): $(cat "$T/cc")"
 # shellcheck disable=SC2046
-cc -g -o "$T/auto_static" "$T/auto.c" $(pkg-config --cflags perfopt-auto) \
+cc $SAN -g -o "$T/auto_static" "$T/auto.c" $(pkg-config --cflags perfopt-auto) \
   $(pkg-config --static --libs perfopt-auto | sed 's/-lperfopt-auto /-l:libperfopt-auto.a /; s/-lperfopt\( \|$\)/-l:libperfopt.a\1/') \
   2>"$T/cc" || fail "perfopt-auto program does not build (static): $(cat "$T/cc")"
 for app in auto_shared auto_static; do
