@@ -270,6 +270,8 @@ $(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) include/perfopt.h
 	@mkdir -p $(FUZZ_BUILD)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
 	  $(CJSON_CFLAGS) -DPERFOPT_BUILDING -o $@ $< $(LIB_SRC) $(LIB_LIBS)
+# The escaping target includes cli/terminal.c.
+$(FUZZ_BUILD)/fuzz_cli_escape: cli/terminal.c cli/cli.h
 FUZZ_RUNS ?= 20000
 fuzz-smoke: fuzz
 	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p fuzz/corpus/$$n fuzz/seeds/$$n; \
