@@ -3,6 +3,7 @@
 #include "perfopt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -50,6 +51,10 @@ static int dispatch(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* The command links the library, which writes its own report to PERFOPT_OUT at exit: an
+   * exported PERFOPT_OUT would be overwritten by perfopt's (`perfopt report $PERFOPT_OUT`). The
+   * variable is for the programs perfopt runs (perfopt run sets it in the child). */
+  unsetenv("PERFOPT_OUT");
   po_cli_install_log(); /* the library's warnings (a misspelled PERFOPT_* variable) on stderr */
   int rc = dispatch(argc, argv);
   /* Whatever the command, output that did not reach stdout (> /dev/full) is a failure. */

@@ -77,6 +77,13 @@ printf '{"CACHE_POLICY": "\033[31mfifo"}' >"$T/evil-cfg.json"
 [ $? -eq 1 ] || fail "config --check of a bad policy must exit 1"
 grep -qF "'\x1b[31mfifo'" "$T/err" || fail "config error does not show the value escaped: $(cat "$T/err")"
 
+# ---- an exported PERFOPT_OUT is for the programs perfopt runs, never overwritten by perfopt ----
+cp "$REPORT" "$T/mine.json"
+PERFOPT_OUT="$T/mine.json" "$PERFOPT" report "$T/mine.json" --top 1 >/dev/null || fail "report with PERFOPT_OUT failed"
+cmp -s "$REPORT" "$T/mine.json" || fail "perfopt overwrote the report named by PERFOPT_OUT"
+PERFOPT_OUT="$T/own.json" "$PERFOPT" --version >/dev/null || fail "--version failed"
+[ ! -e "$T/own.json" ] || fail "perfopt wrote its own report to PERFOPT_OUT"
+
 # ---- directories as input ----------------------------------------------------------------
 mkdir "$T/d.json"
 "$PERFOPT" report "$T/d.json" 2>"$T/err"
