@@ -215,8 +215,16 @@ demo: all
 	BUILD=$(BUILD) sh scripts/demo.sh $(DEMO_DIR)
 
 # ---- install -------------------------------------------------------------------------------
+# The loader cache must learn the new soname before an installed program can start: ldconfig runs
+# when installing for real (DESTDIR empty). A PREFIX outside the loader's path still needs
+# LD_LIBRARY_PATH or -Wl,-rpath (README "Building").
+LDCONFIG ?= ldconfig
+DOC_FILES := README.md docs/api.md docs/cli.md docs/formats.md docs/architecture.md
+DOCDIR = $(PREFIX)/share/doc/perfopt
+MANDIR = $(PREFIX)/share/man/man1
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)
 	install -m 644 include/perfopt.h $(DESTDIR)$(PREFIX)/include/perfopt.h
 	install -m 644 $(LIB_A) $(AUTO_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(AUTO_SO) $(DESTDIR)$(PREFIX)/lib/
@@ -225,12 +233,21 @@ install: all
 	ln -sf libperfopt-auto.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libperfopt-auto.so.$(SOVERSION)
 	ln -sf libperfopt-auto.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libperfopt-auto.so
 	install -m 755 $(PERFOPT) $(DESTDIR)$(PREFIX)/bin/perfopt
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' perfopt.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/perfopt.pc
+	for pc in perfopt perfopt-auto; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $$pc.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc || exit 1; done
+	sed -e 's|/usr/local/share/doc/perfopt|$(DOCDIR)|g' docs/perfopt.1 > $(DESTDIR)$(MANDIR)/perfopt.1
+	install -m 644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
+	@if [ -z "$(DESTDIR)" ]; then \
+	  echo "$(LDCONFIG)"; $(LDCONFIG) || echo "make install: $(LDCONFIG) failed: run it as root" \
+	    "(or set LD_LIBRARY_PATH=$(PREFIX)/lib) before starting a program linked with -lperfopt" >&2; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/perfopt.h $(DESTDIR)$(PREFIX)/bin/perfopt \
-	  $(DESTDIR)$(PREFIX)/lib/libperfopt* $(DESTDIR)$(PREFIX)/lib/pkgconfig/perfopt.pc
+	  $(DESTDIR)$(PREFIX)/lib/libperfopt* $(DESTDIR)$(PREFIX)/lib/pkgconfig/perfopt.pc \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/perfopt-auto.pc $(DESTDIR)$(MANDIR)/perfopt.1
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 # ---- quality -------------------------------------------------------------------------------
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
@@ -253,6 +270,8 @@ $(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) include/perfopt.h
 	@mkdir -p $(FUZZ_BUILD)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
 	  $(CJSON_CFLAGS) -DPERFOPT_BUILDING -o $@ $< $(LIB_SRC) $(LIB_LIBS)
+# The escaping target includes cli/terminal.c.
+$(FUZZ_BUILD)/fuzz_cli_escape: cli/terminal.c cli/cli.h
 FUZZ_RUNS ?= 20000
 fuzz-smoke: fuzz
 	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p fuzz/corpus/$$n fuzz/seeds/$$n; \

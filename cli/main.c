@@ -3,6 +3,7 @@
 #include "perfopt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -25,10 +26,11 @@ static void usage(FILE *out) {
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
   fprintf(out,
-          "\n'perfopt <command> --help' describes each command; docs/cli.md has the details.\n");
+          "\n'perfopt <command> --help' describes each command; man perfopt and docs/cli.md have\n"
+          "the details.\n");
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
     return 2;
@@ -43,7 +45,20 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-  fprintf(stderr, "perfopt: unknown command '%s'\n", argv[1]);
+  po_cli_error(NULL, "unknown command '%s'", argv[1]);
   usage(stderr);
   return 2;
+}
+
+int main(int argc, char **argv) {
+  /* The command links the library, which writes its own report to PERFOPT_OUT at exit: an
+   * exported PERFOPT_OUT would be overwritten by perfopt's (`perfopt report $PERFOPT_OUT`). The
+   * variable is for the programs perfopt runs (perfopt run sets it in the child). */
+  unsetenv("PERFOPT_OUT");
+  po_cli_install_log(); /* the library's warnings (a misspelled PERFOPT_* variable) on stderr */
+  int rc = dispatch(argc, argv);
+  /* Whatever the command, output that did not reach stdout (> /dev/full) is a failure. */
+  const char *cmd = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+  if (po_cli_flush_stdout(cmd) != 0 && rc == 0) rc = 1;
+  return rc;
 }

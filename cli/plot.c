@@ -32,14 +32,15 @@ static void plot_usage(FILE *out) {
           "Plots a CSV of any size with bounded memory (a streaming M4 per y column).\n"
           "  --x COL      x column, by header name or 0-based index (default: the row number);\n"
           "               dates and Unix timestamps (s or ms, mixed) become a time axis\n"
-          "  --y COLS     comma-separated y columns (default: the first column that is not x\n     "
-          "          and not named like a time stamp)\n"
+          "  --y COLS     comma-separated y columns (default: the first numeric column that is\n"
+          "               not x and not named like a time stamp)\n"
           "  --width PX   chart width (default 1000), --height PX (default 400)\n"
           "  --method M   reduction to the width: m4 (default, pixel-exact), minmax, lttb,\n"
           "               minmaxlttb\n"
           "  --title T    chart title (default: the file name)\n"
-          "  -o OUT.svg   output file\n"
-          "Rows whose selected cells are missing or not numbers are skipped and counted.\n");
+          "  -o OUT.svg   output file (- for standard output)\n"
+          "Rows whose selected cells are missing or not numbers, or whose x is not finite, are\n"
+          "skipped and counted.\n");
 }
 
 /* ---- time parsing --------------------------------------------------------------------- */
@@ -155,21 +156,58 @@ static int parse_method(const char *s, po_ds_method *m) {
   return 0;
 }
 
-static int parse_px(const char *s, int lo, int hi, int *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v < lo || v > hi) return -1;
-  *out = (int)v;
-  return 0;
-}
-
 typedef struct {
   const char *path, *xcol, *ycols, *title, *out;
   int width, height;
   po_ds_method method;
 } plot_args;
 
+/* A column list: non-empty names separated by single commas. */
+static int valid_list(const char *s) {
+  size_t len = strlen(s);
+  return len > 0 && s[0] != ',' && s[len - 1] != ',' && !strstr(s, ",,");
+}
+
+/* One option with its value (argv[*i] is the option). Returns 0, or 2 for a usage error. */
+static int parse_option(int argc, char **argv, int *i, plot_args *a) {
+  const char *o = argv[*i], *v = po_cli_value("plot", argc, argv, i);
+  if (!v) return 2;
+  long n;
+  if (!strcmp(o, "--x")) {
+    if (!*v) {
+      po_cli_error("plot", "--x needs a column name or index, not ''");
+      return 2;
+    }
+    a->xcol = v;
+  } else if (!strcmp(o, "--y")) {
+    if (!valid_list(v)) {
+      po_cli_error("plot", "--y needs column names or indexes separated by commas, not '%s'", v);
+      return 2;
+    }
+    a->ycols = v;
+  } else if (!strcmp(o, "--title")) {
+    a->title = v;
+  } else if (!strcmp(o, "-o") || !strcmp(o, "--output")) {
+    if (!*v) {
+      po_cli_error("plot", "%s needs a file name (or - for standard output)", o);
+      return 2;
+    }
+    a->out = v;
+  } else if (!strcmp(o, "--width") || !strcmp(o, "--height")) {
+    int w = !strcmp(o, "--width");
+    if (po_cli_parse_long("plot", o, v, w ? 120 : 60, w ? 10000 : 20000, "pixels", &n) != 0)
+      return 2;
+    *(w ? &a->width : &a->height) = (int)n;
+  } else if (parse_method(v, &a->method)) {
+    po_cli_error("plot", "unknown --method '%s' (m4, minmax, lttb, minmaxlttb)", v);
+    return 2;
+  }
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, plot_args *a) {
+  static const char *const with_value[] = {"--x",      "--y",     "--title",  "-o",
+                                           "--output", "--width", "--height", "--method"};
   memset(a, 0, sizeof *a);
   a->width = 1000;
   a->height = 400;
@@ -180,44 +218,25 @@ static int parse_args(int argc, char **argv, plot_args *a) {
       plot_usage(stdout);
       return 1;
     }
-    int has_val = i + 1 < argc;
-    if (strcmp(o, "--x") == 0 && has_val)
-      a->xcol = argv[++i];
-    else if (strcmp(o, "--y") == 0 && has_val)
-      a->ycols = argv[++i];
-    else if (strcmp(o, "--title") == 0 && has_val)
-      a->title = argv[++i];
-    else if ((strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) && has_val)
-      a->out = argv[++i];
-    else if (strcmp(o, "--width") == 0 && has_val) {
-      if (parse_px(argv[++i], 120, 10000, &a->width)) {
-        fprintf(stderr, "perfopt plot: --width must be 120..10000 pixels, got '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (strcmp(o, "--height") == 0 && has_val) {
-      if (parse_px(argv[++i], 60, 20000, &a->height)) {
-        fprintf(stderr, "perfopt plot: --height must be 60..20000 pixels, got '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (strcmp(o, "--method") == 0 && has_val) {
-      if (parse_method(argv[++i], &a->method)) {
-        fprintf(stderr, "perfopt plot: unknown --method '%s' (m4, minmax, lttb, minmaxlttb)\n",
-                argv[i]);
-        return 2;
-      }
+    int known = 0;
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+      known |= !strcmp(o, with_value[k]);
+    if (known) {
+      int rc = parse_option(argc, argv, &i, a);
+      if (rc) return rc;
     } else if (o[0] == '-' && o[1] != '\0') {
-      fprintf(stderr, "perfopt plot: unknown or incomplete option '%s'\n", o);
+      po_cli_error("plot", "unknown option '%s'", o);
       plot_usage(stderr);
       return 2;
     } else if (!a->path) {
       a->path = o;
     } else {
-      fprintf(stderr, "perfopt plot: unexpected argument '%s'\n", o);
+      po_cli_error("plot", "unexpected argument '%s'", o);
       return 2;
     }
   }
   if (!a->path || !a->out) {
-    fprintf(stderr, "perfopt plot: %s\n", !a->path ? "missing DATA.csv" : "missing -o OUT.svg");
+    po_cli_error("plot", "%s", !a->path ? "missing DATA.csv" : "missing -o OUT.svg");
     plot_usage(stderr);
     return 2;
   }
@@ -233,12 +252,71 @@ typedef struct {
   size_t xcol;
 } plot_state;
 
+/* ---- the default y column ----------------------------------------------------------------- */
+
+#define SNIFF_BYTES 65536
+
+/* The first SNIFF_BYTES of the file, cut after its last complete line (the whole file when it is
+ * smaller). NULL when it cannot be read (the streaming pass then names the error). */
+static char *read_head(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = malloc(SNIFF_BYTES);
+  size_t n = buf ? fread(buf, 1, SNIFF_BYTES, f) : 0;
+  int whole = n < SNIFF_BYTES;
+  fclose(f);
+  if (!buf) return NULL;
+  if (!whole)
+    while (n > 0 && buf[n - 1] != '\n') n--;
+  *len = n;
+  return buf;
+}
+
+/* Most of the column's cells in the sample are numbers. */
+static int column_is_numeric(const char *sample, size_t len, size_t col) {
+  po_csv *c;
+  if (po_csv_create_mem(sample, len, NULL, &c, NULL, 0) != 0) return 0;
+  double v;
+  int numeric = 0;
+  if (po_csv_select(c, &col, 1) == 0) {
+    while (po_csv_next(c, &v) == 1) {
+    }
+    po_csv_stats cs;
+    po_csv_get_stats(c, &cs);
+    numeric = cs.rows > 0 && cs.rows >= cs.bad_rows;
+  }
+  po_csv_destroy(c);
+  return numeric;
+}
+
+/* The first column that is neither x nor named like a time stamp and holds numbers in the file's
+ * first 64 KiB (a text column such as `symbol` cannot be plotted). Without a usable sample, the
+ * first such column whatever it holds. -1: none. */
+static long default_y(po_csv *csv, const plot_args *a, const plot_state *st) {
+  size_t len = 0, ncol = po_csv_column_count(csv);
+  char *sample = read_head(a->path, &len);
+  long first = -1;
+  for (size_t c = 0; c < ncol; c++) {
+    if ((st->has_x && c == st->xcol) || is_time_name(po_csv_column_name(csv, c))) continue;
+    if (first < 0) first = (long)c;
+    if (!sample) break;
+    if (column_is_numeric(sample, len, c)) {
+      free(sample);
+      return (long)c;
+    }
+  }
+  free(sample);
+  return sample ? -1 : first;
+}
+
+/* ---- columns and rows ----------------------------------------------------------------------- */
+
 static int resolve_columns(po_csv *csv, const plot_args *a, plot_state *st) {
-  char err[256];
+  char err[512];
   if (a->xcol) {
     int xc = po_csv_find_column(csv, a->xcol, err, sizeof err);
     if (xc < 0) {
-      fprintf(stderr, "perfopt plot: %s: %s\n", a->path, err);
+      po_cli_error("plot", "%s: %s", a->path, err);
       return 1;
     }
     st->has_x = 1;
@@ -255,27 +333,24 @@ static int resolve_columns(po_csv *csv, const plot_args *a, plot_state *st) {
       memcpy(name, p, len);
       name[len] = '\0';
       if (st->ny == PLOT_MAX_Y) {
-        fprintf(stderr, "perfopt plot: at most %d y columns\n", PLOT_MAX_Y);
+        po_cli_error("plot", "at most %d y columns", PLOT_MAX_Y);
         return 2;
       }
       int yc = po_csv_find_column(csv, name, err, sizeof err);
       if (yc < 0) {
-        fprintf(stderr, "perfopt plot: %s: %s\n", a->path, err);
+        po_cli_error("plot", "%s: %s", a->path, err);
         return 1;
       }
       st->ycol[st->ny++] = (size_t)yc;
       p = comma ? comma + 1 : p + len;
     }
   } else {
-    /* the first column that is neither x nor named like a time stamp */
-    size_t c = 0, ncol = po_csv_column_count(csv);
-    while (c < ncol && ((st->has_x && c == st->xcol) || is_time_name(po_csv_column_name(csv, c))))
-      c++;
-    if (c >= ncol) {
-      fprintf(stderr, "perfopt plot: %s: no column to plot (use --y)\n", a->path);
+    long c = default_y(csv, a, st);
+    if (c < 0) {
+      po_cli_error("plot", "%s: no numeric column to plot (use --y)", a->path);
       return 1;
     }
-    st->ycol[st->ny++] = c;
+    st->ycol[st->ny++] = (size_t)c;
   }
   for (size_t i = 0; i < st->ny; i++) {
     const char *n = po_csv_column_name(csv, st->ycol[i]);
@@ -284,8 +359,17 @@ static int resolve_columns(po_csv *csv, const plot_args *a, plot_state *st) {
   return 0;
 }
 
-/* Streams every row into the per-column downsamplers. */
-static int stream_rows(po_csv *csv, const plot_args *a, plot_state *st, double *xmin) {
+/* What streaming saw beyond the CSV reader's own counts. */
+typedef struct {
+  double xmin, xmax;        /* over finite x */
+  uint64_t nonfinite_x;     /* rows skipped: x is inf or nan */
+  uint64_t first_nonfinite; /* its data row (1 = the first row after the header) */
+  int any_finite_y;
+} stream_result;
+
+/* Streams every row into the per-column downsamplers. A row whose x is not finite is skipped
+ * (counted); in a time column it is an error: no instant is infinite. */
+static int stream_rows(po_csv *csv, const plot_args *a, plot_state *st, stream_result *res) {
   size_t cols[PLOT_MAX_Y + 1];
   size_t nsel = 0;
   if (st->has_x) cols[nsel++] = st->xcol;
@@ -294,27 +378,79 @@ static int stream_rows(po_csv *csv, const plot_args *a, plot_state *st, double *
   if (st->has_x) po_csv_set_parser(csv, 0, parse_date, NULL); /* dates become Unix seconds */
   for (size_t i = 0; i < st->ny; i++) {
     if (po_ds_stream_create(2 * (size_t)a->width, &st->stream[i]) != 0) {
-      fprintf(stderr, "perfopt plot: out of memory\n");
+      po_cli_error("plot", "out of memory");
       return 1;
     }
   }
   double v[PLOT_MAX_Y + 1];
   uint64_t row = 0;
   int r;
-  *xmin = INFINITY;
+  memset(res, 0, sizeof *res);
+  res->xmin = INFINITY;
+  res->xmax = -INFINITY;
   while ((r = po_csv_next(csv, v)) == 1) {
     double x = (double)row++;
     if (st->has_x) {
       x = st->x_time ? normalize_epoch(v[0]) : v[0];
-      if (x < *xmin) *xmin = x;
+      if (!isfinite(x)) {
+        po_csv_stats cs;
+        po_csv_get_stats(csv, &cs);
+        if (st->x_time) {
+          po_cli_error("plot", "%s: data row %llu: the time column '%s' holds %g, not an instant",
+                       a->path, (unsigned long long)(cs.rows + cs.bad_rows),
+                       po_csv_column_name(csv, st->xcol), x);
+          return 1;
+        }
+        if (res->nonfinite_x++ == 0) res->first_nonfinite = cs.rows + cs.bad_rows;
+        continue;
+      }
     }
-    for (size_t i = 0; i < st->ny; i++) po_ds_stream_push(st->stream[i], x, v[nsel - st->ny + i]);
+    if (x < res->xmin) res->xmin = x;
+    if (x > res->xmax) res->xmax = x;
+    for (size_t i = 0; i < st->ny; i++) {
+      double y = v[nsel - st->ny + i];
+      res->any_finite_y |= isfinite(y);
+      po_ds_stream_push(st->stream[i], x, y);
+    }
   }
   if (r < 0) {
-    fprintf(stderr, "perfopt plot: %s: read error: %s\n", a->path, po_strerror(r));
+    po_cli_error("plot", "%s: read error: %s", a->path, po_strerror(r));
     return 1;
   }
-  if (!st->has_x) *xmin = 0;
+  return 0;
+}
+
+/* Says what was skipped; an error when nothing is left to draw. */
+static int check_rows(const po_csv *csv, const plot_args *a, const plot_state *st,
+                      const stream_result *res) {
+  po_csv_stats cs;
+  po_csv_get_stats(csv, &cs);
+  if (cs.bad_rows > 0)
+    po_cli_error("plot",
+                 "%s: skipped %llu of %llu rows with missing or non-numeric cells (first: line "
+                 "%llu: %s)",
+                 a->path, (unsigned long long)cs.bad_rows,
+                 (unsigned long long)(cs.bad_rows + cs.rows), (unsigned long long)cs.first_bad_line,
+                 cs.first_bad_reason);
+  if (res->nonfinite_x > 0)
+    po_cli_error("plot",
+                 "%s: skipped %llu rows whose x ('%s') is infinite or nan (first: data row %llu)",
+                 a->path, (unsigned long long)res->nonfinite_x, po_csv_column_name(csv, st->xcol),
+                 (unsigned long long)res->first_nonfinite);
+  if (cs.rows == 0) {
+    po_cli_error("plot", "%s: no plottable rows", a->path);
+    return 1;
+  }
+  if (cs.rows == res->nonfinite_x) {
+    po_cli_error("plot", "%s: no row has a finite x in column '%s'", a->path,
+                 po_csv_column_name(csv, st->xcol));
+    return 1;
+  }
+  if (!res->any_finite_y) {
+    po_cli_error("plot", "%s: the y column%s hold%s no finite number", a->path,
+                 st->ny > 1 ? "s" : "", st->ny > 1 ? "" : "s");
+    return 1;
+  }
   return 0;
 }
 
@@ -347,109 +483,97 @@ static void x_axis(const plot_state *st, const po_csv *csv, double xmin, double 
   }
 }
 
+/* Draws every stream's points, reduced to the width, into the chart. */
+static int add_series(po_chart *chart, const plot_args *a, const plot_state *st,
+                      const stream_result *res, po_csv *csv) {
+  size_t maxp = po_ds_stream_max_points(st->stream[0]);
+  size_t cap = po_ds_capacity(a->method, (size_t)a->width);
+  double *px = malloc(maxp * sizeof *px), *py = malloc(maxp * sizeof *py);
+  size_t *idx = malloc((cap > maxp ? cap : maxp) * sizeof *idx);
+  int rc = 1;
+  if (!px || !py || !idx) {
+    po_cli_error("plot", "out of memory");
+    goto out;
+  }
+  double scale = 1;
+  po_unit xunit = PO_UNIT_NONE;
+  char xlabel[128], err[512];
+  x_axis(st, csv, res->xmin, res->xmax, &scale, &xunit, xlabel, sizeof xlabel);
+  po_chart_set_axis(chart, 'x', xlabel, xunit);
+  if (st->ny == 1) po_chart_set_axis(chart, 'y', st->yname[0], PO_UNIT_NONE);
+  double origin = xunit == PO_UNIT_NONE && scale == 1 ? 0 : res->xmin;
+  for (size_t i = 0; i < st->ny; i++) {
+    int64_t k = po_ds_stream_read(st->stream[i], px, py, NULL, maxp);
+    if (k < 0) goto out;
+    for (int64_t j = 0; j < k; j++) px[j] = (px[j] - origin) * scale;
+    po_ds_input in = {0};
+    in.x = px;
+    in.y = py;
+    in.n = (size_t)k;
+    int64_t m = po_downsample(a->method, &in, (size_t)a->width, idx, cap, err, sizeof err);
+    if (m < 0) {
+      po_cli_error("plot", "%s", err);
+      goto out;
+    }
+    int crc = po_chart_add_series_subset(chart, st->yname[i], PO_UNIT_NONE, px, py, idx, (size_t)m);
+    if (crc) {
+      po_cli_error("plot", "cannot add series '%s': %s", st->yname[i], po_strerror(crc));
+      goto out;
+    }
+  }
+  rc = 0;
+out:
+  free(px);
+  free(py);
+  free(idx);
+  return rc;
+}
+
+static int write_chart(po_chart *chart, const char *out) {
+  char err[512];
+  if (po_cli_is_stdout(out)) {
+    if (po_chart_write_svg(chart, stdout) == 0) return 0;
+    return po_cli_stdout_error("plot");
+  }
+  if (po_chart_save_svg(chart, out, err, sizeof err) == 0) return 0;
+  po_cli_error("plot", "%s", err);
+  return 1;
+}
+
 int po_cli_plot(int argc, char **argv) {
   plot_args a;
   int rc = parse_args(argc, argv, &a);
   if (rc) return rc == 1 ? 0 : rc;
   char err[512];
   po_csv *csv = NULL;
-  int orc = po_csv_create(a.path, NULL, &csv, err, sizeof err);
-  if (orc) {
-    fprintf(stderr, "perfopt plot: %s\n", err);
+  if (po_csv_create(a.path, NULL, &csv, err, sizeof err) != 0) {
+    po_cli_error("plot", "%s", err);
     return 1;
   }
   plot_state st;
   memset(&st, 0, sizeof st);
+  stream_result res;
   po_chart *chart = NULL;
-  double *px = NULL, *py = NULL;
-  size_t *idx = NULL;
   rc = resolve_columns(csv, &a, &st);
-  double xmin = 0;
-  if (!rc) rc = stream_rows(csv, &a, &st, &xmin);
+  if (!rc) rc = stream_rows(csv, &a, &st, &res);
+  if (!rc) rc = check_rows(csv, &a, &st, &res);
   if (rc) goto out;
 
-  po_csv_stats cs;
-  po_csv_get_stats(csv, &cs);
-  if (cs.bad_rows > 0)
-    fprintf(stderr,
-            "perfopt plot: %s: skipped %llu of %llu rows with missing or non-numeric cells "
-            "(first: line %llu: %s)\n",
-            a.path, (unsigned long long)cs.bad_rows, (unsigned long long)(cs.bad_rows + cs.rows),
-            (unsigned long long)cs.first_bad_line, cs.first_bad_reason);
-  if (cs.rows == 0) {
-    fprintf(stderr, "perfopt plot: %s: no plottable rows\n", a.path);
-    rc = 1;
-    goto out;
-  }
-
   char title[512];
-  if (a.title) {
-    snprintf(title, sizeof title, "%s", a.title);
-  } else {
-    const char *base = strrchr(a.path, '/');
-    snprintf(title, sizeof title, "%s", base ? base + 1 : a.path);
-  }
+  const char *base = strrchr(a.path, '/');
+  snprintf(title, sizeof title, "%s", a.title ? a.title : base ? base + 1 : a.path);
   chart = po_chart_create(PO_CHART_LINES, title);
-  size_t maxp = po_ds_stream_max_points(st.stream[0]);
-  size_t cap = po_ds_capacity(a.method, (size_t)a.width);
-  px = malloc(maxp * sizeof *px);
-  py = malloc(maxp * sizeof *py);
-  idx = malloc((cap > maxp ? cap : maxp) * sizeof *idx);
-  if (!chart || !px || !py || !idx) {
-    fprintf(stderr, "perfopt plot: out of memory\n");
+  if (!chart) {
+    po_cli_error("plot", "out of memory");
     rc = 1;
     goto out;
   }
   po_chart_set_size(chart, a.width, a.height);
-
-  double xmax = -INFINITY, scale = 1;
-  po_unit xunit = PO_UNIT_NONE;
-  char xlabel[128];
-  for (size_t i = 0; i < st.ny; i++) {
-    int64_t k = po_ds_stream_read(st.stream[i], px, NULL, NULL, maxp);
-    if (k > 0 && px[k - 1] > xmax) xmax = px[k - 1];
-  }
-  x_axis(&st, csv, st.has_x ? xmin : 0, xmax, &scale, &xunit, xlabel, sizeof xlabel);
-  po_chart_set_axis(chart, 'x', xlabel, xunit);
-  if (st.ny == 1) po_chart_set_axis(chart, 'y', st.yname[0], PO_UNIT_NONE);
-
-  for (size_t i = 0; i < st.ny; i++) {
-    int64_t k = po_ds_stream_read(st.stream[i], px, py, NULL, maxp);
-    if (k < 0) {
-      rc = 1;
-      goto out;
-    }
-    double origin = xunit == PO_UNIT_NONE && scale == 1 ? 0 : xmin;
-    for (int64_t j = 0; j < k; j++) px[j] = (px[j] - origin) * scale;
-    po_ds_input in = {0};
-    in.x = px;
-    in.y = py;
-    in.n = (size_t)k;
-    int64_t m = po_downsample(a.method, &in, (size_t)a.width, idx, cap, err, sizeof err);
-    if (m < 0) {
-      fprintf(stderr, "perfopt plot: %s\n", err);
-      rc = 1;
-      goto out;
-    }
-    int crc = po_chart_add_series_subset(chart, st.yname[i], PO_UNIT_NONE, px, py, idx, (size_t)m);
-    if (crc) {
-      fprintf(stderr, "perfopt plot: cannot add series '%s': %s\n", st.yname[i], po_strerror(crc));
-      rc = 1;
-      goto out;
-    }
-  }
-  if (po_chart_save_svg(chart, a.out, err, sizeof err) != 0) {
-    fprintf(stderr, "perfopt plot: %s\n", err);
-    rc = 1;
-    goto out;
-  }
-  rc = 0;
+  rc = add_series(chart, &a, &st, &res, csv);
+  if (!rc) rc = write_chart(chart, a.out);
 out:
   for (size_t i = 0; i < st.ny; i++) po_ds_stream_destroy(st.stream[i]);
   po_chart_destroy(chart);
   po_csv_destroy(csv);
-  free(px);
-  free(py);
-  free(idx);
   return rc;
 }

@@ -23,7 +23,7 @@ static void usage(FILE *out) {
 int po_cli_run(int argc, char **argv) {
   const char *out = "perfopt-report.json";
   po_sort sort = PO_SORT_TOTAL;
-  size_t top = 25;
+  long top = 25;
   int quiet = 0, i = 1;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--")) {
@@ -34,10 +34,14 @@ int po_cli_run(int argc, char **argv) {
       return 0;
     } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
       out = argv[++i];
+      if (po_cli_is_stdout(out)) { /* the table goes there; the report is a file COMMAND writes */
+        po_cli_error("run", "-o needs a file name: standard output carries the profile table");
+        return 2;
+      }
     } else if (!strcmp(argv[i], "--sort") && i + 1 < argc) {
       if (po_cli_parse_sort("run", argv[++i], &sort) != 0) return 2;
     } else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
-      top = (size_t)strtoul(argv[++i], NULL, 10);
+      if (po_cli_parse_long("run", "--top", argv[++i], 0, 1000000, NULL, &top) != 0) return 2;
     } else if (!strcmp(argv[i], "--quiet")) {
       quiet = 1;
     } else if (argv[i][0] == '-') {
@@ -88,7 +92,7 @@ int po_cli_run(int argc, char **argv) {
             child_rc, err);
     return 1;
   }
-  if (!quiet) po_report_write_text(rep, stdout, sort, top);
+  if (!quiet) po_cli_write_report_text(rep, stdout, sort, (size_t)top);
   fprintf(stderr, "perfopt run: report written to %s (command exit %d)\n", out, child_rc);
   po_report_destroy(rep);
   return child_rc;

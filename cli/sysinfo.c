@@ -24,9 +24,14 @@ static double num(const cJSON *o, const char *k) {
   return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
+/* The string value, escaped for the terminal (names come from /proc, /sys and NVML). A few
+ * rotating buffers: one printf may show several. */
 static const char *str(const cJSON *o, const char *k) {
+  static char bufs[8][512];
+  static unsigned next;
   const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-  return s ? s : "";
+  char *b = bufs[next++ % 8];
+  return po_cli_escape(s ? s : "", b, sizeof bufs[0]);
 }
 
 static void print_host(const cJSON *h) {
@@ -103,15 +108,12 @@ static int parse_args(int argc, char **argv, int *json, long *window_ms) {
     } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;
-    } else if (!strcmp(argv[i], "--window") && i + 1 < argc) {
-      char *end;
-      *window_ms = strtol(argv[++i], &end, 10);
-      if (!*argv[i] || *end || *window_ms < 0 || *window_ms > 60000) {
-        fprintf(stderr, "perfopt sysinfo: --window must be 0..60000 ms, not '%s'\n", argv[i]);
+    } else if (!strcmp(argv[i], "--window")) {
+      const char *v = po_cli_value("sysinfo", argc, argv, &i);
+      if (!v || po_cli_parse_long("sysinfo", "--window", v, 0, 60000, "ms", window_ms) != 0)
         return 2;
-      }
     } else {
-      fprintf(stderr, "perfopt sysinfo: unknown option '%s'\n", argv[i]);
+      po_cli_error("sysinfo", "unknown option '%s'", argv[i]);
       usage(stderr);
       return 2;
     }
@@ -127,14 +129,13 @@ int po_cli_sysinfo(int argc, char **argv) {
   po_config cfg;
   char err[256];
   if (po_config_load(&cfg, err, sizeof err) != 0) {
-    fprintf(stderr, "perfopt sysinfo: %s\n", err);
+    po_cli_error("sysinfo", "%s", err);
     return 1;
   }
   po_report *rep = NULL;
   int rc = po_report_create_sysinfo(&cfg, (int)window_ms, &rep);
   if (rc) {
-    fprintf(stderr, "perfopt sysinfo: cannot read %s/proc/stat: %s\n", cfg.proc_root,
-            po_strerror(rc));
+    po_cli_error("sysinfo", "cannot read %s/proc/stat: %s", cfg.proc_root, po_strerror(rc));
     return 1;
   }
   const cJSON *root = po_report_json(rep);
@@ -149,9 +150,5 @@ int po_cli_sysinfo(int argc, char **argv) {
     print_thresholds_and_gpus(root);
   }
   po_report_destroy(rep);
-  if (fflush(stdout) != 0 || ferror(stdout)) {
-    fprintf(stderr, "perfopt sysinfo: cannot write the output\n");
-    return 1;
-  }
-  return rc;
+  return rc; /* main reports a write error on stdout */
 }

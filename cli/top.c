@@ -82,15 +82,16 @@ static void fr_raw(frame *f, const char *s, size_t n) {
   f->buf[f->len] = '\0';
 }
 
-/* One line of visible text (no escapes inside `text` except via fr_line_color). */
+/* One line of visible text: control characters in it (a disk or GPU name) are shown escaped. */
 static void fr_line(frame *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fr_line(frame *f, const char *fmt, ...) {
-  char tmp[1024];
+  char raw[1024], tmp[1024];
   if (f->tty && f->line >= f->rows - 1) return; /* the last row stays empty: no scrolling */
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(tmp, sizeof tmp, fmt, ap);
+  vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
+  po_cli_escape(raw, tmp, sizeof tmp);
   size_t n = strlen(tmp);
   if (f->tty && n > (size_t)f->cols) n = (size_t)f->cols;
   fr_raw(f, tmp, n);
@@ -218,38 +219,25 @@ static void draw(frame *f, const po_system_sample *s, const view *v, double inte
   if (f->tty) fr_raw(f, "\033[J", 3); /* clear what a longer previous frame left below */
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || *end || end == s || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-
 int po_cli_top(int argc, char **argv) {
   long pid = 0, interval_ms = 1000, iterations = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;
-    } else if (!strcmp(argv[i], "--pid") && i + 1 < argc) {
-      if (parse_long(argv[++i], 1, 1L << 30, &pid)) {
-        fprintf(stderr, "perfopt top: --pid must be a process id, not '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
-      if (parse_long(argv[++i], 100, 60000, &interval_ms)) {
-        fprintf(stderr, "perfopt top: --interval must be 100..60000 ms, not '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (!strcmp(argv[i], "--iterations") && i + 1 < argc) {
-      if (parse_long(argv[++i], 1, 1L << 30, &iterations)) {
-        fprintf(stderr, "perfopt top: --iterations must be a positive count, not '%s'\n", argv[i]);
-        return 2;
-      }
+    } else if (!strcmp(argv[i], "--pid") || !strcmp(argv[i], "--interval") ||
+               !strcmp(argv[i], "--iterations")) {
+      const char *o = argv[i], *v = po_cli_value("top", argc, argv, &i);
+      int bad = !v;
+      if (!bad && !strcmp(o, "--pid"))
+        bad = po_cli_parse_long("top", o, v, 1, 1L << 30, "a process id", &pid) != 0;
+      else if (!bad && !strcmp(o, "--interval"))
+        bad = po_cli_parse_long("top", o, v, 100, 60000, "ms", &interval_ms) != 0;
+      else if (!bad)
+        bad = po_cli_parse_long("top", o, v, 1, 1L << 30, "frames", &iterations) != 0;
+      if (bad) return 2;
     } else {
-      fprintf(stderr, "perfopt top: unknown option '%s'\n", argv[i]);
+      po_cli_error("top", "unknown option '%s'", argv[i]);
       usage(stderr);
       return 2;
     }
@@ -257,19 +245,19 @@ int po_cli_top(int argc, char **argv) {
   po_config cfg;
   char err[256];
   if (po_config_load(&cfg, err, sizeof err) != 0) {
-    fprintf(stderr, "perfopt top: %s\n", err);
+    po_cli_error("top", "%s", err);
     return 1;
   }
   po_probe *probe = NULL;
   int prc = po_probe_create(&cfg, &probe);
   if (prc != 0) {
-    fprintf(stderr, "perfopt top: cannot read /proc/stat: %s\n", po_strerror(prc));
+    po_cli_error("top", "cannot read /proc/stat: %s", po_strerror(prc));
     return 1;
   }
   po_system_sample *s = malloc(sizeof *s);
   view *v = calloc(1, sizeof *v);
   if (!s || !v) {
-    fprintf(stderr, "perfopt top: out of memory\n");
+    po_cli_error("top", "out of memory");
     free(s);
     free(v);
     po_probe_destroy(probe);
@@ -277,7 +265,7 @@ int po_cli_top(int argc, char **argv) {
   }
   v->pid = (int)pid;
   if (v->pid > 0 && po_probe_process(probe, v->pid, 1, &v->proc) != 0) {
-    fprintf(stderr, "perfopt top: no process %d\n", v->pid);
+    po_cli_error("top", "no process %d", v->pid);
     free(s);
     free(v);
     po_probe_destroy(probe);
@@ -353,7 +341,7 @@ int po_cli_top(int argc, char **argv) {
     draw(&f, s, v, (double)interval_ms / 1000.0);
     if (!tty) fr_raw(&f, "\n", 1);
     if (fwrite(f.buf, 1, f.len, stdout) != f.len || fflush(stdout) != 0) {
-      rc = 1;
+      rc = po_cli_stdout_error("top");
       break;
     }
     frames++;

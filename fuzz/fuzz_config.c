@@ -1,5 +1,5 @@
 /* libFuzzer: the JSON configuration parser and its validation. Never crashes; on error the
- * configuration is unchanged. */
+ * configuration is unchanged; a number is accepted only in its strict decimal form. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!eq) continue;
     *eq = '\0';
     po_config_set(&cfg, line, eq + 1, err, sizeof err);
+    /* Numbers are strictly decimal: an accepted value has no space, hex digit or other letter. */
+    po_config num;
+    po_config_defaults(&num);
+    if (po_config_set(&num, "CPU_THRESHOLD", eq + 1, err, sizeof err) == 0 ||
+        po_config_set(&num, "MONITOR_INTERVAL_MS", eq + 1, err, sizeof err) == 0) {
+      for (const char *p = eq + 1; *p; p++)
+        if (!strchr("0123456789+-.eE", *p)) abort();
+    }
   }
   free(text);
   return 0;

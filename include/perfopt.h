@@ -116,19 +116,25 @@ typedef struct po_config {
 /* Fills *cfg with the built-in defaults (no environment, no file). */
 PO_API void po_config_defaults(po_config *cfg);
 
-/* Sets one key from its text form ("true", "0.75", "sieve"...). Keys are case-insensitive.
- * Returns PO_ECONFIG with a message in errbuf naming the key and what is allowed when the key is
- * unknown, the type is wrong or the value is out of range; *cfg is then unchanged. */
+/* Sets one key from its text form ("true", "0.75", "sieve"...). Keys are case-insensitive;
+ * numbers are decimal, the whole string (no spaces, hex, inf or nan; integers have no fraction or
+ * exponent). Returns PO_ECONFIG with a message in errbuf naming the key and what is allowed when
+ * the key is unknown (with the closest key), the type is wrong or the value is out of range; *cfg
+ * is then unchanged. */
 PO_API int po_config_set(po_config *cfg, const char *key, const char *value, char *errbuf,
                          size_t errlen);
 
 /* Applies a JSON object {"KEY": value, ...} from a string or a file. All-or-nothing: on any
- * error *cfg is unchanged and errbuf names the key (or the line of a syntax error). */
+ * error *cfg is unchanged and errbuf names the key (or the line of a syntax error). An unknown key
+ * is skipped with a warning to the log callback (level 1) naming it and the closest key. */
 PO_API int po_config_load_json(po_config *cfg, const char *json, char *errbuf, size_t errlen);
 PO_API int po_config_load_file(po_config *cfg, const char *path, char *errbuf, size_t errlen);
 
 /* Applies PERFOPT_<KEY> environment variables (and PERFOPT_PROFILING=0|1 as a shorthand for
- * ENABLE_PROFILING). All-or-nothing, like po_config_load_json. */
+ * ENABLE_PROFILING). All-or-nothing, like po_config_load_json; errbuf names the variable, its
+ * value and what is allowed. A PERFOPT_* variable that is neither a key nor one perfopt reads
+ * otherwise (PERFOPT_CONFIG, PERFOPT_OUT, PERFOPT_PROFILING, PERFOPT_HEAP_*...) is ignored with a
+ * warning to the log callback (level 1) naming it and the closest valid variable. */
 PO_API int po_config_from_env(po_config *cfg, char *errbuf, size_t errlen);
 
 /* Defaults, then the file named by PERFOPT_CONFIG (if set), then the environment. */
@@ -1013,8 +1019,10 @@ PO_API size_t po_ds_column(double x, double lo, double hi, size_t width);
 /* Streaming M4 with fixed memory, for series that grow during a run. The x axis is cut into
  * `buckets` equal buckets; each keeps its first and last point (by x), its minimum and maximum y,
  * and its first NaN (a gap). When a point falls outside the buckets, the bucket width doubles and
- * neighbours merge (exactly: M4 of a union is M4 of the parts), so memory never grows. Points may
- * arrive in any x order (ascending is the fast path). Not thread-safe: one writer per stream. */
+ * neighbours merge (exactly: M4 of a union is M4 of the parts), so memory never grows. The width
+ * stays a finite power of two in [2^-1022, 2^1023], so any finite x (near +-1e308, or differing by
+ * denormals) is placed in bounded time. Points may arrive in any x order (ascending is the fast
+ * path). Not thread-safe: one writer per stream. */
 typedef struct po_ds_stream po_ds_stream;
 
 typedef struct po_ds_stream_stats {

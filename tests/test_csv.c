@@ -262,6 +262,41 @@ static void test_parse_double_matches_strtod(void **state) {
   }
 }
 
+static void test_directory_says_it_is_a_directory(void **state) {
+  (void)state;
+  po_csv *c = NULL;
+  char err[256] = "";
+  assert_int_equal(po_csv_create("/tmp", NULL, &c, err, sizeof err), PO_EINVAL);
+  assert_null(c);
+  assert_non_null(strstr(err, "/tmp: is a directory"));
+  assert_null(strstr(err, "read error"));
+}
+
+/* A header longer than the read buffer is named as such, not as an empty file; a header that
+ * fits in the same buffer is read (positive control). */
+static void test_header_longer_than_the_buffer_is_named(void **state) {
+  (void)state;
+  char path[] = "/tmp/po_test_csv_XXXXXX";
+  int fd = mkstemp(path);
+  FILE *f = fdopen(fd, "w");
+  for (int i = 0; i < 100; i++) fprintf(f, "%scolumn_%03d", i ? "," : "", i); /* 1100 bytes */
+  fprintf(f, "\n1,2\n");
+  fclose(f);
+  po_csv_options o = {0};
+  o.buffer_bytes = 512;
+  po_csv *c = NULL;
+  char err[256] = "";
+  assert_int_equal(po_csv_create(path, &o, &c, err, sizeof err), PO_EPARSE);
+  assert_null(c);
+  assert_non_null(strstr(err, "header row is longer than the 512-byte read buffer"));
+  assert_null(strstr(err, "empty"));
+  o.buffer_bytes = 4096;
+  assert_int_equal(po_csv_create(path, &o, &c, err, sizeof err), 0);
+  assert_int_equal(po_csv_column_count(c), 100);
+  po_csv_destroy(c);
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reads_header_quotes_and_crlf),
@@ -273,6 +308,8 @@ int main(void) {
       cmocka_unit_test(test_row_longer_than_buffer_is_skipped),
       cmocka_unit_test(test_fallback_parser_for_dates),
       cmocka_unit_test(test_parse_double_matches_strtod),
+      cmocka_unit_test(test_directory_says_it_is_a_directory),
+      cmocka_unit_test(test_header_longer_than_the_buffer_is_named),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

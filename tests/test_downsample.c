@@ -6,10 +6,12 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "perfopt.h"
 
@@ -565,6 +567,109 @@ static void test_stream_any_order_keeps_global_extremes_and_gaps(void **state) {
   assert_int_equal(po_ds_stream_create(1, &s), PO_EINVAL);
 }
 
+/* ---- streaming: inputs that used to loop forever ------------------------------------------- */
+
+/* Each of these hung at 100% CPU before the bucket width was kept finite: SIGALRM (default
+ * action: terminate) turns a hang into a failed test binary. */
+#define HANG_GUARD_SECONDS 20
+
+/* Reads the stream back and checks what must hold whatever the input: a finite, positive width
+ * with a finite inverse, x sorted, and the points with the smallest and largest x and y kept. */
+static void check_stream(po_ds_stream *s, double xmin, double xmax, double ymin, double ymax) {
+  po_ds_stream_stats st;
+  po_ds_stream_get_stats(s, &st);
+  assert_true(isfinite(st.bucket_width) && st.bucket_width > 0);
+  assert_true(isfinite(1.0 / st.bucket_width));
+  size_t cap = po_ds_stream_max_points(s);
+  double *x = malloc(cap * sizeof *x), *y = malloc(cap * sizeof *y);
+  assert_non_null(x);
+  assert_non_null(y);
+  int64_t k = po_ds_stream_read(s, x, y, NULL, cap);
+  assert_true(k > 0);
+  int has_xmin = 0, has_xmax = 0, has_ymin = 0, has_ymax = 0;
+  for (int64_t i = 0; i < k; i++) {
+    if (i) assert_true(x[i - 1] <= x[i]);
+    has_xmin |= x[i] == xmin;
+    has_xmax |= x[i] == xmax;
+    has_ymin |= y[i] == ymin;
+    has_ymax |= y[i] == ymax;
+  }
+  assert_true(has_xmin && has_xmax && has_ymin && has_ymax);
+  free(x);
+  free(y);
+}
+
+static void test_stream_x_spanning_all_doubles_ends(void **state) {
+  (void)state;
+  static const size_t buckets[] = {2, 3, 8, 240, 2000};
+  alarm(HANG_GUARD_SECONDS);
+  for (size_t b = 0; b < sizeof buckets / sizeof buckets[0]; b++) {
+    po_ds_stream *s;
+    assert_int_equal(po_ds_stream_create(buckets[b], &s), 0);
+    size_t n = 3 * buckets[b] + 10; /* more rows than buckets: the grid is built */
+    for (size_t i = 0; i < n; i++) {
+      double sign = i % 2 ? -1 : 1;
+      double x = sign * DBL_MAX * (0.5 + 0.5 * (double)i / (double)n);
+      po_ds_stream_push(s, i == n - 1 ? -DBL_MAX : x, (double)i);
+    }
+    po_ds_stream_push(s, DBL_MAX, -1);
+    check_stream(s, -DBL_MAX, DBL_MAX, -1, (double)(n - 1));
+    po_ds_stream_destroy(s);
+  }
+  alarm(0);
+}
+
+static void test_stream_x_differing_by_denormals_ends(void **state) {
+  (void)state;
+  alarm(HANG_GUARD_SECONDS);
+  po_ds_stream *s;
+  /* x in {0, 1, 2} times the smallest denormal */
+  assert_int_equal(po_ds_stream_create(240, &s), 0);
+  for (int i = 0; i < 1000; i++) po_ds_stream_push(s, 4.9406564584124654e-324 * (i % 3), i);
+  check_stream(s, 0, 2 * 4.9406564584124654e-324, 0, 999);
+  po_ds_stream_destroy(s);
+  /* denormals near 1e-310, then a jump to 1: the width grows from the smallest one */
+  assert_int_equal(po_ds_stream_create(16, &s), 0);
+  for (int i = 0; i < 100; i++) po_ds_stream_push(s, 1e-310 + 4.9406564584124654e-324 * i, -i);
+  po_ds_stream_push(s, 1.0, 5);
+  check_stream(s, 1e-310, 1.0, -99, 5);
+  po_ds_stream_destroy(s);
+  alarm(0);
+}
+
+static void test_stream_implicit_x_after_extreme_x_ends(void **state) {
+  (void)state;
+  alarm(HANG_GUARD_SECONDS);
+  po_ds_stream *s;
+  assert_int_equal(po_ds_stream_create(8, &s), 0);
+  for (int i = 0; i < 20; i++) po_ds_stream_push(s, i % 2 ? 1e308 : -1e308, i);
+  double y[5000];
+  for (int i = 0; i < 5000; i++) y[i] = (double)(i % 97);
+  assert_int_equal(po_ds_stream_push_y(s, y, 5000), 0); /* x = 20, 21, ... */
+  po_ds_stream_stats st;
+  po_ds_stream_get_stats(s, &st);
+  assert_int_equal(st.pushed, 5020);
+  check_stream(s, -1e308, 1e308, 0, 96);
+  po_ds_stream_destroy(s);
+  alarm(0);
+}
+
+/* A point a hair below the origin is in bucket -1 at every resolution: once the width is near
+ * 2^1022 its offset underflows to -0, which must not put it in bucket 0 after a larger x that was
+ * placed in bucket -1 earlier (the read-back would then be out of order). */
+static void test_stream_points_just_below_the_origin_stay_sorted(void **state) {
+  (void)state;
+  po_ds_stream *s;
+  assert_int_equal(po_ds_stream_create(4, &s), 0);
+  for (int i = 0; i < 5; i++) po_ds_stream_push(s, i ? i : 0.5, i); /* grid: origin 0.5 */
+  double above = 0.5 - 0x1p-54, below = 0.5 - 0x1p-53;
+  po_ds_stream_push(s, above, 10); /* bucket -1 at the fine width */
+  po_ds_stream_push(s, 1e308, 11); /* the width grows to the largest powers of two */
+  po_ds_stream_push(s, below, 12); /* (below - 0.5) / width underflows to -0 */
+  check_stream(s, below, 1e308, 0, 12);
+  po_ds_stream_destroy(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lttb_matches_reference_on_seeded_inputs),
@@ -584,6 +689,10 @@ int main(void) {
       cmocka_unit_test(test_stream_small_series_is_kept_whole),
       cmocka_unit_test(test_stream_is_exact_m4_of_its_buckets),
       cmocka_unit_test(test_stream_any_order_keeps_global_extremes_and_gaps),
+      cmocka_unit_test(test_stream_x_spanning_all_doubles_ends),
+      cmocka_unit_test(test_stream_x_differing_by_denormals_ends),
+      cmocka_unit_test(test_stream_implicit_x_after_extreme_x_ends),
+      cmocka_unit_test(test_stream_points_just_below_the_origin_stay_sorted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 typedef enum { T_BOOL, T_DOUBLE, T_INT, T_ENUM, T_STRING } key_type;
 
@@ -111,9 +112,55 @@ static const key_def *find_key(const char *name) {
   return NULL;
 }
 
+/* Case-insensitive Levenshtein distance, capped at 63 (names are short). */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 63) la = 63;
+  if (lb > 63) lb = 63;
+  size_t row[64];
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+      size_t best = diag + cost;
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* Environment variables of ours that are not configuration keys: the documented ones first (they
+ * are suggested for misspellings too), then those other tools read (never warned about). A module
+ * that reads a PERFOPT_* variable of its own lists it here. */
+static const char *const env_documented[] = {"CONFIG", "OUT", "PROFILING"};
+static const char *const env_other[] = {"FAKE_NVML", "TRACE", "NO_BROWSER", "TSAN"};
+static const char *const env_other_prefixes[] = {"HEAP_"};
+
+/* The valid name closest to `name`: a key, or with env set also a documented variable. */
+static const char *closest_name(const char *name, int env) {
+  const char *best = keys[0].name;
+  size_t best_d = SIZE_MAX;
+  for (size_t i = 0; i < PO__ARRAY_LEN(keys); i++) {
+    size_t d = edit_distance(name, keys[i].name);
+    if (d < best_d) best_d = d, best = keys[i].name;
+  }
+  for (size_t i = 0; env && i < PO__ARRAY_LEN(env_documented); i++) {
+    size_t d = edit_distance(name, env_documented[i]);
+    if (d < best_d) best_d = d, best = env_documented[i];
+  }
+  return best;
+}
+
 static int unknown_key(const char *name, char *errbuf, size_t errlen) {
   return po__errf(PO_ECONFIG, errbuf, errlen,
-                  "unknown configuration key '%s' (perfopt config --keys lists them)", name);
+                  "unknown configuration key '%s' (closest: %s; perfopt config --keys lists them)",
+                  name, closest_name(name, 0));
 }
 
 static void describe_allowed(const key_def *k, char *buf, size_t len) {
@@ -156,13 +203,36 @@ static int parse_bool(const char *s, int *out) {
   return -1;
 }
 
-static int parse_double(const char *s, double *out) {
-  char *end;
+/* Decimal only, the whole string: [+-]digits[.digits][e[+-]digits] (integer: [+-]digits, read
+ * exactly). No spaces, hex, inf or nan: strtod and strtoll would accept some of those. */
+static int parse_number(const char *s, int integer, double *out, int64_t *iout) {
+  const char *p = s;
+  if (*p == '+' || *p == '-') p++;
+  size_t digits = 0;
+  while (isdigit((unsigned char)*p)) p++, digits++;
+  if (!integer) {
+    if (*p == '.') {
+      p++;
+      while (isdigit((unsigned char)*p)) p++, digits++;
+    }
+    if (digits && (*p == 'e' || *p == 'E')) {
+      p++;
+      if (*p == '+' || *p == '-') p++;
+      if (!isdigit((unsigned char)*p)) return -1;
+      while (isdigit((unsigned char)*p)) p++;
+    }
+  }
+  if (!digits || *p) return -1;
   errno = 0;
-  double v = strtod(s, &end);
-  if (end == s || errno == ERANGE || !isfinite(v)) return -1;
-  while (isspace((unsigned char)*end)) end++;
-  if (*end) return -1;
+  if (integer) {
+    long long v = strtoll(s, NULL, 10);
+    if (errno == ERANGE) return -1;
+    *iout = v;
+    *out = (double)v;
+    return 0;
+  }
+  double v = strtod(s, NULL);
+  if (errno == ERANGE || !isfinite(v)) return -1;
   *out = v;
   return 0;
 }
@@ -193,11 +263,22 @@ static int set_text(po_config *cfg, const key_def *k, const char *value, char *e
       *(int *)(void *)base = b;
       return 0;
     }
-    case T_DOUBLE:
+    case T_DOUBLE: {
+      double v;
+      int64_t unused;
+      if (parse_number(value, 0, &v, &unused) != 0) return bad_value(k, value, errbuf, errlen);
+      return store_number(cfg, k, v, value, errbuf, errlen);
+    }
     case T_INT: {
       double v;
-      if (parse_double(value, &v) != 0) return bad_value(k, value, errbuf, errlen);
-      return store_number(cfg, k, v, value, errbuf, errlen);
+      int64_t iv;
+      if (parse_number(value, 1, &v, &iv) == 0) { /* digits: exact, past 2^53 too */
+        if (v < k->min || v > k->max) return bad_value(k, value, errbuf, errlen);
+        *(int64_t *)(void *)base = iv;
+        return 0;
+      }
+      if (parse_number(value, 0, &v, &iv) != 0) return bad_value(k, value, errbuf, errlen);
+      return store_number(cfg, k, v, value, errbuf, errlen); /* 1e9: integral values only */
     }
     case T_ENUM:
       for (int i = 0; k->enum_names[i]; i++)
@@ -250,8 +331,9 @@ static int line_of(const char *text, const char *at) {
   return line;
 }
 
-int po_config_load_json(po_config *cfg, const char *json, char *errbuf, size_t errlen) {
-  if (!cfg || !json) return po__errf(PO_EINVAL, errbuf, errlen, "NULL argument");
+/* `what` names the source in warnings (a path, or "configuration"). */
+static int load_json(po_config *cfg, const char *json, const char *what, char *errbuf,
+                     size_t errlen) {
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
   if (!root) {
@@ -265,10 +347,12 @@ int po_config_load_json(po_config *cfg, const char *json, char *errbuf, size_t e
   } else {
     const cJSON *item;
     cJSON_ArrayForEach(item, root) {
-      const key_def *k = item->string ? find_key(item->string) : NULL;
-      if (!k) {
-        rc = unknown_key(item->string ? item->string : "", errbuf, errlen);
-        break;
+      const char *name = item->string ? item->string : "";
+      const key_def *k = find_key(name);
+      if (!k) { /* warned and skipped, like a misspelled PERFOPT_* variable */
+        po__log(1, "%s: unknown configuration key '%s' ignored (closest: %s)", what, name,
+                closest_name(name, 0));
+        continue;
       }
       rc = set_json(&tmp, k, item, errbuf, errlen);
       if (rc) break;
@@ -279,27 +363,58 @@ int po_config_load_json(po_config *cfg, const char *json, char *errbuf, size_t e
   return rc;
 }
 
+int po_config_load_json(po_config *cfg, const char *json, char *errbuf, size_t errlen) {
+  if (!cfg || !json) return po__errf(PO_EINVAL, errbuf, errlen, "NULL argument");
+  return load_json(cfg, json, "configuration", errbuf, errlen);
+}
+
 int po_config_load_file(po_config *cfg, const char *path, char *errbuf, size_t errlen) {
   if (!cfg || !path) return po__errf(PO_EINVAL, errbuf, errlen, "NULL argument");
   char *text;
   int rc = po__read_file(path, 1 << 20, &text, NULL, errbuf, errlen);
   if (rc) return rc == PO_ENOENT ? PO_ECONFIG : rc;
   char inner[256];
-  rc = po_config_load_json(cfg, text, inner, sizeof inner);
+  rc = load_json(cfg, text, path, inner, sizeof inner);
   free(text);
   if (rc) return po__errf(rc, errbuf, errlen, "%s: %s", path, inner);
   return 0;
 }
 
+/* Warns (log level 1) about each PERFOPT_* variable that is neither a key nor one of ours. */
+static void warn_unknown_env(void) {
+  for (char **e = environ; e && *e; e++) {
+    if (strncmp(*e, "PERFOPT_", 8) != 0) continue;
+    const char *eq = strchr(*e, '=');
+    size_t len = eq ? (size_t)(eq - *e) - 8 : strlen(*e) - 8;
+    char name[64];
+    if (len >= sizeof name) len = sizeof name - 1;
+    memcpy(name, *e + 8, len);
+    name[len] = '\0';
+    int known = find_key(name) != NULL;
+    for (size_t i = 0; !known && i < PO__ARRAY_LEN(env_documented); i++)
+      known = !strcmp(name, env_documented[i]);
+    for (size_t i = 0; !known && i < PO__ARRAY_LEN(env_other); i++)
+      known = !strcmp(name, env_other[i]);
+    for (size_t i = 0; !known && i < PO__ARRAY_LEN(env_other_prefixes); i++)
+      known = !strncmp(name, env_other_prefixes[i], strlen(env_other_prefixes[i]));
+    if (!known)
+      po__log(1, "unknown environment variable PERFOPT_%s ignored (closest: PERFOPT_%s)", name,
+              closest_name(name, 1));
+  }
+}
+
 int po_config_from_env(po_config *cfg, char *errbuf, size_t errlen) {
   if (!cfg) return po__errf(PO_EINVAL, errbuf, errlen, "NULL argument");
+  warn_unknown_env();
   po_config tmp = *cfg;
   const char *shorthand = getenv("PERFOPT_PROFILING");
   if (shorthand) {
     int b;
     if (parse_bool(shorthand, &b) != 0)
       return po__errf(PO_ECONFIG, errbuf, errlen,
-                      "PERFOPT_PROFILING: invalid value '%s': expected 1 or 0", shorthand);
+                      "PERFOPT_PROFILING: invalid value '%s': expected 1 or 0 (also true/false, "
+                      "yes/no, on/off)",
+                      shorthand);
     tmp.enable_profiling = b;
   }
   for (size_t i = 0; i < PO__ARRAY_LEN(keys); i++) {
@@ -309,7 +424,7 @@ int po_config_from_env(po_config *cfg, char *errbuf, size_t errlen) {
     if (!v) continue;
     char inner[256];
     int rc = set_text(&tmp, &keys[i], v, inner, sizeof inner);
-    if (rc) return po__errf(rc, errbuf, errlen, "environment %s", inner);
+    if (rc) return po__errf(rc, errbuf, errlen, "PERFOPT_%s", inner); /* inner starts KEY: */
   }
   *cfg = tmp;
   return 0;

@@ -6,6 +6,7 @@
 #include "viz/chart_internal.h"
 #include "base/base.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -535,6 +536,12 @@ static void compute_layout(const po_chart *c, layout *L) {
   }
   if (!isfinite(xlo)) xlo = 0, xhi = 1;
   if (xhi <= xlo) xhi = xlo + 1;
+  /* Wider than DBL_MAX, the scale would be 0 and the positions NaN: the axis keeps the range its
+   * ticks use, and points beyond it are clipped. */
+  if (!isfinite(xhi - xlo)) {
+    xlo = fmax(xlo, -DBL_MAX / 4);
+    xhi = fmin(xhi, DBL_MAX / 4);
+  }
   if (!isfinite(ylo)) ylo = 0, yhi = 1;
   po_unit yu = y_unit(c);
   if ((unit_is_magnitude(yu) || c->kind != PO_CHART_LINES) && ylo > 0) ylo = 0;
@@ -571,6 +578,11 @@ static void compute_layout(const po_chart *c, layout *L) {
   po__axis_ticks(xlo, xhi, xt, x_unit(c), &L->xt, &L->xref);
   /* a last tick just past the data (24 h for 23:59:59 of samples) becomes the axis end */
   if (L->xt.max > xhi && L->xt.max - xhi < 0.02 * (xhi - xlo)) L->xhi = L->xt.max;
+  /* A span of a few denormals would make the scale infinite: the axis takes its ticks' range. */
+  if (!isfinite(L->pw / (L->xhi - L->xlo)) && L->xt.max > L->xt.min) {
+    L->xlo = L->xt.min;
+    L->xhi = L->xt.max;
+  }
 }
 
 static double sx(const layout *L, double x) {

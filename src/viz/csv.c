@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CSV_MAX_SEL 64
@@ -221,7 +222,7 @@ static int csv_record(po_csv *c, double *vals, char ***header, size_t *nfields) 
   uint64_t lines = 0, filled = 0;
   c->bad = 0;
   char **names = NULL;
-  size_t nnames = 0;
+  size_t nnames = 0, names_cap = 0;
   for (;;) {
     size_t fs, fe;
     int escaped = 0;
@@ -255,9 +256,13 @@ static int csv_record(po_csv *c, double *vals, char ***header, size_t *nfields) 
       if (fe > fs && buf[fe - 1] == '\r') fe--;
     }
     if (header) {
-      char **nn = realloc(names, (nnames + 1) * sizeof *nn);
-      if (!nn) goto nomem;
-      names = nn;
+      if (nnames == names_cap) { /* doubling: a header of 100k columns stays linear */
+        size_t ncap = names_cap ? 2 * names_cap : 16;
+        char **nn = realloc(names, ncap * sizeof *nn);
+        if (!nn) goto nomem;
+        names = nn;
+        names_cap = ncap;
+      }
       size_t len = fe - fs;
       char *s = malloc(len + 1);
       if (!s) goto nomem;
@@ -382,7 +387,7 @@ static int csv_init(po_csv *c, const po_csv_options *opt, char *errbuf, size_t e
   for (;;) {
     if (c->end - c->pos >= 3 || c->eof) break;
     int f = csv_fill(c);
-    if (f < 0) return po__errf(f, errbuf, errlen, "%s: read error", what);
+    if (f < 0) return po__errf(f, errbuf, errlen, "%s: read error: %s", what, strerror(errno));
     if (f == 0) break;
   }
   if (c->end - c->pos >= 3 && memcmp(c->buf + c->pos, "\xEF\xBB\xBF", 3) == 0) c->pos += 3;
@@ -391,6 +396,9 @@ static int csv_init(po_csv *c, const po_csv_options *opt, char *errbuf, size_t e
   size_t n = 0;
   int r = csv_next_record(c, NULL, &names, &n);
   if (r < 0) return po__errf(r, errbuf, errlen, "%s: cannot read the header", what);
+  if (r == REC_BAD) /* skipped as longer than the buffer */
+    return po__errf(PO_EPARSE, errbuf, errlen,
+                    "%s: the header row is longer than the %zu-byte read buffer", what, c->cap);
   if (r == REC_EOF || !names)
     return po__errf(PO_EPARSE, errbuf, errlen, "%s: empty file (no header row)", what);
   c->names = names;
@@ -404,13 +412,18 @@ static int csv_init(po_csv *c, const po_csv_options *opt, char *errbuf, size_t e
 }
 
 int po_csv_create(const char *path, const po_csv_options *opt, po_csv **out, char *errbuf,
-                size_t errlen) {
+                  size_t errlen) {
   if (!path || !out) return po__errf(PO_EINVAL, errbuf, errlen, "csv: NULL argument");
   *out = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
     return po__errf(e == ENOENT ? PO_ENOENT : PO_EIO, errbuf, errlen, "%s: %s", path, strerror(e));
+  }
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { /* read() would fail with EISDIR */
+    close(fd);
+    return po__errf(PO_EINVAL, errbuf, errlen, "%s: is a directory, not a file", path);
   }
   po_csv *c = calloc(1, sizeof *c);
   size_t cap = opt && opt->buffer_bytes ? opt->buffer_bytes : CSV_DEFAULT_BUF;
@@ -433,7 +446,7 @@ int po_csv_create(const char *path, const po_csv_options *opt, po_csv **out, cha
 }
 
 int po_csv_create_mem(const char *data, size_t len, const po_csv_options *opt, po_csv **out,
-                    char *errbuf, size_t errlen) {
+                      char *errbuf, size_t errlen) {
   if ((!data && len) || !out) return po__errf(PO_EINVAL, errbuf, errlen, "csv: NULL argument");
   *out = NULL;
   po_csv *c = calloc(1, sizeof *c);

@@ -5,6 +5,11 @@
  * the smallest x, width a power of two chosen so the data spans about half the buckets. Bucket
  * numbers are floor((x - origin) / width); with power-of-two widths, halving the resolution maps
  * bucket b to floor(b / 2) exactly, so merged buckets hold exactly the M4 of their points.
+ *
+ * Whatever the input, the width stays a finite power of two in [2^-1022, 2^1023], so 1/width is
+ * finite and non-zero too: x values that differ by a denormal share one bucket, and a span wider
+ * than DBL_MAX (x near -1e308 and +1e308) still maps to a handful of buckets. Every loop that
+ * halves the resolution therefore ends.
  */
 #include "viz/downsample.h"
 #include "base/base.h"
@@ -15,6 +20,9 @@
 
 #define ST_NONE UINT64_MAX
 #define ST_RUN 4096
+#define ST_DX_MIN 0x1p-1022 /* 1 / ST_DX_MIN is finite */
+#define ST_DX_MAX 0x1p1023  /* the largest power of two */
+#define ST_T_LIMIT 4e18     /* bucket numbers stay well inside int64_t */
 
 typedef struct {
   double x, y;
@@ -157,15 +165,28 @@ static void st_rebase(po_ds_stream *s, int64_t nbase) {
   s->base = nbase;
 }
 
-/* The bucket number of x, halving the resolution until it is representable. */
+static inline int st_can_halve(const po_ds_stream *s) {
+  return s->dx < ST_DX_MAX;
+}
+
+/* The bucket number floor((x - origin) / dx) of a finite x, halving the resolution until it is
+ * representable. x - origin overflows only when x and origin are huge and of opposite signs: their
+ * halves are then exact and their difference finite (and dx <= 2^1022 then, since dx = 2^1023
+ * gives |t| < 4 for any two finite doubles). x - origin itself is exact when it is tiny, so its
+ * sign is right even where the product underflows to -0: a point below the origin is in a negative
+ * bucket at every resolution, as halving keeps it. */
 static int64_t st_bucket_of(po_ds_stream *s, double x) {
   for (;;) {
-    double t = (x - s->origin) * s->inv_dx;
-    if (t > -4e18 && t < 4e18) {
+    double d = x - s->origin;
+    double t =
+        PO__LIKELY(isfinite(d)) ? d * s->inv_dx : (x * 0.5 - s->origin * 0.5) * (s->inv_dx * 2);
+    if (t > -ST_T_LIMIT && t < ST_T_LIMIT) {
       int64_t bn = (int64_t)t;
-      if (t < (double)bn) bn--; /* floor for negatives */
+      if (t < (double)bn || (t == 0 && d < 0)) bn--; /* floor for negatives */
       return bn;
     }
+    if (!st_can_halve(s))
+      return t < 0 ? -(int64_t)ST_T_LIMIT : (int64_t)ST_T_LIMIT; /* unreachable */
     st_halve(s);
   }
 }
@@ -178,9 +199,15 @@ static size_t st_slot(po_ds_stream *s, int64_t bn) {
     if (rel >= 0 && rel < nb) break;
     int64_t lo = s->used_lo <= s->used_hi ? (bn < s->used_lo ? bn : s->used_lo) : bn;
     int64_t hi = s->used_lo <= s->used_hi ? (bn > s->used_hi ? bn : s->used_hi) : bn;
-    if (hi - lo + 1 > nb) {
+    if (hi - lo + 1 > nb && st_can_halve(s)) {
       st_halve(s);
       bn = st_floordiv2(bn);
+      continue;
+    }
+    if (hi - lo + 1 > nb) {
+      /* The widest buckets and still too few of them (fewer than 8 buckets and a span beyond
+       * DBL_MAX): the point joins the outermost bucket that fits. */
+      bn = bn < s->used_lo ? s->used_hi - nb + 1 : s->used_lo + nb - 1;
       continue;
     }
     /* growing upwards leaves room above, downwards room below */
@@ -200,20 +227,28 @@ static void st_grid_add(po_ds_stream *s, double x, double y, uint64_t seq) {
   st_add(&s->b[st_slot(s, bn)], x, y, seq);
 }
 
+/* The bucket width for data spanning lo..hi over `half` buckets: the smallest power of two with
+ * (hi - lo) / dx < half, within [ST_DX_MIN, ST_DX_MAX]. */
+static double st_pick_dx(double lo, double hi, double half) {
+  double range = hi - lo;
+  if (!(range > 0)) return 1.0;           /* every x so far is the same */
+  if (!isfinite(range)) return ST_DX_MAX; /* lo near -DBL_MAX, hi near +DBL_MAX */
+  int e;
+  frexp(range / half, &e);
+  if (e > 1023) e = 1023;
+  if (e < -1022) e = -1022;
+  double dx = ldexp(1.0, e);
+  while (dx > ST_DX_MIN && dx / 2 > range / half) dx /= 2;
+  while (dx < ST_DX_MAX && range / dx >= half) dx *= 2;
+  return dx;
+}
+
 /* Builds the grid from the raw points and the incoming x. */
 static void st_make_grid(po_ds_stream *s, double x) {
   double lo = s->raw[0].x, hi = s->raw[s->raw_n - 1].x;
   if (x < lo) lo = x;
   if (x > hi) hi = x;
-  double range = hi - lo, half = (double)(s->nb / 2 ? s->nb / 2 : 1);
-  double dx = 1.0;
-  if (range > 0 && isfinite(range)) {
-    int e;
-    frexp(range / half, &e);
-    dx = ldexp(1.0, e); /* a power of two > range/half */
-    while (dx / 2 > range / half) dx /= 2;
-    while (range / dx >= half) dx *= 2;
-  }
+  double dx = st_pick_dx(lo, hi, (double)(s->nb / 2 ? s->nb / 2 : 1));
   s->origin = lo;
   s->dx = dx;
   s->inv_dx = 1.0 / dx;
@@ -272,9 +307,8 @@ int po_ds_stream_push_y(po_ds_stream *s, const double *y, size_t n) {
     size_t slot = st_slot(s, bn);
     bn = s->base + (int64_t)slot; /* st_slot may have halved */
     /* first integer x of the next bucket: exact, since dx is a power of two */
-    double next = ceil(s->origin + (double)(bn + 1) * s->dx);
-    size_t len = next - x > (double)(n - i) ? n - i : (size_t)(next - x);
-    if (len == 0) len = 1;
+    double room = ceil(s->origin + (double)(bn + 1) * s->dx) - x;
+    size_t len = !(room >= 1) ? 1 : room > (double)(n - i) ? n - i : (size_t)room;
     if (len > ST_RUN) len = ST_RUN;
     st_bucket *b = &s->b[slot];
     if (len < 8) {
