@@ -9,11 +9,18 @@ int po_cli_sysinfo(int argc, char **argv);
 int po_cli_top(int argc, char **argv);
 int po_cli_plot(int argc, char **argv);
 int po_cli_config(int argc, char **argv);
+int po_cli_serve(int argc, char **argv);
 
 #include "perfopt.h"
+
+#include <stddef.h>
 
 /* Parses a --sort value (total, self, calls); prints the error for `perfopt CMD` and returns -1
  * when it is none of them. */
 int po_cli_parse_sort(const char *cmd, const char *text, po_sort *out);
+
+/* Parses --listen / --serve: "ADDR:PORT", "[IPV6]:PORT" or "PORT" (127.0.0.1). Prints the error
+ * for `perfopt CMD` and returns -1 when it is none of them. */
+int po_cli_parse_listen(const char *cmd, const char *text, char *addr, size_t addr_len, int *port);
 
 #endif

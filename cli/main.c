@@ -18,6 +18,7 @@ static const po_cmd commands[] = {
     {"top", po_cli_top, "live view of CPU per core, memory, disks and GPUs"},
     {"plot", po_cli_plot, "plot a large CSV as SVG with bounded memory (downsampled)"},
     {"config", po_cli_config, "show the configuration in force, or check a config file"},
+    {"serve", po_cli_serve, "serve a saved report: /metrics, /report.json, dashboard"},
 };
 
 static void usage(FILE *out) {
