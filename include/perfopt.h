@@ -1263,15 +1263,11 @@ PO_API int po_server_port(const po_server *srv);
 /* Stops listening, waits for requests in progress and frees the server. NULL is a no-op. */
 PO_API void po_server_destroy(po_server *srv);
 
-/* The report's metrics in the Prometheus text exposition format (what /metrics serves); free
- * with po_free. NULL on ENOMEM. */
-PO_API char *po_report_prometheus_text(const po_report *rep, size_t *len);
-
 /* Pushes the report's metrics to a Prometheus Pushgateway (for jobs that end before a scrape):
  * HTTP PUT of the /metrics text to URL/metrics/job/JOB[/instance/INSTANCE], replacing that group.
  * url: "http://host[:port][/prefix]" (plain HTTP; numeric or resolvable host). instance NULL or ""
- * leaves the label out. token: a bearer token (NULL: PERFOPT_TOKEN; "": none). Bounded: 10 s in
- * all. PO_EINVAL (bad URL or job), PO_EIO (connection failed or a non-2xx answer; errbuf has the
+ * leaves the label out (set it per node when several push to one gateway). token: a bearer token
+ * for the gateway (NULL or "": none). Bounded: 10 s in all. PO_EINVAL (bad URL or job), PO_EIO (connection failed or a non-2xx answer; errbuf has the
  * status line), PO_ENOMEM. */
 PO_API int po_report_push(const po_report *rep, const char *url, const char *job,
                           const char *instance, const char *token, char *errbuf, size_t errlen);

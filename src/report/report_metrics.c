@@ -81,13 +81,14 @@ static void put_label_value(po__cbuf *b, const char *str) {
   }
 }
 
-/* A metric name from arbitrary text: [a-zA-Z_:][a-zA-Z0-9_:]*, other bytes become '_'. */
+/* The tail of a metric name (it always follows a "perfopt_" prefix) from arbitrary text: bytes
+ * other than [a-zA-Z0-9_:] become '_'. */
 static void sanitize_name(const char *in, char *out, size_t cap) {
   size_t n = 0;
   for (; *in && n + 1 < cap; in++, n++) {
     char c = *in;
     int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
-             (n > 0 && c >= '0' && c <= '9');
+             (c >= '0' && c <= '9');
     out[n] = ok ? c : '_';
   }
   out[n] = 0;
