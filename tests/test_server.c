@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "optimizer.h"
 #include "perfopt.h"
 #include "report/report_build.h"
 #include "report/report_metrics.h"
@@ -371,10 +372,14 @@ static void test_server_enable_starts_with_the_optimizer(void **state) {
   assert_string_equal(cfg.server_address, "127.0.0.1");
   po_optimizer *opt = NULL;
   assert_int_equal(po_optimizer_create(&cfg, &opt), 0);
+  assert_non_null(opt->server);
+  assert_int_equal(http(po_server_port(opt->server), "GET", "/metrics", NULL), 200);
+  assert_non_null(strstr(response, "\nprocess_resident_memory_bytes "));
   po_optimizer_destroy(opt);
   /* a non-loopback address without SERVER_ALLOW_REMOTE: the optimizer is created, unserved */
   assert_int_equal(po_config_set(&cfg, "SERVER_ADDRESS", "0.0.0.0", err, sizeof err), 0);
   assert_int_equal(po_optimizer_create(&cfg, &opt), 0);
+  assert_null(opt->server);
   po_optimizer_destroy(opt);
 }
 
