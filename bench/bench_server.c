@@ -93,8 +93,10 @@ static double build_us(po_optimizer *opt) {
 static void profile_something(void) {
   static volatile double sink;
   for (int i = 0; i < 2000; i++) {
-    PO_ZONE("bench_outer") {
-      PO_ZONE("bench_inner") { sink = sink + i; }
+    PO_SCOPE("bench_outer");
+    {
+      PO_SCOPE("bench_inner");
+      sink = sink + i;
     }
   }
 }

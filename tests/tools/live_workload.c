@@ -45,8 +45,12 @@ int main(int argc, char **argv) {
   char *slots[SLOTS] = {0};
   double start = now_s();
   for (long step = 0; now_s() - start < seconds; step++) {
-    PO_ZONE("train_step") {
-      PO_ZONE("load_batch") { compute(20000); }
+    {
+      PO_SCOPE("train_step");
+      {
+        PO_SCOPE("load_batch");
+        compute(20000);
+      }
       int k = (int)(step % (2 * SLOTS));
       int slot = k < SLOTS ? k : 2 * SLOTS - 1 - k;
       if (k < SLOTS) { /* rising: touch a new MiB */
