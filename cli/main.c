@@ -5,6 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The library serves the default optimizer at load time when PERFOPT_SERVER_ENABLE is set (for
+ * `perfopt run --serve`'s command); this symbol keeps the command itself from doing so and taking
+ * the port its child is to serve on. */
+extern const int po__no_load_time_server;
+const int po__no_load_time_server = 1;
+
 typedef struct {
   const char *name;
   int (*fn)(int, char **);

@@ -217,6 +217,9 @@ po_optimizer *po__opt_or_default(po_optimizer *opt) {
   return opt ? opt : po_get_optimizer();
 }
 
+/* Defined by programs that must not serve at load time (the perfopt command). */
+extern const int po__no_load_time_server __attribute__((weak));
+
 static int env_false(const char *v) {
   return v && (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "off") ||
                !strcasecmp(v, "no"));
@@ -230,7 +233,8 @@ __attribute__((constructor)) static void optimizer_ctor(void) {
   if (tl && (!strcmp(tl, "1") || !strcasecmp(tl, "true"))) po_profile_set_timeline(1, 65536);
   if (out_path()) atexit(write_out_report);
   /* PERFOPT_SERVER_ENABLE (set by `perfopt run --serve` for its command): serve the default
-   * optimizer from the start, even in a program that never asks for one. */
+   * optimizer from the start, even in a program that never asks for one. Not in the perfopt
+   * command itself (it defines po__no_load_time_server), which would take the command's port. */
   const char *serve = getenv("PERFOPT_SERVER_ENABLE");
-  if (serve && !env_false(serve) && *serve) po_get_optimizer();
+  if (serve && *serve && !env_false(serve) && !&po__no_load_time_server) po_get_optimizer();
 }
