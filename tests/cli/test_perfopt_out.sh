@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "test_perfopt_out: FAIL: $*"; exit 1; }
 CC=${CC:-cc}
-LIBS="-lcjson -ldl -lm -lpthread"
+LIBS="-lcjson -lmicrohttpd -ldl -lm -lpthread"
 
 cat >"$tmp/zones.c" <<'C'
 #include <perfopt.h>
