@@ -361,6 +361,51 @@ static void test_live_snapshots_are_reused_then_renewed(void **state) {
   po_optimizer_destroy(opt);
 }
 
+typedef struct client {
+  int port, ok, n;
+  char buf[1 << 20];
+} client;
+
+static void *client_main(void *arg) {
+  client *c = arg;
+  static const char *const paths[] = {"/metrics", "/report.json", "/"};
+  for (int i = 0; i < c->n; i++) {
+    char req[128];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+             paths[i % 3]);
+    if (http_raw(c->port, req, strlen(req), c->buf, sizeof c->buf) == 200) c->ok++;
+  }
+  return NULL;
+}
+
+/* Snapshots rebuilt all the time (snapshot_ms 1) while four clients ask for every body: each
+ * request gets a whole answer (and ThreadSanitizer sees the sharing). */
+static void test_concurrent_requests_during_rebuilds(void **state) {
+  (void)state;
+  po_config cfg;
+  po_config_defaults(&cfg);
+  cfg.monitor_interval_ms = 10;
+  po_optimizer *opt = NULL;
+  assert_int_equal(po_optimizer_create(&cfg, &opt), 0);
+  po_server_options o = {.snapshot_ms = 1, .token = ""};
+  po_server *srv = NULL;
+  char err[256];
+  assert_int_equal(po_server_start(opt, &o, &srv, err, sizeof err), 0);
+  enum { CLIENTS = 4 };
+  static client clients[CLIENTS];
+  pthread_t t[CLIENTS];
+  for (int i = 0; i < CLIENTS; i++) {
+    clients[i] = (client){.port = po_server_port(srv), .ok = 0, .n = 30};
+    assert_int_equal(pthread_create(&t[i], NULL, client_main, &clients[i]), 0);
+  }
+  for (int i = 0; i < CLIENTS; i++) {
+    pthread_join(t[i], NULL);
+    assert_int_equal(clients[i].ok, clients[i].n);
+  }
+  po_server_destroy(srv);
+  po_optimizer_destroy(opt);
+}
+
 static void test_server_enable_starts_with_the_optimizer(void **state) {
   (void)state;
   po_config cfg;
@@ -584,6 +629,7 @@ int main(void) {
       cmocka_unit_test(test_addresses_and_options_are_checked),
       cmocka_unit_test(test_start_survives_every_allocation_failure),
       cmocka_unit_test(test_live_snapshots_are_reused_then_renewed),
+      cmocka_unit_test(test_concurrent_requests_during_rebuilds),
       cmocka_unit_test(test_server_enable_starts_with_the_optimizer),
       cmocka_unit_test(test_a_forked_child_can_destroy_its_copy),
       cmocka_unit_test(test_prometheus_text_is_valid_for_hostile_reports),

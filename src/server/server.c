@@ -159,24 +159,35 @@ __attribute__((constructor)) static void register_fork_hooks(void) {
   po__atfork_add(PO__FORK_RANK_SERVER, fork_prepare, fork_parent, fork_child);
 }
 
-/* Renders body `which` of s (once; later calls share it). NULL on ENOMEM. */
+/* Body `which` of s, rendered on first use and shared afterwards; NULL on ENOMEM. Rendering runs
+ * outside the lock, so a scrape never waits behind a dashboard render of the same snapshot (two
+ * threads asking for one body at once may both render it; the second copy is dropped). */
 static blob *snap_body(po_server *srv, snap *s, int which) {
   pthread_mutex_lock(&s->mu);
-  if (!s->body[which]) {
-    size_t len = 0;
-    char *text = NULL;
-    if (which == BODY_METRICS)
-      text = po__report_prom_text(s->rep, &len);
-    else if (which == BODY_JSON) {
-      text = po_report_to_string(s->rep, 0);
-      len = text ? strlen(text) : 0;
-    } else
-      text = po__html_render_json_with(po_report_json(s->rep), srv->dashboard, &len);
-    s->body[which] = blob_wrap(text, len);
-  }
   blob *b = s->body[which];
   if (b) atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
   pthread_mutex_unlock(&s->mu);
+  if (b) return b;
+  size_t len = 0;
+  char *text = NULL;
+  if (which == BODY_METRICS)
+    text = po__report_prom_text(s->rep, &len);
+  else if (which == BODY_JSON) {
+    text = po_report_to_string(s->rep, 0);
+    len = text ? strlen(text) : 0;
+  } else
+    text = po__html_render_json_with(po_report_json(s->rep), srv->dashboard, &len);
+  blob *mine = blob_wrap(text, len);
+  if (!mine) return NULL;
+  pthread_mutex_lock(&s->mu);
+  if (!s->body[which]) {
+    s->body[which] = mine; /* the snapshot's reference */
+    mine = NULL;
+  }
+  b = s->body[which];
+  atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&s->mu);
+  blob_unref(mine);
   return b;
 }
 
