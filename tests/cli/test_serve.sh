@@ -80,10 +80,16 @@ PERFOPT_MONITOR_INTERVAL_MS=100 "$PERFOPT" run -o "$T/live.json" --quiet --serve
   "$BUILD/tools/live_workload" --seconds 30 >"$T/run.out" 2>"$T/run.err" &
 RUN=$!
 wait_http "$U/metrics" 20 || fail "run --serve: nothing listens on $port ($(cat "$T/run.err"))"
-curl -s --max-time 5 "$U/metrics" >"$T/live1" || fail "run --serve: GET /metrics failed"
+# the endpoint is up from the library's load: the command's first zones follow (20 s at most)
+n=200
+while :; do
+  curl -s --max-time 5 "$U/metrics" >"$T/live1" || fail "run --serve: GET /metrics failed"
+  grep -q '^perfopt_function_calls_total{function="train_step"} [0-9]' "$T/live1" && break
+  n=$((n - 1))
+  [ $n -gt 0 ] || fail "run --serve: the running command's zones are not served"
+  sleep 0.1
+done
 grep -q '^process_resident_memory_bytes [0-9]' "$T/live1" || fail "run --serve: no RSS sample"
-grep -q '^perfopt_function_calls_total{function="train_step"} [0-9]' "$T/live1" ||
-  fail "run --serve: the running command's zones are not served"
 calls1=$(sed -n 's/^perfopt_function_calls_total{function="train_step"} //p' "$T/live1")
 n=100
 calls2=$calls1
