@@ -7,8 +7,10 @@ $(LIVE_WORKLOAD): $(BUILD)/obj/tests/tools/live_workload.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(APP_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIBS)
 
+# After the browser's install (mk/viz.mk): two apt-get runs at once under -j would fight over
+# dpkg's lock.
 .PHONY: server-test-deps
-server-test-deps:
+server-test-deps: viz-browser-deps
 	@if [ -z "$(PERFOPT_NO_SERVER_TOOLS)" ] && { ! command -v prometheus >/dev/null 2>&1 || \
 	  ! command -v prometheus-pushgateway >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; }; then \
 	  echo "server: prometheus, prometheus-pushgateway or wrk missing: scripts/install-deps --server"; \
