@@ -128,8 +128,9 @@ int main(void) {
   }
   int port = po_server_port(srv);
   if (system("command -v wrk >/dev/null 2>&1") != 0) {
-    printf("bench_server: wrk is not installed (scripts/install-deps --server): load figures "
-           "skipped\n");
+    printf(
+        "bench_server: wrk is not installed (scripts/install-deps --server): load figures "
+        "skipped\n");
   } else {
     run_wrk(port, "/metrics", 1); /* warm-up: first snapshot, page cache, connections */
     while (now_s() - started < 8) usleep(100 * 1000); /* the series are full */
@@ -152,12 +153,14 @@ int main(void) {
     }
     long rss1 = rss_bytes();
     size_t heap1 = mallinfo2().uordblks;
-    printf("BENCH serve_rss_warmup_bytes %ld bytes (RSS growth over the first %ld requests: "
-           "thread arenas, first snapshots)\n",
-           rss0 - rss_start, m.requests);
-    printf("BENCH serve_rss_growth_bytes %ld bytes (over %ld more /metrics requests; RSS %ld -> "
-           "%ld, %ld errors)\n",
-           rss1 - rss0, total, rss0, rss1, errors);
+    printf(
+        "BENCH serve_rss_warmup_bytes %ld bytes (RSS growth over the first %ld requests: "
+        "thread arenas, first snapshots)\n",
+        rss0 - rss_start, m.requests);
+    printf(
+        "BENCH serve_rss_growth_bytes %ld bytes (over %ld more /metrics requests; RSS %ld -> "
+        "%ld, %ld errors)\n",
+        rss1 - rss0, total, rss0, rss1, errors);
     printf("BENCH serve_heap_in_use_growth_bytes %lld bytes (malloc'd and not freed, same span)\n",
            (long long)heap1 - (long long)heap0);
     if (!m.ok) fprintf(stderr, "bench_server: wrk failed\n");

@@ -29,7 +29,7 @@ static void usage(FILE *out) {
 typedef struct live_opts {
   const char *serve; /* ADDR:PORT */
   int allow_remote;
-  const char *push;  /* URL */
+  const char *push; /* URL */
   const char *job, *instance;
   char addr[64];
   int port;
@@ -77,8 +77,8 @@ static int push(const live_opts *lo, const po_report *rep, const char *command) 
   const char *instance = lo->instance;
   if (!instance && gethostname(host, sizeof host - 1) == 0) instance = host;
   char err[512];
-  if (po_report_push(rep, lo->push, job, instance, getenv("PERFOPT_PUSH_TOKEN"), err,
-                     sizeof err) != 0) {
+  if (po_report_push(rep, lo->push, job, instance, getenv("PERFOPT_PUSH_TOKEN"), err, sizeof err) !=
+      0) {
     fprintf(stderr, "perfopt run: --push: %s\n", err);
     return 1;
   }

@@ -11,8 +11,7 @@
 #include "report/report_build.h"
 #include "report/report_metrics.h"
 
-static const char NAME_CHARS[] =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:";
+static const char NAME_CHARS[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:";
 
 static void check_sample(const char *line, const char *end) {
   size_t n = strspn(line, NAME_CHARS);

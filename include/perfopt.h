@@ -112,10 +112,10 @@ typedef struct po_config {
   char proc_root[256];    /* PROC_ROOT ("" = real /proc and /sys; a fake root for tests) */
   char nvml_library[256]; /* NVML_LIBRARY ("" = libnvidia-ml.so.1, then libnvidia-ml.so) */
   /* live endpoint (see "Live endpoint" below) */
-  int server_enable;         /* SERVER_ENABLE (bool, false): the optimizer starts its endpoint */
-  char server_address[64];   /* SERVER_ADDRESS (numeric IPv4/IPv6, "127.0.0.1") */
-  int64_t server_port;       /* SERVER_PORT (0 .. 65535, 9473; 0 = any free port) */
-  int server_allow_remote;   /* SERVER_ALLOW_REMOTE (bool, false): needed for a non-loopback address */
+  int server_enable;       /* SERVER_ENABLE (bool, false): the optimizer starts its endpoint */
+  char server_address[64]; /* SERVER_ADDRESS (numeric IPv4/IPv6, "127.0.0.1") */
+  int64_t server_port;     /* SERVER_PORT (0 .. 65535, 9473; 0 = any free port) */
+  int server_allow_remote; /* SERVER_ALLOW_REMOTE (bool, false): for a non-loopback address */
 } po_config;
 
 /* Fills *cfg with the built-in defaults (no environment, no file). */
@@ -1239,11 +1239,11 @@ typedef struct po_server po_server;
 
 /* Zero-initialized options are the defaults. */
 typedef struct po_server_options {
-  const char *address; /* numeric IPv4 or IPv6 address; NULL or "": "127.0.0.1" */
-  int port;            /* 0: any free port (po_server_port says which) */
-  int allow_remote;    /* required to listen on a non-loopback address */
-  const char *token;   /* bearer token; NULL: PERFOPT_TOKEN from the environment; "": none */
-  int snapshot_ms;     /* a live snapshot is reused this long (0: 500 ms) */
+  const char *address;     /* numeric IPv4 or IPv6 address; NULL or "": "127.0.0.1" */
+  int port;                /* 0: any free port (po_server_port says which) */
+  int allow_remote;        /* required to listen on a non-loopback address */
+  const char *token;       /* bearer token; NULL: PERFOPT_TOKEN from the environment; "": none */
+  int snapshot_ms;         /* a live snapshot is reused this long (0: 500 ms) */
   int dashboard_refresh_s; /* the dashboard reloads this often (0: 5 s) */
   int max_connections;     /* concurrent connections (0: 64) */
   int timeout_s;           /* an idle connection is closed after this (0: 10 s) */
@@ -1256,8 +1256,8 @@ typedef struct po_server_options {
 PO_API int po_server_start(po_optimizer *opt, const po_server_options *o, po_server **out,
                            char *errbuf, size_t errlen);
 /* Serves a fixed report (`perfopt serve`); rep must outlive the server. */
-PO_API int po_server_start_report(const po_report *rep, const po_server_options *o,
-                                  po_server **out, char *errbuf, size_t errlen);
+PO_API int po_server_start_report(const po_report *rep, const po_server_options *o, po_server **out,
+                                  char *errbuf, size_t errlen);
 /* The port the server listens on (the one picked when options.port was 0). */
 PO_API int po_server_port(const po_server *srv);
 /* Stops listening, waits for requests in progress and frees the server. NULL is a no-op. */
@@ -1267,8 +1267,8 @@ PO_API void po_server_destroy(po_server *srv);
  * HTTP PUT of the /metrics text to URL/metrics/job/JOB[/instance/INSTANCE], replacing that group.
  * url: "http://host[:port][/prefix]" (plain HTTP; numeric or resolvable host). instance NULL or ""
  * leaves the label out (set it per node when several push to one gateway). token: a bearer token
- * for the gateway (NULL or "": none). Bounded: 10 s in all. PO_EINVAL (bad URL or job), PO_EIO (connection failed or a non-2xx answer; errbuf has the
- * status line), PO_ENOMEM. */
+ * for the gateway (NULL or "": none). Bounded: 10 s in all. PO_EINVAL (bad URL or job), PO_EIO
+ * (connection failed or a non-2xx answer; errbuf has the status line), PO_ENOMEM. */
 PO_API int po_report_push(const po_report *rep, const char *url, const char *job,
                           const char *instance, const char *token, char *errbuf, size_t errlen);
 

@@ -27,7 +27,8 @@
 #include "support/support.h"
 #include "viz/chart_internal.h"
 
-/* ---- a raw HTTP client ------------------------------------------------------------------------ */
+/* ---- a raw HTTP client ------------------------------------------------------------------------
+ */
 
 static int connect_port(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -89,7 +90,8 @@ static const char *header(const char *resp, const char *name, char *buf, size_t 
   return buf;
 }
 
-/* ---- fixtures --------------------------------------------------------------------------------- */
+/* ---- fixtures ---------------------------------------------------------------------------------
+ */
 
 static po_report *fixture(void) {
   cJSON *root = fixture_report(600, 1, 1, 200);
@@ -108,7 +110,8 @@ static po_server *serve_fixed(const po_report *rep, const char *token) {
   return srv;
 }
 
-/* ---- the three paths -------------------------------------------------------------------------- */
+/* ---- the three paths --------------------------------------------------------------------------
+ */
 
 static void test_paths_serve_metrics_json_and_dashboard(void **state) {
   (void)state;
@@ -131,8 +134,8 @@ static void test_paths_serve_metrics_json_and_dashboard(void **state) {
   po_report_destroy(back);
 
   assert_int_equal(http(port, "GET", "/", NULL), 200);
-  assert_non_null(strstr(header(response, "Content-Security-Policy", h, sizeof h),
-                         "default-src 'none'"));
+  assert_non_null(
+      strstr(header(response, "Content-Security-Policy", h, sizeof h), "default-src 'none'"));
   assert_non_null(strstr(response, "id=\"po-live\""));
   assert_non_null(strstr(response, "<section id=\"cpu\">"));
   assert_null(strstr(response, "<script src")); /* nothing external */
@@ -169,7 +172,8 @@ static void test_the_plain_report_is_unchanged_by_the_hook(void **state) {
   po_report_destroy(rep);
 }
 
-/* ---- refusals --------------------------------------------------------------------------------- */
+/* ---- refusals ---------------------------------------------------------------------------------
+ */
 
 static void test_unknown_paths_and_methods_are_refused(void **state) {
   (void)state;
@@ -178,7 +182,8 @@ static void test_unknown_paths_and_methods_are_refused(void **state) {
   int port = po_server_port(srv);
   char h[64];
   static const char *const paths[] = {"/etc/passwd", "/../../etc/passwd", "/%2e%2e/etc/passwd",
-                                      "/metrics/", "/index.html", "/report.json.bak", "//metrics"};
+                                      "/metrics/",   "/index.html",       "/report.json.bak",
+                                      "//metrics"};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
     assert_int_equal(http(port, "GET", paths[i], NULL), 404);
   static const char *const methods[] = {"POST", "PUT", "DELETE", "OPTIONS", "TRACE", "BREW"};
@@ -326,7 +331,8 @@ static void test_start_survives_every_allocation_failure(void **state) {
   po_report_destroy(rep);
 }
 
-/* ---- a live optimizer ------------------------------------------------------------------------- */
+/* ---- a live optimizer -------------------------------------------------------------------------
+ */
 
 static void test_live_snapshots_are_reused_then_renewed(void **state) {
   (void)state;
@@ -446,7 +452,8 @@ static void test_a_forked_child_can_destroy_its_copy(void **state) {
   po_report_destroy(rep);
 }
 
-/* ---- the Prometheus text ---------------------------------------------------------------------- */
+/* ---- the Prometheus text ----------------------------------------------------------------------
+ */
 
 /* Every line is a comment (# HELP / # TYPE) or NAME[{labels}] VALUE, and no family is declared
  * twice. */
@@ -463,14 +470,17 @@ static void assert_exposition_valid(const char *text) {
       for (size_t i = 0; i < nseen; i++) assert_string_not_equal(seen[i], name);
       if (nseen < 256) snprintf(seen[nseen++], sizeof seen[0], "%s", name);
     } else if (line[0] != '#') {
-      size_t name_len = strspn(line, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:");
+      size_t name_len =
+          strspn(line, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:");
       assert_true(name_len > 0 && !(line[0] >= '0' && line[0] <= '9'));
       const char *p = line + name_len;
       if (*p == '{') {
         int in_quotes = 0;
         for (p++; p < end && (in_quotes || *p != '}'); p++) {
-          if (*p == '\\' && in_quotes) p++;
-          else if (*p == '"') in_quotes = !in_quotes;
+          if (*p == '\\' && in_quotes)
+            p++;
+          else if (*p == '"')
+            in_quotes = !in_quotes;
         }
         assert_true(p < end);
         p++;
@@ -514,7 +524,8 @@ static void test_prometheus_text_is_valid_for_hostile_reports(void **state) {
   assert_non_null(text);
   assert_exposition_valid(text);
   assert_non_null(strstr(text, "hostname=\"a\\\"b\\\\c\\nd\""));
-  assert_non_null(strstr(text, "perfopt_function_calls_total{function=\"f\\\"x\"} 5\n")); /* merged */
+  assert_non_null(
+      strstr(text, "perfopt_function_calls_total{function=\"f\\\"x\"} 5\n")); /* merged */
   assert_non_null(strstr(text, "function=\"bad?\""));
   assert_non_null(strstr(text, "\nperfopt_9_odd_name_ 1\n")); /* sanitized, written once */
   assert_non_null(strstr(text, "perfopt_cache_hits_total{cache=\"c#1\"} 2\n"));
@@ -580,13 +591,14 @@ static void test_push_puts_the_metrics_under_job_and_instance(void **state) {
   pthread_join(t, NULL);
   close(g.listen_fd);
   /* base64url of "train/a" and "node 7" */
-  assert_non_null(strstr(g.request,
-                         "PUT /gw/metrics/job@base64/dHJhaW4vYQ==/instance@base64/bm9kZSA3 HTTP/1.1"));
+  assert_non_null(strstr(
+      g.request, "PUT /gw/metrics/job@base64/dHJhaW4vYQ==/instance@base64/bm9kZSA3 HTTP/1.1"));
   assert_non_null(strstr(g.request, "\r\nAuthorization: Bearer tok\r\n"));
   assert_non_null(strstr(g.request, "\r\nContent-Type: text/plain; version=0.0.4"));
   assert_non_null(strstr(g.request, "\r\n\r\n# HELP perfopt_info"));
 
-  gateway_start(&g, &t, "HTTP/1.1 400 Bad Request\r\nContent-Length: 20\r\n\r\nduplicate metric foo");
+  gateway_start(&g, &t,
+                "HTTP/1.1 400 Bad Request\r\nContent-Length: 20\r\n\r\nduplicate metric foo");
   snprintf(url, sizeof url, "http://127.0.0.1:%d", g.port);
   assert_int_equal(po_report_push(rep, url, "j", NULL, NULL, err, sizeof err), PO_EIO);
   pthread_join(t, NULL);

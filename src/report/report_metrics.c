@@ -30,9 +30,11 @@ typedef struct prom {
   size_t nfamilies;
 } prom;
 
-/* ---- format primitives ------------------------------------------------------------------------ */
+/* ---- format primitives ------------------------------------------------------------------------
+ */
 
-/* A number as Go's strconv parses it: shortest of %.15g / %.17g that reads back, NaN, +Inf, -Inf. */
+/* A number as Go's strconv parses it: shortest of %.15g / %.17g that reads back, NaN, +Inf, -Inf.
+ */
 static void put_value(po__cbuf *b, double v) {
   if (isnan(v)) {
     po__cbuf_puts(b, "NaN");
@@ -52,8 +54,11 @@ static void put_value(po__cbuf *b, double v) {
  * with invalid UTF-8 in a label value). */
 static size_t utf8_len(const unsigned char *s) {
   unsigned c = s[0];
-  size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                          : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+  size_t n = c < 0x80                 ? 1
+             : c >= 0xC2 && c <= 0xDF ? 2
+             : c >= 0xE0 && c <= 0xEF ? 3
+             : c >= 0xF0 && c <= 0xF4 ? 4
+                                      : 0;
   for (size_t i = 1; i < n; i++)
     if ((s[i] & 0xC0) != 0x80) return 0;
   if ((n == 3 && c == 0xE0 && s[1] < 0xA0) || (n == 3 && c == 0xED && s[1] >= 0xA0) ||
@@ -147,7 +152,8 @@ static double series_last(const cJSON *s) {
   return NAN;
 }
 
-/* ---- sections --------------------------------------------------------------------------------- */
+/* ---- sections ---------------------------------------------------------------------------------
+ */
 
 static void run_and_memory(prom *p, const cJSON *root, po__cbuf *l) {
   const cJSON *host = po__j_get(root, "host"), *run = po__j_get(root, "run");
@@ -209,8 +215,7 @@ static void resources(prom *p, const cJSON *root, po__cbuf *l) {
     double v = po__j_getnum(t, "value");
     const cJSON *dev = po__j_get(t, "device");
     if (!po__j_getstr(t, "metric") || !cJSON_IsNumber(po__j_get(t, "value"))) continue;
-    if (!header && !family(p, "perfopt_threshold_ratio", "gauge", "Thresholds in force."))
-      return;
+    if (!header && !family(p, "perfopt_threshold_ratio", "gauge", "Thresholds in force.")) return;
     header = 1;
     char d[24];
     snprintf(d, sizeof d, "%d", cJSON_IsNumber(dev) ? (int)dev->valuedouble : -1);
@@ -313,7 +318,8 @@ static void functions(prom *p, const cJSON *root, po__cbuf *l) {
     if (!family(p, fams[k].name, "counter", fams[k].help)) continue;
     for (size_t i = 0; i < shown; i++) {
       double v = *(const double *)(const void *)((const char *)&f[i] + fams[k].off);
-      if (isfinite(v) && v >= 0) sample(p, fams[k].name, labels(l, "function", f[i].name, NULL, NULL), v);
+      if (isfinite(v) && v >= 0)
+        sample(p, fams[k].name, labels(l, "function", f[i].name, NULL, NULL), v);
     }
   }
   single(p, "perfopt_functions_not_exported", "gauge",

@@ -38,7 +38,8 @@
 #define FIRST_SNAPSHOT_WAIT_S 30
 #define MAX_TOKEN 512
 
-/* ---- shared bodies ------------------------------------------------------------------------------ */
+/* ---- shared bodies ------------------------------------------------------------------------------
+ */
 
 typedef struct blob {
   atomic_size_t refs;
@@ -99,7 +100,8 @@ static void snap_unref(snap *s) {
   free(s);
 }
 
-/* ---- the server --------------------------------------------------------------------------------- */
+/* ---- the server ---------------------------------------------------------------------------------
+ */
 
 struct po_server {
   struct MHD_Daemon *daemon;
@@ -119,7 +121,8 @@ struct po_server {
   struct po_server *next; /* the registry of running servers (for fork) */
 };
 
-/* ---- fork: a child has no server threads; it closes its copy of the listening socket ---------- */
+/* ---- fork: a child has no server threads; it closes its copy of the listening socket ----------
+ */
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static po_server *registry;
@@ -236,7 +239,8 @@ static snap *current(po_server *srv) {
   return s;
 }
 
-/* ---- requests ----------------------------------------------------------------------------------- */
+/* ---- requests -----------------------------------------------------------------------------------
+ */
 
 /* Constant time for a given expected token: every byte of `want` is compared whatever `given`
  * holds, so the time says nothing about where they differ. */
@@ -302,7 +306,7 @@ static const struct route {
     {"/", BODY_HTML, "text/html; charset=utf-8"},
 };
 
-#define DASHBOARD_CSP                                                                       \
+#define DASHBOARD_CSP                                                                          \
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; " \
   "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
@@ -317,9 +321,9 @@ static enum MHD_Result serve(po_server *srv, struct MHD_Connection *c, const str
   const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
   int not_modified = inm && !strcmp(inm, etag);
   struct MHD_Response *r =
-      not_modified ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
-                   : MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data,
-                                                                            blob_unref, b);
+      not_modified
+          ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+          : MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_unref, b);
   if (!r || not_modified) blob_unref(b);
   if (!r) return MHD_NO;
   common_headers(r, rt->type);
@@ -344,9 +348,8 @@ static int has_body(struct MHD_Connection *c) {
  * then once more. A GET or HEAD is answered on that last call: a response queued earlier makes MHD
  * close the connection (the body is not read), which is what refusals want and scrapers do not. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
   static int headers_seen;
   (void)version;
   (void)upload_data;
@@ -381,7 +384,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   po__log(2, "perfopt server: %s", msg);
 }
 
-/* ---- start and stop ----------------------------------------------------------------------------- */
+/* ---- start and stop -----------------------------------------------------------------------------
+ */
 
 typedef union addr {
   struct sockaddr sa;
@@ -437,21 +441,21 @@ static int listen_on(po_server *srv, const po_server_options *o, const addr *a, 
   if (a->sa.sa_family == AF_INET6) flags |= MHD_USE_IPv6;
   srv->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-      MHD_OPTION_SOCK_ADDR, &a->sa,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
+      MHD_OPTION_SOCK_ADDR, &a->sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+      MHD_OPTION_CONNECTION_LIMIT,
       (unsigned)(o->max_connections ? o->max_connections : DEFAULT_MAX_CONNECTIONS),
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s ? o->timeout_s : DEFAULT_TIMEOUT_S),
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT,
       1, MHD_OPTION_END);
   if (!srv->daemon) {
     char host[INET6_ADDRSTRLEN] = "?";
-    inet_ntop(a->sa.sa_family,
-              a->sa.sa_family == AF_INET ? (const void *)&a->v4.sin_addr
-                                         : (const void *)&a->v6.sin6_addr,
-              host, sizeof host);
+    inet_ntop(
+        a->sa.sa_family,
+        a->sa.sa_family == AF_INET ? (const void *)&a->v4.sin_addr : (const void *)&a->v6.sin6_addr,
+        host, sizeof host);
     return po__errf(PO_EIO, errbuf, errlen,
-                    "cannot listen on %s port %d (in use, or not an address of this machine)",
-                    host, o->port);
+                    "cannot listen on %s port %d (in use, or not an address of this machine)", host,
+                    o->port);
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
   srv->port = info ? (int)info->port : o->port;
@@ -495,7 +499,8 @@ int po__server_create(const po_server_options *opts, po__server_source_fn live, 
     srv->cur = snap_create(NULL, fixed, ++srv->gen);
     if (!srv->cur) rc = po__errf(PO_ENOMEM, errbuf, errlen, "out of memory");
   }
-  srv->ttl_ns = fixed ? 0 : (uint64_t)(o.snapshot_ms ? o.snapshot_ms : DEFAULT_SNAPSHOT_MS) * 1000000u;
+  srv->ttl_ns =
+      fixed ? 0 : (uint64_t)(o.snapshot_ms ? o.snapshot_ms : DEFAULT_SNAPSHOT_MS) * 1000000u;
   if (!rc) rc = listen_on(srv, &o, &a, errbuf, errlen);
   if (rc) {
     po_server_destroy(srv);
@@ -507,8 +512,7 @@ int po__server_create(const po_server_options *opts, po__server_source_fn live, 
   registry = srv;
   pthread_mutex_unlock(&registry_mu);
   if (!loopback)
-    po__log(1,
-            "perfopt: the live endpoint listens on %s port %d, reachable from other machines%s",
+    po__log(1, "perfopt: the live endpoint listens on %s port %d, reachable from other machines%s",
             text, srv->port, srv->token_len ? "" : " without a token (set PERFOPT_TOKEN)");
   *out = srv;
   return 0;

@@ -4,7 +4,8 @@
  *   live_workload [--seconds S]    (default 10)
  *
  * It uses the default optimizer (po_get_optimizer: config from PERFOPT_* variables), so under
- * `perfopt run --serve` or PERFOPT_SERVER_ENABLE=1 it serves its own live endpoint. Public API only. */
+ * `perfopt run --serve` or PERFOPT_SERVER_ENABLE=1 it serves its own live endpoint. Public API
+ * only. */
 #include "perfopt.h"
 
 #include <stdio.h>
