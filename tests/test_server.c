@@ -244,6 +244,54 @@ static void test_bad_input_gets_an_answer_and_the_server_keeps_serving(void **st
   po_report_destroy(rep);
 }
 
+/* 1 when the peer closes fd within `ms` (reads and drops anything it sends first). */
+static int closed_within(int fd, int ms) {
+  char buf[512];
+  for (int waited = 0; waited < ms; waited += 100) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 100) == 1 && recv(fd, buf, sizeof buf, 0) <= 0) return 1;
+  }
+  return 0;
+}
+
+static void test_connections_are_bounded_in_count_and_time(void **state) {
+  (void)state;
+  po_report *rep = fixture();
+  char err[256];
+  /* count: while 4 idle connections hold every slot, a fifth waits in the kernel's backlog
+   * unanswered; it is served once they go */
+  po_server_options o = {.token = "", .max_connections = 4, .timeout_s = 60};
+  po_server *srv = NULL;
+  assert_int_equal(po_server_start_report(rep, &o, &srv, err, sizeof err), 0);
+  int port = po_server_port(srv);
+  int idle[4];
+  for (int i = 0; i < 4; i++) idle[i] = connect_port(port);
+  usleep(200 * 1000);
+  int fifth = connect_port(port);
+  const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  assert_int_equal(send(fifth, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+  struct pollfd p = {fifth, POLLIN, 0};
+  assert_int_equal(poll(&p, 1, 500), 0); /* not answered while the slots are held */
+  for (int i = 0; i < 4; i++) close(idle[i]);
+  p.revents = 0;
+  assert_int_equal(poll(&p, 1, 10000), 1);
+  char buf[64] = "";
+  assert_true(recv(fifth, buf, sizeof buf - 1, 0) > 12);
+  assert_memory_equal(buf, "HTTP/1.1 200", 12);
+  close(fifth);
+  po_server_destroy(srv);
+
+  /* time: an idle connection is closed after timeout_s (1 s; waited for 10 s at most) */
+  o = (po_server_options){.token = "", .timeout_s = 1};
+  assert_int_equal(po_server_start_report(rep, &o, &srv, err, sizeof err), 0);
+  int lazy = connect_port(po_server_port(srv));
+  assert_true(closed_within(lazy, 10000));
+  close(lazy);
+  assert_int_equal(http(po_server_port(srv), "GET", "/metrics", NULL), 200);
+  po_server_destroy(srv);
+  po_report_destroy(rep);
+}
+
 static void test_a_token_is_required_when_set(void **state) {
   (void)state;
   po_report *rep = fixture();
@@ -637,6 +685,7 @@ int main(void) {
       cmocka_unit_test(test_the_plain_report_is_unchanged_by_the_hook),
       cmocka_unit_test(test_unknown_paths_and_methods_are_refused),
       cmocka_unit_test(test_bad_input_gets_an_answer_and_the_server_keeps_serving),
+      cmocka_unit_test(test_connections_are_bounded_in_count_and_time),
       cmocka_unit_test(test_a_token_is_required_when_set),
       cmocka_unit_test(test_addresses_and_options_are_checked),
       cmocka_unit_test(test_start_survives_every_allocation_failure),
