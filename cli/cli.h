@@ -3,6 +3,7 @@
 #ifndef PO_CLI_H
 #define PO_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "perfopt.h"
@@ -13,6 +14,7 @@ int po_cli_sysinfo(int argc, char **argv);
 int po_cli_top(int argc, char **argv);
 int po_cli_plot(int argc, char **argv);
 int po_cli_config(int argc, char **argv);
+int po_cli_serve(int argc, char **argv);
 
 /* ---- options (cli/options.c) ------------------------------------------------------------------
  * Each parser prints its error as "perfopt CMD: ..." and returns -1; the caller exits 2. */
@@ -55,5 +57,9 @@ int po_cli_is_stdout(const char *path);
 int po_cli_stdout_error(const char *cmd);
 /* Flushes stdout; on a write error reports it (po_cli_stdout_error) and returns -1. */
 int po_cli_flush_stdout(const char *cmd);
+
+/* Parses --listen / --serve: "ADDR:PORT", "[IPV6]:PORT" or "PORT" (127.0.0.1). Prints the error
+ * for `perfopt CMD` and returns -1 when it is none of them. */
+int po_cli_parse_listen(const char *cmd, const char *text, char *addr, size_t addr_len, int *port);
 
 #endif

@@ -111,6 +111,11 @@ typedef struct po_config {
   /* probes */
   char proc_root[256];    /* PROC_ROOT ("" = real /proc and /sys; a fake root for tests) */
   char nvml_library[256]; /* NVML_LIBRARY ("" = libnvidia-ml.so.1, then libnvidia-ml.so) */
+  /* live endpoint (see "Live endpoint" below) */
+  int server_enable;       /* SERVER_ENABLE (bool, false): the optimizer starts its endpoint */
+  char server_address[64]; /* SERVER_ADDRESS (numeric IPv4/IPv6, "127.0.0.1") */
+  int64_t server_port;     /* SERVER_PORT (0 .. 65535, 9473; 0 = any free port) */
+  int server_allow_remote; /* SERVER_ALLOW_REMOTE (bool, false): for a non-loopback address */
 } po_config;
 
 /* Fills *cfg with the built-in defaults (no environment, no file). */
@@ -1222,6 +1227,58 @@ PO_API int po_chart_save_svg(po_chart *chart, const char *path, char *errbuf, si
 PO_API int po_report_write_html(const po_report *rep, FILE *out);
 /* Atomic write of the HTML report; errbuf names the path or the problem. */
 PO_API int po_report_save_html(const po_report *rep, const char *path, char *errbuf, size_t errlen);
+
+/* ======================================================================================
+ * Live endpoint
+ *
+ * An HTTP server (libmicrohttpd, its own threads) for a running job or a saved report:
+ *   /metrics      Prometheus text exposition 0.0.4 (node_exporter names where they exist)
+ *   /report.json  the report model as JSON (a current snapshot)
+ *   /             the live dashboard: the HTML report plus a small inline script that reloads its
+ *                 sections every few seconds (no external scripts, fonts or files)
+ * Off unless asked (po_server_start, or SERVER_ENABLE for an optimizer). GET and HEAD only (405
+ * otherwise), 404 for any other path; nothing on the file system is reachable. Loopback by
+ * default: any other address needs allow_remote and logs a warning. With a token (or PERFOPT_TOKEN
+ * in the environment) every request needs "Authorization: Bearer TOKEN" (401 otherwise).
+ * Requests are bounded in header size (431), connection count and time.
+ * ====================================================================================== */
+
+typedef struct po_server po_server;
+
+/* Zero-initialized options are the defaults. */
+typedef struct po_server_options {
+  const char *address;     /* numeric IPv4 or IPv6 address; NULL or "": "127.0.0.1" */
+  int port;                /* 0: any free port (po_server_port says which) */
+  int allow_remote;        /* required to listen on a non-loopback address */
+  const char *token;       /* bearer token; NULL: PERFOPT_TOKEN from the environment; "": none */
+  int snapshot_ms;         /* a live snapshot is reused this long (0: 500 ms) */
+  int dashboard_refresh_s; /* the dashboard reloads this often (0: 5 s) */
+  int max_connections;     /* concurrent connections (0: 64) */
+  int timeout_s;           /* an idle connection is closed after this (0: 10 s) */
+} po_server_options;
+
+/* Serves opt (NULL: the default optimizer) live: each snapshot is a po_report_create of opt,
+ * reused for snapshot_ms so a scrape storm does not rebuild it. Stop it with po_server_destroy
+ * before destroying opt. PO_EINVAL (bad address, non-loopback without allow_remote, bad option),
+ * PO_EIO (cannot listen: errbuf says why, e.g. the port is in use), PO_ENOMEM. */
+PO_API int po_server_start(po_optimizer *opt, const po_server_options *o, po_server **out,
+                           char *errbuf, size_t errlen);
+/* Serves a fixed report (`perfopt serve`); rep must outlive the server. */
+PO_API int po_server_start_report(const po_report *rep, const po_server_options *o, po_server **out,
+                                  char *errbuf, size_t errlen);
+/* The port the server listens on (the one picked when options.port was 0). */
+PO_API int po_server_port(const po_server *srv);
+/* Stops listening, waits for requests in progress and frees the server. NULL is a no-op. */
+PO_API void po_server_destroy(po_server *srv);
+
+/* Pushes the report's metrics to a Prometheus Pushgateway (for jobs that end before a scrape):
+ * HTTP PUT of the /metrics text to URL/metrics/job/JOB[/instance/INSTANCE], replacing that group.
+ * url: "http://host[:port][/prefix]" (plain HTTP; numeric or resolvable host). instance NULL or ""
+ * leaves the label out (set it per node when several push to one gateway). token: a bearer token
+ * for the gateway (NULL or "": none). Bounded: 10 s in all. PO_EINVAL (bad URL or job), PO_EIO
+ * (connection failed or a non-2xx answer; errbuf has the status line), PO_ENOMEM. */
+PO_API int po_report_push(const po_report *rep, const char *url, const char *job,
+                          const char *instance, const char *token, char *errbuf, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -87,6 +87,7 @@ int po_optimizer_create(const po_config *cfg, po_optimizer **out) {
     /* A machine without /proc still gets an optimizer; the report says no samples were taken. */
     if (rc) po__log(1, "perfopt: background monitoring not started: %s", po_strerror(rc));
   }
+  if (opt->cfg.server_enable) po__optimizer_serve(opt);
   pthread_mutex_lock(&live_lock);
   opt->next = live;
   live = opt;
@@ -154,6 +155,8 @@ void po_optimizer_destroy(po_optimizer *opt) {
   pthread_mutex_lock(&default_lock);
   if (default_opt == opt) default_opt = NULL;
   pthread_mutex_unlock(&default_lock);
+  po_server_destroy(opt->server); /* first: its threads build reports of opt */
+  opt->server = NULL;
   if (last && out_path()) keep_report(opt);
   unwire(opt);
   pthread_mutex_destroy(&opt->lock);
@@ -214,6 +217,9 @@ po_optimizer *po__opt_or_default(po_optimizer *opt) {
   return opt ? opt : po_get_optimizer();
 }
 
+/* Defined by programs that must not serve at load time (the perfopt command). */
+extern const int po__no_load_time_server __attribute__((weak));
+
 static int env_false(const char *v) {
   return v && (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "off") ||
                !strcasecmp(v, "no"));
@@ -226,4 +232,9 @@ __attribute__((constructor)) static void optimizer_ctor(void) {
   const char *tl = getenv("PERFOPT_PROFILE_TIMELINE");
   if (tl && (!strcmp(tl, "1") || !strcasecmp(tl, "true"))) po_profile_set_timeline(1, 65536);
   if (out_path()) atexit(write_out_report);
+  /* PERFOPT_SERVER_ENABLE (set by `perfopt run --serve` for its command): serve the default
+   * optimizer from the start, even in a program that never asks for one. Not in the perfopt
+   * command itself (it defines po__no_load_time_server), which would take the command's port. */
+  const char *serve = getenv("PERFOPT_SERVER_ENABLE");
+  if (serve && *serve && !env_false(serve) && !&po__no_load_time_server) po_get_optimizer();
 }

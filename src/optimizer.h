@@ -26,6 +26,7 @@ struct po_optimizer {
   pthread_mutex_t lock;              /* default_cache */
   po_cache *default_cache;           /* CACHE_BUDGET_BYTES / CACHE_POLICY, created on first use */
   struct po_optimizer *next;         /* live optimizers (optimizer.c) */
+  po_server *server;                 /* SERVER_ENABLE's endpoint (optimizer_server.c) */
 };
 
 /* The optimizer a public function acts on: opt, or the default one when opt is NULL. */
@@ -36,6 +37,10 @@ int po__cache_registry_create(po_optimizer *opt);
 void po__cache_registry_destroy(po_optimizer *opt);
 /* Snapshots of the attached caches (allocated; *n entries). Returns 0 or PO_ENOMEM. */
 int po__cache_registry_snapshot(po_optimizer *opt, po__cache_snapshot **out, size_t *n);
+
+/* optimizer_server.c: starts the endpoint SERVER_ENABLE asks for (a failure is logged, and said
+ * on stderr when no log callback is set: the optimizer is created all the same). */
+void po__optimizer_serve(po_optimizer *opt);
 
 /* optimizer_report.c: a report from the optimizer's engines. final: taken at exit (no sample is
  * taken when none exists, so nothing is opened during exit). */

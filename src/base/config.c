@@ -70,6 +70,14 @@ static const key_def keys[] = {
      "root for /proc and /sys probes (empty: the real ones; tests use a fake root)"},
     {"NVML_LIBRARY", T_STRING, OFF(nvml_library), SZ(nvml_library), 0, 0, NULL,
      "path of the NVML library (empty: libnvidia-ml.so.1, then libnvidia-ml.so)"},
+    {"SERVER_ENABLE", T_BOOL, OFF(server_enable), 0, 0, 1, NULL,
+     "the optimizer serves /metrics, /report.json and the live dashboard over HTTP"},
+    {"SERVER_ADDRESS", T_STRING, OFF(server_address), SZ(server_address), 0, 0, NULL,
+     "numeric address the endpoint listens on (non-loopback needs SERVER_ALLOW_REMOTE)"},
+    {"SERVER_PORT", T_INT, OFF(server_port), 0, 0, 65535, NULL,
+     "TCP port of the endpoint (0: any free port)"},
+    {"SERVER_ALLOW_REMOTE", T_BOOL, OFF(server_allow_remote), 0, 0, 1, NULL,
+     "allow a non-loopback SERVER_ADDRESS (set PERFOPT_TOKEN too)"},
 };
 #undef OFF
 #undef SZ
@@ -94,6 +102,8 @@ void po_config_defaults(po_config *cfg) {
   cfg->cache_budget_bytes = 268435456;
   cfg->cache_policy = PO_CACHE_SIEVE;
   cfg->cache_shrink_fraction = 0.5;
+  po__strlcpy(cfg->server_address, "127.0.0.1", sizeof cfg->server_address);
+  cfg->server_port = 9473;
 }
 
 size_t po_config_key_count(void) {

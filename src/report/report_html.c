@@ -920,6 +920,10 @@ static const char SCRIPT[] =
     "b.appendChild(r);s.forEach(function(e){b.appendChild(e);});});});});});})();";
 
 char *po__html_render_json(const cJSON *root, size_t *len) {
+  return po__html_render_json_with(root, NULL, len);
+}
+
+char *po__html_render_json_with(const cJSON *root, const char *extra, size_t *len) {
   if (!root) return NULL;
   po__cbuf b;
   po__cbuf_init(&b);
@@ -966,7 +970,9 @@ char *po__html_render_json(const cJSON *root, size_t *len) {
   po__cbuf_puts(&b,
                 ". Self-contained: no network access, no external files. Times are seconds "
                 "since the run started; hover charts for details.</footer>\n");
-  po__cbuf_printf(&b, "<script>%s</script>\n</body></html>\n", SCRIPT);
+  po__cbuf_printf(&b, "<script>%s</script>\n", SCRIPT);
+  if (extra) po__cbuf_puts(&b, extra);
+  po__cbuf_puts(&b, "</body></html>\n");
   return po__cbuf_detach(&b, len);
 }
 
