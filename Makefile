@@ -22,7 +22,7 @@ endif
 VERSION := 0.1.0
 SOVERSION := 0
 
-PKGS := cmocka libcjson libdw libelf
+PKGS := cmocka libcjson libdw libelf libunwind
 
 # Missing Debian packages are installed on first use (not for clean/format).
 ifeq ($(filter clean format,$(MAKECMDGOALS)),)
@@ -48,7 +48,7 @@ DW_CFLAGS := $(shell pkg-config --cflags libdw libelf 2>/dev/null)
 DW_LIBS := $(shell pkg-config --libs libdw libelf 2>/dev/null)
 
 LIB_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -DPERFOPT_BUILDING $(CJSON_CFLAGS)
-LIB_LIBS := $(CJSON_LIBS) -ldl -lm -lpthread
+LIB_LIBS := $(CJSON_LIBS) $(DW_LIBS) -ldl -lm -lpthread
 APP_CFLAGS := $(CFLAGS_BASE) $(CJSON_CFLAGS)
 APP_LDFLAGS := $(SAN) -pthread -rdynamic
 
