@@ -9,6 +9,7 @@
  */
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,25 @@ static int same_build_id(int fd, const po_heap_module *m) {
   return ok;
 }
 
-/* Opens a recorded object for reading: absolute path, no symlink as the last component, a
- * regular file, the recorded build-id. -1 otherwise. */
+/* Opens a path without following a symlink in its last component, except one owned by root (a
+ * library's soname link, /lib64/ld-linux-x86-64.so.2): an unprivileged user cannot plant those. */
+static int open_nofollow(const char *path) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd >= 0 || errno != ELOOP) return fd;
+  struct stat ls;
+  if (lstat(path, &ls) != 0 || !S_ISLNK(ls.st_mode) || ls.st_uid != 0) return -1;
+  char *real = realpath(path, NULL);
+  if (!real) return -1;
+  fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  free(real);
+  return fd;
+}
+
+/* Opens a recorded object for reading: an absolute path (see open_nofollow), a regular file, the
+ * recorded build-id. -1 otherwise. */
 static int open_module(const po_heap_module *m) {
   if (m->path[0] != '/') return -1;
-  int fd = open(m->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  int fd = open_nofollow(m->path);
   if (fd < 0) return -1;
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !same_build_id(fd, m)) {
@@ -55,6 +70,7 @@ static Dwfl *open_dwfl(const po_heap_module *mods, uint32_t nmods, po_heap_frame
                        size_t n) {
   static const Dwfl_Callbacks cb = {.find_elf = NULL,
                                     .find_debuginfo = dwfl_standard_find_debuginfo};
+  elf_version(EV_CURRENT);
   uint8_t *want = calloc(nmods ? nmods : 1, 1);
   Dwfl *d = want ? dwfl_begin(&cb) : NULL;
   if (!d) {
