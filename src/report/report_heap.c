@@ -146,8 +146,8 @@ typedef struct node {
 
 typedef struct tree {
   node *nodes;
-  size_t count;
-  uint64_t dropped_bytes; /* bytes of sites whose path did not fit */
+  size_t count, cap;
+  uint64_t dropped_bytes; /* bytes of sites whose path did not fit (or found no memory) */
 } tree;
 
 static int64_t child_named(tree *t, int64_t parent, const char *name) {
@@ -156,6 +156,13 @@ static int64_t child_named(tree *t, int64_t parent, const char *name) {
     if (t->nodes[c].parent == parent && !strcmp(t->nodes[c].name, name)) return c;
   }
   if (t->count >= CALL_TREE_MAX) return -2;
+  if (t->count == t->cap) {
+    size_t cap = t->cap ? 2 * t->cap : 64;
+    node *grown = realloc(t->nodes, cap * sizeof *grown);
+    if (!grown) return -3;
+    t->nodes = grown;
+    t->cap = cap;
+  }
   node *n = &t->nodes[t->count];
   snprintf(n->name, sizeof n->name, "%s", name);
   n->parent = parent;
@@ -176,13 +183,15 @@ static int64_t child_named(tree *t, int64_t parent, const char *name) {
   return (int64_t)t->count++;
 }
 
-/* Adds one site's bytes along its path, outermost frame first. */
-static void tree_add(tree *t, const po_heap_site_info *s) {
+/* Adds one site's bytes along its path, outermost frame first. PO_ENOMEM when the tree could
+ * not grow; a path beyond CALL_TREE_MAX nodes is cut and its bytes counted. */
+static int tree_add(tree *t, const po_heap_site_info *s) {
   int64_t at = -1;
   char name[256];
   for (size_t i = s->frame_count; i-- > 0;) {
     frame_name(&s->frames[i], name, sizeof name);
     int64_t c = child_named(t, at, name);
+    if (c == -3) return PO_ENOMEM;
     if (c == -2) {
       t->dropped_bytes += s->allocated_bytes;
       break;
@@ -192,17 +201,18 @@ static void tree_add(tree *t, const po_heap_site_info *s) {
     if (i == 0) t->nodes[c].self_bytes += s->allocated_bytes;
     at = c;
   }
+  return 0;
 }
 
 static int call_tree(cJSON *heap, const po_heap_snapshot *snap) {
-  tree t = {calloc(CALL_TREE_MAX, sizeof(node)), 0, 0};
-  CHECK(t.nodes);
-  for (size_t p = 0; p < snap->process_count; p++) {
+  tree t = {NULL, 0, 0, 0};
+  int rc = 0;
+  for (size_t p = 0; p < snap->process_count && !rc; p++) {
     const po_heap_process *pr = &snap->processes[p];
-    for (size_t i = 0; i < pr->site_count; i++) tree_add(&t, &pr->sites[i]);
+    for (size_t i = 0; i < pr->site_count && !rc; i++) rc = tree_add(&t, &pr->sites[i]);
   }
-  cJSON *arr = cJSON_AddArrayToObject(heap, "call_tree");
-  int rc = arr ? 0 : PO_ENOMEM;
+  cJSON *arr = rc ? NULL : cJSON_AddArrayToObject(heap, "call_tree");
+  if (!rc && !arr) rc = PO_ENOMEM;
   for (size_t i = 0; i < t.count && !rc; i++) {
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddItemToArray(arr, o)) {
