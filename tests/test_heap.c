@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "monitor/heap_session.h"
 #include "perfopt.h"
 #include "report/report_heap.h"
@@ -566,6 +567,42 @@ static void test_report_heap_section_has_the_documented_keys(void **state) {
   po_heap_session_destroy(s);
 }
 
+static void test_html_report_shows_heap_timeline_peak_and_flame_graph(void **state) {
+  (void)state;
+  po_heap_session *s = session(PO_HEAP_FULL);
+  assert_exited_ok(run_child(s, "child_pattern", "exit"));
+  po_heap_totals t;
+  assert_int_equal(po_heap_session_totals(s, &t), 0);
+  po_heap_snapshot *snap = snapshot(s);
+  cJSON *root = cJSON_CreateObject();
+  assert_non_null(cJSON_AddStringToObject(root, "perfopt_version", PO_VERSION_STRING));
+  cJSON *memory = cJSON_AddObjectToObject(root, "memory");
+  assert_int_equal(po__report_add_heap(memory, snap), 0);
+  char *json = cJSON_PrintUnformatted(root);
+  assert_non_null(json);
+  po_report *rep = NULL;
+  char err[256];
+  assert_int_equal(po__report_parse(json, strlen(json), "test", &rep, err, sizeof err), 0);
+  char *html = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&html, &len);
+  assert_non_null(f);
+  assert_int_equal(po_report_write_html(rep, f), 0);
+  fclose(f);
+  assert_non_null(strstr(html, "<section id=\"heap\">"));
+  assert_non_null(strstr(html, "heap peak: 8")); /* the marker: 8 MiB and change */
+  assert_non_null(strstr(html, "Allocations by call stack"));
+  assert_non_null(strstr(html, "allocations, total")); /* a flame frame's tooltip, in bytes */
+  assert_non_null(strstr(html, "big_alloc"));
+  assert_non_null(strstr(html, "Leaks at exit by site"));
+  free(html);
+  po_report_free(rep);
+  cJSON_free(json);
+  cJSON_Delete(root);
+  po_heap_snapshot_destroy(snap);
+  po_heap_session_destroy(s);
+}
+
 static void test_env_names_the_shim_and_rejects_a_missing_one(void **state) {
   (void)state;
   po_heap_session *s = session(PO_HEAP_SAMPLED);
@@ -607,6 +644,7 @@ int main(void) {
       cmocka_unit_test(test_an_fd_with_the_wrong_nonce_is_never_attached),
       cmocka_unit_test(test_corrupt_segment_is_rejected_or_skipped),
       cmocka_unit_test(test_report_heap_section_has_the_documented_keys),
+      cmocka_unit_test(test_html_report_shows_heap_timeline_peak_and_flame_graph),
       cmocka_unit_test(test_env_names_the_shim_and_rejects_a_missing_one),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
