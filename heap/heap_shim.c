@@ -62,6 +62,8 @@ static inline void *put_header(void *user, uint64_t n, uint32_t site, uint64_t f
 
 /* ---- accounting ------------------------------------------------------------------------- */
 
+#define INLINE static inline __attribute__((always_inline))
+
 static __attribute__((noinline)) void new_peak(po_heap_proc *p, int64_t live) {
   int64_t cur = LOAD(&p->peak_bytes);
   while (live > cur) {
@@ -83,7 +85,7 @@ static po_heap_thread *counters(shim_thread *t, int *atomic) {
   return t->slot && !t->shared ? t->slot : &shim_g.proc->shared;
 }
 
-static inline void count_alloc(po_heap_thread *s, int atomic, uint64_t n) {
+INLINE void count_alloc(po_heap_thread *s, int atomic, uint64_t n) {
   unsigned b = bucket_of(n);
   if (SHIM_LIKELY(!atomic)) {
     OWNED_ADD(&s->alloc_count, 1);
@@ -99,7 +101,7 @@ static inline void count_alloc(po_heap_thread *s, int atomic, uint64_t n) {
   if (SHIM_UNLIKELY(live > LOAD(&p->peak_bytes))) new_peak(p, live);
 }
 
-static inline void count_free(po_heap_thread *s, int atomic, uint64_t n) {
+INLINE void count_free(po_heap_thread *s, int atomic, uint64_t n) {
   if (SHIM_LIKELY(!atomic)) {
     OWNED_ADD(&s->free_count, 1);
     OWNED_ADD(&s->free_bytes, n);
@@ -110,10 +112,10 @@ static inline void count_free(po_heap_thread *s, int atomic, uint64_t n) {
   SHARED_ADD(&shim_g.proc->live_bytes, -(int64_t)n);
 }
 
-/* The site of a new block of n bytes, recorded (full mode: always; sampled: on a sample), or 0. */
-static uint32_t site_for_alloc(shim_thread *t, uint64_t n) {
+/* The site of a new block of n bytes, recorded (full mode: always; sampled: on a sample), or 0.
+ * Exact mode never calls it. */
+static __attribute__((noinline)) uint32_t site_for_alloc(shim_thread *t, uint64_t n) {
   int mode = shim_g.mode;
-  if (mode == PO_HEAP_MODE_EXACT) return 0;
   uint64_t bytes = n, count = 1;
   if (mode == PO_HEAP_MODE_SAMPLED) {
     t->until_sample -= (int64_t)n;
@@ -142,15 +144,10 @@ static void site_release(uint32_t site, uint64_t n) {
   }
 }
 
-/* Accounts a new block and writes its header. `user` is 16-aligned and has HDR bytes below. */
-static inline void *track(void *user, uint64_t n, uint64_t flags) {
+/* track() when the thread is not on the hot path: not attached yet, inside the tracker, without
+ * a slot of its own, or in a process that passes through. */
+static __attribute__((noinline)) void *track_slow(void *user, uint64_t n, uint64_t flags) {
   shim_thread *t = &shim_ts;
-  if (SHIM_LIKELY(t->fast)) {
-    uint32_t site = site_for_alloc(t, n);
-    put_header(user, n, site, flags);
-    count_alloc(t->slot, 0, n);
-    return user;
-  }
   if (shim_g.state < 2) shim_start();
   int atomic = 1;
   po_heap_thread *s = t->in_hook ? NULL : counters(t, &atomic);
@@ -158,14 +155,26 @@ static inline void *track(void *user, uint64_t n, uint64_t flags) {
     if (shim_g.state == 2) SHARED_ADD(&shim_g.proc->untracked_allocs, 1);
     return put_header(user, n, 0, flags | F_UNTRACKED);
   }
-  uint32_t site = site_for_alloc(t, n);
+  uint32_t site = shim_g.mode == PO_HEAP_MODE_EXACT ? 0 : site_for_alloc(t, n);
   put_header(user, n, site, flags);
   count_alloc(s, atomic, n);
   return user;
 }
 
+/* Accounts a new block and writes its header. `user` is 16-aligned and has HDR bytes below. */
+INLINE void *track(void *user, uint64_t n, uint64_t flags) {
+  shim_thread *t = &shim_ts;
+  if (SHIM_LIKELY(t->fast)) {
+    uint32_t site = shim_g.mode == PO_HEAP_MODE_EXACT ? 0 : site_for_alloc(t, n);
+    put_header(user, n, site, flags);
+    count_alloc(t->slot, 0, n);
+    return user;
+  }
+  return track_slow(user, n, flags);
+}
+
 /* Reads a block's header; returns 0 for a block this shim did not allocate. */
-static inline int read_header(void *user, uint64_t *n, uint32_t *site, uint64_t *flags) {
+INLINE int read_header(void *user, uint64_t *n, uint32_t *site, uint64_t *flags) {
   const hdr *h = (const hdr *)user - 1;
   uint64_t tag = h->tag;
   if ((tag & ~15ull) != tag_of(user, 0)) return 0;
@@ -179,8 +188,14 @@ static inline void *base_of(void *user, uint64_t flags) {
   return (flags & F_ALIGNED) ? ((void **)user)[-3] : (void *)((hdr *)user - 1);
 }
 
+static __attribute__((noinline)) void untrack_slow(uint64_t n) {
+  int atomic = 1;
+  po_heap_thread *s = counters(&shim_ts, &atomic);
+  if (s) count_free(s, atomic, n);
+}
+
 /* Accounts the release of a tracked block (its header already read). */
-static inline void untrack(uint64_t n, uint32_t site, uint64_t flags) {
+INLINE void untrack(uint64_t n, uint32_t site, uint64_t flags) {
   if (flags & F_UNTRACKED) return;
   shim_thread *t = &shim_ts;
   if (site) site_release(site, n);
@@ -188,9 +203,7 @@ static inline void untrack(uint64_t n, uint32_t site, uint64_t flags) {
     count_free(t->slot, 0, n);
     return;
   }
-  int atomic = 1;
-  po_heap_thread *s = counters(t, &atomic);
-  if (s) count_free(s, atomic, n);
+  untrack_slow(n);
 }
 
 static void count_foreign(void) {

@@ -11,7 +11,7 @@ HEAP_SHIM_SRC := $(sort $(wildcard heap/*.c))
 HEAP_SHIM_OBJ := $(HEAP_SHIM_SRC:%.c=$(BUILD)/obj/%.o)
 HEAP_PLAIN_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Isrc -pthread
 HEAP_SHIM_CFLAGS := $(HEAP_PLAIN_CFLAGS) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
-  -ftls-model=initial-exec -fno-stack-protector
+  -ftls-model=initial-exec -fno-stack-protector -fno-plt
 
 $(BUILD)/obj/heap/%.o: heap/%.c heap/shim.h src/base/heap_format.h
 	@mkdir -p $(dir $@)
