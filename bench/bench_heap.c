@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,8 +35,8 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Runs one variant; returns its wall time, fills *true_peak from the workload's output. */
-static double run_variant(int v, po_heap_session *s, long long *true_peak) {
+/* Runs one variant; returns its wall time, fills *cpu and *true_peak (from its output). */
+static double run_variant(int v, po_heap_session *s, double *cpu, long long *true_peak) {
   int fds[2];
   if (pipe(fds) != 0) return -1;
   double t0 = now_s();
@@ -67,9 +68,12 @@ static double run_variant(int v, po_heap_session *s, long long *true_peak) {
   buf[len] = '\0';
   close(fds[0]);
   int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  struct rusage ru;
+  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
   double t = now_s() - t0;
+  *cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
   const char *pk = strstr(buf, "heap_workload iterations=");
   pk = pk ? strstr(pk, "peak_bytes=") : NULL;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !pk) {
@@ -98,12 +102,12 @@ static const po_heap_mode mode_of[V_COUNT] = {PO_HEAP_EXACT, PO_HEAP_EXACT, PO_H
                                               PO_HEAP_FULL, PO_HEAP_FULL, PO_HEAP_EXACT};
 
 /* One run of variant v; for the exact mode also the tracked peak's error. */
-static double one_run(int v, double *peak_err) {
+static double one_run(int v, double *cpu, double *peak_err) {
   po_heap_session *s = NULL;
   int tracked = v != V_BASE && v != V_HEAPTRACK;
   if (tracked && po_heap_session_create(mode_of[v], &s) != 0) return -1;
   long long true_peak = 0;
-  double t = run_variant(v, s, &true_peak);
+  double t = run_variant(v, s, cpu, &true_peak);
   if (t > 0 && v == V_EXACT) {
     po_heap_snapshot *snap = NULL;
     if (po_heap_session_snapshot(s, 1, &snap) == 0 && snap->process_count == 1 && true_peak > 0) {
@@ -130,31 +134,36 @@ int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/perfopt-bench-heap-XXXXXX");
   if (!mkdtemp(tmpdir)) return 1;
   int ht = have_heaptrack();
-  double t[V_COUNT][MAX_RUNS], peak_err = 0;
+  double t[V_COUNT][MAX_RUNS], cpu[V_COUNT][MAX_RUNS], peak_err = 0;
   for (int r = 0; r < runs; r++) {
     for (int v = 0; v < V_COUNT; v++) {
       if (v == V_HEAPTRACK && !ht) continue;
-      t[v][r] = one_run(v, &peak_err);
+      t[v][r] = one_run(v, &cpu[v][r], &peak_err);
       if (t[v][r] <= 0) return 1;
     }
   }
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "bench_heap: could not remove %s\n", tmpdir);
-  double med[V_COUNT];
-  for (int v = 0; v < V_COUNT; v++) med[v] = v == V_HEAPTRACK && !ht ? 0 : median(t[v], runs);
-  printf("# %d runs of %s iterations each, medians of whole-process wall times\n", runs, iterations);
-  printf("BENCH heap_baseline_seconds %.4f seconds\n", med[V_BASE]);
-  printf("BENCH heap_exact_slowdown %.3f ratio\n", med[V_EXACT] / med[V_BASE]);
-  printf("BENCH heap_sampled_slowdown %.3f ratio\n", med[V_SAMPLED] / med[V_BASE]);
-  printf("BENCH heap_full_slowdown %.3f ratio\n", med[V_FULL] / med[V_BASE]);
-  printf("BENCH heap_full_nofp_slowdown %.3f ratio\n", med[V_FULL_NOFP] / med[V_BASE]);
-  if (ht) {
-    printf("BENCH heap_heaptrack_slowdown %.3f ratio\n", med[V_HEAPTRACK] / med[V_BASE]);
-    printf("BENCH heap_full_vs_heaptrack %.3f ratio\n", med[V_FULL] / med[V_HEAPTRACK]);
-  } else {
-    printf("# heaptrack not installed: heap_heaptrack_slowdown not measured\n");
+  double med[V_COUNT], mcpu[V_COUNT];
+  for (int v = 0; v < V_COUNT; v++) {
+    int off = v == V_HEAPTRACK && !ht;
+    med[v] = off ? 0 : median(t[v], runs);
+    mcpu[v] = off ? 0 : median(cpu[v], runs);
   }
+  printf("# %d runs of %s iterations each, medians of whole-process wall (and CPU) times\n", runs,
+         iterations);
+  printf("BENCH heap_baseline_seconds %.4f seconds\n", med[V_BASE]);
+  printf("BENCH heap_baseline_cpu_seconds %.4f seconds\n", mcpu[V_BASE]);
+  for (int v = V_EXACT; v < V_COUNT; v++) {
+    if (v == V_HEAPTRACK && !ht) {
+      printf("# heaptrack not installed: heap_heaptrack_slowdown not measured\n");
+      continue;
+    }
+    printf("BENCH heap_%s_slowdown %.3f ratio\n", names[v], med[v] / med[V_BASE]);
+    printf("BENCH heap_%s_slowdown_cpu %.3f ratio\n", names[v], mcpu[v] / mcpu[V_BASE]);
+  }
+  if (ht) printf("BENCH heap_full_vs_heaptrack %.3f ratio\n", med[V_FULL] / med[V_HEAPTRACK]);
   printf("BENCH heap_peak_error_ratio %.6f ratio\n", peak_err);
   return 0;
 }
