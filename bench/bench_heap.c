@@ -23,8 +23,8 @@
 #include "perfopt.h"
 
 enum { V_BASE, V_EXACT, V_SAMPLED, V_FULL, V_FULL_NOFP, V_HEAPTRACK, V_COUNT };
-static const char *const names[V_COUNT] = {"baseline", "exact", "sampled", "full", "full_nofp",
-                                           "heaptrack"};
+static const char *const names[V_COUNT] = {"baseline", "exact",     "sampled",
+                                           "full",     "full_nofp", "heaptrack"};
 #define MAX_RUNS 31
 
 static char workload[512], workload_nofp[512], shim[512], iterations[32], tmpdir[256];
@@ -99,7 +99,7 @@ static int have_heaptrack(void) {
 }
 
 static const po_heap_mode mode_of[V_COUNT] = {PO_HEAP_EXACT, PO_HEAP_EXACT, PO_HEAP_SAMPLED,
-                                              PO_HEAP_FULL, PO_HEAP_FULL, PO_HEAP_EXACT};
+                                              PO_HEAP_FULL,  PO_HEAP_FULL,  PO_HEAP_EXACT};
 
 /* One run of variant v; for the exact mode also the tracked peak's error. */
 static double one_run(int v, double *cpu, double *peak_err) {
@@ -111,7 +111,8 @@ static double one_run(int v, double *cpu, double *peak_err) {
   if (t > 0 && v == V_EXACT) {
     po_heap_snapshot *snap = NULL;
     if (po_heap_session_snapshot(s, 1, &snap) == 0 && snap->process_count == 1 && true_peak > 0) {
-      double e = fabs((double)snap->processes[0].peak_bytes - (double)true_peak) / (double)true_peak;
+      double e =
+          fabs((double)snap->processes[0].peak_bytes - (double)true_peak) / (double)true_peak;
       if (e > *peak_err) *peak_err = e;
     } else {
       *peak_err = 1;

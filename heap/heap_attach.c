@@ -208,7 +208,9 @@ void shim_start(void) {
   shim_g.proc_index = idx;
   shim_g.mode = env_mode((int)h->mode);
   int64_t iv = env_interval();
-  shim_g.interval = iv > 0 ? (uint64_t)iv : h->sample_interval_bytes ? h->sample_interval_bytes : 524288;
+  shim_g.interval = iv > 0                     ? (uint64_t)iv
+                    : h->sample_interval_bytes ? h->sample_interval_bytes
+                                               : 524288;
   const char *uw = getenv(PO_HEAP_ENV_UNWIND);
   shim_g.unwind_libunwind_only = uw && !strcmp(uw, "libunwind");
   p->mode = (uint32_t)shim_g.mode;
@@ -247,8 +249,8 @@ void shim_thread_claim(void) {
                                     RELAXED)) {
       t->slot = &p->threads[i];
       uint32_t used = LOAD(&p->threads_used);
-      while (i + 1 > used && !__atomic_compare_exchange_n(&p->threads_used, &used, i + 1, 1,
-                                                          RELAXED, RELAXED)) {
+      while (i + 1 > used &&
+             !__atomic_compare_exchange_n(&p->threads_used, &used, i + 1, 1, RELAXED, RELAXED)) {
       }
     }
   }
@@ -266,7 +268,8 @@ void shim_thread_claim(void) {
 
 /* ---- module map ------------------------------------------------------------------------- */
 
-static void read_build_id(const struct dl_phdr_info *info, const ElfW(Phdr) *ph, po_heap_module *m) {
+static void read_build_id(const struct dl_phdr_info *info, const ElfW(Phdr) * ph,
+                          po_heap_module *m) {
   const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
   while (p + sizeof(ElfW(Nhdr)) <= end) {
     const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;

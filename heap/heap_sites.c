@@ -95,7 +95,8 @@ static double fast_ln(double u) {
   double m;
   memcpy(&m, &bits, sizeof m);
   double s = (m - 1) / (m + 1), s2 = s * s;
-  double series = s * (1 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (1.0 / 9 + s2 / 11)))));
+  double series =
+      s * (1 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (1.0 / 9 + s2 / 11)))));
   return e * 0.6931471805599453 + 2 * series;
 }
 

@@ -42,16 +42,16 @@ typedef struct shim_global {
   po_heap_header *hdr;
   po_heap_proc *proc;
   int proc_index;
-  uintptr_t self_lo, self_hi; /* the shim's own code: skipped in stacks */
-  uint64_t cookie;            /* allocation header tag key */
+  uintptr_t self_lo, self_hi;         /* the shim's own code: skipped in stacks */
+  uint64_t cookie;                    /* allocation header tag key */
   size_t (*real_usable_size)(void *); /* glibc's, for blocks allocated before the shim */
 } shim_global;
 
 extern shim_global shim_g SHIM_HIDDEN;
 
 /* attach.c */
-void shim_start(void) SHIM_HIDDEN;          /* attaches once (safe to call from any hook) */
-void shim_thread_claim(void) SHIM_HIDDEN;   /* gives this thread its counters */
+void shim_start(void) SHIM_HIDDEN;           /* attaches once (safe to call from any hook) */
+void shim_thread_claim(void) SHIM_HIDDEN;    /* gives this thread its counters */
 void shim_modules_refresh(void) SHIM_HIDDEN; /* appends newly loaded objects to the module map */
 uint64_t shim_now_ns(void) SHIM_HIDDEN;      /* CLOCK_MONOTONIC since the segment's t0 */
 

@@ -544,15 +544,18 @@ static void test_report_heap_section_has_the_documented_keys(void **state) {
   assert_int_equal(po__report_add_heap(memory, snap), 0);
   const cJSON *heap = cJSON_GetObjectItemCaseSensitive(memory, "heap");
   assert_non_null(heap);
-  const char *keys[] = {"mode", "estimated", "peak_bytes", "peak_seconds", "peak_pid",
-                        "allocations", "frees", "allocated_bytes", "live_bytes", "leaked_bytes",
-                        "mmap_bytes", "size_histogram", "processes", "top_sites_at_peak",
-                        "top_sites_by_total", "leaks", "timeline", "call_tree"};
+  const char *keys[] = {
+      "mode",        "estimated",      "peak_bytes",      "peak_seconds",      "peak_pid",
+      "allocations", "frees",          "allocated_bytes", "live_bytes",        "leaked_bytes",
+      "mmap_bytes",  "size_histogram", "processes",       "top_sites_at_peak", "top_sites_by_total",
+      "leaks",       "timeline",       "call_tree"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-    if (!cJSON_GetObjectItemCaseSensitive(heap, keys[i])) fail_msg("missing memory.heap.%s", keys[i]);
+    if (!cJSON_GetObjectItemCaseSensitive(heap, keys[i]))
+      fail_msg("missing memory.heap.%s", keys[i]);
   }
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(heap, "mode")->valuestring, "full");
-  const cJSON *top = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(heap, "top_sites_at_peak"), 0);
+  const cJSON *top =
+      cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(heap, "top_sites_at_peak"), 0);
   assert_non_null(top);
   assert_non_null(strstr(cJSON_GetObjectItemCaseSensitive(top, "name")->valuestring, "big_alloc"));
   assert_int_equal(cJSON_GetObjectItemCaseSensitive(top, "bytes_at_peak")->valuedouble, 8 * MIB);

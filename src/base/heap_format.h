@@ -104,9 +104,9 @@ typedef struct po_heap_site {
 
 /* A loaded object, as dl_iterate_phdr saw it: enough to symbolize after the process is gone. */
 typedef struct po_heap_module {
-  uint64_t bias;    /* dlpi_addr: run-time address = bias + ELF p_vaddr */
-  uint64_t lo, hi;  /* run-time range of its PT_LOAD segments */
-  uint32_t ready;   /* 1 once written */
+  uint64_t bias;   /* dlpi_addr: run-time address = bias + ELF p_vaddr */
+  uint64_t lo, hi; /* run-time range of its PT_LOAD segments */
+  uint32_t ready;  /* 1 once written */
   uint32_t build_id_len;
   uint8_t build_id[PO_HEAP_BUILD_ID_BYTES];
   uint32_t pad0;
@@ -118,10 +118,10 @@ typedef struct po_heap_proc {
   uint32_t state; /* PO_HEAP_SLOT_* */
   uint32_t mode;
   int32_t pid, ppid;
-  int32_t parent_slot;    /* the slot it forked or exec'd from; -1 none */
-  uint32_t origin;        /* 0 = started, 1 = fork, 2 = exec */
-  uint64_t start_ns;      /* since t0 */
-  uint64_t end_ns;        /* exit or exec time; 0 while running or after a crash */
+  int32_t parent_slot; /* the slot it forked or exec'd from; -1 none */
+  uint32_t origin;     /* 0 = started, 1 = fork, 2 = exec */
+  uint64_t start_ns;   /* since t0 */
+  uint64_t end_ns;     /* exit or exec time; 0 while running or after a crash */
   char exe[PO_HEAP_PATH_BYTES];
   /* process-wide counters (atomic read-modify-write) */
   int64_t live_bytes;      /* allocated - freed, requested bytes */
@@ -132,19 +132,19 @@ typedef struct po_heap_proc {
   uint64_t mmap_count, munmap_count, mmap_bytes, munmap_bytes;
   int64_t mmap_live_bytes, mmap_peak_bytes;
   /* what could not be recorded exactly: every drop is counted */
-  uint64_t sites_dropped;      /* sampled/recorded allocations whose site table was full */
-  uint64_t stacks_truncated;   /* stacks deeper than PO_HEAP_MAX_FRAMES */
-  uint64_t threads_shared;     /* threads that used the shared counters (no free thread slot) */
-  uint64_t modules_dropped;    /* loaded objects beyond PO_HEAP_MAX_MODULES */
-  uint64_t paths_truncated;    /* module or exe paths longer than PO_HEAP_PATH_BYTES - 1 */
-  uint64_t foreign_frees;      /* free/realloc of a pointer the shim did not allocate */
-  uint64_t untracked_allocs;   /* allocations made inside the tracker itself (not counted) */
-  uint64_t sampled_allocs;     /* sampled mode: allocations that were sampled */
-  uint64_t unwind_fallbacks;   /* stacks taken with libunwind (no frame pointers) */
-  uint64_t too_large;          /* requests above PO_HEAP_SIZE_MAX, refused with ENOMEM */
-  uint32_t threads_used;       /* thread slots ever claimed (atomic) */
-  uint32_t sites_used;         /* site slots claimed (atomic) */
-  uint32_t module_count;       /* modules[0..module_count) are claimed (atomic) */
+  uint64_t sites_dropped;    /* sampled/recorded allocations whose site table was full */
+  uint64_t stacks_truncated; /* stacks deeper than PO_HEAP_MAX_FRAMES */
+  uint64_t threads_shared;   /* threads that used the shared counters (no free thread slot) */
+  uint64_t modules_dropped;  /* loaded objects beyond PO_HEAP_MAX_MODULES */
+  uint64_t paths_truncated;  /* module or exe paths longer than PO_HEAP_PATH_BYTES - 1 */
+  uint64_t foreign_frees;    /* free/realloc of a pointer the shim did not allocate */
+  uint64_t untracked_allocs; /* allocations made inside the tracker itself (not counted) */
+  uint64_t sampled_allocs;   /* sampled mode: allocations that were sampled */
+  uint64_t unwind_fallbacks; /* stacks taken with libunwind (no frame pointers) */
+  uint64_t too_large;        /* requests above PO_HEAP_SIZE_MAX, refused with ENOMEM */
+  uint32_t threads_used;     /* thread slots ever claimed (atomic) */
+  uint32_t sites_used;       /* site slots claimed (atomic) */
+  uint32_t module_count;     /* modules[0..module_count) are claimed (atomic) */
   uint32_t pad0;
   uint64_t pad1[8];
   po_heap_thread shared; /* threads without a slot: atomic read-modify-write */

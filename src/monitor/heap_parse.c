@@ -191,7 +191,8 @@ static int64_t key_of(const po_heap_site_info *s, sort_key k) {
 static int cmp_sites(const void *a, const void *b, void *ctx) {
   const po_heap_process *o = ((const void **)ctx)[0];
   sort_key k = *(const sort_key *)((const void **)ctx)[1];
-  int64_t x = key_of(&o->sites[*(const size_t *)a], k), y = key_of(&o->sites[*(const size_t *)b], k);
+  int64_t x = key_of(&o->sites[*(const size_t *)a], k),
+          y = key_of(&o->sites[*(const size_t *)b], k);
   if (x != y) return x > y ? -1 : 1;
   return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
@@ -286,7 +287,8 @@ static int read_all(const uint8_t *seg, size_t len, const po__heap_parse_opts *o
   int index_of[PO_HEAP_MAX_PROCS];
   size_t valid = 0;
   for (uint32_t i = 0; i < nslots; i++) {
-    slots[i] = (const po_heap_proc *)(seg + PO_HEAP_HEADER_BYTES + (size_t)i * sizeof(po_heap_proc));
+    slots[i] =
+        (const po_heap_proc *)(seg + PO_HEAP_HEADER_BYTES + (size_t)i * sizeof(po_heap_proc));
     index_of[i] = slot_ok(slots[i]) ? (int)valid++ : -1;
     s->slots_invalid += index_of[i] < 0;
   }

@@ -41,9 +41,12 @@ static uint64_t mono_ns(void) {
 
 const char *po_heap_mode_name(po_heap_mode mode) {
   switch (mode) {
-  case PO_HEAP_EXACT: return "exact";
-  case PO_HEAP_SAMPLED: return "sampled";
-  case PO_HEAP_FULL: return "full";
+    case PO_HEAP_EXACT:
+      return "exact";
+    case PO_HEAP_SAMPLED:
+      return "sampled";
+    case PO_HEAP_FULL:
+      return "full";
   }
   return "unknown";
 }
@@ -70,7 +73,8 @@ int po_heap_session_create(po_heap_mode mode, po_heap_session **out) {
   if (!out || (unsigned)mode > PO_HEAP_FULL) return PO_EINVAL;
   *out = NULL;
   uint64_t nonce = 0;
-  if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) nonce = mono_ns() ^ (uint64_t)getpid();
+  if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
+    nonce = mono_ns() ^ (uint64_t)getpid();
   po_heap_session *s = calloc(1, sizeof *s);
   if (!s) return PO_ENOMEM;
   s->fd = memfd_create("perfopt-heap", MFD_CLOEXEC);
@@ -160,8 +164,9 @@ int po_heap_session_env(po_heap_session *s, const char *shim_path, po_heap_env *
   int rc = find_shim(shim_path, shim, sizeof shim);
   if (rc) return rc;
   const char *old = getenv("LD_PRELOAD");
-  int n = old && old[0] ? snprintf(env->ld_preload, sizeof env->ld_preload, "LD_PRELOAD=%s:%s", shim, old)
-                        : snprintf(env->ld_preload, sizeof env->ld_preload, "LD_PRELOAD=%s", shim);
+  int n = old && old[0]
+              ? snprintf(env->ld_preload, sizeof env->ld_preload, "LD_PRELOAD=%s:%s", shim, old)
+              : snprintf(env->ld_preload, sizeof env->ld_preload, "LD_PRELOAD=%s", shim);
   if (n < 0 || (size_t)n >= sizeof env->ld_preload) return PO_ERANGE;
   snprintf(env->fd, sizeof env->fd, "%s=%d:%016llx", PO_HEAP_ENV_FD, s->fd,
            (unsigned long long)s->hdr->nonce);
@@ -275,7 +280,9 @@ int po_heap_session_snapshot(po_heap_session *s, size_t top_sites, po_heap_snaps
   void *copy = malloc(len);
   if (!copy) return PO_ENOMEM;
   memcpy(copy, s->hdr, len);
-  po__heap_parse_opts opts = {.top_sites = top_sites, .symbolize = 1, .alive = pid_alive,
+  po__heap_parse_opts opts = {.top_sites = top_sites,
+                              .symbolize = 1,
+                              .alive = pid_alive,
                               .t_seconds = (double)(mono_ns() - s->hdr->t0_ns) * 1e-9};
   double *ts = malloc(TIMELINE_CAP * sizeof *ts);
   int64_t *live = malloc(TIMELINE_CAP * sizeof *live);

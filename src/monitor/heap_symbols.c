@@ -24,7 +24,8 @@ static int same_build_id(int fd, const po_heap_module *m) {
   if (!e) return 0;
   const void *id = NULL;
   ssize_t n = dwelf_elf_gnu_build_id(e, &id);
-  uint32_t want = m->build_id_len > PO_HEAP_BUILD_ID_BYTES ? PO_HEAP_BUILD_ID_BYTES : m->build_id_len;
+  uint32_t want =
+      m->build_id_len > PO_HEAP_BUILD_ID_BYTES ? PO_HEAP_BUILD_ID_BYTES : m->build_id_len;
   int ok = n >= (ssize_t)want && id && memcmp(id, m->build_id, want) == 0;
   elf_end(e);
   return ok;
@@ -87,8 +88,7 @@ static Dwfl *open_dwfl(const po_heap_module *mods, uint32_t nmods, po_heap_frame
     int fd = open_module(&mods[i]);
     if (fd < 0) continue;
     const char *base = strrchr(mods[i].path, '/');
-    if (!dwfl_report_elf(d, base ? base + 1 : mods[i].path, mods[i].path, fd, mods[i].bias,
-                         false))
+    if (!dwfl_report_elf(d, base ? base + 1 : mods[i].path, mods[i].path, fd, mods[i].bias, false))
       close(fd);
   }
   dwfl_report_end(d, NULL, NULL);
@@ -118,8 +118,8 @@ static int resolve(Dwfl *d, po_heap_frame *f, po__heap_arena **arena) {
   return 0;
 }
 
-int po__heap_symbolize(const po_heap_module *mods, uint32_t nmods, po_heap_frame **frames,
-                       size_t n, po__heap_arena **arena) {
+int po__heap_symbolize(const po_heap_module *mods, uint32_t nmods, po_heap_frame **frames, size_t n,
+                       po__heap_arena **arena) {
   if (n == 0) return 0;
   Dwfl *d = open_dwfl(mods, nmods, frames, n);
   if (!d) return PO_ENOMEM;

@@ -10,9 +10,9 @@
 
 #define CALL_TREE_MAX 5000u
 
-#define CHECK(x)                      \
-  do {                                \
-    if (!(x)) return PO_ENOMEM;       \
+#define CHECK(x)                \
+  do {                          \
+    if (!(x)) return PO_ENOMEM; \
   } while (0)
 
 static int num(cJSON *o, const char *k, double v) {
@@ -35,7 +35,8 @@ static void frame_name(const po_heap_frame *f, char *buf, size_t len) {
     snprintf(buf, len, "%s", f->function);
   } else if (f->module) {
     const char *base = strrchr(f->module, '/');
-    snprintf(buf, len, "%s+0x%llx", base ? base + 1 : f->module, (unsigned long long)f->module_offset);
+    snprintf(buf, len, "%s+0x%llx", base ? base + 1 : f->module,
+             (unsigned long long)f->module_offset);
   } else {
     snprintf(buf, len, "0x%llx", (unsigned long long)f->address);
   }
@@ -64,7 +65,8 @@ static int add_site(cJSON *arr, const po_heap_site_info *s, int32_t pid) {
     frame_name(f, name, sizeof name);
     n = strlen(name);
     if (f->file && n < sizeof name)
-      snprintf(name + n, sizeof name - n, " (%s:%d)", strrchr(f->file, '/') ? strrchr(f->file, '/') + 1 : f->file, f->line);
+      snprintf(name + n, sizeof name - n, " (%s:%d)",
+               strrchr(f->file, '/') ? strrchr(f->file, '/') + 1 : f->file, f->line);
   }
   int rc = cJSON_AddStringToObject(o, "name", name) ? 0 : PO_ENOMEM;
   if (!rc) rc = num(o, "pid", pid);
@@ -101,7 +103,8 @@ static int merged_list(cJSON *heap, const char *key, const po_heap_snapshot *sna
   CHECK(arr);
   size_t n = 0;
   for (size_t p = 0; p < snap->process_count; p++) {
-    n += kind == LIST_TOTAL ? snap->processes[p].top_by_total_count : snap->processes[p].leak_site_count;
+    n += kind == LIST_TOTAL ? snap->processes[p].top_by_total_count
+                            : snap->processes[p].leak_site_count;
   }
   if (!n) return 0;
   ref *refs = malloc(n * sizeof *refs);
@@ -113,12 +116,14 @@ static int merged_list(cJSON *heap, const char *key, const po_heap_snapshot *sna
     const size_t *idx = kind == LIST_TOTAL ? pr->top_by_total : pr->leak_sites;
     for (size_t i = 0; i < cnt; i++) {
       const po_heap_site_info *s = &pr->sites[idx[i]];
-      refs[k++] = (ref){s, pr->pid, kind == LIST_TOTAL ? (int64_t)s->allocated_bytes : s->live_bytes};
+      refs[k++] =
+          (ref){s, pr->pid, kind == LIST_TOTAL ? (int64_t)s->allocated_bytes : s->live_bytes};
     }
   }
   qsort(refs, n, sizeof *refs, by_key_desc);
   int rc = 0;
-  for (size_t i = 0; i < n && i < snap->top_sites && !rc; i++) rc = add_site(arr, refs[i].site, refs[i].pid);
+  for (size_t i = 0; i < n && i < snap->top_sites && !rc; i++)
+    rc = add_site(arr, refs[i].site, refs[i].pid);
   free(refs);
   return rc;
 }
@@ -267,17 +272,27 @@ static int add_process(cJSON *arr, const po_heap_snapshot *snap, const po_heap_p
   const struct {
     const char *k;
     double v;
-  } f[] = {{"start_seconds", p->start_seconds}, {"end_seconds", p->end_seconds},
-           {"live_bytes", (double)p->live_bytes}, {"peak_bytes", (double)p->peak_bytes},
-           {"peak_seconds", p->peak_seconds}, {"inherited_bytes", (double)p->inherited_bytes},
-           {"allocations", (double)p->allocations}, {"frees", (double)p->frees},
-           {"allocated_bytes", (double)p->allocated_bytes}, {"freed_bytes", (double)p->freed_bytes},
-           {"leaked_bytes", (double)p->leaked_bytes}, {"leaked_allocations", (double)p->leaked_allocations},
-           {"mmap_calls", (double)p->mmap_calls}, {"munmap_calls", (double)p->munmap_calls},
-           {"mmap_bytes", (double)p->mmap_bytes}, {"munmap_bytes", (double)p->munmap_bytes},
-           {"mmap_live_bytes", (double)p->mmap_live_bytes}, {"mmap_peak_bytes", (double)p->mmap_peak_bytes},
+  } f[] = {{"start_seconds", p->start_seconds},
+           {"end_seconds", p->end_seconds},
+           {"live_bytes", (double)p->live_bytes},
+           {"peak_bytes", (double)p->peak_bytes},
+           {"peak_seconds", p->peak_seconds},
+           {"inherited_bytes", (double)p->inherited_bytes},
+           {"allocations", (double)p->allocations},
+           {"frees", (double)p->frees},
+           {"allocated_bytes", (double)p->allocated_bytes},
+           {"freed_bytes", (double)p->freed_bytes},
+           {"leaked_bytes", (double)p->leaked_bytes},
+           {"leaked_allocations", (double)p->leaked_allocations},
+           {"mmap_calls", (double)p->mmap_calls},
+           {"munmap_calls", (double)p->munmap_calls},
+           {"mmap_bytes", (double)p->mmap_bytes},
+           {"munmap_bytes", (double)p->munmap_bytes},
+           {"mmap_live_bytes", (double)p->mmap_live_bytes},
+           {"mmap_peak_bytes", (double)p->mmap_peak_bytes},
            {"sampled_allocations", (double)p->sampled_allocations},
-           {"unwind_fallbacks", (double)p->unwind_fallbacks}, {"sites", (double)p->site_count}};
+           {"unwind_fallbacks", (double)p->unwind_fallbacks},
+           {"sites", (double)p->site_count}};
   for (size_t i = 0; i < sizeof f / sizeof f[0] && !rc; i++) rc = num(o, f[i].k, f[i].v);
   if (!rc) rc = add_drops(o, p);
   return rc;
@@ -317,14 +332,15 @@ static int add_timeline(cJSON *heap, const po_heap_snapshot *snap) {
 }
 
 static int add_totals(cJSON *heap, const po_heap_snapshot *snap) {
-  double allocs = 0, frees = 0, allocated = 0, live = 0, leaked = 0, leaked_n = 0, mmap = 0, mlive = 0,
-         mpeak = 0;
+  double allocs = 0, frees = 0, allocated = 0, live = 0, leaked = 0, leaked_n = 0, mmap = 0,
+         mlive = 0, mpeak = 0;
   for (size_t i = 0; i < snap->process_count; i++) {
     const po_heap_process *p = &snap->processes[i];
     allocs += (double)p->allocations;
     frees += (double)p->frees;
     allocated += (double)p->allocated_bytes;
-    if (!strcmp(p->state, "running")) live += (double)p->live_bytes, mlive += (double)p->mmap_live_bytes;
+    if (!strcmp(p->state, "running"))
+      live += (double)p->live_bytes, mlive += (double)p->mmap_live_bytes;
     leaked += (double)p->leaked_bytes;
     leaked_n += (double)p->leaked_allocations;
     mmap += (double)p->mmap_bytes;
@@ -335,11 +351,19 @@ static int add_totals(cJSON *heap, const po_heap_snapshot *snap) {
     const char *k;
     double v;
   } f[] = {{"sample_interval_bytes", (double)snap->sample_interval_bytes},
-           {"t_seconds", snap->t_seconds}, {"peak_bytes", (double)snap->peak_bytes},
-           {"peak_seconds", snap->peak_seconds}, {"peak_pid", peak_pid},
-           {"allocations", allocs}, {"frees", frees}, {"allocated_bytes", allocated},
-           {"live_bytes", live}, {"leaked_bytes", leaked}, {"leaked_allocations", leaked_n},
-           {"mmap_bytes", mmap}, {"mmap_live_bytes", mlive}, {"mmap_peak_bytes", mpeak},
+           {"t_seconds", snap->t_seconds},
+           {"peak_bytes", (double)snap->peak_bytes},
+           {"peak_seconds", snap->peak_seconds},
+           {"peak_pid", peak_pid},
+           {"allocations", allocs},
+           {"frees", frees},
+           {"allocated_bytes", allocated},
+           {"live_bytes", live},
+           {"leaked_bytes", leaked},
+           {"leaked_allocations", leaked_n},
+           {"mmap_bytes", mmap},
+           {"mmap_live_bytes", mlive},
+           {"mmap_peak_bytes", mpeak},
            {"processes_dropped", (double)snap->processes_dropped},
            {"slots_invalid", (double)snap->slots_invalid}};
   int rc = 0;
@@ -357,7 +381,8 @@ int po__report_add_heap(cJSON *memory, const po_heap_snapshot *snap) {
   if (!rc) rc = add_histogram(heap, snap);
   cJSON *procs = rc ? NULL : cJSON_AddArrayToObject(heap, "processes");
   if (!rc && !procs) rc = PO_ENOMEM;
-  for (size_t i = 0; i < snap->process_count && !rc; i++) rc = add_process(procs, snap, &snap->processes[i]);
+  for (size_t i = 0; i < snap->process_count && !rc; i++)
+    rc = add_process(procs, snap, &snap->processes[i]);
   if (!rc) rc = peak_list(heap, snap);
   if (!rc) rc = merged_list(heap, "top_sites_by_total", snap, LIST_TOTAL);
   if (!rc) rc = merged_list(heap, "leaks", snap, LIST_LEAKS);

@@ -161,13 +161,15 @@ static void flame(po__cbuf *b, const cJSON *heap) {
   const cJSON *it;
   cJSON_ArrayForEach(it, tree) {
     double id = num(it, "id"), parent = num(it, "parent"), n = num(it, "allocations");
-    if (!c || !isfinite(id) || !isfinite(parent) || fabs(id) > 1e15 || fabs(parent) > 1e15) continue;
+    if (!c || !isfinite(id) || !isfinite(parent) || fabs(id) > 1e15 || fabs(parent) > 1e15)
+      continue;
     po_chart_add_frame(c, (int64_t)id, (int64_t)parent, str(it, "name"),
-                       isfinite(n) && n > 0 && n < 1.8e19 ? (uint64_t)n : 0,
-                       num(it, "total_bytes"), num(it, "self_bytes"));
+                       isfinite(n) && n > 0 && n < 1.8e19 ? (uint64_t)n : 0, num(it, "total_bytes"),
+                       num(it, "self_bytes"));
   }
-  po__cbuf_puts(b, "<p class=\"hint\">Each bar is a function in its calling context; width is the "
-                   "bytes allocated beneath it, callees below their caller.</p>\n");
+  po__cbuf_puts(b,
+                "<p class=\"hint\">Each bar is a function in its calling context; width is the "
+                "bytes allocated beneath it, callees below their caller.</p>\n");
   emit(b, c);
 }
 

@@ -68,8 +68,8 @@ NOINLINE static int variants(void) {
   q = realloc(q, 3000); /* an aligned block grows: contents kept */
   if (((unsigned char *)q)[999] != 7) return 13;
   free(q);
-  void *r = aligned_alloc(4096, 8192), *s = memalign(128, 300), *t = valloc(100),
-       *u = pvalloc(100), *v = reallocarray(NULL, 10, 20);
+  void *r = aligned_alloc(4096, 8192), *s = memalign(128, 300), *t = valloc(100), *u = pvalloc(100),
+       *v = reallocarray(NULL, 10, 20);
   if (!aligned(r, 4096) || !aligned(s, 128) || !aligned(t, 4096) || !aligned(u, 4096) || !v)
     return 14;
   if (malloc_usable_size(s) < 300 || posix_memalign(&q, 3, 8) != 22) return 15;
