@@ -229,7 +229,20 @@ static void test_exact_mode_counts_peak_and_leaks_without_sites(void **state) {
   int64_t floor = 8 * MIB + PATTERN_LEAK;
   assert_true(p->peak_bytes >= floor && p->peak_bytes < floor + 4096);
   assert_true(p->leaked_bytes >= PATTERN_LEAK && p->leaked_bytes < PATTERN_LEAK + 4096);
-  assert_int_equal(p->site_count, 0); /* full mode finds sites in the same program (above) */
+  assert_int_equal(p->site_count, 0);
+  po_heap_snapshot_destroy(snap);
+  po_heap_session_destroy(s);
+  /* positive control: the same program in full mode has sites */
+  s = session(PO_HEAP_FULL);
+  assert_exited_ok(run_child(s, "child_pattern", "exit"));
+  snap = snapshot(s);
+  assert_true(only_process(snap)->site_count > 0);
+  po_heap_snapshot_destroy(snap);
+  po_heap_session_destroy(s);
+  s = session(PO_HEAP_EXACT);
+  assert_exited_ok(run_child(s, "child_pattern", "exit"));
+  snap = snapshot(s);
+  p = only_process(snap);
   /* the histogram: 8 allocations of exactly 1 MiB land in bucket [1 MiB, 2 MiB) */
   assert_true(p->size_histogram[21] >= 8);
   assert_true(p->allocations >= 3 + 1 + 1 + 8 + 1);
@@ -355,7 +368,8 @@ static void test_exec_starts_a_new_slot_and_marks_the_old_one(void **state) {
   assert_string_equal(after->state, "exited");
   assert_int_equal(snap->processes[after->parent_index].pid, before->pid);
   assert_int_equal(site_named(before, "pre_exec_leak")->live_bytes, 1234);
-  assert_int_equal(before->leak_site_count, 0); /* exec is not a leak */
+  assert_int_equal(before->leak_site_count, 0); /* exec is not a leak... */
+  assert_true(after->leak_site_count > 0);      /* ...an exit is */
   assert_int_equal(site_named(after, "post_exec_leak")->live_bytes, 4321);
   assert_null(site_named(after, "pre_exec_leak"));
   po_heap_snapshot_destroy(snap);
