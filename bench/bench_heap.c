@@ -6,7 +6,9 @@
  *
  *   BENCH heap_baseline_seconds, heap_{exact,sampled,full}_slowdown, heap_heaptrack_slowdown,
  *   heap_full_nofp_slowdown (the workload built without frame pointers: libunwind every time),
- *   heap_peak_error_ratio (|tracked peak - the workload's own peak| / its peak, worst exact run).
+ *   heap_peak_error_ratio (|tracked peak - the workload's own peak| / its peak, worst exact run),
+ *   heap_sampled_total_estimate_error_ratio (sampled mode: the sites' estimated bytes summed
+ *   against the exact total, worst run).
  *
  * Environment: BUILD (build dir, default build), HEAP_BENCH_RUNS, HEAP_BENCH_ITERATIONS.
  */
@@ -101,6 +103,22 @@ static int have_heaptrack(void) {
 static const po_heap_mode mode_of[V_COUNT] = {PO_HEAP_EXACT, PO_HEAP_EXACT, PO_HEAP_SAMPLED,
                                               PO_HEAP_FULL,  PO_HEAP_FULL,  PO_HEAP_EXACT};
 
+/* Sampled mode: how far the sum of the sites' estimated bytes is from the exact total. */
+static double sampled_error(po_heap_session *s) {
+  po_heap_snapshot *snap = NULL;
+  double e = 1;
+  if (po_heap_session_snapshot(s, 1, &snap) == 0 && snap->process_count == 1) {
+    const po_heap_process *p = &snap->processes[0];
+    double est = 0;
+    for (size_t i = 0; i < p->site_count; i++) est += (double)p->sites[i].allocated_bytes;
+    e = fabs(est - (double)p->allocated_bytes) / (double)p->allocated_bytes;
+  }
+  po_heap_snapshot_destroy(snap);
+  return e;
+}
+
+static double sampled_err_max;
+
 /* One run of variant v; for the exact mode also the tracked peak's error. */
 static double one_run(int v, double *cpu, double *peak_err) {
   po_heap_session *s = NULL;
@@ -108,6 +126,10 @@ static double one_run(int v, double *cpu, double *peak_err) {
   if (tracked && po_heap_session_create(mode_of[v], &s) != 0) return -1;
   long long true_peak = 0;
   double t = run_variant(v, s, cpu, &true_peak);
+  if (t > 0 && v == V_SAMPLED) {
+    double e = sampled_error(s);
+    if (e > sampled_err_max) sampled_err_max = e;
+  }
   if (t > 0 && v == V_EXACT) {
     po_heap_snapshot *snap = NULL;
     if (po_heap_session_snapshot(s, 1, &snap) == 0 && snap->process_count == 1 && true_peak > 0) {
@@ -165,6 +187,7 @@ int main(void) {
     printf("BENCH heap_%s_slowdown_cpu %.3f ratio\n", names[v], mcpu[v] / mcpu[V_BASE]);
   }
   if (ht) printf("BENCH heap_full_vs_heaptrack %.3f ratio\n", med[V_FULL] / med[V_HEAPTRACK]);
+  printf("BENCH heap_sampled_total_estimate_error_ratio %.6f ratio\n", sampled_err_max);
   printf("BENCH heap_peak_error_ratio %.6f ratio\n", peak_err);
   return 0;
 }
