@@ -370,7 +370,11 @@ static void atfork_child(void) {
   modules_lock = 0; /* a thread of the parent may have held it */
   int idx = claim_proc(shim_g.hdr);
   if (idx < 0) {
-    shim_g.state = 3; /* no slot: pass-through; inherited blocks are released untracked */
+    /* No slot: pass-through; inherited blocks are released untracked, and nothing of the
+     * parent's slot is touched. */
+    shim_g.state = 3;
+    shim_g.proc = NULL;
+    t->slot = NULL;
     t->in_hook--;
     return;
   }

@@ -198,7 +198,7 @@ static __attribute__((noinline)) void untrack_slow(uint64_t n) {
 INLINE void untrack(uint64_t n, uint32_t site, uint64_t flags) {
   if (flags & F_UNTRACKED) return;
   shim_thread *t = &shim_ts;
-  if (site) site_release(site, n);
+  if (site && shim_g.state == 2) site_release(site, n);
   if (SHIM_LIKELY(t->fast)) {
     count_free(t->slot, 0, n);
     return;

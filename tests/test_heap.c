@@ -354,6 +354,21 @@ static void test_fork_child_gets_its_own_slot(void **state) {
   po_heap_session_destroy(s);
 }
 
+static void test_processes_beyond_the_slots_are_counted_and_run_untracked(void **state) {
+  (void)state;
+  po_heap_session *s = session(PO_HEAP_FULL);
+  /* 71 processes: the first 64 get a slot, the rest pass through (and must still run right) */
+  assert_exited_ok(run_child(s, "child_fork", "many"));
+  po_heap_snapshot *snap = snapshot(s);
+  assert_int_equal(snap->process_count, 64);
+  assert_int_equal(snap->processes_dropped, 7);
+  assert_int_equal(snap->slots_invalid, 0);
+  /* the parent's block, freed in every child, is still live in the parent */
+  assert_int_equal(site_named(process_with(snap, "start"), "parent_leak")->live_bytes, 1000);
+  po_heap_snapshot_destroy(snap);
+  po_heap_session_destroy(s);
+}
+
 static void test_exec_starts_a_new_slot_and_marks_the_old_one(void **state) {
   (void)state;
   po_heap_session *s = session(PO_HEAP_FULL);
@@ -651,6 +666,7 @@ int main(void) {
       cmocka_unit_test(test_threads_are_counted_and_exited_threads_slots_reused),
       cmocka_unit_test(test_threads_beyond_the_slots_share_counters_and_stay_exact),
       cmocka_unit_test(test_fork_child_gets_its_own_slot),
+      cmocka_unit_test(test_processes_beyond_the_slots_are_counted_and_run_untracked),
       cmocka_unit_test(test_exec_starts_a_new_slot_and_marks_the_old_one),
       cmocka_unit_test(test_dlopen_adds_the_library_to_the_module_map),
       cmocka_unit_test(test_sigkilled_child_data_is_still_readable),
