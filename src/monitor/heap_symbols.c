@@ -7,6 +7,7 @@
  * would say, plus static functions) and file:line from DWARF, including separate debug files.
  * Addresses are looked up at address - 1: inside the call instruction, not after it.
  */
+#include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
@@ -101,6 +102,23 @@ static int by_address(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* file:line by walking the compilation units: for objects without .debug_aranges (clang does not
+ * emit them by default), where libdw's address lookup finds no unit. */
+static const char *src_by_units(Dwfl_Module *mod, Dwarf_Addr pc, int *line) {
+  Dwarf_Addr bias = 0;
+  Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+  if (!dw) return NULL;
+  Dwarf_CU *cu = NULL;
+  Dwarf_Die cudie;
+  while (dwarf_get_units(dw, cu, &cu, NULL, NULL, &cudie, NULL) == 0) {
+    if (dwarf_haspc(&cudie, pc - bias) <= 0) continue;
+    Dwarf_Line *l = dwarf_getsrc_die(&cudie, pc - bias);
+    const char *src = l ? dwarf_linesrc(l, NULL, NULL) : NULL;
+    if (src && dwarf_lineno(l, line) == 0) return src;
+  }
+  return NULL;
+}
+
 /* Resolves one address; the strings are copied into the arena. */
 static int resolve(Dwfl *d, po_heap_frame *f, po__heap_arena **arena) {
   Dwarf_Addr pc = (Dwarf_Addr)(f->address - 1);
@@ -111,6 +129,7 @@ static int resolve(Dwfl *d, po_heap_frame *f, po__heap_arena **arena) {
   Dwfl_Line *ln = dwfl_module_getsrc(mod, pc);
   int line = 0;
   const char *src = ln ? dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL) : NULL;
+  if (!src) src = src_by_units(mod, pc, &line);
   if (src) {
     if (!(f->file = po__heap_arena_strndup(arena, src, 4096))) return PO_ENOMEM;
     f->line = line;
