@@ -6,9 +6,9 @@
  * contains it is found in its object's .eh_frame_hdr search table (sorted function starts, the
  * table the C++ unwinder itself uses) and its first instructions are checked for
  * `[endbr64] push %rbp; mov %rsp,%rbp`. The walk follows frame pointers while the verdict says the
- * function keeps one and stops at the first that does not (typically libc's start-up frames below
- * main, or a thread's start routine). When the immediate caller has no frame pointer, the whole
- * stack comes from libunwind (DWARF CFI: exact, slower).
+ * function keeps one. At one that does not, libunwind (DWARF CFI: exact, slower) takes the whole
+ * stack, unless the function is known to be a start-up frame (V_BOTTOM: libc's frame below main
+ * or below a thread's function), where the walk simply ends.
  *
  * Why hand-written: no library offers "frame pointers when valid, else DWARF" with a per-address
  * verdict cache; libunwind alone is several times slower on every allocation in full mode.
@@ -21,7 +21,11 @@
 
 #include "shim.h"
 
-enum { V_UNKNOWN = 0, V_FP = 1, V_NOFP = 2 };
+/* V_BOTTOM: a function without frame pointer that only start-up frames follow (libc's
+ * __libc_start_call_main below main, start_thread below a thread's function): the walk ends
+ * there instead of asking libunwind for the last two or three frames each time. */
+enum { V_UNKNOWN = 0, V_FP = 1, V_NOFP = 2, V_BOTTOM = 3 };
+#define BOTTOM_TAIL 3 /* at most this many frames below a V_BOTTOM function */
 
 #define VCACHE_BITS 13u
 static uint64_t vcache[1u << VCACHE_BITS]; /* (return address << 2) | verdict, 0 = empty */
@@ -90,12 +94,15 @@ static int compute_verdict(uintptr_t ra) {
   return start && start < c.pc && keeps_frame_pointer((const uint8_t *)start) ? V_FP : V_NOFP;
 }
 
+static size_t vslot(uintptr_t ra) {
+  return (size_t)((ra * 0x9E3779B97F4A7C15ull) >> (64 - VCACHE_BITS));
+}
+
 static int verdict(uintptr_t ra) {
-  size_t i = (size_t)((ra * 0x9E3779B97F4A7C15ull) >> (64 - VCACHE_BITS));
-  uint64_t e = LOAD(&vcache[i]);
+  uint64_t e = LOAD(&vcache[vslot(ra)]);
   if (SHIM_LIKELY(e >> 2 == ra)) return (int)(e & 3);
   int v = compute_verdict(ra);
-  STORE(&vcache[i], (uint64_t)ra << 2 | (uint64_t)v);
+  STORE(&vcache[vslot(ra)], (uint64_t)ra << 2 | (uint64_t)v);
   return v;
 }
 
@@ -125,6 +132,23 @@ static uint32_t libunwind_stack(uint64_t *frames, uint32_t max, int *truncated) 
   return d;
 }
 
+/* A function without frame pointer met below the first frame: libunwind continues the walk. When
+ * only start-up frames follow it, it is remembered as V_BOTTOM and the stack is cut right after it,
+ * exactly as the frame-pointer walk will cut it next time (so one call path is one site). */
+static uint32_t continue_with_libunwind(uintptr_t ra, uint64_t *frames, uint32_t max,
+                                        int *truncated) {
+  uint32_t n = libunwind_stack(frames, max, truncated);
+  for (uint32_t k = 0; k < n; k++) {
+    if (frames[k] != ra) continue;
+    if (!*truncated && n - 1 - k <= BOTTOM_TAIL) {
+      STORE(&vcache[vslot(ra)], (uint64_t)ra << 2 | (uint64_t)V_BOTTOM);
+      return k + 1;
+    }
+    break;
+  }
+  return n;
+}
+
 /* The shim itself is built with frame pointers, so its own frames are always followed. */
 uint32_t shim_stack(uint64_t *frames, uint32_t max, int *truncated) {
   *truncated = 0;
@@ -139,9 +163,11 @@ uint32_t shim_stack(uint64_t *frames, uint32_t max, int *truncated) {
         break;
       }
       frames[d++] = ra;
-      if (verdict(ra) != V_FP) {
-        if (d == 1) return libunwind_stack(frames, max, truncated);
-        break;
+      int v = verdict(ra);
+      if (v == V_BOTTOM) break;
+      if (v != V_FP) {
+        return d == 1 ? libunwind_stack(frames, max, truncated)
+                      : continue_with_libunwind(ra, frames, max, truncated);
       }
     }
     uintptr_t *next = (uintptr_t *)fp[0];

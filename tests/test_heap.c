@@ -491,6 +491,31 @@ static void test_libunwind_names_frames_without_frame_pointers_and_never_recurse
   po_heap_session_destroy(s);
 }
 
+static void test_stacks_continue_through_libc_code_without_frame_pointers(void **state) {
+  (void)state;
+  po_heap_session *s = session(PO_HEAP_FULL);
+  assert_exited_ok(run_child(s, "child_pattern", "exit"));
+  po_heap_snapshot *snap = snapshot(s);
+  const po_heap_process *p = only_process(snap);
+  const po_heap_site_info *c = site_named(p, "compare_and_allocate");
+  assert_non_null(c);
+  /* innermost the callback, then qsort's frames (libc, no frame pointers), then its caller */
+  int caller = 0, libc = 0;
+  for (size_t f = 1; f < c->frame_count; f++) {
+    const char *fn = c->frames[f].function;
+    if (fn && !strcmp(fn, "sort_with_callback")) caller = (int)f;
+    if (!caller && c->frames[f].module && strstr(c->frames[f].module, "libc.so")) libc++;
+  }
+  assert_true(libc > 0);
+  assert_true(caller > 0);
+  assert_true(p->unwind_fallbacks > 0);
+  /* the frame-pointer walk stops at main's caller in libc: main is the last but one frame */
+  const po_heap_site_info *big = site_named(p, "big_alloc");
+  assert_string_equal(big->frames[big->frame_count - 2].function, "main");
+  po_heap_snapshot_destroy(snap);
+  po_heap_session_destroy(s);
+}
+
 /* ---- no segment, wrong segment ---------------------------------------------------------- */
 
 static void test_shim_without_a_session_passes_through(void **state) {
@@ -673,6 +698,7 @@ int main(void) {
       cmocka_unit_test(test_segfaulting_child_data_is_still_readable),
       cmocka_unit_test(test_exit_from_a_signal_handler_is_an_exit),
       cmocka_unit_test(test_libunwind_names_frames_without_frame_pointers_and_never_recurses),
+      cmocka_unit_test(test_stacks_continue_through_libc_code_without_frame_pointers),
       cmocka_unit_test(test_shim_without_a_session_passes_through),
       cmocka_unit_test(test_an_fd_with_the_wrong_nonce_is_never_attached),
       cmocka_unit_test(test_corrupt_segment_is_rejected_or_skipped),

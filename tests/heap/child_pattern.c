@@ -50,6 +50,19 @@ NOINLINE static void peak_phase(void) {
   for (int i = 0; i < 8; i++) free(b[i]);
 }
 
+/* An allocation inside a callback that libc's qsort (built without frame pointers) calls: the
+ * stack must still reach sort_with_callback and main. */
+static int compare_and_allocate(const void *a, const void *b) {
+  void *volatile p = malloc(33);
+  free(p);
+  return *(const int *)a - *(const int *)b;
+}
+
+NOINLINE static void sort_with_callback(void) {
+  int v[4] = {3, 1, 2, 0};
+  qsort(v, 4, sizeof v[0], compare_and_allocate);
+}
+
 static int aligned(const void *p, uintptr_t a) {
   return p && ((uintptr_t)p & (a - 1)) == 0;
 }
@@ -96,6 +109,7 @@ int main(int argc, char **argv) {
   kept[3] = leak_b();
   kept[4] = leak_aligned();
   peak_phase();
+  sort_with_callback();
   int rc = variants();
   if (rc) return rc;
   if (!strcmp(how, "segv")) {
