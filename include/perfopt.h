@@ -2,7 +2,7 @@
  *
  * The one public header. Sections, in order: conventions and errors, configuration, the optimizer,
  * the function-level profiler, the report model, then one section per module (monitor and memory,
- * cache, downsampling and charts). Public names are po_*, macros PO_*.
+ * cache, downsampling and charts, heap tracking). Public names are po_*, macros PO_*.
  *
  * Functions that can fail return int: 0 on success or a negative PO_E* code; po_strerror() names
  * it. The library never prints and never exits on bad input. It is thread-safe unless a comment
