@@ -48,8 +48,9 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -Isrc -pthread $(
 # The command and the examples see the public header only.
 PUBLIC_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -pthread $(SAN)
 
-LIB_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -DPERFOPT_BUILDING $(CJSON_CFLAGS) $(MHD_CFLAGS)
-LIB_LIBS := $(CJSON_LIBS) $(MHD_LIBS) -ldl -lm -lpthread
+LIB_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -DPERFOPT_BUILDING $(CJSON_CFLAGS) $(MHD_CFLAGS) \
+              $(DW_CFLAGS)
+LIB_LIBS := $(CJSON_LIBS) $(MHD_LIBS) $(DW_LIBS) -ldl -lm -lpthread
 APP_CFLAGS := $(CFLAGS_BASE) $(CJSON_CFLAGS)
 APP_LDFLAGS := $(SAN) -pthread -rdynamic
 

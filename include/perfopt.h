@@ -2,7 +2,7 @@
  *
  * The one public header. Sections, in order: conventions and errors, configuration, the optimizer,
  * the function-level profiler, the report model, then one section per module (monitor and memory,
- * cache, downsampling and charts). Public names are po_*, macros PO_*.
+ * cache, downsampling and charts, heap tracking). Public names are po_*, macros PO_*.
  *
  * Functions that can fail return int: 0 on success or a negative PO_E* code; po_strerror() names
  * it. The library never prints and never exits on bad input. It is thread-safe unless a comment
@@ -1279,6 +1279,153 @@ PO_API void po_server_destroy(po_server *srv);
  * (connection failed or a non-2xx answer; errbuf has the status line), PO_ENOMEM. */
 PO_API int po_report_push(const po_report *rep, const char *url, const char *job,
                           const char *instance, const char *token, char *errbuf, size_t errlen);
+
+/* ======================================================================================
+ * Heap tracking
+ *
+ * A session owns a shared-memory segment (a memfd) that the LD_PRELOAD shim libperfopt-heap.so
+ * fills from inside the traced program and its descendants: each process (each fork, each exec'd
+ * image) gets a slot of its own. The parent reads the segment while they run and after they
+ * ended, whatever the cause (exit, SIGKILL, SIGSEGV): nothing depends on the child's exit path.
+ *
+ * Modes: EXACT counts live and peak bytes (and when), allocations and a size histogram, exactly.
+ * SAMPLED adds call sites, sampled on average every sample_interval_bytes allocated (Poisson:
+ * per-site values are unbiased estimates). FULL records the site of every allocation. Bytes are
+ * the sizes the program requested; times are seconds since the session was created.
+ * ====================================================================================== */
+
+typedef enum { PO_HEAP_EXACT = 0, PO_HEAP_SAMPLED = 1, PO_HEAP_FULL = 2 } po_heap_mode;
+
+#define PO_HEAP_HISTOGRAM_BUCKETS 48 /* bucket 0: size 0; bucket b: [2^(b-1), 2^b) bytes */
+#define PO_HEAP_DEFAULT_SAMPLE_INTERVAL_BYTES 524288
+
+typedef struct po_heap_session po_heap_session;
+
+/* Creates the segment (about 100 MB of address space, memory only for what is written). The
+ * sample interval is PO_HEAP_DEFAULT_SAMPLE_INTERVAL_BYTES. Returns 0, PO_ENOMEM, PO_EIO or
+ * PO_EINVAL (unknown mode). */
+PO_API int po_heap_session_create(po_heap_mode mode, po_heap_session **out);
+/* Unmaps and closes the segment; snapshots taken before stay valid. NULL is a no-op. */
+PO_API void po_heap_session_destroy(po_heap_session *s);
+/* Sampled mode's mean interval (>= 1 byte); only processes that attach afterwards use it. */
+PO_API int po_heap_session_set_sample_interval(po_heap_session *s, uint64_t bytes);
+/* The name of a mode ("exact", "sampled", "full"), "unknown" otherwise. */
+PO_API const char *po_heap_mode_name(po_heap_mode mode);
+
+/* The environment a traced child needs, as "NAME=VALUE" strings for execve: LD_PRELOAD (the shim
+ * prepended to any LD_PRELOAD already set), PERFOPT_HEAP_FD and PERFOPT_HEAP_MODE. */
+typedef struct po_heap_env {
+  char ld_preload[4096];
+  char fd[64];
+  char mode[32];
+} po_heap_env;
+
+/* Finds the shim: shim_path when given, else $PERFOPT_HEAP_LIBRARY, else libperfopt-heap.so next
+ * to libperfopt (the shared library), next to the running program or in ../lib from it. Fills
+ * *env and makes the segment's fd inheritable across exec (it is close-on-exec until then).
+ * PO_ENOENT when no shim file exists, PO_ERANGE when a value does not fit. */
+PO_API int po_heap_session_env(po_heap_session *s, const char *shim_path, po_heap_env *env);
+/* The same, then setenv()s the three variables in this process: call it in the child between
+ * fork and exec (or before spawning, knowing every later child inherits them). */
+PO_API int po_heap_session_apply_env(po_heap_session *s, const char *shim_path);
+
+/* Cheap totals over all processes of the session (no symbolization, no allocation): for a
+ * timeline sampled by the parent. Each call also adds a point to the session's timeline
+ * (bounded: when full, pairs of points merge keeping the larger live value). */
+typedef struct po_heap_totals {
+  double t_seconds;           /* when read, since the session was created */
+  int64_t live_bytes;         /* summed over the processes still running */
+  int64_t peak_bytes;         /* the largest process peak so far */
+  double peak_seconds;        /* when that process reached it */
+  uint64_t allocations;       /* summed over every process, ended ones included */
+  uint64_t frees;
+  int64_t mmap_live_bytes;    /* mapped minus unmapped through mmap/munmap/mremap, running ones */
+  uint32_t processes;         /* slots used */
+  uint32_t processes_running; /* slots whose process has neither exited nor exec'd */
+} po_heap_totals;
+PO_API int po_heap_session_totals(po_heap_session *s, po_heap_totals *out);
+
+/* One frame of a call site, symbolized in the parent from the process's saved module map (ELF
+ * symbol tables and DWARF line tables through libdw). Strings belong to the snapshot. */
+typedef struct po_heap_frame {
+  uint64_t address;       /* return address in the traced process */
+  const char *function;   /* NULL when unknown */
+  const char *file;       /* source file, NULL when unknown */
+  int line;               /* 0 when unknown */
+  const char *module;     /* path of the loaded object, NULL when outside every known one */
+  uint64_t module_offset; /* address minus the object's load bias */
+} po_heap_frame;
+
+/* A call site. In sampled mode every value is an unbiased estimate. */
+typedef struct po_heap_site_info {
+  uint64_t allocations;
+  uint64_t allocated_bytes;
+  int64_t live_allocations; /* at the snapshot (for an ended process: at its end) */
+  int64_t live_bytes;
+  int64_t bytes_at_peak; /* live bytes of this site when its process reached its peak */
+  int complete;          /* 0: the process died while recording the stack (no frames) */
+  size_t frame_count;    /* innermost first */
+  po_heap_frame *frames;
+} po_heap_site_info;
+
+/* One process image. "running": attached and neither exited nor exec'd; "exited": ran its exit
+ * path; "exec": replaced its image (the next process with the same pid); "died": gone without
+ * exiting (killed by a signal, or _exit from a raw system call). */
+typedef struct po_heap_process {
+  int32_t pid, ppid;
+  int parent_index;          /* index in processes[] of its fork parent or exec predecessor, -1 */
+  const char *origin;        /* "start", "fork" or "exec" */
+  const char *state;         /* "running", "exited", "exec", "died" */
+  const char *exe;           /* the executable's path */
+  po_heap_mode mode;
+  double start_seconds, end_seconds; /* end -1 while running or when it died */
+  int64_t live_bytes;        /* now, or at its end */
+  int64_t peak_bytes;        /* exact in every mode */
+  double peak_seconds;
+  int64_t inherited_bytes;   /* live bytes a fork child started with */
+  uint64_t allocations, frees, allocated_bytes, freed_bytes;
+  uint64_t size_histogram[PO_HEAP_HISTOGRAM_BUCKETS]; /* allocations per size bucket */
+  uint64_t mmap_calls, munmap_calls, mmap_bytes, munmap_bytes;
+  int64_t mmap_live_bytes, mmap_peak_bytes;
+  /* leaks: for a process that ended (exited or died); exact totals in every mode */
+  int64_t leaked_bytes;
+  int64_t leaked_allocations;
+  /* sites (sampled and full modes): all recorded sites, and lists of indices into them */
+  size_t site_count;
+  po_heap_site_info *sites;
+  size_t top_at_peak_count, top_by_total_count, leak_site_count;
+  size_t *top_at_peak;  /* by bytes_at_peak, largest first */
+  size_t *top_by_total; /* by allocated_bytes */
+  size_t *leak_sites;   /* by live_bytes at the end (ended processes only) */
+  /* what was not recorded exactly */
+  uint64_t sites_dropped, stacks_truncated, threads_shared, modules_dropped, paths_truncated;
+  uint64_t foreign_frees, untracked_allocations, sampled_allocations, unwind_fallbacks;
+  uint64_t incomplete_sites; /* sites without frames (see complete) */
+  uint64_t refused_allocations; /* requests too large to track (16 TiB and above) */
+} po_heap_process;
+
+typedef struct po_heap_snapshot {
+  po_heap_mode mode;
+  uint64_t sample_interval_bytes;
+  double t_seconds;            /* when taken */
+  size_t process_count;
+  po_heap_process *processes;
+  uint64_t processes_dropped;  /* processes that found no free slot */
+  uint64_t slots_invalid;      /* slots rejected as corrupt */
+  int64_t peak_bytes;          /* the largest process peak */
+  double peak_seconds;
+  int peak_process;            /* its index, -1 when no process attached */
+  size_t timeline_count;       /* the session's timeline (po_heap_session_totals calls) */
+  double *timeline_seconds;
+  int64_t *timeline_live_bytes;
+  size_t top_sites;            /* the length limit of each top list */
+} po_heap_snapshot;
+
+/* Reads every process and symbolizes its sites (slow: libdw). top_sites 0 = 20. A corrupt slot is
+ * skipped and counted, never trusted. Returns 0, PO_ENOMEM or PO_EINVAL. */
+PO_API int po_heap_session_snapshot(po_heap_session *s, size_t top_sites,
+                                    po_heap_snapshot **out);
+PO_API void po_heap_snapshot_destroy(po_heap_snapshot *snap);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
  * counted on the page. */
 #include "viz/chart_internal.h"
 #include "base/base.h"
+#include "report/report_html_heap.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -958,6 +959,7 @@ char *po__html_render_json_with(const cJSON *root, const char *extra, size_t *le
   else {
     section_cpu(&b, &m);
     section_memory(&b, &m, root);
+    po__html_section_heap(&b, root);
     section_disk(&b, &m);
     section_gpu(&b, &m, root);
     section_other(&b, &m);

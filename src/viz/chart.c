@@ -1339,6 +1339,9 @@ static void render_flame(po_chart *c, po__cbuf *b) {
       size_t k = find_frame(c->frames, c->nframes, c->rects[i].id);
       if (k != SIZE_MAX) root_total += c->frames[k].total;
     }
+  /* Frames measure time unless the x axis says otherwise (bytes: an allocation flame graph). */
+  po_unit unit = c->axis_unit_set[0] ? c->axis_unit[0] : PO_UNIT_SECONDS;
+  const char *what = unit == PO_UNIT_BYTES ? "allocations" : "calls";
   for (size_t i = 0; i < c->nrects; i++) {
     const po__frame_rect *r = &c->rects[i];
     size_t k = find_frame(c->frames, c->nframes, r->id);
@@ -1347,12 +1350,12 @@ static void render_flame(po_chart *c, po__cbuf *b) {
     double y = top + r->depth * ROW_H;
     if (y + ROW_H > L.H) continue;
     char tot[48], self[48];
-    po_format_value(f->total, PO_UNIT_SECONDS, tot, sizeof(tot));
-    po_format_value(f->self, PO_UNIT_SECONDS, self, sizeof(self));
+    po_format_value(f->total, unit, tot, sizeof(tot));
+    po_format_value(f->self, unit, self, sizeof(self));
     po__cbuf_puts(b, "<g><title>");
     po__cbuf_xml(b, f->name);
-    po__cbuf_printf(b, "\n%llu calls, total %s (%.1f%%), self %s</title>",
-                    (unsigned long long)f->calls, tot,
+    po__cbuf_printf(b, "\n%llu %s, total %s (%.1f%%), self %s</title>",
+                    (unsigned long long)f->calls, what, tot,
                     root_total > 0 ? 100.0 * f->total / root_total : 0.0, self);
     po__cbuf_printf(b,
                     "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
