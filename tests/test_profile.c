@@ -1,5 +1,5 @@
 /* The function-level profiler: counts, self vs inclusive time, recursion, threads, percentiles,
- * timeline drops, the JSON report, atomic saves, and bad input. */
+ * probe-cost compensation, fork, timeline drops, the JSON report, atomic saves, and bad input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,11 +11,17 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "base/histogram.h"
 #include "base/base.h"
+#include "base/clock.h"
+#include "base/histogram.h"
+#include "profile/profile.h"
 #include "support/support.h"
 
 static volatile uint64_t sink;
@@ -124,6 +130,113 @@ static void test_profile_call_times_callback(void **state) {
   assert_int_equal(
       (long)support_num(support_find_function(po_report_json(rep), "callback_zone"), "calls"), 5);
   po_report_destroy(rep);
+}
+
+static void *nothing(void *arg) {
+  return arg;
+}
+
+static void test_profile_call_reused_buffer_names_each_call(void **state) {
+  (void)state;
+  /* One buffer, several names: the per-thread site cache must check the name, not its address. */
+  char name[32];
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 4; i++) {
+      snprintf(name, sizeof name, "reused_buffer_%d", i);
+      for (int k = 0; k <= i; k++) po_profile_call(name, nothing, NULL);
+    }
+  }
+  po_report *rep = support_profile_report();
+  for (int i = 0; i < 4; i++) {
+    snprintf(name, sizeof name, "reused_buffer_%d", i);
+    const cJSON *f = support_find_function(po_report_json(rep), name);
+    assert_non_null(f);
+    assert_int_equal((long)support_num(f, "calls"), 3 * (i + 1));
+  }
+  po_report_destroy(rep);
+}
+
+static void test_profile_call_long_name_is_one_site(void **state) {
+  (void)state;
+  char long_name[400];
+  memset(long_name, 'y', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
+  for (int i = 0; i < 50; i++) po_profile_call(long_name, nothing, NULL);
+  po_profile_counters c;
+  po_profile_get_counters(&c);
+  po__profile_snapshot *s;
+  assert_int_equal(po__profile_snapshot_create(&s), 0);
+  int sites = 0;
+  for (size_t i = 0; i < s->nfunctions; i++) {
+    if (s->functions[i].name[0] != 'y') continue;
+    sites++;
+    assert_int_equal(strlen(s->functions[i].name), 255);
+    assert_int_equal(s->functions[i].calls, 50);
+  }
+  assert_int_equal(sites, 1); /* not one new site per call */
+  po__profile_snapshot_destroy(s);
+}
+
+/* ---- probe-cost compensation ---------------------------------------------------------------- */
+
+static volatile uint64_t body_seed = 7, body_sink;
+
+/* A body of a few nanoseconds: a short dependent multiply chain. */
+#define KNOWN_BODY()                                                   \
+  do {                                                                 \
+    uint64_t x_ = body_seed;                                           \
+    for (int k_ = 0; k_ < 4; k_++) {                                   \
+      x_ = x_ * 6364136223846793005u + 1;                              \
+      __asm__("" : "+r"(x_));                                          \
+    }                                                                  \
+    body_sink = x_;                                                    \
+  } while (0)
+
+__attribute__((noinline)) static void known_body_bare(void) {
+  KNOWN_BODY();
+}
+
+__attribute__((noinline)) static void known_body_profiled(void) {
+  PO_PROFILE_FUNCTION();
+  KNOWN_BODY();
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void test_manual_zone_probe_cost_is_subtracted(void **state) {
+  (void)state;
+  /* Medians over short attempts, so a preemption spoils one attempt, not the answer. */
+  enum { ATTEMPTS = 21, CALLS = 2000 };
+  double known[ATTEMPTS], reported[ATTEMPTS], bias_ns = 0;
+  double ns = po__ns_per_tick();
+  for (int a = 0; a < ATTEMPTS; a++) {
+    uint64_t t0 = po__ticks();
+    for (int i = 0; i < CALLS; i++) known_body_bare();
+    known[a] = (double)(po__ticks() - t0) * ns / CALLS;
+    po_profile_reset();
+    for (int i = 0; i < CALLS; i++) known_body_profiled();
+    po__profile_snapshot *s;
+    assert_int_equal(po__profile_snapshot_create(&s), 0);
+    reported[a] = -1;
+    for (size_t i = 0; i < s->nfunctions; i++)
+      if (!strcmp(s->functions[i].name, "known_body_profiled"))
+        reported[a] = s->functions[i].avg_seconds * 1e9;
+    bias_ns = s->probe_bias_ns;
+    po__profile_snapshot_destroy(s);
+    assert_true(reported[a] >= 0);
+  }
+  qsort(known, ATTEMPTS, sizeof known[0], cmp_double);
+  qsort(reported, ATTEMPTS, sizeof reported[0], cmp_double);
+  double k = known[ATTEMPTS / 2], r = reported[ATTEMPTS / 2], tol = bias_ns / 2;
+  print_message("known body %.2f ns, reported %.2f ns, probe bias %.2f ns\n", k, r, bias_ns);
+  assert_true(bias_ns > 0); /* calibrated */
+  /* Compensated: within half the probe's bias of the body's own cost; uncompensated (the probe's
+   * bias added back) falls outside that band. */
+  assert_true(fabs(r - k) <= tol);
+  assert_true(fabs(r + bias_ns - k) > tol);
 }
 
 /* ---- recursion and the call tree ---------------------------------------------------------- */
@@ -244,6 +357,79 @@ static void test_thread_exit_closes_open_zone(void **state) {
   po_report_destroy(rep);
 }
 
+static void *open_long_zone_and_exit(void *arg) {
+  (void)arg;
+  static po_site s = PO_SITE_INIT("left_open_long", __FILE__, __LINE__);
+  po_zone_begin(&s);
+  spin(200000);
+  return NULL;
+}
+
+static void test_zone_closed_at_exit_has_per_call_stats(void **state) {
+  (void)state;
+  pthread_t t;
+  pthread_create(&t, NULL, open_long_zone_and_exit, NULL);
+  pthread_join(t, NULL);
+  po_report *rep = support_profile_report();
+  const cJSON *f = support_find_function(po_report_json(rep), "left_open_long");
+  assert_non_null(f);
+  assert_int_equal((long)support_num(f, "calls"), 1);
+  /* One call: min, max and every percentile are that call, as is the average. */
+  double avg = support_num(f, "avg_seconds");
+  assert_true(avg > 0);
+  static const char *const keys[] = {"min_seconds", "max_seconds", "p50_seconds",
+                                     "p90_seconds", "p95_seconds", "p99_seconds"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    assert_true(fabs(support_num(f, keys[i]) - avg) <= 1e-9 * avg);
+  po_report_destroy(rep);
+}
+
+/* ---- many exited threads -------------------------------------------------------------------- */
+
+static atomic_int exits_done;
+
+static void *zone_and_exit(void *arg) {
+  (void)arg;
+  PO_SCOPE("short_lived");
+  return NULL;
+}
+
+static void *report_while_threads_exit(void *arg) {
+  (void)arg;
+  while (atomic_load(&exits_done) == 0) {
+    po__profile_snapshot *s;
+    if (po__profile_snapshot_create(&s) == 0) po__profile_snapshot_destroy(s);
+  }
+  return NULL;
+}
+
+static void test_more_exited_threads_than_listed(void **state) {
+  (void)state;
+  enum { THREADS = 1104, BATCH = 8, LISTED = 1024 }; /* THREADS: a multiple of BATCH */
+  atomic_store(&exits_done, 0);
+  pthread_t reporter;
+  assert_int_equal(pthread_create(&reporter, NULL, report_while_threads_exit, NULL), 0);
+  for (int i = 0; i < THREADS; i += BATCH) {
+    pthread_t t[BATCH];
+    for (int j = 0; j < BATCH; j++)
+      assert_int_equal(pthread_create(&t[j], NULL, zone_and_exit, NULL), 0);
+    for (int j = 0; j < BATCH; j++) pthread_join(t[j], NULL);
+  }
+  atomic_store(&exits_done, 1);
+  pthread_join(reporter, NULL);
+  po__profile_snapshot *s;
+  assert_int_equal(po__profile_snapshot_create(&s), 0);
+  size_t exited = 0;
+  for (size_t i = 0; i < s->nthreads; i++) exited += s->threads[i].exited != 0;
+  assert_int_equal(exited, LISTED);
+  assert_int_equal(s->threads_not_listed, THREADS - LISTED);
+  uint64_t calls = 0;
+  for (size_t i = 0; i < s->nfunctions; i++)
+    if (!strcmp(s->functions[i].name, "short_lived")) calls = s->functions[i].calls;
+  assert_int_equal(calls, THREADS);
+  po__profile_snapshot_destroy(s);
+}
+
 /* ---- percentiles ------------------------------------------------------------------------- */
 
 static int cmp_u64(const void *a, const void *b) {
@@ -280,6 +466,138 @@ static void test_histogram_buckets_within_one_percent(void **state) {
     double mid = po__hist_bucket_value(po__hist_bucket(x));
     assert_true(fabs(mid - (double)x) <= 0.0079 * (double)x + 0.5);
   }
+}
+
+/* ---- fork ---------------------------------------------------------------------------------- */
+
+/* Waits for a child at most timeout_ms; a child still running then is killed. Returns its exit
+ * status, or -1 when it had to be killed (hung) or did not exit normally. */
+static int wait_child(pid_t pid, int timeout_ms) {
+  for (int waited = 0;; waited++) {
+    int status;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (r < 0 || waited >= timeout_ms) break;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  return -1;
+}
+
+/* In a forked child: its own zones are recorded and reported. Exit status 0 when they are. */
+static int child_profile_works(void) {
+  for (int i = 0; i < 3; i++) {
+    PO_SCOPE("forked_child_zone");
+  }
+  po__profile_snapshot *s;
+  if (po__profile_snapshot_create(&s) != 0) return 2;
+  uint64_t calls = 0;
+  for (size_t i = 0; i < s->nfunctions; i++)
+    if (!strcmp(s->functions[i].name, "forked_child_zone")) calls = s->functions[i].calls;
+  po__profile_snapshot_destroy(s);
+  return calls >= 3 ? 0 : 3;
+}
+
+/* Forks `n` children while other threads run; each child must finish within the timeout. */
+static void fork_repeatedly(int n) {
+  for (int i = 0; i < n; i++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(child_profile_works());
+    assert_int_equal(wait_child(pid, 20000), 0);
+  }
+}
+
+static atomic_int fork_test_stop;
+
+static void *build_reports(void *arg) {
+  (void)arg;
+  while (!atomic_load(&fork_test_stop)) {
+    po__profile_snapshot *s;
+    if (po__profile_snapshot_create(&s) == 0) po__profile_snapshot_destroy(s);
+    po_profile_reset();
+    po_profile_counters c;
+    po_profile_get_counters(&c);
+  }
+  return NULL;
+}
+
+static void test_fork_during_report_building(void **state) {
+  (void)state;
+  atomic_store(&fork_test_stop, 0);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, build_reports, NULL), 0);
+  fork_repeatedly(20);
+  atomic_store(&fork_test_stop, 1);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+}
+
+static void *first_zone_of_a_thread(void *arg) {
+  (void)arg;
+  PO_SCOPE("first_zone_of_a_thread");
+  return NULL;
+}
+
+/* New sites (registry, the thread's site table and tree grow) and new threads (first zones, exits
+ * merging into the retired tree), without pause. */
+static void *hammer_new_sites(void *arg) {
+  int id = (int)(intptr_t)arg;
+  char name[48];
+  for (unsigned i = 0; !atomic_load(&fork_test_stop); i++) {
+    snprintf(name, sizeof name, "hammer_%d_%u", id, i % 4096);
+    po_profile_call(name, nothing, NULL);
+    if (i % 64 == 0) {
+      pthread_t t;
+      if (pthread_create(&t, NULL, first_zone_of_a_thread, NULL) == 0) pthread_join(t, NULL);
+    }
+  }
+  return NULL;
+}
+
+static void test_fork_during_first_zones_under_load(void **state) {
+  (void)state;
+  atomic_store(&fork_test_stop, 0);
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, hammer_new_sites, (void *)(intptr_t)i), 0);
+  fork_repeatedly(20);
+  atomic_store(&fork_test_stop, 1);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+}
+
+/* The fork handlers must exist before any profiler lock can be held, not only once some thread
+ * has opened a zone: in a fresh process that has never opened one, threads that reset and read
+ * the profile (taking its locks) race fork. Runs in a re-executed copy of this binary. */
+static char *self_exe;
+
+static int fresh_process_fork_scenario(void) {
+  atomic_store(&fork_test_stop, 0);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    if (pthread_create(&t[i], NULL, build_reports, NULL) != 0) return 4;
+  int rc = 0;
+  for (int i = 0; i < 30 && rc == 0; i++) {
+    pid_t pid = fork();
+    if (pid < 0) return 5;
+    if (pid == 0) _exit(child_profile_works());
+    rc = wait_child(pid, 20000) == 0 ? 0 : 6;
+  }
+  atomic_store(&fork_test_stop, 1);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  return rc;
+}
+
+static void test_fork_before_any_zone(void **state) {
+  (void)state;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl(self_exe, self_exe, "--fresh-process-fork", (char *)NULL);
+    _exit(7);
+  }
+  assert_int_equal(wait_child(pid, 60000), 0);
 }
 
 /* ---- timeline ------------------------------------------------------------------------------ */
@@ -509,16 +827,26 @@ static void test_loop_over_same_zones_does_not_grow_memory(void **state) {
   assert_int_equal(before.uordblks, after.uordblks);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  self_exe = argv[0];
+  if (argc > 1 && !strcmp(argv[1], "--fresh-process-fork")) return fresh_process_fork_scenario();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_exact_call_counts, reset),
       cmocka_unit_test_setup(test_self_time_excludes_children, reset),
       cmocka_unit_test_setup(test_zone_block_and_begin_end, reset),
       cmocka_unit_test_setup(test_profile_call_times_callback, reset),
+      cmocka_unit_test_setup(test_profile_call_reused_buffer_names_each_call, reset),
+      cmocka_unit_test_setup(test_profile_call_long_name_is_one_site, reset),
+      cmocka_unit_test_setup(test_manual_zone_probe_cost_is_subtracted, reset),
       cmocka_unit_test_setup(test_recursion_does_not_double_count, reset),
       cmocka_unit_test_setup(test_call_tree_tells_callers_apart, reset),
       cmocka_unit_test_setup(test_eight_threads_exact_counts, reset),
       cmocka_unit_test_setup(test_thread_exit_closes_open_zone, reset),
+      cmocka_unit_test_setup(test_zone_closed_at_exit_has_per_call_stats, reset),
+      cmocka_unit_test_setup(test_more_exited_threads_than_listed, reset),
+      cmocka_unit_test_setup(test_fork_during_report_building, reset),
+      cmocka_unit_test_setup(test_fork_during_first_zones_under_load, reset),
+      cmocka_unit_test(test_fork_before_any_zone),
       cmocka_unit_test(test_percentiles_match_sorted_reference),
       cmocka_unit_test(test_histogram_buckets_within_one_percent),
       cmocka_unit_test_setup(test_timeline_ring_counts_drops, reset),
