@@ -429,6 +429,9 @@ static void thread_exit(void *arg) {
 static pthread_mutex_t calib_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void fork_prepare(void) {
+  /* Calibrated now, the tick ratio never waits for its lock again (which the child may inherit
+   * held): a child's reports must not depend on it. */
+  po__ns_per_tick();
   pthread_mutex_lock(&calib_lock);
   pthread_mutex_lock(&threads_lock);
   for (po__tstate *ts = threads; ts; ts = ts->next) pthread_mutex_lock(&ts->lock);
