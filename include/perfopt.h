@@ -263,7 +263,7 @@ static inline void po__scope_end(int *began) {
 /* PO_ZONE("name") { ... } times the block; leaving it by break, goto or return ends the zone. */
 #define PO_ZONE(name_)                                                                \
   for (int PO__CAT(po__zone_began_, __LINE__)                                         \
-           __attribute__((cleanup(po__scope_end))) = po__scope_begin(__extension__({  \
+           __attribute__((cleanup(po__scope_end), unused)) = po__scope_begin(__extension__({ \
              static po_site po__zone_site_ = PO_SITE_INIT(name_, __FILE__, __LINE__); \
              &po__zone_site_;                                                         \
            })),                                                                       \

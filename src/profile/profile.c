@@ -547,8 +547,7 @@ static po__tstate *tstate_attach(void) {
   if (tls_private) return tstate_init(ts, 1) == 0 ? ts : NULL; /* calibration: never listed */
   if (!tls_key_ok) return NULL; /* its data could not be merged at exit */
   /* The first zone of the process (while this thread has no state yet) measures the probe. */
-  if (PO__UNLIKELY(atomic_load_explicit(&calib_pending, memory_order_acquire)))
-    calibrate_pending();
+  if (PO__UNLIKELY(atomic_load_explicit(&calib_pending, memory_order_acquire))) calibrate_pending();
   if (tstate_init(ts, 1) != 0) return NULL;
   ts->tid = syscall(SYS_gettid);
   pthread_setspecific(tls_key, ts);
