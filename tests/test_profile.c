@@ -207,8 +207,23 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Under ThreadSanitizer every atomic on the probe's path is a call into its runtime, whose cost
+ * depends on the runtime's state (shadow memory, vector clocks): the calibrated cost of an empty
+ * zone then says little about a zone around a body. The plain and ASan builds check it. */
+#if defined(__SANITIZE_THREAD__)
+#define PROBE_COST_IS_STABLE 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PROBE_COST_IS_STABLE 0
+#endif
+#endif
+#ifndef PROBE_COST_IS_STABLE
+#define PROBE_COST_IS_STABLE 1
+#endif
+
 static void test_manual_zone_probe_cost_is_subtracted(void **state) {
   (void)state;
+  if (!PROBE_COST_IS_STABLE) skip();
   /* Medians over short attempts, so a preemption spoils one attempt, not the answer. */
   enum { ATTEMPTS = 21, CALLS = 2000 };
   double known[ATTEMPTS], reported[ATTEMPTS], bias_ns = 0;
