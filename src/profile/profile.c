@@ -627,9 +627,9 @@ static inline void zone_begin(po__tstate *ts, uint32_t id) {
   }
   po__frame *f = ++ts->top;
   f->ss = ss;
-  /* Two 8-byte stores, not one: GCC merges them into a 16-byte vector store, whose upper half the
-   * end path's 8-byte load of f->ss then cannot take by store forwarding on this AMD core (zone
-   * pair 1.24 -> 1.19 x the rdtsc pair with the barrier, bench_profile A/B). */
+  /* Two 8-byte stores, not one: GCC otherwise merges them into a 16-byte vector store (movq,
+   * punpcklqdq, movups) whose halves the end path loads back as 8-byte words. Kept apart, the
+   * zone pair went from 1.24 to 1.19 x the rdtsc pair (bench_profile A/B, medians of 7 runs). */
   __asm__("" ::: "memory");
   f->n = ss->last_node;
   f->start = po__ticks();
