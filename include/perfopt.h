@@ -200,7 +200,8 @@ PO_API void po_zone_end(void);
 PO_API void po_profile_set_enabled(int on);
 PO_API int po_profile_enabled(void);
 /* Timeline mode: also record every zone as an event in a bounded per-thread ring of
- * `events_per_thread` entries; when a ring is full new events are dropped and counted. */
+ * `events_per_thread` entries (rounded up to a power of two, 16..2^26, else PO_ERANGE); when a ring
+ * is full each new event overwrites the oldest, which is counted as dropped. */
 PO_API int po_profile_set_timeline(int on, size_t events_per_thread);
 
 /* Calls fn(arg) inside a zone named `name` and returns its result. The name is copied. */
@@ -216,7 +217,7 @@ PO_API void po_profile_reset(void);
 
 /* Counters of what the profiler could not record exactly. */
 typedef struct po_profile_counters {
-  uint64_t dropped_events;  /* timeline events that did not fit a ring */
+  uint64_t dropped_events;  /* timeline events overwritten in a full ring */
   uint64_t truncated_names; /* names over 255 bytes, truncated */
   uint64_t null_names;      /* NULL or empty names, recorded as "(null)" */
   uint64_t unmatched_ends;  /* po_zone_end() without an open zone: ignored */
@@ -226,7 +227,10 @@ typedef struct po_profile_counters {
 } po_profile_counters;
 PO_API void po_profile_get_counters(po_profile_counters *out);
 
-/* Probe cost the auto-instrumentation subtracts, in nanoseconds (0 before calibration). */
+/* What one manual zone (po_zone_begin/po_zone_end, the macros) adds to the zone around it, in
+ * nanoseconds. Measured once, lazily (the process's first zone; called before any, this measures
+ * it), and subtracted from every zone when a report is built, as auto-instrumentation's own cost is
+ * from its zones. 0 while profiling is off and nothing was measured. */
 PO_API double po_profile_probe_cost_ns(void);
 
 /* The run-time switch, read inline by the macros (use po_profile_set_enabled to change it). */
@@ -259,7 +263,7 @@ static inline void po__scope_end(int *began) {
 /* PO_ZONE("name") { ... } times the block; leaving it by break, goto or return ends the zone. */
 #define PO_ZONE(name_)                                                                \
   for (int PO__CAT(po__zone_began_, __LINE__)                                         \
-           __attribute__((cleanup(po__scope_end))) = po__scope_begin(__extension__({  \
+           __attribute__((cleanup(po__scope_end), unused)) = po__scope_begin(__extension__({ \
              static po_site po__zone_site_ = PO_SITE_INIT(name_, __FILE__, __LINE__); \
              &po__zone_site_;                                                         \
            })),                                                                       \
