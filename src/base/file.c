@@ -74,7 +74,7 @@ static int create_temp(const char *path, char *tmp, size_t tmplen) {
 
 /* Makes the rename itself durable. Best effort: some file systems refuse fsync on a directory. */
 static void sync_parent_dir(const char *path) {
-  char *dcopy = strdup(path);
+  char *dcopy = po__strdup(path);
   if (!dcopy) return;
   int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

@@ -32,8 +32,9 @@ static size_t big_size(size_t bytes) {
 }
 /* Zeroed memory; blocks of 2 MiB or more are mapped 2 MiB-aligned. */
 static void *big_alloc(size_t bytes) {
-  if (bytes < HUGE_BYTES) return calloc(1, bytes);
+  if (bytes < HUGE_BYTES) return po__calloc(1, bytes);
   size_t sz = big_size(bytes);
+  if (po__fault_point()) return NULL;
   unsigned char *p =
       mmap(NULL, sz + HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
@@ -153,7 +154,7 @@ static po__cache_entry *entry_alloc(po_cache *c, size_t keylen) {
   size_t sz = obj_class_size(keylen);
   void *p;
   if (sz > SLAB_MAX_OBJ) {
-    p = malloc(sz);
+    p = po__malloc(sz);
     if (!p) return NULL;
     c->meta_bytes += sz;
   } else {
@@ -408,7 +409,7 @@ static po__queue *queue_of(po_cache *c, const po__cache_entry *e) {
 
 static int ghost_grow_map(po_cache *c) {
   size_t cap = c->ghost.map_cap ? c->ghost.map_cap * 2 : 1024;
-  uint64_t *m = calloc(cap, sizeof(uint64_t));
+  uint64_t *m = po__calloc(cap, sizeof(uint64_t));
   if (!m) return PO_ENOMEM;
   for (size_t i = 0; i < c->ghost.map_cap; i++) {
     uint64_t h = c->ghost.map[i];
@@ -477,7 +478,7 @@ static void ghost_add(po_cache *c, uint64_t h, uint64_t size) {
   if ((c->ghost.map_count + 1) * 2 > c->ghost.map_cap && ghost_grow_map(c)) return;
   if (c->ghost.ring_len == c->ghost.ring_cap) {
     size_t cap = c->ghost.ring_cap ? c->ghost.ring_cap * 2 : 1024;
-    po__ghost_rec *r = malloc(cap * sizeof(*r));
+    po__ghost_rec *r = po__malloc(cap * sizeof(*r));
     if (!r) return;
     for (size_t i = 0; i < c->ghost.ring_len; i++)
       r[i] = c->ghost.ring[(c->ghost.ring_head + i) % c->ghost.ring_cap];
@@ -715,7 +716,7 @@ int po_cache_create_ex(uint64_t budget_bytes, const po_cache_options *opts, po_c
   else
     memset(&o, 0, sizeof(o));
   if (!budget_bytes || (unsigned)o.policy > PO_CACHE_LRU) return PO_EINVAL;
-  po_cache *c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
+  po_cache *c = po__aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
   if (!c) return PO_ENOMEM;
   memset(c, 0, sizeof(*c));
   if (pthread_mutex_init(&c->lock, NULL)) {
@@ -1049,7 +1050,7 @@ int po_cache_get_or_load(po_cache *c, const void *key, size_t keylen, po_cache_l
       return rc;
     }
   }
-  struct po__pending *p = calloc(1, sizeof(*p));
+  struct po__pending *p = po__calloc(1, sizeof(*p));
   if (!p) {
     pthread_mutex_unlock(&c->lock);
     return PO_ENOMEM;

@@ -25,7 +25,7 @@ static ssize_t read_rel(const char *root, const char *rel, char *dst, size_t len
 
 /* "model name" on x86, "Hardware"/"Model"/"cpu model" elsewhere; the first one found. */
 static void cpu_model(const char *root, po_hardware *hw) {
-  char *buf = malloc(65536);
+  char *buf = po__malloc(65536);
   if (!buf) return;
   if (read_rel(root, "/proc/cpuinfo", buf, 65536) > 0) {
     static const char *keys[] = {"model name", "cpu model", "Hardware", "Model", "Processor"};
@@ -107,7 +107,7 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
 
   po_probe *p = NULL;
   if (po__probe_create_at(root, &p) == 0) {
-    po_system_sample *s = malloc(sizeof *s);
+    po_system_sample *s = po__malloc(sizeof *s);
     if (s && po_probe_system(p, s) == 0) {
       if (hw->cores_online <= 0) hw->cores_online = (int)(s->cpu_count + s->cpus_dropped);
       hw->memory_total_bytes = s->mem_total_bytes;
@@ -150,7 +150,7 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
   }
   po__nvml *n = NULL;
   if (po__nvml_create(nvml_library, &n, hw->gpu_reason, sizeof hw->gpu_reason) != 0) return 0;
-  po_gpu_info *devs = calloc(PO_GPU_MAX_DEVICES, sizeof *devs);
+  po_gpu_info *devs = po__calloc(PO_GPU_MAX_DEVICES, sizeof *devs);
   if (!devs) {
     po__nvml_destroy(n);
     po__strlcpy(hw->gpu_reason, "out of memory", sizeof hw->gpu_reason);

@@ -83,7 +83,7 @@ static const char *nvml_err(const po__nvml *n, nvmlReturn_t rc) {
 int po__nvml_create(const char *library, po__nvml **out, char *reason, size_t reason_len) {
   if (!out) return PO_EINVAL;
   *out = NULL;
-  po__nvml *n = calloc(1, sizeof *n);
+  po__nvml *n = po__calloc(1, sizeof *n);
   if (!n) return po__errf(PO_ENOMEM, reason, reason_len, "out of memory");
   const char *names[2] = {"libnvidia-ml.so.1", "libnvidia-ml.so"};
   size_t count = 2;
@@ -211,7 +211,7 @@ static void read_processes(const po__nvml *n, nvmlDevice_t h, po_gpu_info *d) {
       store_processes(d, infos, cnt);
     } else if (rc == NVML_ERROR_INSUFFICIENT_SIZE && cnt > 0 && cnt < 65536) {
       unsigned int cap = cnt + 16;
-      nvmlProcessInfo_t *big = calloc(cap, sizeof *big);
+      nvmlProcessInfo_t *big = po__calloc(cap, sizeof *big);
       unsigned int got = cap;
       if (big && n->get_procs(h, &got, big) == NVML_SUCCESS) {
         store_processes(d, big, got);

@@ -113,7 +113,7 @@ static ssize_t read_fd(po_probe *p, int fd) {
       p->buf[got] = '\0';
       return (ssize_t)got;
     }
-    char *nb = realloc(p->buf, p->cap * 2);
+    char *nb = po__realloc(p->buf, p->cap * 2);
     if (!nb) {
       p->buf[got] = '\0';
       return (ssize_t)got;
@@ -271,7 +271,7 @@ int po__probe_create_at(const char *root, po_probe **out) {
   if (!out) return PO_EINVAL;
   *out = NULL;
   if (!root) root = "";
-  po_probe *p = calloc(1, sizeof *p);
+  po_probe *p = po__calloc(1, sizeof *p);
   if (!p) return PO_ENOMEM;
   if (po__strlcpy(p->root, root, sizeof p->root)) {
     free(p);
@@ -282,7 +282,7 @@ int po__probe_create_at(const char *root, po_probe **out) {
   p->real = p->root[0] == '\0' || !strcmp(p->root, "/");
   if (!strcmp(p->root, "/")) p->root[0] = '\0';
   p->cap = PO__BUF_INITIAL;
-  p->buf = malloc(p->cap);
+  p->buf = po__malloc(p->cap);
   if (!p->buf) {
     free(p);
     return PO_ENOMEM;
@@ -791,7 +791,7 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   DIR *d = opendir(path);
   if (!d) return;
   size_t cap = 1024, n = 0;
-  pid_pair *pairs = malloc(cap * sizeof *pairs);
+  pid_pair *pairs = po__malloc(cap * sizeof *pairs);
   struct dirent *e;
   while (pairs && (e = readdir(d))) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
@@ -804,7 +804,7 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
     if (len <= 0 || po__parse_pidstat(p->buf, (size_t)len, &ps) != 0) continue;
     if (n == cap) {
       if (cap >= 65536) break;
-      pid_pair *np = realloc(pairs, cap * 2 * sizeof *pairs);
+      pid_pair *np = po__realloc(pairs, cap * 2 * sizeof *pairs);
       if (!np) break;
       pairs = np;
       cap *= 2;
@@ -816,7 +816,7 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   closedir(d);
   if (!pairs) return;
   /* Breadth-first: a queue of found pids, reusing a marks array. */
-  int *queue = malloc((n + 1) * sizeof *queue);
+  int *queue = po__malloc((n + 1) * sizeof *queue);
   if (!queue) {
     free(pairs);
     return;

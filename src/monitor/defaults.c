@@ -69,7 +69,7 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
   po_hardware *probed = NULL;
   const po_hardware *hw = hw_in;
   if (!hw) {
-    probed = malloc(sizeof *probed);
+    probed = po__malloc(sizeof *probed);
     if (!probed) return PO_ENOMEM;
     po__hw_facts(c.proc_root, NULL, probed);
     hw = probed;
