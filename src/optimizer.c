@@ -44,9 +44,9 @@ static int load_config(const po_config *cfg, po_config *out) {
 
 /* Creates the engines in dependency order; on failure the caller destroys what exists. */
 static int wire(po_optimizer *opt) {
-  po_hardware_probe(&opt->cfg, 0, &opt->hw);
-  if (po_thresholds_resolve(&opt->cfg, &opt->hw, &opt->th) != 0) return PO_ENOMEM;
-  int rc = po_gpu_session_create(&opt->cfg, &opt->gpu);
+  int rc = po_hardware_probe(&opt->cfg, 0, &opt->hw);
+  if (!rc) rc = po_thresholds_resolve(&opt->cfg, &opt->hw, &opt->th);
+  if (!rc) rc = po_gpu_session_create(&opt->cfg, &opt->gpu);
   if (!rc) rc = po__memory_create(&opt->cfg, opt->gpu, &opt->memory);
   if (!rc) rc = po__sampler_create(&opt->cfg, &opt->th, opt->gpu, on_firing, opt, &opt->sampler);
   if (!rc) rc = po__cache_registry_create(opt);
@@ -119,7 +119,8 @@ po_cache *po_optimizer_cache(po_optimizer *opt) {
   return c;
 }
 
-/* ---- the report PERFOPT_OUT asks for ---------------------------------------------------------- */
+/* ---- the report PERFOPT_OUT asks for ----------------------------------------------------------
+ */
 
 /* Written at exit from the optimizer the program used: the default one when it exists, else the
  * newest live one, else the report kept when the program destroyed its last optimizer (with the
@@ -197,7 +198,8 @@ static void write_out_report(void) {
   po_report_destroy(rep);
 }
 
-/* ---- the process-wide default ----------------------------------------------------------------- */
+/* ---- the process-wide default -----------------------------------------------------------------
+ */
 
 po_optimizer *po_get_optimizer(void) {
   pthread_mutex_lock(&default_lock);

@@ -1,12 +1,13 @@
 /* Allocation through one door, so that the test build can fail any allocation on purpose.
  *
  * Library code allocates with po__malloc / po__calloc / po__realloc / po__strdup /
- * po__aligned_alloc and frees with free(); memory it maps itself asks po__fault_point() first. In the shipped library these are the libc functions. In the test build (PERFOPT_TESTING)
- * they go through a countdown in the manner of SQLite's fault injection: po__fault_fail_at(n)
- * makes the n-th allocation from now fail (and, when `persist` is set, every one after it), so a
- * test can loop a constructor over every allocation point and check that each failure is an
- * error, never a crash or a leak. cJSON's allocations go through the same door (the test support
- * installs hooks), so the report builder is covered too. */
+ * po__aligned_alloc and frees with free(); memory it maps itself asks po__fault_point() first. In
+ * the shipped library these are the libc functions. In the test build (PERFOPT_TESTING) they go
+ * through a countdown in the manner of SQLite's fault injection: po__fault_fail_at(n) makes the
+ * n-th allocation from now fail (and, when `persist` is set, every one after it), so a test can
+ * loop a constructor over every allocation point and check that each failure is an error, never a
+ * crash or a leak. cJSON's allocations go through the same door (the test support installs hooks),
+ * so the report builder is covered too. */
 #ifndef PO__ALLOC_H
 #define PO__ALLOC_H
 

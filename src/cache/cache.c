@@ -241,7 +241,7 @@ static inline int entry_key_eq(const po__cache_entry *e, const void *key, size_t
 
 /* Lock-free lookup: safe inside an epoch section or under the lock. */
 static inline po__cache_entry *table_find(const po__table *t, uint64_t h, const void *key,
-                                         size_t keylen) {
+                                          size_t keylen) {
   size_t i = slot_home(t, h);
   uint64_t tag = h & ~SLOT_PTR_MASK;
   for (size_t n = 0; n < t->cap; n++) {
@@ -837,8 +837,8 @@ static int insert_locked(po_cache *c, po__cache_entry *e, uint64_t h) {
 }
 
 static po__cache_entry *entry_prepare(po_cache *c, const void *key, size_t keylen, void *value,
-                                     uint64_t size, po_resource_type type, uint8_t fn_index,
-                                     uint64_t ttl_ns) {
+                                      uint64_t size, po_resource_type type, uint8_t fn_index,
+                                      uint64_t ttl_ns) {
   po__cache_entry *e = entry_alloc(c, keylen);
   if (!e) return NULL;
   e->value = value;

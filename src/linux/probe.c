@@ -1,9 +1,9 @@
 /* Linux system and process probes behind src/platform.h.
  *
  * Cost model: one sample must cost a few microseconds, so every file is opened once in
- * po__probe_create_at and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs regenerate
- * the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the read
- * buffer belongs to the probe (it only grows when a file outgrows it). */
+ * po__probe_create_at and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs
+ * regenerate the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the
+ * read buffer belongs to the probe (it only grows when a file outgrows it). */
 #include "platform.h"
 #include "base/base.h"
 #include "linux/scan.h"
@@ -62,6 +62,7 @@ struct po_probe {
     uint8_t kind;
   } devs[PO__DEV_CACHE];
   uint32_t parse_errors;
+  int nomem; /* an allocation failed during this call: its result is incomplete */
   po__stat_parsed stat_scratch; /* 20 KB: kept off the caller's stack */
   /* read buffer */
   char *buf;
@@ -94,7 +95,7 @@ static void close_fd(int *fd) {
 }
 
 /* Reads a whole file from offset 0 into p->buf (NUL-terminated). Grows the buffer when the file
- * fills it. Returns the length, or -1. */
+ * fills it. Returns the length, or -1 (when the buffer could not grow, with p->nomem set). */
 static ssize_t read_fd(po_probe *p, int fd) {
   if (fd < 0) return -1;
   for (;;) {
@@ -115,8 +116,8 @@ static ssize_t read_fd(po_probe *p, int fd) {
     }
     char *nb = po__realloc(p->buf, p->cap * 2);
     if (!nb) {
-      p->buf[got] = '\0';
-      return (ssize_t)got;
+      p->nomem = 1;
+      return -1;
     }
     p->buf = nb;
     p->cap *= 2;
@@ -660,6 +661,7 @@ int po_probe_system(po_probe *p, po_system_sample *out) {
   uint64_t t = now_ns();
   out->t_ns = t;
   double dt = p->have_prev ? (double)(t - p->prev_t_ns) / 1e9 : 0.0;
+  p->nomem = 0;
   int rc = sample_cpu(p, out);
   if (!p->have_prev) memset(out->cpus, 0, out->cpu_count * sizeof out->cpus[0]);
   sample_memory(p, out);
@@ -671,7 +673,7 @@ int po_probe_system(po_probe *p, po_system_sample *out) {
   out->parse_errors = p->parse_errors;
   p->have_prev = 1;
   p->prev_t_ns = t;
-  return rc;
+  return p->nomem ? PO_ENOMEM : rc;
 }
 
 /* ---- processes ---------------------------------------------------------------------------- */
@@ -792,6 +794,7 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   if (!d) return;
   size_t cap = 1024, n = 0;
   pid_pair *pairs = po__malloc(cap * sizeof *pairs);
+  if (!pairs) p->nomem = 1;
   struct dirent *e;
   while (pairs && (e = readdir(d))) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
@@ -805,7 +808,10 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
     if (n == cap) {
       if (cap >= 65536) break;
       pid_pair *np = po__realloc(pairs, cap * 2 * sizeof *pairs);
-      if (!np) break;
+      if (!np) {
+        p->nomem = 1;
+        break;
+      }
       pairs = np;
       cap *= 2;
     }
@@ -818,6 +824,7 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   /* Breadth-first: a queue of found pids, reusing a marks array. */
   int *queue = po__malloc((n + 1) * sizeof *queue);
   if (!queue) {
+    p->nomem = 1;
     free(pairs);
     return;
   }
@@ -844,6 +851,7 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
 int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample *out) {
   if (!p || !out || pid < 0) return PO_EINVAL;
   memset(out, 0, sizeof *out);
+  p->nomem = 0;
   int self = pid == 0 || pid == (int)getpid();
   proc_files f;
   if (self) {
@@ -869,6 +877,7 @@ int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample 
     if (with_children) add_descendants(p, pid, out);
   }
   close_files(&f);
+  if (rc == 0 && p->nomem) rc = PO_ENOMEM;
   if (rc != 0) return rc;
   uint64_t t = now_ns();
   double cpu_s = out->user_seconds + out->system_seconds;

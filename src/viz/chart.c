@@ -399,8 +399,11 @@ static int draw_text(po_chart *c, po__cbuf *b, const layout *L, double x, double
     for (size_t i = 0; i < c->nboxes; i++)
       if (boxes_overlap(&pad, &c->boxes[i])) return 0;
   }
-  if (grow((void **)&c->boxes, &c->capboxes, c->nboxes + 1, sizeof(po__box)) == 0)
-    c->boxes[c->nboxes++] = box;
+  if (grow((void **)&c->boxes, &c->capboxes, c->nboxes + 1, sizeof(po__box)) != 0) {
+    b->oom = 1; /* an unrecorded box could let a later label overlap this one */
+    return 0;
+  }
+  c->boxes[c->nboxes++] = box;
   po__cbuf_printf(b, "<text x=\"%.1f\" y=\"%.1f\"", x, y);
   if (anchor != 's') po__cbuf_printf(b, " text-anchor=\"%s\"", anchor == 'm' ? "middle" : "end");
   if (size != FONT) po__cbuf_printf(b, " font-size=\"%g\"", size);
@@ -597,7 +600,8 @@ static double sy(const layout *L, double y) {
 /* Keeps x/y/y2 at the sorted indices keep[0..m) and frees the rest. */
 static int keep_points(series *s, const size_t *keep, size_t m) {
   size_t bytes = (m ? m : 1) * sizeof(double);
-  double *nx = po__malloc(bytes), *ny = po__malloc(bytes), *ny2 = s->range ? po__malloc(bytes) : NULL;
+  double *nx = po__malloc(bytes), *ny = po__malloc(bytes),
+         *ny2 = s->range ? po__malloc(bytes) : NULL;
   if (!nx || !ny || (s->range && !ny2)) {
     free(nx);
     free(ny);
@@ -1184,8 +1188,10 @@ static void draw_thresholds(po_chart *c, po__cbuf *b, const layout *L) {
 }
 
 /* Marks an area labels must avoid (a marker); markers themselves may touch each other. */
-static void add_obstacle(po_chart *c, double x, double y, double w, double h) {
-  if (grow((void **)&c->boxes, &c->capboxes, c->nboxes + 1, sizeof(po__box)) == 0)
+static void add_obstacle(po_chart *c, po__cbuf *b, double x, double y, double w, double h) {
+  if (grow((void **)&c->boxes, &c->capboxes, c->nboxes + 1, sizeof(po__box)) != 0)
+    b->oom = 1;
+  else
     c->boxes[c->nboxes++] = (po__box){x, y, w, h, 3};
 }
 
@@ -1202,13 +1208,13 @@ static void draw_markers(po_chart *c, po__cbuf *b, const layout *L) {
                       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"#ffffff\" "
                       "stroke-width=\"1.5\"/>",
                       x, sy(L, yv), ALERT_COLOR);
-      add_obstacle(c, x - 5.5, sy(L, yv) - 5.5, 11, 11);
+      add_obstacle(c, b, x - 5.5, sy(L, yv) - 5.5, 11, 11);
     } else {
       po__cbuf_printf(b,
                       "<path d=\"M%.1f %.1fl-5 -8h10z\" fill=\"%s\" stroke=\"#ffffff\" "
                       "stroke-width=\"1\"/>",
                       x, L->py + 1, ALERT_COLOR);
-      add_obstacle(c, x - 5.5, L->py - 7.5, 11, 9);
+      add_obstacle(c, b, x - 5.5, L->py - 7.5, 11, 9);
     }
     po__cbuf_puts(b, "</g>\n");
   }
