@@ -65,7 +65,7 @@ int po_optimizer_create(const po_config *cfg, po_optimizer **out) {
   if (!out) return PO_EINVAL;
   *out = NULL;
   po_optimizer *opt = po__calloc(1, sizeof *opt);
-  if (!opt) return PO_ENOMEM;
+  if (!opt) return po__set_last_error(PO_ENOMEM, "out of memory creating the optimizer");
   int rc = load_config(cfg, &opt->cfg);
   if (rc) {
     free(opt);
@@ -75,6 +75,8 @@ int po_optimizer_create(const po_config *cfg, po_optimizer **out) {
   opt->created_unix_seconds = po__unix_seconds();
   rc = wire(opt);
   if (rc) {
+    po__set_last_error(rc, rc == PO_ENOMEM ? "out of memory creating the optimizer"
+                                           : "the optimizer's engines could not start");
     unwire(opt);
     pthread_mutex_destroy(&opt->lock);
     free(opt);
@@ -107,10 +109,16 @@ po_cache *po_optimizer_cache(po_optimizer *opt) {
   if (!opt->default_cache) {
     po_cache_options o = {.name = "default", .policy = (po_cache_policy)opt->cfg.cache_policy};
     po_cache *c = NULL;
-    if (po_cache_create_ex((uint64_t)opt->cfg.cache_budget_bytes, &o, &c) == 0 &&
-        po_cache_attach(opt, c) != 0) {
+    int rc = po_cache_create_ex((uint64_t)opt->cfg.cache_budget_bytes, &o, &c);
+    if (rc == 0 && (rc = po_cache_attach(opt, c)) != 0) {
       po_cache_destroy(c);
       c = NULL;
+    }
+    if (rc) { /* no return code to give: the log and po_last_error say why (retried next call) */
+      char msg[160];
+      snprintf(msg, sizeof msg, "the default cache could not be created: %s", po_strerror(rc));
+      po__log(0, "perfopt: %s", msg);
+      po__set_last_error(rc, msg);
     }
     opt->default_cache = c;
   }

@@ -117,6 +117,7 @@ static int try_optimizer(void *arg) {
   disarm();
   if (rc) {
     assert_null(opt);
+    assert_non_null(strstr(po_last_error(), "out of memory"));
     return rc;
   }
   assert_non_null(opt);
@@ -127,6 +128,54 @@ static int try_optimizer(void *arg) {
 static void test_optimizer_create(void **state) {
   (void)state;
   every_allocation_fails("po_optimizer_create", try_optimizer, NULL);
+}
+
+static void remember_log(int level, const char *message, void *user) {
+  (void)level;
+  snprintf(user, 256, "%s", message);
+}
+
+/* po_optimizer_cache has no return code: a failure is logged and is the last error, and the
+ * next call tries again. */
+static int try_optimizer_cache(void *arg) {
+  po_optimizer *opt = arg;
+  char logged[256] = "";
+  po__set_last_error(0, "");
+  po_set_log_callback(remember_log, logged);
+  arm();
+  po_cache *c = po_optimizer_cache(opt);
+  disarm();
+  po_set_log_callback(NULL, NULL);
+  if (!c) {
+    assert_non_null(strstr(logged, "default cache could not be created"));
+    assert_non_null(strstr(po_last_error(), "default cache could not be created"));
+    return PO_ENOMEM;
+  }
+  assert_string_equal(logged, "");
+  return 0;
+}
+
+static void test_optimizer_cache(void **state) {
+  (void)state;
+  po_config c;
+  po_config_defaults(&c);
+  c.background_monitoring = 0;
+  for (fail_persist = 0; fail_persist <= 1; fail_persist++) {
+    for (fail_at = 1;; fail_at++) {
+      po_optimizer *opt = NULL;
+      assert_int_equal(po_optimizer_create(&c, &opt), 0);
+      int rc = try_optimizer_cache(opt);
+      if (!injected_in_call) {
+        assert_int_equal(rc, 0);
+        po_optimizer_destroy(opt);
+        break;
+      }
+      assert_int_equal(rc, PO_ENOMEM);
+      assert_non_null(po_optimizer_cache(opt)); /* retried */
+      po_optimizer_destroy(opt);
+    }
+    assert_true(fail_at > 1); /* positive control: failures were injected */
+  }
 }
 
 static int try_probe(void *arg) {
@@ -731,6 +780,7 @@ static int disarmed(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_optimizer_create, disarmed),
+      cmocka_unit_test_setup(test_optimizer_cache, disarmed),
       cmocka_unit_test_setup(test_probe_create, disarmed),
       cmocka_unit_test_setup(test_gpu_session_create, disarmed),
       cmocka_unit_test_setup(test_gpu_session_retries_after_a_failed_open, disarmed),
