@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "optimizer.h"
+#include "support.h"
 
 #define GIB (1024ll * 1024 * 1024)
 static po_cache *populated_cache;
@@ -65,7 +66,7 @@ static void profile(void) {
   po_zone_end();
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, worker, NULL), 0);
-  assert_int_equal(pthread_join(t, NULL), 0);
+  support_join(t, SUPPORT_WAIT_SECONDS);
 }
 
 /* One real sample (the fake GPUs answer, their thresholds resolve), then samples that cross the
