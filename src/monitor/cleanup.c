@@ -4,6 +4,7 @@
 #include "monitor/memory.h"
 
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,9 +291,19 @@ static void run_listeners(pass *p, const po_pressure_event *ev, int notify_only)
   }
 }
 
+#ifdef PERFOPT_TESTING
+static _Atomic uint64_t trims;
+uint64_t po__memory_test_trims(void) {
+  return trims;
+}
+#endif
+
 /* One malloc_trim for the whole pass: it returns freed arena memory to the system. */
 static void trim(pass *p) {
   malloc_trim(0);
+#ifdef PERFOPT_TESTING
+  trims++;
+#endif
   int64_t after = po__statm_rss_bytes(&p->m->statm);
   int64_t freed = freed_between(p->rss, after);
   p->rss = after;
