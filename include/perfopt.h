@@ -655,7 +655,7 @@ typedef struct po_monitor_stats {
   double interval_seconds;           /* configured interval */
   double effective_interval_seconds; /* after overhead limiting (== interval when not limited) */
   double overhead_core_ratio;        /* sampler thread CPU time / wall time while running */
-  double sample_cpu_seconds_avg;     /* thread CPU time of one sample */
+  double sample_cpu_seconds_avg;     /* sampler thread CPU time per tick, its wake-up included */
   uint64_t events;                   /* threshold firings recorded */
   uint64_t dropped_events; /* firings that did not fit the event ring (counted, not kept) */
   size_t series_bytes;     /* memory held by all series together (constant for a run) */

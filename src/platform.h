@@ -65,6 +65,7 @@ typedef struct po__stat_parsed {
   po__cpu_times total;
   uint32_t cpu_count; /* cpuN lines seen */
   uint32_t cpus_dropped;
+  /* Valid up to cpu_count (the parser leaves the rest as it was); ctxt must follow cpu_ids. */
   po__cpu_times cpus[PO_PROBE_MAX_CPUS]; /* indexed by position, cpus[i] = i-th cpuN line */
   int cpu_ids[PO_PROBE_MAX_CPUS];       /* N of that line */
   uint64_t ctxt;

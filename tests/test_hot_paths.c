@@ -13,9 +13,6 @@
 
 #include <cmocka.h>
 #include <dirent.h>
-#include <errno.h>
-#include <malloc.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,80 +21,17 @@
 #include "monitor/memory.h"
 #include "optimizer.h"
 #include "perfopt.h"
+#include "support/count_allocs.h"
 #include "support/support.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define COUNTING 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define COUNTING 0
-#endif
-#endif
-#ifndef COUNTING
-#define COUNTING 1
-#endif
-
-/* ---- counting allocations of one thread ---------------------------------------------------- */
-
-static _Atomic pid_t watched; /* 0: count nothing */
-static _Atomic uint64_t allocations;
-
-#if COUNTING
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void *__libc_memalign(size_t align, size_t n);
-extern void __libc_free(void *p);
-
-static __thread pid_t my_tid;
-
-static void note(void) {
-  pid_t w = atomic_load_explicit(&watched, memory_order_relaxed);
-  if (!w) return;
-  if (!my_tid) my_tid = gettid();
-  if (my_tid == w) atomic_fetch_add(&allocations, 1);
-}
-
-void *malloc(size_t n) {
-  note();
-  return __libc_malloc(n);
-}
-void *calloc(size_t n, size_t size) {
-  note();
-  return __libc_calloc(n, size);
-}
-void *realloc(void *p, size_t n) {
-  note();
-  return __libc_realloc(p, n);
-}
-void free(void *p) {
-  __libc_free(p);
-}
-void *memalign(size_t align, size_t n) {
-  note();
-  return __libc_memalign(align, n);
-}
-void *aligned_alloc(size_t align, size_t n) {
-  note();
-  return __libc_memalign(align, n);
-}
-int posix_memalign(void **out, size_t align, size_t n) {
-  note();
-  void *p = __libc_memalign(align, n);
-  if (!p) return ENOMEM;
-  *out = p;
-  return 0;
-}
-#endif
+#define COUNTING COUNT_ALLOCS
 
 static void watch(pid_t tid) {
-  atomic_store(&allocations, 0);
-  atomic_store(&watched, tid);
+  count_allocs_watch(tid);
 }
 
 static uint64_t unwatch(void) {
-  atomic_store(&watched, 0);
-  return atomic_load(&allocations);
+  return count_allocs_unwatch();
 }
 
 /* The sampler thread's id, by the name it gives itself; 0 when there is none. */
@@ -219,9 +153,9 @@ static void test_a_cleanup_pass_trims_once(void **state) {
   assert_int_equal(po_optimizer_create(&c, &opt), 0);
   enum { HANDLERS = 7, LISTENERS = 3 };
   for (int i = 0; i < HANDLERS; i++)
-    assert_int_equal(po_cleanup_register(opt, "h", PO_RESOURCE_DATA, i, PO_CLEANUP_NORMAL, handler,
-                                         NULL, NULL),
-                     0);
+    assert_int_equal(
+        po_cleanup_register(opt, "h", PO_RESOURCE_DATA, i, PO_CLEANUP_NORMAL, handler, NULL, NULL),
+        0);
   for (int i = 0; i < LISTENERS; i++)
     assert_int_equal(po_monitor_add_pressure_listener(opt, "l", listener, NULL, NULL), 0);
 

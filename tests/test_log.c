@@ -68,7 +68,8 @@ static int stop_listening(void **state) {
   return 0;
 }
 
-/* ---- in this process -------------------------------------------------------------------------- */
+/* ---- in this process --------------------------------------------------------------------------
+ */
 
 /* A monitor that cannot start does not fail the optimizer: it says so in the log. */
 static void test_a_monitor_that_cannot_start_is_logged(void **state) {
@@ -170,7 +171,8 @@ static void test_no_callback_is_a_no_op(void **state) {
   assert_int_equal(got.n, 0);
 }
 
-/* ---- PERFOPT_OUT, in a child ------------------------------------------------------------------- */
+/* ---- PERFOPT_OUT, in a child -------------------------------------------------------------------
+ */
 
 static void child_log(int level, const char *message, void *user) {
   (void)user;

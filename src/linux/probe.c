@@ -23,6 +23,12 @@
 #define PO__DEV_CACHE 256
 #define PO__BUF_INITIAL 65536
 #define PO__BUF_MAX (16u << 20)
+/* procfs, sysfs and cgroupfs generate a file's text when it is read. A read that returns less
+ * than asked and less than this ended the file: seq_file fills a buffer of at least a page and
+ * stops early only when the next record (well under a kilobyte) would not fit, sysfs attributes
+ * come whole, and a regular file (a fake root) is short only at its end. Not asking again for
+ * the 0 that ends the file saves one system call per file per tick (a few microseconds each). */
+#define PO__SHORT_READ_EOF 2048
 
 enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3 };
 
@@ -101,14 +107,15 @@ static ssize_t read_fd(po_probe *p, int fd) {
   for (;;) {
     size_t got = 0;
     for (;;) {
-      ssize_t r = pread(fd, p->buf + got, p->cap - 1 - got, (off_t)got);
+      size_t want = p->cap - 1 - got;
+      ssize_t r = pread(fd, p->buf + got, want, (off_t)got);
       if (r < 0) {
         if (errno == EINTR) continue;
         return -1;
       }
       if (r == 0) break;
       got += (size_t)r;
-      if (got == p->cap - 1) break;
+      if (got == p->cap - 1 || ((size_t)r < want && (size_t)r < PO__SHORT_READ_EOF)) break;
     }
     if (got < p->cap - 1 || p->cap >= PO__BUF_MAX) {
       p->buf[got] = '\0';
@@ -251,7 +258,7 @@ static void open_cgroup(po_probe *p) {
 }
 
 static void open_self(po_probe *p) {
-  p->self_pid = (int)getpid();
+  p->self_pid = po__pid();
   p->fd_self_stat = open_rel(p, "/proc/self/stat");
   p->fd_self_status = open_rel(p, "/proc/self/status");
   p->fd_self_io = open_rel(p, "/proc/self/io");
@@ -852,10 +859,10 @@ int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample 
   if (!p || !out || pid < 0) return PO_EINVAL;
   memset(out, 0, sizeof *out);
   p->nomem = 0;
-  int self = pid == 0 || pid == (int)getpid();
+  int self = pid == 0 || pid == po__pid();
   proc_files f;
   if (self) {
-    if (p->self_pid != (int)getpid()) { /* forked: /proc/self fds still name the parent */
+    if (p->self_pid != po__pid()) { /* forked: /proc/self fds still name the parent */
       close_self(p);
       open_self(p);
     }
@@ -864,7 +871,7 @@ int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample 
     f.io = p->fd_self_io;
     f.fddir = p->fd_self_fddir;
     f.owned = 0;
-    pid = (int)getpid();
+    pid = po__pid();
   } else {
     open_files(p, pid, &f);
   }

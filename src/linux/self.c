@@ -36,7 +36,7 @@ int64_t po__statm_rss_bytes(po__statm *s) {
     close(fd);
     return v;
   }
-  int pid = (int)getpid();
+  int pid = po__pid();
   if (s->fd >= 0 && s->pid != pid) { /* forked: the descriptor names the parent */
     close(s->fd);
     s->fd = -1;

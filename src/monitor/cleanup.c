@@ -145,9 +145,8 @@ static int remove_entry(po__memory *m, int id, int listener_list) {
   int locked_action = !in_action;
   if (locked_action) pthread_mutex_lock(&m->action_mu);
   pthread_mutex_lock(&m->mu);
-  int found = listener_list
-                  ? remove_by_id(m->listeners, &m->nlisteners, sizeof(po__listener), id)
-                  : remove_by_id(m->handlers, &m->nhandlers, sizeof(po__handler), id);
+  int found = listener_list ? remove_by_id(m->listeners, &m->nlisteners, sizeof(po__listener), id)
+                            : remove_by_id(m->handlers, &m->nhandlers, sizeof(po__handler), id);
   pthread_mutex_unlock(&m->mu);
   if (locked_action) pthread_mutex_unlock(&m->action_mu);
   return found ? 0 : PO_ENOENT;
