@@ -91,10 +91,10 @@ static inline uint64_t mix64(uint64_t x) {
 
 uint64_t po__cache_hash(const void *key, size_t len) {
   const unsigned char *p = key;
-  if (len == 8) { /* the common fixed-width key: one round is a full avalanche */
+  if (len == 8) { /* the common fixed-width key (cache_internal.h) */
     uint64_t w;
     memcpy(&w, p, 8);
-    return mix64(w ^ 0x9e3779b97f4a7c15ULL);
+    return po__cache_hash8(w);
   }
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)len * 0xff51afd7ed558ccdULL);
   while (len >= 8) {
@@ -242,16 +242,35 @@ static inline int entry_key_eq(const po__cache_entry *e, const void *key, size_t
 /* Lock-free lookup: safe inside an epoch section or under the lock. */
 static inline po__cache_entry *table_find(const po__table *t, uint64_t h, const void *key,
                                           size_t keylen) {
-  size_t i = slot_home(t, h);
+  size_t cap = t->cap, i = slot_home(t, h);
   uint64_t tag = h & ~SLOT_PTR_MASK;
-  for (size_t n = 0; n < t->cap; n++) {
+  for (size_t n = 0; n < cap; n++) {
     uint64_t s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
     if (s == SLOT_EMPTY) return NULL;
     if (s != SLOT_TOMB && (s & ~SLOT_PTR_MASK) == tag) {
       po__cache_entry *e = (po__cache_entry *)(uintptr_t)(s & SLOT_PTR_MASK);
       if (entry_key_eq(e, key, keylen)) return e;
     }
-    if (++i == t->cap) i = 0;
+    if (++i == cap) i = 0;
+  }
+  return NULL;
+}
+
+/* table_find for an 8-byte key (w): the hit path's common case, with no length dispatch and the
+ * key in a register. */
+static inline po__cache_entry *table_find8(const po__table *t, uint64_t h, uint64_t w) {
+  size_t cap = t->cap, i = slot_home(t, h);
+  uint64_t tag = h & ~SLOT_PTR_MASK;
+  for (size_t n = 0; n < cap; n++) {
+    uint64_t s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+    if (s == SLOT_EMPTY) return NULL;
+    if (s != SLOT_TOMB && (s & ~SLOT_PTR_MASK) == tag) {
+      po__cache_entry *e = (po__cache_entry *)(uintptr_t)(s & SLOT_PTR_MASK);
+      uint64_t k;
+      memcpy(&k, e->key, 8);
+      if (e->keylen == 8 && k == w) return e;
+    }
+    if (++i == cap) i = 0;
   }
   return NULL;
 }
@@ -917,8 +936,11 @@ static inline void mark_used(const po_cache *c, po__cache_entry *e) {
   }
 }
 
-int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
-  if (!c || !value || !valid_key(key, keylen)) return PO_EINVAL;
+/* po_cache_get in every case (arguments checked): claims the thread's epoch record on its first
+ * read, reads under the lock when none is free, handles caching off, expired entries, LRU's move
+ * to the front and keys of any length. */
+static __attribute__((noinline)) int get_general(po_cache *c, const void *key, size_t keylen,
+                                                 void **value) {
   int rec = po__ebr_enter();
   if (PO__UNLIKELY(!atomic_load_explicit(&c->enabled, memory_order_relaxed))) {
     po__ebr_exit(rec);
@@ -926,9 +948,15 @@ int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
     return PO_ENOENT;
   }
   if (PO__UNLIKELY(rec < 0)) pthread_mutex_lock(&c->lock); /* no epoch slot: read under lock */
-  uint64_t h = po__cache_hash(key, keylen);
   const po__table *t = atomic_load_explicit(&c->table_pub, memory_order_acquire);
-  po__cache_entry *e = table_find(t, h, key, keylen);
+  po__cache_entry *e;
+  if (keylen == 8) {
+    uint64_t w;
+    memcpy(&w, key, 8);
+    e = table_find8(t, po__cache_hash8(w), w);
+  } else {
+    e = table_find(t, po__cache_hash(key, keylen), key, keylen);
+  }
   int rc = PO_ENOENT;
   size_t stat = STRIPE_MISS_UNTYPED;
   if (e) {
@@ -951,6 +979,41 @@ int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
   po__ebr_exit(rec);
   stripe_add(c, rec, stat);
   return rc;
+}
+
+/* Hot path. The common case is handled here with nothing else in the way, so that it compiles
+ * to a short function (few registers to save, no call) and the processor overlaps the memory
+ * accesses of consecutive gets: a thread that already has its epoch record and a stripe of its
+ * own, an 8-byte key, a lock-free policy (SIEVE or S3-FIFO), caching on, and a hit on an entry
+ * without a TTL, or a miss. Anything else is get_general's. */
+int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
+  if (PO__UNLIKELY(!c || !value || !valid_key(key, keylen))) return PO_EINVAL;
+  int rec = po__ebr_my_record;
+  if (PO__LIKELY(keylen == 8 && rec >= 0 && rec < PO__STRIPES && c->policy != PO_CACHE_LRU)) {
+    uint64_t w;
+    memcpy(&w, key, 8);
+    uint64_t h = po__cache_hash8(w);
+    po__ebr_announce(rec);
+    if (PO__LIKELY(atomic_load_explicit(&c->enabled, memory_order_relaxed))) {
+      const po__table *t = atomic_load_explicit(&c->table_pub, memory_order_acquire);
+      po__cache_entry *e = table_find8(t, h, w);
+      if (!e) {
+        po__ebr_exit(rec);
+        stripe_add(c, rec, STRIPE_MISS_UNTYPED);
+        return PO_ENOENT;
+      }
+      if (PO__LIKELY(!e->expire_ms)) {
+        mark_used(c, e);
+        *value = e->value;
+        size_t stat = STRIPE_HIT(e->type);
+        po__ebr_exit(rec);
+        stripe_add(c, rec, stat);
+        return 0;
+      }
+    }
+    po__ebr_exit(rec);
+  }
+  return get_general(c, key, keylen, value);
 }
 
 int po_cache_acquire(po_cache *c, const void *key, size_t keylen, void **value,
