@@ -652,6 +652,23 @@ static int try_report_create(void *arg) {
   return 0;
 }
 
+/* Without an optimizer: the profile, host and run. */
+static int try_report_create_bare(void *arg) {
+  (void)arg;
+  po_report *rep = (po_report *)&rep;
+  arm();
+  int rc = po_report_create(NULL, &rep);
+  disarm();
+  if (rc) {
+    assert_null(rep);
+    return rc;
+  }
+  const cJSON *host = cJSON_GetObjectItem(po_report_json(rep), "host");
+  assert_true(cJSON_IsString(cJSON_GetObjectItem(host, "kernel")));
+  po_report_destroy(rep);
+  return 0;
+}
+
 static void test_report_create_populated(void **state) {
   (void)state;
   populated = support_populated_optimizer();
@@ -660,6 +677,7 @@ static void test_report_create_populated(void **state) {
   full_report = cJSON_Duplicate(po_report_json(rep), 1);
   po_report_destroy(rep);
   every_allocation_fails("po_report_create (populated)", try_report_create, NULL);
+  every_allocation_fails("po_report_create (no optimizer)", try_report_create_bare, NULL);
   cJSON_Delete(full_report);
   support_populated_destroy(populated);
 }
