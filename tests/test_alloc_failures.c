@@ -319,7 +319,7 @@ static int try_cache_put(void *arg) {
   po_cache *c = NULL;
   assert_int_equal(po_cache_create(UINT64_C(1) << 30, PO_CACHE_S3FIFO, &c), 0);
   char key[600];
-  for (uint64_t k = 0; k < 47; k++)
+  for (uint64_t k = 0; k < 48; k++)
     assert_int_equal(po_cache_put(c, &k, sizeof k, NULL, 8, NULL), 0);
   po_cache_stats before, after;
   po_cache_get_stats(c, &before);
