@@ -395,7 +395,8 @@ typedef struct po_hardware {
 } po_hardware;
 
 /* Probes the hardware (cfg->proc_root, cfg->nvml_library; cfg NULL = defaults). GPUs are queried
- * only when with_gpus is set (it loads NVML: slow). Never fails on a missing source. */
+ * only when with_gpus is set (it loads NVML: slow). Never fails on a missing source; PO_ENOMEM
+ * when an allocation failed. */
 PO_API int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *out);
 
 /* The seed's get_optimal_gpu_targets(): for each device, the memory ratio to stay under and the
@@ -578,12 +579,13 @@ PO_API void po_probe_destroy(po_probe *p);
 
 /* One system sample. Rates are relative to this probe's previous po_probe_system call.
  * A source that cannot be read sets its PO_PROBE_MISSING_* bit and leaves its fields 0; this is
- * not an error. Returns 0, or PO_EIO when /proc/stat could not be read. */
+ * not an error. Returns 0, PO_EIO when /proc/stat could not be read, or PO_ENOMEM when a file
+ * outgrew the read buffer and it could not grow (that file's source is then marked missing). */
 PO_API int po_probe_system(po_probe *p, po_system_sample *out);
 
 /* One process sample: pid 0 = this process (through files kept open). with_children adds the
  * live descendants (a /proc scan: slower). Returns 0, PO_ENOENT when the process does not exist,
- * PO_EINVAL on a negative pid. */
+ * PO_EINVAL on a negative pid, PO_ENOMEM when the sample is incomplete for want of memory. */
 PO_API int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample *out);
 
 /* Resets the rate baselines, so the next sample is a "first" sample. */
@@ -600,7 +602,8 @@ PO_API int po_gpu_session_create(const po_config *cfg, po_gpu_session **out);
 PO_API void po_gpu_session_destroy(po_gpu_session *s);
 /* Reads up to max devices into devs (*count written; devices beyond max counted in *dropped when
  * dropped is non-NULL). Returns 0; with no NVML or an NVML error *count is 0 and reason says why.
- * PO_EINVAL for bad arguments. */
+ * PO_EINVAL for bad arguments; PO_ENOMEM (*count 0) when NVML could not be opened for want of
+ * memory (the next query tries again). */
 PO_API int po_gpu_session_query(po_gpu_session *s, po_gpu_info *devs, size_t max, size_t *count,
                                 size_t *dropped, char *reason, size_t reason_len);
 
@@ -656,7 +659,7 @@ typedef struct po_monitor_stats {
   double interval_seconds;           /* configured interval */
   double effective_interval_seconds; /* after overhead limiting (== interval when not limited) */
   double overhead_core_ratio;        /* sampler thread CPU time / wall time while running */
-  double sample_cpu_seconds_avg;     /* thread CPU time of one sample */
+  double sample_cpu_seconds_avg;     /* sampler thread CPU time per tick, its wake-up included */
   uint64_t events;                   /* threshold firings recorded */
   uint64_t dropped_events; /* firings that did not fit the event ring (counted, not kept) */
   size_t series_bytes;     /* memory held by all series together (constant for a run) */

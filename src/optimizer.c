@@ -44,9 +44,9 @@ static int load_config(const po_config *cfg, po_config *out) {
 
 /* Creates the engines in dependency order; on failure the caller destroys what exists. */
 static int wire(po_optimizer *opt) {
-  po_hardware_probe(&opt->cfg, 0, &opt->hw);
-  if (po_thresholds_resolve(&opt->cfg, &opt->hw, &opt->th) != 0) return PO_ENOMEM;
-  int rc = po_gpu_session_create(&opt->cfg, &opt->gpu);
+  int rc = po_hardware_probe(&opt->cfg, 0, &opt->hw);
+  if (!rc) rc = po_thresholds_resolve(&opt->cfg, &opt->hw, &opt->th);
+  if (!rc) rc = po_gpu_session_create(&opt->cfg, &opt->gpu);
   if (!rc) rc = po__memory_create(&opt->cfg, opt->gpu, &opt->memory);
   if (!rc) rc = po__sampler_create(&opt->cfg, &opt->th, opt->gpu, on_firing, opt, &opt->sampler);
   if (!rc) rc = po__cache_registry_create(opt);
@@ -65,7 +65,7 @@ int po_optimizer_create(const po_config *cfg, po_optimizer **out) {
   if (!out) return PO_EINVAL;
   *out = NULL;
   po_optimizer *opt = po__calloc(1, sizeof *opt);
-  if (!opt) return PO_ENOMEM;
+  if (!opt) return po__set_last_error(PO_ENOMEM, "out of memory creating the optimizer");
   int rc = load_config(cfg, &opt->cfg);
   if (rc) {
     free(opt);
@@ -75,6 +75,8 @@ int po_optimizer_create(const po_config *cfg, po_optimizer **out) {
   opt->created_unix_seconds = po__unix_seconds();
   rc = wire(opt);
   if (rc) {
+    po__set_last_error(rc, rc == PO_ENOMEM ? "out of memory creating the optimizer"
+                                           : "the optimizer's engines could not start");
     unwire(opt);
     pthread_mutex_destroy(&opt->lock);
     free(opt);
@@ -107,10 +109,16 @@ po_cache *po_optimizer_cache(po_optimizer *opt) {
   if (!opt->default_cache) {
     po_cache_options o = {.name = "default", .policy = (po_cache_policy)opt->cfg.cache_policy};
     po_cache *c = NULL;
-    if (po_cache_create_ex((uint64_t)opt->cfg.cache_budget_bytes, &o, &c) == 0 &&
-        po_cache_attach(opt, c) != 0) {
+    int rc = po_cache_create_ex((uint64_t)opt->cfg.cache_budget_bytes, &o, &c);
+    if (rc == 0 && (rc = po_cache_attach(opt, c)) != 0) {
       po_cache_destroy(c);
       c = NULL;
+    }
+    if (rc) { /* no return code to give: the log and po_last_error say why (retried next call) */
+      char msg[160];
+      snprintf(msg, sizeof msg, "the default cache could not be created: %s", po_strerror(rc));
+      po__log(0, "perfopt: %s", msg);
+      po__set_last_error(rc, msg);
     }
     opt->default_cache = c;
   }
@@ -119,7 +127,8 @@ po_cache *po_optimizer_cache(po_optimizer *opt) {
   return c;
 }
 
-/* ---- the report PERFOPT_OUT asks for ---------------------------------------------------------- */
+/* ---- the report PERFOPT_OUT asks for ----------------------------------------------------------
+ */
 
 /* Written at exit from the optimizer the program used: the default one when it exists, else the
  * newest live one, else the report kept when the program destroyed its last optimizer (with the
@@ -197,7 +206,8 @@ static void write_out_report(void) {
   po_report_destroy(rep);
 }
 
-/* ---- the process-wide default ----------------------------------------------------------------- */
+/* ---- the process-wide default -----------------------------------------------------------------
+ */
 
 po_optimizer *po_get_optimizer(void) {
   pthread_mutex_lock(&default_lock);

@@ -29,11 +29,18 @@ static void release(taken *t) {
   free(t->argv_buf);
 }
 
-/* The machine's facts for a report without an optimizer: read once per process. */
+/* The machine's facts for a report without an optimizer: read once per process (again after an
+ * attempt that failed, so that one failed allocation does not leave them incomplete for good). */
 static po_hardware process_hw_facts;
-static pthread_once_t process_hw_once = PTHREAD_ONCE_INIT;
-static void read_process_hw(void) {
-  po_hardware_probe(NULL, 0, &process_hw_facts);
+static pthread_mutex_t process_hw_lock = PTHREAD_MUTEX_INITIALIZER;
+static int process_hw_read;
+static int process_hw(const po_hardware **out) {
+  pthread_mutex_lock(&process_hw_lock);
+  int rc = process_hw_read ? 0 : po_hardware_probe(NULL, 0, &process_hw_facts);
+  if (!rc) process_hw_read = 1;
+  pthread_mutex_unlock(&process_hw_lock);
+  *out = &process_hw_facts;
+  return rc;
 }
 
 /* The run's origin: the library's start (po__run_seconds counts from it). */
@@ -46,15 +53,15 @@ static void run_times(po__report_sources *src) {
 /* Takes every snapshot a report of opt needs (opt NULL: profile, host and run only). */
 static int take(po_optimizer *opt, int final, taken *t) {
   po__report_sources *src = &t->src;
-  size_t argc = po__self_argv(&t->argv_buf, t->argv, MAX_ARGV);
+  size_t argc = 0;
+  int rc = po__self_argv(&t->argv_buf, t->argv, MAX_ARGV, &argc);
   src->argv = t->argv;
   src->argc = argc;
   run_times(src);
-  int rc = po__profile_snapshot_create(&t->profile);
+  if (!rc) rc = po__profile_snapshot_create(&t->profile);
   src->profile = t->profile;
   if (!opt) {
-    pthread_once(&process_hw_once, read_process_hw);
-    src->hw = &process_hw_facts;
+    if (!rc) rc = process_hw(&src->hw);
     return rc;
   }
   src->hw = &opt->hw;
@@ -98,7 +105,8 @@ int po_report_create(po_optimizer *opt, po_report **out) {
   return po__optimizer_report(opt, 0, out);
 }
 
-/* ---- conveniences ------------------------------------------------------------------------------ */
+/* ---- conveniences ------------------------------------------------------------------------------
+ */
 
 int po_get_profiling_report(po_report **out) {
   return po_report_create(po_get_optimizer(), out);

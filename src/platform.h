@@ -45,9 +45,9 @@ typedef struct po__statm {
 int64_t po__statm_rss_bytes(po__statm *s);
 void po__statm_close(po__statm *s);
 
-/* This process's command line: up to 64 arguments (pointers into *buf, which the caller frees).
- * Returns the count (0 when unreadable). */
-size_t po__self_argv(char **buf, const char **argv, size_t max);
+/* This process's command line: up to max arguments (pointers into *buf, which the caller frees),
+ * *argc of them (0 when unreadable). Returns 0, or PO_ENOMEM. */
+int po__self_argv(char **buf, const char **argv, size_t max, size_t *argc);
 
 /* The process's peak RSS (getrusage ru_maxrss), or -1. */
 int64_t po__self_peak_rss_bytes(void);
@@ -65,6 +65,7 @@ typedef struct po__stat_parsed {
   po__cpu_times total;
   uint32_t cpu_count; /* cpuN lines seen */
   uint32_t cpus_dropped;
+  /* Valid up to cpu_count (the parser leaves the rest as it was); ctxt must follow cpu_ids. */
   po__cpu_times cpus[PO_PROBE_MAX_CPUS]; /* indexed by position, cpus[i] = i-th cpuN line */
   int cpu_ids[PO_PROBE_MAX_CPUS];       /* N of that line */
   uint64_t ctxt;
@@ -114,7 +115,8 @@ int po__parse_cpu_list(const char *s);
 
 /* Fills *out (the public po_hardware) from root ("" = real). nvml_library: NULL = do not look for
  * GPUs (gpu_count 0, gpu_reason "not queried"); "" = the default NVML names; else that path.
- * Never fails on a missing source: fields stay 0 / empty. Returns 0 or PO_EINVAL. */
+ * Never fails on a missing source: fields stay 0 / empty. Returns 0, PO_EINVAL, or PO_ENOMEM when
+ * an allocation failed (the facts would be incomplete). */
 int po__hw_facts(const char *root, const char *nvml_library, po_hardware *out);
 
 /* ---- NVML ------------------------------------------------------------------------------- */

@@ -86,13 +86,13 @@ NO_INSTR static int symbolize(void *addr, const char **name, const char **file, 
   if (mod) {
     if (!*name) {
       const char *n = dwfl_module_addrname(mod, (GElf_Addr)(uintptr_t)addr);
-      if (n) *name = strdup(n); /* libdw's strings live as long as dwfl; keep our own */
+      if (n) *name = po__strdup(n); /* libdw's strings live as long as dwfl; keep our own */
     }
     Dwfl_Line *ln = dwfl_module_getsrc(mod, (Dwarf_Addr)(uintptr_t)addr);
     int l = 0;
     const char *src = ln ? dwfl_lineinfo(ln, NULL, &l, NULL, NULL, NULL) : NULL;
     if (src) {
-      *file = strdup(src);
+      *file = po__strdup(src);
       *line = l;
     }
   }

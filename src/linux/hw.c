@@ -23,10 +23,11 @@ static ssize_t read_rel(const char *root, const char *rel, char *dst, size_t len
   return got;
 }
 
-/* "model name" on x86, "Hardware"/"Model"/"cpu model" elsewhere; the first one found. */
-static void cpu_model(const char *root, po_hardware *hw) {
-  char *buf = malloc(65536);
-  if (!buf) return;
+/* "model name" on x86, "Hardware"/"Model"/"cpu model" elsewhere; the first one found.
+ * Returns 0 or PO_ENOMEM. */
+static int cpu_model(const char *root, po_hardware *hw) {
+  char *buf = po__malloc(65536);
+  if (!buf) return PO_ENOMEM;
   if (read_rel(root, "/proc/cpuinfo", buf, 65536) > 0) {
     static const char *keys[] = {"model name", "cpu model", "Hardware", "Model", "Processor"};
     for (size_t k = 0; k < PO__ARRAY_LEN(keys) && !hw->cpu_model[0]; k++) {
@@ -51,6 +52,7 @@ static void cpu_model(const char *root, po_hardware *hw) {
     }
   }
   free(buf);
+  return 0;
 }
 
 /* cgroup v2 cpu.max ("max 100000" or "200000 100000") or v1 cfs quota/period, in cores. */
@@ -99,16 +101,19 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
   if (!strcmp(root, "/")) root = "";
   if (strlen(root) > 255) return PO_EINVAL;
   host_names(hw);
-  cpu_model(root, hw);
+  if (cpu_model(root, hw) != 0) return PO_ENOMEM;
 
   char buf[4096];
   if (read_rel(root, "/sys/devices/system/cpu/online", buf, sizeof buf) > 0)
     hw->cores_online = po__parse_cpu_list(buf);
 
   po_probe *p = NULL;
-  if (po__probe_create_at(root, &p) == 0) {
-    po_system_sample *s = malloc(sizeof *s);
-    if (s && po_probe_system(p, s) == 0) {
+  int rc = po__probe_create_at(root, &p);
+  if (rc == PO_ENOMEM) return rc;
+  if (rc == 0) {
+    po_system_sample *s = po__malloc(sizeof *s);
+    rc = s ? po_probe_system(p, s) : PO_ENOMEM;
+    if (rc == 0) {
       if (hw->cores_online <= 0) hw->cores_online = (int)(s->cpu_count + s->cpus_dropped);
       hw->memory_total_bytes = s->mem_total_bytes;
       hw->cgroup_memory_max_bytes = s->cgroup_memory_max_bytes;
@@ -117,6 +122,7 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
     }
     free(s);
     po_probe_destroy(p);
+    if (rc == PO_ENOMEM) return rc;
   }
   {
     char rel[] = "/proc/self/status";
@@ -149,12 +155,12 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
     return 0;
   }
   po__nvml *n = NULL;
-  if (po__nvml_create(nvml_library, &n, hw->gpu_reason, sizeof hw->gpu_reason) != 0) return 0;
-  po_gpu_info *devs = calloc(PO_GPU_MAX_DEVICES, sizeof *devs);
+  rc = po__nvml_create(nvml_library, &n, hw->gpu_reason, sizeof hw->gpu_reason);
+  if (rc) return rc == PO_ENOMEM ? rc : 0; /* no GPU is a normal state, no memory is not */
+  po_gpu_info *devs = po__calloc(PO_GPU_MAX_DEVICES, sizeof *devs);
   if (!devs) {
     po__nvml_destroy(n);
-    po__strlcpy(hw->gpu_reason, "out of memory", sizeof hw->gpu_reason);
-    return 0;
+    return PO_ENOMEM;
   }
   size_t count = 0, dropped = 0;
   if (po__nvml_query(n, devs, PO_GPU_MAX_DEVICES, &count, &dropped, hw->gpu_reason,
@@ -208,4 +214,3 @@ int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *out) {
   po__probe_config(cfg, &c);
   return po__hw_facts(c.proc_root, with_gpus ? c.nvml_library : NULL, out);
 }
-

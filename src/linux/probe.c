@@ -1,9 +1,9 @@
 /* Linux system and process probes behind src/platform.h.
  *
  * Cost model: one sample must cost a few microseconds, so every file is opened once in
- * po__probe_create_at and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs regenerate
- * the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the read
- * buffer belongs to the probe (it only grows when a file outgrows it). */
+ * po__probe_create_at and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs
+ * regenerate the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the
+ * read buffer belongs to the probe (it only grows when a file outgrows it). */
 #include "platform.h"
 #include "base/base.h"
 #include "linux/scan.h"
@@ -23,6 +23,12 @@
 #define PO__DEV_CACHE 256
 #define PO__BUF_INITIAL 65536
 #define PO__BUF_MAX (16u << 20)
+/* procfs, sysfs and cgroupfs generate a file's text when it is read. A read that returns less
+ * than asked and less than this ended the file: seq_file fills a buffer of at least a page and
+ * stops early only when the next record (well under a kilobyte) would not fit, sysfs attributes
+ * come whole, and a regular file (a fake root) is short only at its end. Not asking again for
+ * the 0 that ends the file saves one system call per file per tick (a few microseconds each). */
+#define PO__SHORT_READ_EOF 2048
 
 enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3 };
 
@@ -62,6 +68,7 @@ struct po_probe {
     uint8_t kind;
   } devs[PO__DEV_CACHE];
   uint32_t parse_errors;
+  int nomem; /* an allocation failed during this call: its result is incomplete */
   po__stat_parsed stat_scratch; /* 20 KB: kept off the caller's stack */
   /* read buffer */
   char *buf;
@@ -94,29 +101,30 @@ static void close_fd(int *fd) {
 }
 
 /* Reads a whole file from offset 0 into p->buf (NUL-terminated). Grows the buffer when the file
- * fills it. Returns the length, or -1. */
+ * fills it. Returns the length, or -1 (when the buffer could not grow, with p->nomem set). */
 static ssize_t read_fd(po_probe *p, int fd) {
   if (fd < 0) return -1;
   for (;;) {
     size_t got = 0;
     for (;;) {
-      ssize_t r = pread(fd, p->buf + got, p->cap - 1 - got, (off_t)got);
+      size_t want = p->cap - 1 - got;
+      ssize_t r = pread(fd, p->buf + got, want, (off_t)got);
       if (r < 0) {
         if (errno == EINTR) continue;
         return -1;
       }
       if (r == 0) break;
       got += (size_t)r;
-      if (got == p->cap - 1) break;
+      if (got == p->cap - 1 || ((size_t)r < want && (size_t)r < PO__SHORT_READ_EOF)) break;
     }
     if (got < p->cap - 1 || p->cap >= PO__BUF_MAX) {
       p->buf[got] = '\0';
       return (ssize_t)got;
     }
-    char *nb = realloc(p->buf, p->cap * 2);
+    char *nb = po__realloc(p->buf, p->cap * 2);
     if (!nb) {
-      p->buf[got] = '\0';
-      return (ssize_t)got;
+      p->nomem = 1;
+      return -1;
     }
     p->buf = nb;
     p->cap *= 2;
@@ -250,7 +258,7 @@ static void open_cgroup(po_probe *p) {
 }
 
 static void open_self(po_probe *p) {
-  p->self_pid = (int)getpid();
+  p->self_pid = po__pid();
   p->fd_self_stat = open_rel(p, "/proc/self/stat");
   p->fd_self_status = open_rel(p, "/proc/self/status");
   p->fd_self_io = open_rel(p, "/proc/self/io");
@@ -271,7 +279,7 @@ int po__probe_create_at(const char *root, po_probe **out) {
   if (!out) return PO_EINVAL;
   *out = NULL;
   if (!root) root = "";
-  po_probe *p = calloc(1, sizeof *p);
+  po_probe *p = po__calloc(1, sizeof *p);
   if (!p) return PO_ENOMEM;
   if (po__strlcpy(p->root, root, sizeof p->root)) {
     free(p);
@@ -282,7 +290,7 @@ int po__probe_create_at(const char *root, po_probe **out) {
   p->real = p->root[0] == '\0' || !strcmp(p->root, "/");
   if (!strcmp(p->root, "/")) p->root[0] = '\0';
   p->cap = PO__BUF_INITIAL;
-  p->buf = malloc(p->cap);
+  p->buf = po__malloc(p->cap);
   if (!p->buf) {
     free(p);
     return PO_ENOMEM;
@@ -660,6 +668,7 @@ int po_probe_system(po_probe *p, po_system_sample *out) {
   uint64_t t = now_ns();
   out->t_ns = t;
   double dt = p->have_prev ? (double)(t - p->prev_t_ns) / 1e9 : 0.0;
+  p->nomem = 0;
   int rc = sample_cpu(p, out);
   if (!p->have_prev) memset(out->cpus, 0, out->cpu_count * sizeof out->cpus[0]);
   sample_memory(p, out);
@@ -671,7 +680,7 @@ int po_probe_system(po_probe *p, po_system_sample *out) {
   out->parse_errors = p->parse_errors;
   p->have_prev = 1;
   p->prev_t_ns = t;
-  return rc;
+  return p->nomem ? PO_ENOMEM : rc;
 }
 
 /* ---- processes ---------------------------------------------------------------------------- */
@@ -791,7 +800,8 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   DIR *d = opendir(path);
   if (!d) return;
   size_t cap = 1024, n = 0;
-  pid_pair *pairs = malloc(cap * sizeof *pairs);
+  pid_pair *pairs = po__malloc(cap * sizeof *pairs);
+  if (!pairs) p->nomem = 1;
   struct dirent *e;
   while (pairs && (e = readdir(d))) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
@@ -804,8 +814,11 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
     if (len <= 0 || po__parse_pidstat(p->buf, (size_t)len, &ps) != 0) continue;
     if (n == cap) {
       if (cap >= 65536) break;
-      pid_pair *np = realloc(pairs, cap * 2 * sizeof *pairs);
-      if (!np) break;
+      pid_pair *np = po__realloc(pairs, cap * 2 * sizeof *pairs);
+      if (!np) {
+        p->nomem = 1;
+        break;
+      }
       pairs = np;
       cap *= 2;
     }
@@ -816,8 +829,9 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   closedir(d);
   if (!pairs) return;
   /* Breadth-first: a queue of found pids, reusing a marks array. */
-  int *queue = malloc((n + 1) * sizeof *queue);
+  int *queue = po__malloc((n + 1) * sizeof *queue);
   if (!queue) {
+    p->nomem = 1;
     free(pairs);
     return;
   }
@@ -844,10 +858,11 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
 int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample *out) {
   if (!p || !out || pid < 0) return PO_EINVAL;
   memset(out, 0, sizeof *out);
-  int self = pid == 0 || pid == (int)getpid();
+  p->nomem = 0;
+  int self = pid == 0 || pid == po__pid();
   proc_files f;
   if (self) {
-    if (p->self_pid != (int)getpid()) { /* forked: /proc/self fds still name the parent */
+    if (p->self_pid != po__pid()) { /* forked: /proc/self fds still name the parent */
       close_self(p);
       open_self(p);
     }
@@ -856,7 +871,7 @@ int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample 
     f.io = p->fd_self_io;
     f.fddir = p->fd_self_fddir;
     f.owned = 0;
-    pid = (int)getpid();
+    pid = po__pid();
   } else {
     open_files(p, pid, &f);
   }
@@ -869,6 +884,7 @@ int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample 
     if (with_children) add_descendants(p, pid, out);
   }
   close_files(&f);
+  if (rc == 0 && p->nomem) rc = PO_ENOMEM;
   if (rc != 0) return rc;
   uint64_t t = now_ns();
   double cpu_s = out->user_seconds + out->system_seconds;

@@ -36,7 +36,7 @@ int64_t po__statm_rss_bytes(po__statm *s) {
     close(fd);
     return v;
   }
-  int pid = (int)getpid();
+  int pid = po__pid();
   if (s->fd >= 0 && s->pid != pid) { /* forked: the descriptor names the parent */
     close(s->fd);
     s->fd = -1;
@@ -60,10 +60,13 @@ int64_t po__self_peak_rss_bytes(void) {
   return (int64_t)ru.ru_maxrss * 1024;
 }
 
-size_t po__self_argv(char **buf, const char **argv, size_t max) {
+int po__self_argv(char **buf, const char **argv, size_t max, size_t *argc) {
   size_t len = 0, n = 0;
   *buf = NULL;
-  if (po__read_file("/proc/self/cmdline", 1 << 16, buf, &len, NULL, 0) != 0) return 0;
+  *argc = 0;
+  int rc = po__read_file("/proc/self/cmdline", 1 << 16, buf, &len, NULL, 0);
+  if (rc) return rc == PO_ENOMEM ? rc : 0;
   for (size_t i = 0; i < len && n < max; i += strlen(*buf + i) + 1) argv[n++] = *buf + i;
-  return n;
+  *argc = n;
+  return 0;
 }

@@ -4,6 +4,7 @@
 #include "monitor/memory.h"
 
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,9 +145,8 @@ static int remove_entry(po__memory *m, int id, int listener_list) {
   int locked_action = !in_action;
   if (locked_action) pthread_mutex_lock(&m->action_mu);
   pthread_mutex_lock(&m->mu);
-  int found = listener_list
-                  ? remove_by_id(m->listeners, &m->nlisteners, sizeof(po__listener), id)
-                  : remove_by_id(m->handlers, &m->nhandlers, sizeof(po__handler), id);
+  int found = listener_list ? remove_by_id(m->listeners, &m->nlisteners, sizeof(po__listener), id)
+                            : remove_by_id(m->handlers, &m->nhandlers, sizeof(po__handler), id);
   pthread_mutex_unlock(&m->mu);
   if (locked_action) pthread_mutex_unlock(&m->action_mu);
   return found ? 0 : PO_ENOENT;
@@ -290,9 +290,19 @@ static void run_listeners(pass *p, const po_pressure_event *ev, int notify_only)
   }
 }
 
+#ifdef PERFOPT_TESTING
+static _Atomic uint64_t trims;
+uint64_t po__memory_test_trims(void) {
+  return trims;
+}
+#endif
+
 /* One malloc_trim for the whole pass: it returns freed arena memory to the system. */
 static void trim(pass *p) {
   malloc_trim(0);
+#ifdef PERFOPT_TESTING
+  trims++;
+#endif
   int64_t after = po__statm_rss_bytes(&p->m->statm);
   int64_t freed = freed_between(p->rss, after);
   p->rss = after;

@@ -69,9 +69,12 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
   po_hardware *probed = NULL;
   const po_hardware *hw = hw_in;
   if (!hw) {
-    probed = malloc(sizeof *probed);
-    if (!probed) return PO_ENOMEM;
-    po__hw_facts(c.proc_root, NULL, probed);
+    probed = po__malloc(sizeof *probed);
+    int rc = probed ? po__hw_facts(c.proc_root, NULL, probed) : PO_ENOMEM;
+    if (rc) {
+      free(probed);
+      return rc;
+    }
     hw = probed;
   }
   po_threshold *t;

@@ -153,6 +153,8 @@ void po__memory_snapshot_destroy(po__memory_snapshot *snap);
 #ifdef PERFOPT_TESTING
 /* Test build only: pretend `device` (-1 host, 0.. GPU) has `bytes` available; bytes < 0 clears. */
 void po__memory_test_set_available(po__memory *m, int device, int64_t bytes);
+/* Test build only: malloc_trim calls made by cleanup passes since the process started. */
+uint64_t po__memory_test_trims(void);
 #endif
 
 #endif

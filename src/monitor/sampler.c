@@ -16,9 +16,11 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,7 +72,8 @@ struct po__sampler {
   po_gpu_info gpus[PO_SAMPLE_MAX_GPUS];
 
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv; /* start and stop wait here for each other */
+  sem_t wake;        /* posted by a stop: the thread sleeps on it between ticks */
   pthread_t thread;
   int has_thread;
   int stop_requested;
@@ -144,6 +147,7 @@ static void atfork_child(void) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->probe_mu, NULL);
     cond_init_monotonic(&s->cv);
+    sem_init(&s->wake, 0, 0);
     if (s->has_thread) {
       s->cpu_ns_done += s->run_cpu_ns;
       s->wall_ns_done += po__now_ns() - s->run_wall_start_ns;
@@ -186,17 +190,23 @@ static double ratio_or_unknown(int known, double v) {
   return known ? v : -1;
 }
 
-/* This process on the real /proc, every tick: CPU time from CLOCK_PROCESS_CPUTIME_ID and RSS
- * from /proc/self/statm (one small kept-open file). The full process probe reads stat, status,
+static uint64_t timeval_ns(struct timeval tv) {
+  return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+}
+
+/* This process on the real /proc, every tick: RSS from /proc/statm (one small kept-open file),
+ * and one getrusage for both the peak RSS and the CPU time (user + system, which the kernel
+ * scales to the scheduler's exact runtime: microsecond resolution, monotonic), instead of a
+ * second system call for CLOCK_PROCESS_CPUTIME_ID. The full process probe reads stat, status,
  * io and the fd directory, several times the cost. */
 static void sample_self(po__sampler *s, po_sample *out) {
   out->process_rss_bytes = po__statm_rss_bytes(&s->statm);
-  out->process_peak_rss_bytes = po__self_peak_rss_bytes();
-  struct timespec ts;
-  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0) {
-    uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    out->process_peak_rss_bytes = (int64_t)ru.ru_maxrss * 1024;
+    uint64_t cpu = timeval_ns(ru.ru_utime) + timeval_ns(ru.ru_stime);
     uint64_t wall = po__now_ns();
-    if (s->prev_proc_wall_ns && wall > s->prev_proc_wall_ns && s->statm.pid == (int)getpid())
+    if (s->prev_proc_wall_ns && wall > s->prev_proc_wall_ns && s->statm.pid == po__pid())
       out->process_cpu_ratio =
           (double)(cpu - s->prev_proc_cpu_ns) / (double)(wall - s->prev_proc_wall_ns);
     s->prev_proc_cpu_ns = cpu;
@@ -372,9 +382,8 @@ static void dispatch(po__sampler *s, const firing *f, const po_sample *smp) {
   memset(&acts, 0, sizeof acts);
   int64_t freed = s->on_firing ? s->on_firing(&ev, &acts, s->firing_user) : 0;
   pthread_mutex_lock(&s->mu);
-  s->events[po__ring_push(&s->ev_ring, PO__SAMPLER_EVENTS)] =
-      (po__sampler_event){smp->t_seconds, f->metric, f->device, f->value, f->threshold,
-                          ev.level,       acts,      freed};
+  s->events[po__ring_push(&s->ev_ring, PO__SAMPLER_EVENTS)] = (po__sampler_event){
+      smp->t_seconds, f->metric, f->device, f->value, f->threshold, ev.level, acts, freed};
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -412,15 +421,17 @@ static struct timespec to_timespec(uint64_t ns) {
   return ts;
 }
 
-/* mu held. Accounts one loop iteration's thread CPU and returns the interval to wait: the
- * configured one, or longer when LIMIT_MONITOR_OVERHEAD keeps the sampler within its budget. */
-static double account_tick(po__sampler *s, uint64_t cpu0, uint64_t c0, uint64_t c1) {
-  s->sample_cpu_ns += c1 - c0;
-  s->samples_timed++;
-  /* Everything this thread spent since its last wake-up, waiting included, against the
-   * budget: that is what it costs the process. */
+/* mu held. Accounts one loop iteration's thread CPU (c1: the thread's CPU clock after the
+ * sample; one clock read per tick, each costs a system call) and returns the interval to wait:
+ * the configured one, or longer when LIMIT_MONITOR_OVERHEAD keeps the sampler within its
+ * budget. */
+static double account_tick(po__sampler *s, uint64_t cpu0, uint64_t c1) {
+  /* Everything this thread spent since the end of the previous tick, waking up included,
+   * against the budget: that is what a tick costs the process. */
   uint64_t iter = c1 - cpu0 - s->run_cpu_ns;
   s->run_cpu_ns = c1 - cpu0;
+  s->sample_cpu_ns += iter;
+  s->samples_timed++;
   s->iter_cpu_ns_avg =
       s->samples_timed == 1 ? (double)iter : 0.8 * s->iter_cpu_ns_avg + 0.2 * (double)iter;
   double want = interval_s(s);
@@ -433,6 +444,15 @@ static double account_tick(po__sampler *s, uint64_t cpu0, uint64_t c0, uint64_t 
   return want;
 }
 
+/* Sleeps until `next` (CLOCK_MONOTONIC) unless a stop posts `wake` first. A semaphore, not a
+ * condition variable: glibc re-takes a condition variable's mutex marked as contended, which
+ * costs one more system call (the unlock's futex wake) every tick. */
+static void sleep_until(po__sampler *s, uint64_t next) {
+  struct timespec ts = to_timespec(next);
+  while (sem_clockwait(&s->wake, CLOCK_MONOTONIC, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 static void *sampler_main(void *arg) {
   po__sampler *s = arg;
   /* Named for top -H and gdb. Not registered with the profiler: it runs no zones. */
@@ -442,19 +462,17 @@ static void *sampler_main(void *arg) {
   pthread_mutex_lock(&s->mu);
   while (!s->stop_requested) {
     pthread_mutex_unlock(&s->mu);
-    uint64_t c0 = thread_cpu_ns();
     sample_once(s, NULL);
     uint64_t c1 = thread_cpu_ns();
     pthread_mutex_lock(&s->mu);
-    double want = account_tick(s, cpu0, c0, c1);
+    double want = account_tick(s, cpu0, c1);
     uint64_t now = po__now_ns();
     next += (uint64_t)(want * 1e9);
     if (next < now) next = now + (uint64_t)(want * 1e9); /* fell behind: do not burst */
-    struct timespec ts = to_timespec(next);
-    while (!s->stop_requested && po__now_ns() < next) {
-      int rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-      if (rc == ETIMEDOUT) break;
-    }
+    if (s->stop_requested) break;
+    pthread_mutex_unlock(&s->mu);
+    sleep_until(s, next);
+    pthread_mutex_lock(&s->mu);
   }
   s->run_cpu_ns = thread_cpu_ns() - cpu0;
   pthread_mutex_unlock(&s->mu);
@@ -476,6 +494,8 @@ int po__sampler_start(po__sampler *s) {
     return 0;
   }
   s->stop_requested = 0;
+  while (sem_trywait(&s->wake) == 0) { /* a post left by a stop that found the thread leaving */
+  }
   s->run_cpu_ns = 0;
   s->run_wall_start_ns = po__now_ns();
   s->effective_interval_s = interval_s(s);
@@ -507,7 +527,7 @@ int po__sampler_stop(po__sampler *s) {
     return 0;
   }
   s->stop_requested = 1;
-  pthread_cond_broadcast(&s->cv);
+  sem_post(&s->wake);
   pthread_t t = s->thread;
   pthread_mutex_unlock(&s->mu);
   pthread_join(t, NULL);
@@ -644,6 +664,7 @@ int po__sampler_create(const po_config *cfg, const po_thresholds *th, po_gpu_ses
   pthread_mutex_init(&s->probe_mu, NULL);
   pthread_mutex_init(&s->mu, NULL);
   cond_init_monotonic(&s->cv);
+  sem_init(&s->wake, 0, 0);
   s->effective_interval_s = interval_s(s);
   pthread_mutex_lock(&registry_mu);
   s->next = registry;
@@ -667,6 +688,7 @@ void po__sampler_destroy(po__sampler *s) {
   po__statm_close(&s->statm);
   po__series_destroy(s->series);
   pthread_cond_destroy(&s->cv);
+  sem_destroy(&s->wake);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->probe_mu);
   free(s);
