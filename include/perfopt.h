@@ -103,6 +103,8 @@ typedef struct po_config {
   double threshold_hysteresis;   /* THRESHOLD_HYSTERESIS (ratio, 0.05) */
   int64_t threshold_cooldown_ms; /* THRESHOLD_COOLDOWN_MS (0 .. 86400000, 5000) */
   int64_t series_capacity;       /* SERIES_CAPACITY (points kept per series, 4096) */
+  int64_t memory_limit_bytes;    /* MEMORY_LIMIT_BYTES (a budget below the machine's or the
+                                  * cgroup's limit that becomes the effective limit; 0 = none) */
   /* cache */
   int64_t cache_budget_bytes; /* CACHE_BUDGET_BYTES (default budget, 268435456) */
   int cache_policy;           /* CACHE_POLICY ("sieve" | "s3fifo" | "lru") */
@@ -369,6 +371,19 @@ typedef struct po_gpu_info {
 PO_API int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, size_t *count,
                         char *reason, size_t reason_len);
 
+/* Where the effective memory limit comes from: the machine (MemTotal), a cgroup's hard limit (v2
+ * memory.max, v1 limit_in_bytes or a parent's hierarchical_memory_limit), a cgroup v2 soft limit
+ * (memory.high: the kernel throttles and reclaims above it), or the configured budget
+ * MEMORY_LIMIT_BYTES. The lowest one is in force. */
+typedef enum {
+  PO_LIMIT_SYSTEM = 0,
+  PO_LIMIT_CGROUP = 1,
+  PO_LIMIT_CGROUP_HIGH = 2,
+  PO_LIMIT_CONFIG = 3
+} po_limit_source;
+/* "system", "cgroup", "cgroup_high", "config" (the report's strings). */
+PO_API const char *po_limit_source_name(po_limit_source s);
+
 /* What this machine is: for reports and for hardware-aware defaults. */
 typedef struct po_hardware {
   char hostname[256];
@@ -381,9 +396,18 @@ typedef struct po_hardware {
   double cgroup_cpu_limit;     /* cgroup cpu.max quota / period in cores; 0 = no limit */
   uint64_t memory_total_bytes; /* MemTotal */
   uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
-  uint64_t memory_limit_bytes;      /* the cgroup limit when set, else memory_total_bytes */
-  int limit_from_cgroup;            /* 1 when memory_limit_bytes is the cgroup's */
+  uint64_t memory_limit_bytes;      /* the lowest limit in force (po_limit_source) */
+  int limit_from_cgroup;            /* 1 when memory_limit_bytes is a cgroup's (hard or soft) */
   int cgroup_version;               /* 2, 1, or 0 when no memory cgroup was found */
+  po_limit_source memory_limit_source;
+  uint64_t cgroup_memory_high_bytes; /* v2 memory.high, 0 = none */
+  uint64_t cgroup_swap_max_bytes;    /* v2 memory.swap.max; v1 memsw (memory + swap); 0 = none */
+  uint64_t memory_budget_bytes;      /* MEMORY_LIMIT_BYTES, 0 = none */
+  /* where each limit was read ("cgroup v2 /sys/fs/cgroup/a/memory.max"; "" = none) */
+  char memory_max_from[192];
+  char memory_high_from[192];
+  char swap_max_from[192];
+  char cpu_limit_from[192];
   size_t gpu_count;
   size_t gpus_dropped;  /* devices beyond PO_GPU_MAX_DEVICES */
   po_gpu_info gpus[8];  /* the first 8 devices (gpu_count may be larger) */
@@ -465,7 +489,6 @@ typedef struct po_disk_usage {
   double busy_ratio; /* 0..1 */
 } po_disk_usage;
 
-typedef enum { PO_LIMIT_SYSTEM = 0, PO_LIMIT_CGROUP = 1 } po_limit_source;
 
 /* Sources a sample could not read (bit set = missing this time). */
 enum {
@@ -505,13 +528,17 @@ typedef struct po_system_sample {
   uint64_t swap_free_bytes;
   uint64_t swap_used_bytes;
 
-  /* cgroup (v2 memory.max / memory.current; v1 memory.limit_in_bytes / usage_in_bytes) */
-  int in_cgroup_limit;              /* 1 when a memory limit below "max" is set */
+  /* cgroup (v2 memory.max / memory.current; v1 memory.limit_in_bytes / usage_in_bytes), the
+   * tightest limit from the process's cgroup up to the root */
+  int in_cgroup_limit;              /* 1 when a memory limit (hard or soft) is set */
   uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
+  uint64_t cgroup_memory_high_bytes; /* v2 memory.high (soft); 0 = none */
+  uint64_t cgroup_swap_max_bytes;   /* v2 memory.swap.max; v1 memsw (memory + swap); 0 = none */
   uint64_t cgroup_memory_current_bytes;
-  /* The limit a job judges its memory against: the cgroup limit when set (and below system
-   * total), else the system total. effective_available is limit - current in a cgroup, capped by
-   * the system's MemAvailable; else MemAvailable. */
+  /* The limit a job judges its memory against: the lowest of the system total, the cgroup's hard
+   * and soft limits and MEMORY_LIMIT_BYTES (po_probe_create's config). effective_available is
+   * limit - the job's usage (the cgroup's working set in a cgroup, this process's RSS under a
+   * budget outside one), capped by the system's MemAvailable; else MemAvailable. */
   po_limit_source limit_source;
   uint64_t memory_limit_bytes;
   uint64_t effective_available_bytes;

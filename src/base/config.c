@@ -60,6 +60,9 @@ static const key_def keys[] = {
      "minimum time between two firings of one threshold"},
     {"SERIES_CAPACITY", T_INT, OFF(series_capacity), 0, 64, 1048576, NULL,
      "points kept per time series (older data is coarsened, never dropped)"},
+    {"MEMORY_LIMIT_BYTES", T_INT, OFF(memory_limit_bytes), 0, 0, 9.0e18, NULL,
+     "memory budget that becomes the effective limit when below the machine's or the cgroup's "
+     "(0 = none)"},
     {"CACHE_BUDGET_BYTES", T_INT, OFF(cache_budget_bytes), 0, 0, 9.0e18, NULL,
      "default byte budget of a cache"},
     {"CACHE_POLICY", T_ENUM, OFF(cache_policy), 0, 0, 2, cache_policies,

@@ -13,3 +13,9 @@ const char *po_resource_type_name(int type) {
   if (type < 0 || type >= (int)PO__ARRAY_LEN(type_names)) return "unknown";
   return type_names[type];
 }
+
+static const char *const limit_names[] = {"system", "cgroup", "cgroup_high", "config"};
+
+const char *po_limit_source_name(po_limit_source s) {
+  return (int)s >= 0 && (int)s < (int)PO__ARRAY_LEN(limit_names) ? limit_names[s] : "unknown";
+}
