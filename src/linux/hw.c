@@ -89,6 +89,10 @@ static void limits(const char *root, int64_t budget, po_hardware *hw) {
   if (cg) {
     po__cgroup_discover(root, cg);
     hw->cgroup_version = cg->version;
+    /* The tightest anywhere up the tree (a sample reads only the limiting directory's). */
+    if (cg->memory_max) hw->cgroup_memory_max_bytes = cg->memory_max;
+    if (cg->memory_high) hw->cgroup_memory_high_bytes = cg->memory_high;
+    hw->cgroup_swap_max_bytes = cg->swap_max;
     po__strlcpy(hw->memory_max_from, cg->memory_max_from, sizeof hw->memory_max_from);
     po__strlcpy(hw->memory_high_from, cg->memory_high_from, sizeof hw->memory_high_from);
     po__strlcpy(hw->swap_max_from, cg->swap_max_from, sizeof hw->swap_max_from);

@@ -11,7 +11,7 @@ static const char *level_name(po_cleanup_level l) {
 
 static const char *limit_source_name(const po__sampler_snapshot *s) {
   if (!s || !s->has_latest || s->latest.memory_limit_bytes < 0) return "unknown";
-  return s->latest.memory_limit_source == PO_LIMIT_CGROUP ? "cgroup" : "system";
+  return po_limit_source_name(s->latest.memory_limit_source);
 }
 
 static const char *record_type_name(int type) {
@@ -226,9 +226,12 @@ static void memory_json(po__jw *w, cJSON *sys, const po_system_sample *s) {
   po__j_num(w, sys, "swap_total_bytes", (double)s->swap_total_bytes);
   po__j_num(w, sys, "swap_used_bytes", (double)s->swap_used_bytes);
   po__j_num(w, sys, "memory_limit_bytes", (double)s->memory_limit_bytes);
-  po__j_str(w, sys, "memory_limit_source", s->limit_source == PO_LIMIT_CGROUP ? "cgroup" : "system");
+  po__j_str(w, sys, "memory_limit_source", po_limit_source_name(s->limit_source));
   po__j_num(w, sys, "effective_available_bytes", (double)s->effective_available_bytes);
   po__j_num(w, sys, "cgroup_memory_current_bytes", (double)s->cgroup_memory_current_bytes);
+  po__j_num(w, sys, "cgroup_memory_max_bytes", (double)s->cgroup_memory_max_bytes);
+  po__j_num(w, sys, "cgroup_memory_high_bytes", (double)s->cgroup_memory_high_bytes);
+  po__j_num(w, sys, "cgroup_swap_max_bytes", (double)s->cgroup_swap_max_bytes);
   cJSON *la = po__j_arr(w, sys, "load_average");
   for (int i = 0; i < 3; i++) po__j_num(w, la, NULL, s->loadavg[i]);
   po__j_num(w, sys, "memory_pressure_some_avg10_ratio",
