@@ -700,6 +700,19 @@ PO_API const char *po_metric_name(po_metric m);
 
 typedef enum { PO_CLEANUP_NORMAL = 0, PO_CLEANUP_AGGRESSIVE = 1 } po_cleanup_level;
 
+/* The memory autopilot's grades, in escalation order (docs/api.md, "Memory autopilot"): warn
+ * (listeners are told, nothing is freed), normal cleanup, aggressive cleanup, emergency
+ * (aggressive cleanup, the flight record, the checkpoint handlers). */
+typedef enum {
+  PO_GRADE_NONE = 0,
+  PO_GRADE_WARN = 1,
+  PO_GRADE_NORMAL = 2,
+  PO_GRADE_AGGRESSIVE = 3,
+  PO_GRADE_EMERGENCY = 4
+} po_grade;
+/* "none", "warn", "normal", "aggressive", "emergency". */
+PO_API const char *po_grade_name(po_grade g);
+
 /* What a pressure listener or threshold callback receives. Valid only during the call. */
 typedef struct po_pressure_event {
   double t_seconds;
@@ -709,6 +722,8 @@ typedef struct po_pressure_event {
   double threshold;        /* ratio in force (0 for PO_METRIC_MANUAL) */
   po_cleanup_level level;  /* how hard to clean: aggressive when far over the threshold */
   const po_sample *sample; /* the sample that fired (NULL for PO_METRIC_MANUAL) */
+  po_grade grade;          /* memory firings: the autopilot's grade (NONE for cpu, disk, manual) */
+  double time_to_limit_seconds; /* the forecast when it fired; -1 none */
 } po_pressure_event;
 
 /* A pressure listener: caches register one to shrink themselves, and a program registers one as

@@ -55,7 +55,8 @@ int po_cleanup_unregister(po_optimizer *opt, int id) {
 }
 
 int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_cleanup_result *out) {
-  po_pressure_event ev = {po__run_seconds(), PO_METRIC_MANUAL, -1, 0, 0, level, NULL};
+  po_pressure_event ev = {
+      po__run_seconds(), PO_METRIC_MANUAL, -1, 0, 0, level, NULL, PO_GRADE_NONE, -1};
   return po__memory_cleanup(memory_of(opt), level, PO_RESOURCE_ALL, 0, &ev, out, NULL);
 }
 

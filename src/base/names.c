@@ -19,3 +19,9 @@ static const char *const limit_names[] = {"system", "cgroup", "cgroup_high", "co
 const char *po_limit_source_name(po_limit_source s) {
   return (int)s >= 0 && (int)s < (int)PO__ARRAY_LEN(limit_names) ? limit_names[s] : "unknown";
 }
+
+static const char *const grade_names[] = {"none", "warn", "normal", "aggressive", "emergency"};
+
+const char *po_grade_name(po_grade g) {
+  return (int)g >= 0 && (int)g < (int)PO__ARRAY_LEN(grade_names) ? grade_names[g] : "unknown";
+}
