@@ -105,6 +105,12 @@ typedef struct po_config {
   int64_t series_capacity;       /* SERIES_CAPACITY (points kept per series, 4096) */
   int64_t memory_limit_bytes;    /* MEMORY_LIMIT_BYTES (a budget below the machine's or the
                                   * cgroup's limit that becomes the effective limit; 0 = none) */
+  int autopilot;                 /* AUTOPILOT (bool, true): graded memory actions on the forecast */
+  double autopilot_horizon_seconds; /* AUTOPILOT_HORIZON_SECONDS (act when the limit is nearer
+                                     * than this, 60) */
+  double forecast_window_seconds;   /* FORECAST_WINDOW_SECONDS (samples the trend uses, 60) */
+  char flight_record_path[256];     /* FLIGHT_RECORD_PATH ("" = next to PERFOPT_OUT, else
+                                     * perfopt-flight.json in the working directory) */
   /* cache */
   int64_t cache_budget_bytes; /* CACHE_BUDGET_BYTES (default budget, 268435456) */
   int cache_policy;           /* CACHE_POLICY ("sieve" | "s3fifo" | "lru") */
@@ -654,7 +660,19 @@ typedef struct po_sample {
     int64_t memory_used_bytes;
     int64_t memory_total_bytes;
     double utilization_ratio;
+    double time_to_limit_seconds;    /* forecast against memory_total_bytes; -1 none */
+    double growth_bytes_per_second;  /* the forecast's trend; 0 unknown */
+    int grade;                       /* po_grade in force for this device */
   } gpus[PO_SAMPLE_MAX_GPUS];
+  /* memory pressure (PSI avg10 of /proc/pressure/memory) as ratios 0..1; -1 unknown */
+  double memory_pressure_some_ratio;
+  double memory_pressure_full_ratio;
+  /* The forecast (docs/api.md, "Memory autopilot"): when memory_used_bytes reaches
+   * memory_limit_bytes at the robust trend of the recent samples; -1 when usage is flat or
+   * falling or too few samples were taken; 0 at or over the limit. */
+  double memory_time_to_limit_seconds;
+  double memory_growth_bytes_per_second; /* the trend (Theil-Sen over the window); 0 unknown */
+  int memory_grade;                      /* po_grade in force for host memory */
 } po_sample;
 
 /* Starts the background sampler (the seed's _start_monitoring); 0 when already running. The
@@ -783,6 +801,23 @@ PO_API int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_clea
  * min_level (`level` is passed to them); no listeners. */
 PO_API int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanup_level level,
                              po_cleanup_result *out);
+
+/* --- Memory autopilot: the emergency handler -------------------------------------------- */
+
+/* A "checkpoint now" handler: called when the memory autopilot reaches its emergency grade (the
+ * limit is a few seconds away, or cleanup did not move it out of the horizon), once per episode,
+ * on the sampler thread, after an aggressive cleanup and after the flight record was written.
+ * ev->grade is PO_GRADE_EMERGENCY and ev->time_to_limit_seconds the forecast. It should save
+ * what the job cannot afford to lose, quickly. It must not call po_monitor_stop() nor register
+ * or unregister handlers. */
+typedef void (*po_checkpoint_fn)(const po_pressure_event *ev, void *user);
+/* Registers fn (`name` copied, 63 bytes kept); at most 16: PO_EFULL beyond. Handlers run in
+ * registration order. */
+PO_API int po_checkpoint_register(po_optimizer *opt, const char *name, po_checkpoint_fn fn,
+                                  void *user, int *id_out);
+/* After it returns the handler is not running and will not be called. PO_ENOENT for an unknown
+ * id. */
+PO_API int po_checkpoint_unregister(po_optimizer *opt, int id);
 
 /* --- Memory guard ----------------------------------------------------------------------- */
 

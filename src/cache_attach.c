@@ -54,6 +54,7 @@ static int64_t on_pressure(const po_pressure_event *ev, void *user) {
   if (ev->metric != PO_METRIC_MEMORY && ev->metric != PO_METRIC_GPU_MEMORY &&
       ev->metric != PO_METRIC_MANUAL)
     return 0;
+  if (ev->grade == PO_GRADE_WARN) return 0; /* a heads-up: nothing is freed yet */
   const char *reason = po_metric_name(ev->metric);
   double f = r->opt->cfg.cache_shrink_fraction;
   if (!(f >= 0.0 && f <= 1.0)) f = 0.5;

@@ -54,6 +54,15 @@ int po_cleanup_unregister(po_optimizer *opt, int id) {
   return po__memory_unregister(memory_of(opt), id);
 }
 
+int po_checkpoint_register(po_optimizer *opt, const char *name, po_checkpoint_fn fn, void *user,
+                           int *id_out) {
+  return po__memory_add_checkpoint(memory_of(opt), name, fn, user, id_out);
+}
+
+int po_checkpoint_unregister(po_optimizer *opt, int id) {
+  return po__memory_remove_checkpoint(memory_of(opt), id);
+}
+
 int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_cleanup_result *out) {
   po_pressure_event ev = {
       po__run_seconds(), PO_METRIC_MANUAL, -1, 0, 0, level, NULL, PO_GRADE_NONE, -1};

@@ -25,6 +25,8 @@
 #define PO__MAX_PHASES 1024
 #define PO__RESOURCE_LISTENER (-1) /* a cleanup record written by a listener */
 #define PO__RESOURCE_ALLOCATOR (-3) /* a cleanup record of the pass's malloc_trim */
+#define PO__RESOURCE_CHECKPOINT (-4) /* a cleanup record of a checkpoint handler */
+#define PO__MAX_CHECKPOINTS 16
 
 typedef struct po__handler {
   int id;
@@ -42,6 +44,13 @@ typedef struct po__listener {
   po_pressure_fn fn;
   void *user;
 } po__listener;
+
+typedef struct po__checkpoint {
+  int id;
+  char name[64];
+  po_checkpoint_fn fn;
+  void *user;
+} po__checkpoint;
 
 typedef struct po__cleanup_record {
   double t_seconds;
@@ -78,6 +87,8 @@ typedef struct po__memory {
   po__handler handlers[PO__MAX_HANDLERS];
   size_t nlisteners;
   po__listener listeners[PO__MAX_LISTENERS];
+  size_t ncheckpoints;
+  po__checkpoint checkpoints[PO__MAX_CHECKPOINTS];
   po__ring cleanups_ring;
   po__cleanup_record cleanups[PO__MAX_CLEANUP_RECORDS];
   po__ring guards_ring;
@@ -103,6 +114,15 @@ int po__memory_unregister(po__memory *m, int id);
 int po__memory_add_listener(po__memory *m, const char *name, po_pressure_fn fn, void *user,
                             int *id_out);
 int po__memory_remove_listener(po__memory *m, int id);
+
+/* The emergency ("checkpoint now") handlers: at most PO__MAX_CHECKPOINTS (PO_EFULL beyond). */
+int po__memory_add_checkpoint(po__memory *m, const char *name, po_checkpoint_fn fn, void *user,
+                              int *id_out);
+int po__memory_remove_checkpoint(po__memory *m, int id);
+/* Runs every checkpoint handler with ev, in registration order, under action_mu, and records
+ * each as a cleanup record of type "checkpoint" and an action "checkpoint:<name>". Returns the
+ * number run, or PO_EBUSY from inside a handler. */
+int po__memory_checkpoint(po__memory *m, const po_pressure_event *ev, po__actions *acts);
 
 /* Runs the cleanup handlers of `type` (PO_RESOURCE_ALL for all) whose min_level is at most
  * `level` (every one of the type when all_levels), then, when ev is not NULL, the pressure

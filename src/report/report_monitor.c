@@ -17,6 +17,7 @@ static const char *limit_source_name(const po__sampler_snapshot *s) {
 static const char *record_type_name(int type) {
   if (type == PO__RESOURCE_LISTENER) return "listener";
   if (type == PO__RESOURCE_ALLOCATOR) return "allocator";
+  if (type == PO__RESOURCE_CHECKPOINT) return "checkpoint";
   return po_resource_type_name(type);
 }
 
@@ -129,6 +130,10 @@ static void events_json(po__jw *w, cJSON *r, const po__sampler_snapshot *s) {
     for (int k = 0; k < e->actions.n; k++) po__j_str(w, acts, NULL, e->actions.item[k]);
     po__j_num(w, o, "freed_bytes", (double)e->freed_bytes);
     if (e->actions.dropped) po__j_num(w, o, "dropped_actions", e->actions.dropped);
+    if (e->grade != PO_GRADE_NONE) {
+      po__j_str(w, o, "grade", po_grade_name(e->grade));
+      po__j_num(w, o, "time_to_limit_seconds", e->time_to_limit_seconds);
+    }
   }
   po__j_num(w, r, "dropped_events", (double)s->events_dropped);
 }
