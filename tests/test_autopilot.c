@@ -8,8 +8,14 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "monitor/autopilot.h"
+#include "optimizer.h"
+#include "support/support.h"
 
 static const po__autopilot_params P = {60, 0.05, 5};
 
@@ -179,6 +185,221 @@ static void test_a_new_episode_within_the_cooldown_waits_unless_worse(void **sta
   assert_int_equal(d.act, PO_GRADE_EMERGENCY);
 }
 
+/* ---- through the optimizer: known samples pushed into its sampler ---------------------------- */
+
+#define MB 1000000ll
+
+static int checkpoints, cleanups;
+static int64_t listener_frees; /* what the listener reports freeing at normal grade and above */
+static int64_t dropped;        /* what the test's "process" has released since */
+static po_grade last_grade_seen;
+
+static void count_cleanup(po_cleanup_level level, void *user) {
+  (void)level;
+  (void)user;
+  cleanups++;
+}
+
+static void count_checkpoint(const po_pressure_event *ev, void *user) {
+  (void)user;
+  assert_int_equal(ev->grade, PO_GRADE_EMERGENCY);
+  checkpoints++;
+}
+
+static int64_t shrink_listener(const po_pressure_event *ev, void *user) {
+  (void)user;
+  last_grade_seen = ev->grade;
+  if (ev->grade < PO_GRADE_NORMAL || !listener_frees) return 0;
+  dropped += listener_frees;
+  return listener_frees;
+}
+
+static po_optimizer *autopilot_opt(const char *flight) {
+  po_config c;
+  po_config_defaults(&c);
+  c.background_monitoring = 0;
+  c.memory_threshold = 0.99;
+  c.autopilot_horizon_seconds = 30;
+  c.threshold_cooldown_ms = 2000;
+  snprintf(c.nvml_library, sizeof c.nvml_library, "/nonexistent/libnvidia-ml.so.1");
+  snprintf(c.flight_record_path, sizeof c.flight_record_path, "%s", flight);
+  po_optimizer *opt = NULL;
+  assert_int_equal(po_optimizer_create(&c, &opt), 0);
+  checkpoints = cleanups = 0;
+  dropped = 0;
+  last_grade_seen = PO_GRADE_NONE;
+  assert_int_equal(po_cleanup_register(opt, "count", PO_RESOURCE_DATA, 0, PO_CLEANUP_NORMAL,
+                                       count_cleanup, NULL, NULL),
+                   0);
+  assert_int_equal(po_checkpoint_register(opt, "save", count_checkpoint, NULL, NULL), 0);
+  assert_int_equal(po_monitor_add_pressure_listener(opt, "shrink", shrink_listener, NULL, NULL), 0);
+  return opt;
+}
+
+/* A job leaking 10 MB/s towards a 1 GB limit, sampled each second from t = 0 to t_end. */
+static void push_growth(po_optimizer *opt, int t0, int t_end) {
+  for (int t = t0; t <= t_end; t++) {
+    po_sample s;
+    memset(&s, 0, sizeof s);
+    s.t_seconds = t;
+    s.cpu_utilization_ratio = s.process_cpu_ratio = s.disk_busy_ratio = -1;
+    s.disk_read_bytes_per_second = s.disk_write_bytes_per_second = -1;
+    s.memory_pressure_some_ratio = s.memory_pressure_full_ratio = -1;
+    s.memory_limit_bytes = 1000 * MB;
+    s.memory_used_bytes = 300 * MB + 10 * MB * t - dropped;
+    s.memory_available_bytes = s.memory_limit_bytes - s.memory_used_bytes;
+    s.process_rss_bytes = s.process_peak_rss_bytes = s.memory_used_bytes;
+    assert_int_equal(po__sampler_push(opt->sampler, &s), 0);
+  }
+}
+
+static const cJSON *get(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  if (!v) fail_msg("missing key %s", k);
+  return v;
+}
+
+static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
+  (void)state;
+  char flight[512];
+  snprintf(flight, sizeof flight, "%s/leak.flight.json", support_tmpdir());
+  unlink(flight);
+  po_optimizer *opt = autopilot_opt(flight);
+  push_growth(opt, 0, 60);
+  assert_int_equal(checkpoints, 1);
+  assert_true(cleanups >= 2); /* normal and aggressive (and the emergency's aggressive pass) */
+  po_sample latest;
+  assert_int_equal(po_monitor_latest(opt, &latest), 0);
+  assert_int_equal(latest.memory_grade, PO_GRADE_EMERGENCY);
+  assert_true(latest.memory_time_to_limit_seconds >= 0 && latest.memory_time_to_limit_seconds < 11);
+  assert_true(fabs(latest.memory_growth_bytes_per_second - 10 * MB) < 0.5 * MB);
+
+  po_report *rep;
+  assert_int_equal(po_report_create(opt, &rep), 0);
+  const cJSON *mem = get(po_report_json(rep), "memory");
+  const cJSON *fc = get(mem, "forecast");
+  assert_string_equal(get(fc, "trend")->valuestring, "rising");
+  assert_string_equal(get(fc, "grade")->valuestring, "emergency");
+  assert_true(get(fc, "horizon_seconds")->valuedouble == 30);
+  const cJSON *ap = get(mem, "autopilot");
+  const cJSON *acts = get(ap, "actions");
+  static const char *const ladder[] = {"warn", "normal", "aggressive", "emergency"};
+  for (int i = 0; i < 4; i++) {
+    const cJSON *a = cJSON_GetArrayItem(acts, i);
+    assert_string_equal(get(a, "grade")->valuestring, ladder[i]);
+    assert_string_equal(cJSON_GetArrayItem(get(a, "trigger"), 0)->valuestring, "forecast");
+    assert_true(get(a, "time_to_limit_before_seconds")->valuedouble < 30);
+    assert_true(cJSON_IsTrue(get(a, "checked")));
+    assert_true(cJSON_IsFalse(get(a, "helped")));
+  }
+  const cJSON *fr = get(ap, "flight_record");
+  assert_string_equal(get(fr, "path")->valuestring, flight);
+  assert_true(get(fr, "writes")->valuedouble >= 1);
+  assert_string_equal(get(fr, "error")->valuestring, "");
+  po_report_destroy(rep);
+
+  /* The flight record: the report, why, and the recent samples at full resolution. */
+  po_report *fl;
+  char err[256];
+  assert_int_equal(po_report_load(flight, &fl, err, sizeof err), 0);
+  const cJSON *f = get(po_report_json(fl), "flight");
+  assert_string_equal(get(f, "grade")->valuestring, "emergency");
+  assert_non_null(strstr(get(f, "reason")->valuestring, "limit forecast in"));
+  const cJSON *ts = get(get(f, "samples"), "t_seconds");
+  const cJSON *used = get(get(f, "samples"), "memory_used_bytes");
+  int n = cJSON_GetArraySize(ts);
+  assert_int_equal(n, (int)get(f, "sample_count")->valuedouble);
+  assert_int_equal(cJSON_GetArraySize(used), n);
+  assert_true(n >= 40);
+  /* full resolution: one row per pushed sample, one second apart */
+  assert_true(cJSON_GetArrayItem(ts, 1)->valuedouble - cJSON_GetArrayItem(ts, 0)->valuedouble == 1);
+  assert_non_null(get(get(po_report_json(fl), "memory"), "forecast"));
+  po_report_destroy(fl);
+  po_optimizer_destroy(opt);
+}
+
+/* The same leak with a cache that frees 300 MB at the normal grade: the forecast moves out of
+ * the horizon, the check says so, and no emergency follows. */
+static void test_a_cleanup_that_frees_enough_stops_the_ladder(void **state) {
+  (void)state;
+  char flight[512];
+  snprintf(flight, sizeof flight, "%s/freed.flight.json", support_tmpdir());
+  unlink(flight);
+  po_optimizer *opt = autopilot_opt(flight);
+  listener_frees = 300 * MB;
+  push_growth(opt, 0, 50);
+  listener_frees = 0;
+  assert_int_equal(checkpoints, 0);
+  assert_int_not_equal(access(flight, F_OK), 0);
+  po_report *rep;
+  assert_int_equal(po_report_create(opt, &rep), 0);
+  const cJSON *acts = get(get(get(po_report_json(rep), "memory"), "autopilot"), "actions");
+  int helped = 0, emergencies = 0;
+  double freed = 0;
+  const cJSON *a;
+  cJSON_ArrayForEach(a, acts) {
+    const char *g = get(a, "grade")->valuestring;
+    emergencies += !strcmp(g, "emergency");
+    freed += get(a, "freed_bytes")->valuedouble;
+    if (cJSON_IsTrue(get(a, "checked")) && cJSON_IsTrue(get(a, "helped"))) {
+      helped++;
+      assert_true(cJSON_IsTrue(get(a, "moved_out_of_horizon")));
+    }
+  }
+  assert_int_equal(emergencies, 0);
+  assert_true(helped >= 1);
+  assert_true(freed >= 300 * MB);
+  po_report_destroy(rep);
+  po_optimizer_destroy(opt);
+}
+
+/* AUTOPILOT=false: the memory threshold fires on the level alone, as before. */
+static void test_autopilot_off_is_the_level_threshold(void **state) {
+  (void)state;
+  po_config c;
+  po_config_defaults(&c);
+  c.background_monitoring = 0;
+  c.autopilot = 0;
+  c.memory_threshold = 0.9;
+  snprintf(c.nvml_library, sizeof c.nvml_library, "/nonexistent/libnvidia-ml.so.1");
+  po_optimizer *opt;
+  assert_int_equal(po_optimizer_create(&c, &opt), 0);
+  checkpoints = 0;
+  assert_int_equal(po_checkpoint_register(opt, "save", count_checkpoint, NULL, NULL), 0);
+  dropped = 0;
+  push_growth(opt, 0, 69); /* reaches 99 % of the limit */
+  assert_int_equal(checkpoints, 0);
+  po_report *rep;
+  assert_int_equal(po_report_create(opt, &rep), 0);
+  const cJSON *mem = get(po_report_json(rep), "memory");
+  assert_true(cJSON_IsFalse(get(get(mem, "autopilot"), "enabled")));
+  assert_int_equal(cJSON_GetArraySize(get(get(mem, "autopilot"), "actions")), 0);
+  const cJSON *ev = get(get(po_report_json(rep), "resources"), "events");
+  assert_int_equal(cJSON_GetArraySize(ev), 1); /* one crossing, one firing */
+  /* the forecast is still computed and reported */
+  assert_string_equal(get(get(mem, "forecast"), "trend")->valuestring, "rising");
+  po_report_destroy(rep);
+  po_optimizer_destroy(opt);
+}
+
+static void test_checkpoint_registry(void **state) {
+  (void)state;
+  po_config c;
+  po_config_defaults(&c);
+  c.background_monitoring = 0;
+  po_optimizer *opt;
+  assert_int_equal(po_optimizer_create(&c, &opt), 0);
+  int ids[17];
+  for (int i = 0; i < 16; i++)
+    assert_int_equal(po_checkpoint_register(opt, "c", count_checkpoint, NULL, &ids[i]), 0);
+  assert_int_equal(po_checkpoint_register(opt, "c", count_checkpoint, NULL, &ids[16]), PO_EFULL);
+  assert_int_equal(po_checkpoint_register(opt, "c", NULL, NULL, NULL), PO_EINVAL);
+  assert_int_equal(po_checkpoint_unregister(opt, ids[3]), 0);
+  assert_int_equal(po_checkpoint_unregister(opt, ids[3]), PO_ENOENT);
+  assert_int_equal(po_checkpoint_register(opt, "c", count_checkpoint, NULL, NULL), 0);
+  po_optimizer_destroy(opt);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_forecast_climbs_the_ladder_when_nothing_helps),
@@ -188,6 +409,10 @@ int main(void) {
       cmocka_unit_test(test_memory_pressure_is_a_danger),
       cmocka_unit_test(test_rearming_needs_the_hysteresis_margin),
       cmocka_unit_test(test_a_new_episode_within_the_cooldown_waits_unless_worse),
+      cmocka_unit_test(test_a_leak_nothing_stops_reaches_the_emergency_once),
+      cmocka_unit_test(test_a_cleanup_that_frees_enough_stops_the_ladder),
+      cmocka_unit_test(test_autopilot_off_is_the_level_threshold),
+      cmocka_unit_test(test_checkpoint_registry),
   };
   return cmocka_run_group_tests_name("autopilot", tests, NULL, NULL);
 }
