@@ -68,7 +68,7 @@ static const key_def keys[] = {
      "level"},
     {"AUTOPILOT_HORIZON_SECONDS", T_DOUBLE, OFF(autopilot_horizon_seconds), 0, 1, 86400, NULL,
      "the autopilot acts when the forecast reaches the memory limit sooner than this"},
-    {"FORECAST_WINDOW_SECONDS", T_DOUBLE, OFF(forecast_window_seconds), 0, 5, 3600, NULL,
+    {"FORECAST_WINDOW_SECONDS", T_DOUBLE, OFF(forecast_window_seconds), 0, 1, 3600, NULL,
      "recent samples the memory trend is fitted to"},
     {"FLIGHT_RECORD_PATH", T_STRING, OFF(flight_record_path), SZ(flight_record_path), 0, 0, NULL,
      "report written at the emergency grade (empty: next to PERFOPT_OUT, else "
