@@ -827,11 +827,24 @@ PO_API int po_checkpoint_unregister(po_optimizer *opt, int id);
  * same ctx and what guarantees the caller's data survives an out-of-memory. */
 typedef int (*po_guard_fn)(void *ctx);
 
+/* A step's memory as a function of its batch size (po_batch_probe measures it): memory =
+ * fixed_bytes + bytes_per_sample * batch, above what was in use before the step. */
+typedef struct po_batch_model {
+  double fixed_bytes;
+  double bytes_per_sample;
+} po_batch_model;
+
 typedef struct po_guard_options {
   const char *name;      /* for the report (NULL: "guard") */
   int device;            /* -1: system/cgroup memory; >= 0: that GPU's free memory */
   double headroom_ratio; /* extra share of required_bytes kept free (0: none) */
   int cleanup_after;     /* cleanup level run after the operation, -1 none (default NORMAL) */
+  /* Batched operations: with both set, required_bytes 0 means the model's memory at *batch, and
+   * an out-of-memory from primary lowers *batch (which primary reads through its ctx) to what the
+   * model says fits after the aggressive cleanup and runs primary once more before the
+   * fallback. */
+  const po_batch_model *batch_model;
+  int64_t *batch;
 } po_guard_options;
 /* Defaults: name "guard", device -1, headroom 0, cleanup_after PO_CLEANUP_NORMAL. */
 PO_API void po_guard_options_init(po_guard_options *o);
@@ -841,6 +854,7 @@ typedef struct po_guard_result {
   int primary_rc; /* primary's return code (0 when it did not run) */
   int64_t required_bytes;
   int64_t available_bytes; /* measured before the decision (-1 unknown) */
+  int64_t retried_batch;   /* the batch primary was run at again after an out-of-memory (0: none) */
 } po_guard_result;
 
 /* The seed's knowledge-transfer safeguard. Checks available memory (after cleanup if short);
@@ -873,6 +887,57 @@ typedef struct po_batch_request {
  * of 8 or a power of two. Returns PO_EINVAL for a bad request, PO_ETOOBIG when not even the
  * smallest step (8 or 1) fits; *batch_out is then 0. opt may be NULL. */
 PO_API int po_batch_advise(po_optimizer *opt, const po_batch_request *req, int64_t *batch_out);
+
+/* Batch size from measured memory, not from crashes (docs/api.md, "Batch probe"). The caller's
+ * step runs at two or three small batch sizes; perfopt measures the peak memory increment of
+ * each, fits memory = fixed + per_sample * batch, proposes the largest batch that fits the
+ * effective available memory minus a margin, and validates it with one step, halving only if
+ * that step still runs out of memory. */
+
+/* One step (forward and backward) at `batch`: 0, PO_EOOM when it ran out of memory (leaving the
+ * job able to continue, e.g. after catching a CUDA OOM), or another PO_E* code (stops the probe). */
+typedef int (*po_batch_step_fn)(int64_t batch, void *user);
+/* The caller's memory measure, e.g. a framework's peak allocated bytes: called before and after
+ * each step; the step's increment is after - before. */
+typedef int64_t (*po_batch_measure_fn)(void *user);
+/* Distributed jobs: combines one rank's proposal with the others' (their minimum, e.g. through
+ * an all-reduce the caller already has) and returns it. No MPI dependency. */
+typedef int64_t (*po_batch_reduce_fn)(int64_t batch, void *user);
+
+typedef struct po_batch_probe_options {
+  int64_t sizes[3];        /* batch sizes measured (ascending; 0 ends the list; {0}: 1, 2, 4) */
+  int device;              /* -1 host memory, >= 0 that GPU (NVML used memory) */
+  po_batch_measure_fn measure; /* NULL: peak RSS (host) or NVML used memory (GPU) */
+  void *measure_user;
+  int64_t available_bytes; /* 0: the effective available memory (cgroup-aware), or the GPU's free */
+  double headroom_ratio;   /* share of available kept free (0: 0.05) */
+  int64_t max_batch;       /* cap (0: none) */
+  int64_t multiple;        /* round down to a multiple of this (0 or 1: any) */
+  po_batch_reduce_fn reduce; /* NULL: single process */
+  void *reduce_user;
+} po_batch_probe_options;
+/* Zeroes *o and sets device -1. */
+PO_API void po_batch_probe_options_init(po_batch_probe_options *o);
+
+typedef struct po_batch_probe_result {
+  int64_t batch;           /* validated: one step ran at this size */
+  int64_t proposed_batch;  /* what the model proposed before validation */
+  po_batch_model model;
+  int64_t available_bytes; /* what the proposal was sized against */
+  int steps;               /* step calls: measurements + validation + fallbacks */
+  int fallbacks;           /* halvings after an out-of-memory validation */
+  int nmeasured;
+  int64_t measured_batch[3];
+  int64_t measured_bytes[3]; /* peak increment of each measured step */
+} po_batch_probe_result;
+
+/* Runs the probe. Returns 0 with out->batch; PO_EOOM when a measuring step runs out of memory or
+ * even the smallest batch fails validation; PO_ERANGE when memory does not grow with the batch
+ * (nothing to size: set max_batch); PO_ETOOBIG when no batch fits; the step's own error; PO_EINVAL
+ * for bad options. out is filled as far as the probe got. opt NULL: no optimizer (the machine is
+ * probed directly). Recorded in the report's memory.batch_probes when opt is given. */
+PO_API int po_batch_probe(po_optimizer *opt, po_batch_step_fn step, void *user,
+                          const po_batch_probe_options *o, po_batch_probe_result *out);
 
 /* --- Phases ----------------------------------------------------------------------------- */
 

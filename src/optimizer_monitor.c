@@ -86,6 +86,12 @@ int po_batch_advise(po_optimizer *opt, const po_batch_request *req, int64_t *bat
   return po__memory_batch_advise(opt ? opt->memory : NULL, req, batch_out);
 }
 
+/* opt NULL means "no optimizer" here too. */
+int po_batch_probe(po_optimizer *opt, po_batch_step_fn step, void *user,
+                   const po_batch_probe_options *o, po_batch_probe_result *out) {
+  return po__memory_batch_probe(opt ? opt->memory : NULL, step, user, o, out);
+}
+
 int po_phase_begin(po_optimizer *opt, const char *name) {
   return po__memory_phase_begin(memory_of(opt), name);
 }

@@ -57,6 +57,12 @@ size_t po__self_argv(char **buf, const char **argv, size_t max);
 /* The process's peak RSS (getrusage ru_maxrss), or -1. */
 int64_t po__self_peak_rss_bytes(void);
 
+/* Resets the kernel's peak RSS of this process to its current RSS (writes 5 to
+ * /proc/self/clear_refs, Linux 4.0). 0, or PO_ENOTSUP. */
+int po__self_reset_peak_rss(void);
+/* VmHWM of /proc/self/status (the peak RSS since the last reset), or -1. */
+int64_t po__self_hwm_bytes(void);
+
 /* ---- parsers (exposed for tests and fuzzing) --------------------------------------------- */
 /* Why hand parsers: no library parses /proc, sscanf is slow and locale-dependent, and a sample
  * must cost a few microseconds. Each parser reads a NUL-terminated-or-not buffer of len bytes,

@@ -63,6 +63,7 @@ int po__memory_create(const po_config *cfg, po_gpu_session *gpu, po__memory **ou
   pthread_mutex_init(&m->action_mu, NULL);
   pthread_mutex_init(&m->mu, NULL);
   po__strlcpy(m->proc_root, cfg ? cfg->proc_root : "", sizeof m->proc_root);
+  m->budget_bytes = cfg ? cfg->memory_limit_bytes : 0;
   m->gpu = gpu;
   m->statm = (po__statm)PO__STATM_INIT;
   m->next_id = 1;
@@ -390,6 +391,10 @@ int po__memory_snapshot_create(po__memory *m, po__memory_snapshot **out) {
   s->guards_dropped = m->guards_ring.dropped;
   for (size_t i = 0; i < s->nguards; i++)
     s->guards[i] = m->guards[po__ring_at(&m->guards_ring, i, PO__MAX_GUARD_RECORDS)];
+  s->nprobes = m->probes_ring.len;
+  s->probes_dropped = m->probes_ring.dropped;
+  for (size_t i = 0; i < s->nprobes; i++)
+    s->probes[i] = m->probes[po__ring_at(&m->probes_ring, i, PO__MAX_PROBE_RECORDS)];
   s->nphases = m->nphases;
   s->phases_dropped = m->phases_dropped;
   s->now_seconds = po__run_seconds();

@@ -46,7 +46,34 @@ static void guards_json(po__jw *w, cJSON *mem, const po__memory_snapshot *m) {
     po__j_num(w, o, "available_bytes", (double)g->available_bytes);
     po__j_str(w, o, "ran", ran[g->ran >= 0 && g->ran <= 2 ? g->ran : 0]);
     po__j_str(w, o, "result", g->result == 0 ? "ok" : po_err_name(g->result));
+    if (g->retried_batch) po__j_num(w, o, "retried_batch", (double)g->retried_batch);
   }
+}
+
+static void batch_probes_json(po__jw *w, cJSON *mem, const po__memory_snapshot *m) {
+  cJSON *arr = po__j_arr(w, mem, "batch_probes");
+  for (size_t i = 0; m && i < m->nprobes && !w->err; i++) {
+    const po__probe_record *p = &m->probes[i];
+    const po_batch_probe_result *r = &p->r;
+    cJSON *o = po__j_obj(w, arr, NULL);
+    po__j_num(w, o, "t_seconds", p->t_seconds);
+    po__j_num(w, o, "device", p->device);
+    po__j_str(w, o, "result", p->result == 0 ? "ok" : po_err_name(p->result));
+    po__j_num(w, o, "batch", (double)r->batch);
+    po__j_num(w, o, "proposed_batch", (double)r->proposed_batch);
+    po__j_num(w, o, "fixed_bytes", r->model.fixed_bytes);
+    po__j_num(w, o, "bytes_per_sample", r->model.bytes_per_sample);
+    po__j_num(w, o, "available_bytes", (double)r->available_bytes);
+    po__j_num(w, o, "steps", r->steps);
+    po__j_num(w, o, "fallbacks", r->fallbacks);
+    cJSON *ms = po__j_arr(w, o, "measured");
+    for (int k = 0; k < r->nmeasured && k < 3; k++) {
+      cJSON *x = po__j_obj(w, ms, NULL);
+      po__j_num(w, x, "batch", (double)r->measured_batch[k]);
+      po__j_num(w, x, "peak_increment_bytes", (double)r->measured_bytes[k]);
+    }
+  }
+  po__j_num(w, mem, "dropped_batch_probes", m ? (double)m->probes_dropped : 0);
 }
 
 void po__report_memory(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
@@ -60,6 +87,7 @@ void po__report_memory(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
   po__j_num(w, mem, "available_bytes", l ? (double)l->memory_available_bytes : -1);
   cleanups_json(w, mem, m);
   guards_json(w, mem, m);
+  batch_probes_json(w, mem, m);
   po__j_num(w, mem, "dropped_cleanups", m ? (double)m->cleanups_dropped : 0);
   po__j_num(w, mem, "dropped_guards", m ? (double)m->guards_dropped : 0);
 }
