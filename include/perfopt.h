@@ -905,7 +905,9 @@ typedef int64_t (*po_batch_measure_fn)(void *user);
 typedef int64_t (*po_batch_reduce_fn)(int64_t batch, void *user);
 
 typedef struct po_batch_probe_options {
-  int64_t sizes[3];        /* batch sizes measured (ascending; 0 ends the list; {0}: 1, 2, 4) */
+  int64_t sizes[3];        /* batch sizes measured (ascending; 0 ends the list; {0}: 1, 4, 16;
+                            * the third is skipped when the first two say it needs more than half
+                            * of the usable memory) */
   int device;              /* -1 host memory, >= 0 that GPU (NVML used memory) */
   po_batch_measure_fn measure; /* NULL: peak RSS (host) or NVML used memory (GPU) */
   void *measure_user;

@@ -64,7 +64,7 @@ static void test_proposes_the_largest_batch_under_the_margin_in_four_steps(void 
   assert_true(fabs(r.model.bytes_per_sample - 3.0 * MB) < 1);
   assert_true(fabs(r.model.fixed_bytes - 64.0 * MB) < 1);
   assert_int_equal(r.nmeasured, 3);
-  assert_int_equal(r.measured_batch[2], 4);
+  assert_int_equal(r.measured_batch[2], 16);
 }
 
 static void test_a_failing_validation_halves_until_a_step_runs(void **state) {
@@ -78,6 +78,18 @@ static void test_a_failing_validation_halves_until_a_step_runs(void **state) {
   assert_int_equal(r.fallbacks, 2); /* 1275 -> 637 -> 318 */
   assert_int_equal(r.batch, 318);
   assert_int_equal(r.steps, 6);
+}
+
+/* A huge model: the third default size would need most of the memory, so it is not measured. */
+static void test_a_third_size_that_would_not_fit_is_not_measured(void **state) {
+  (void)state;
+  job j = {0, 100 * MB, 1000000, 0, 0, 0};
+  po_batch_probe_options o = job_options(&j, 2000 * MB); /* 16 samples would need 1600 MB */
+  po_batch_probe_result r;
+  assert_int_equal(po_batch_probe(NULL, job_step, &j, &o, &r), 0);
+  assert_int_equal(r.nmeasured, 2);
+  assert_int_equal(r.batch, 19); /* 1900 MB / 100 MB */
+  assert_int_equal(r.steps, 3);
 }
 
 static void test_cap_multiple_and_reduce(void **state) {
@@ -137,7 +149,7 @@ static void test_errors(void **state) {
   o = job_options(&j, 1000 * MB);
   j.fits = 1;
   assert_int_equal(po_batch_probe(NULL, job_step, &j, &o, &r), PO_EOOM);
-  assert_int_equal(r.steps, 2);
+  assert_int_equal(r.steps, 2); /* 1 ran, 4 did not */
   /* not even one sample fits */
   j.fits = 1000000;
   o.available_bytes = 1 * MB;
@@ -261,6 +273,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_proposes_the_largest_batch_under_the_margin_in_four_steps),
       cmocka_unit_test(test_a_failing_validation_halves_until_a_step_runs),
+      cmocka_unit_test(test_a_third_size_that_would_not_fit_is_not_measured),
       cmocka_unit_test(test_cap_multiple_and_reduce),
       cmocka_unit_test(test_distributed_reduce_takes_the_smallest_rank),
       cmocka_unit_test(test_errors),

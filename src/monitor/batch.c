@@ -154,10 +154,16 @@ static void record_probe(po__memory *m, int device, int rc, const po_batch_probe
   pthread_mutex_unlock(&m->mu);
 }
 
-/* Measures each size; fills r->measured_* and r->model. */
+/* Measures each size; fills r->measured_* and r->model. A third size is skipped when the line
+ * through the first two says it would need more than half of the usable memory (measuring must
+ * not be what runs out of memory). */
 static int measure_sizes(meter *mt, po_batch_step_fn step, void *user, const int64_t *sizes,
-                         po_batch_probe_result *r) {
+                         double usable, po_batch_probe_result *r) {
   for (int i = 0; i < 3 && sizes[i]; i++) {
+    if (i >= 2 && po__batch_model_from(r->measured_batch, r->measured_bytes, r->nmeasured,
+                                       &r->model) == 0 &&
+        r->model.fixed_bytes + r->model.bytes_per_sample * (double)sizes[i] > usable / 2)
+      break;
     meter_begin(mt);
     int rc = step(sizes[i], user);
     r->steps++;
@@ -189,14 +195,14 @@ static int validate(po_batch_step_fn step, void *user, int64_t multiple, po_batc
 
 static int run_probe(po__memory *m, po_batch_step_fn step, void *user,
                      const po_batch_probe_options *o, po_batch_probe_result *r) {
-  static const int64_t default_sizes[3] = {1, 2, 4};
+  static const int64_t default_sizes[3] = {1, 4, 16};
   const int64_t *sizes = o->sizes[0] ? o->sizes : default_sizes;
   r->available_bytes = o->available_bytes ? o->available_bytes : po__memory_available(m, o->device);
   if (r->available_bytes < 0) return PO_ENOTSUP;
-  meter mt = {m, o, 0, 0};
-  int rc = measure_sizes(&mt, step, user, sizes, r);
-  if (rc) return rc;
   double headroom = o->headroom_ratio > 0 ? o->headroom_ratio : 0.05;
+  meter mt = {m, o, 0, 0};
+  int rc = measure_sizes(&mt, step, user, sizes, (double)r->available_bytes * (1 - headroom), r);
+  if (rc) return rc;
   int64_t b = po__batch_model_fit(&r->model, (double)r->available_bytes, headroom, o->max_batch,
                                   o->multiple);
   if (b < 0) {

@@ -53,10 +53,6 @@ static double at_t(const po__ring_view *v, size_t i) {
   return v->t[(v->first + i) % v->cap];
 }
 
-static double at_y(const po__ring_view *v, size_t i) {
-  return v->y[(v->first + i) % v->cap];
-}
-
 typedef struct peaks {
   size_t m;
   double t[PO__FORECAST_BUCKETS], y[PO__FORECAST_BUCKETS];
@@ -67,13 +63,15 @@ typedef struct peaks {
 static void bucket_peaks(const po__ring_view *v, size_t from, size_t count, double t_old,
                          double t_new, peaks *p) {
   size_t m = count < PO__FORECAST_BUCKETS ? count : PO__FORECAST_BUCKETS;
-  double width = (t_new - t_old) / (double)m;
+  double per_bucket = (double)m / (t_new - t_old);
   double bt[PO__FORECAST_BUCKETS], by[PO__FORECAST_BUCKETS];
   for (size_t b = 0; b < m; b++) by[b] = -INFINITY, bt[b] = NAN;
+  size_t idx = (v->first + from) % v->cap; /* walked without a division per sample */
   for (size_t i = from; i < v->n; i++) {
-    double t = at_t(v, i), y = at_y(v, i);
+    double t = v->t[idx], y = v->y[idx];
+    if (++idx == v->cap) idx = 0;
     if (isnan(y)) continue;
-    double pos = width > 0 ? (t - t_old) / width : 0;
+    double pos = (t - t_old) * per_bucket;
     size_t b = pos < (double)m ? (size_t)pos : m - 1;
     if (y > by[b]) by[b] = y, bt[b] = t;
   }
@@ -119,10 +117,13 @@ void po__forecast_compute(const po__ring_view *v, double window_s, double limit,
   if (!v || v->n == 0 || v->cap == 0) return;
   double t_new = at_t(v, v->n - 1);
   /* The window: the newest samples within window_s (times ascend, so scan back). */
-  size_t from = v->n, count = 0;
-  while (from > 0 && t_new - at_t(v, from - 1) <= window_s) {
+  size_t from = v->n, count = 0, idx = (v->first + v->n) % v->cap;
+  while (from > 0) {
+    size_t prev = idx ? idx - 1 : v->cap - 1;
+    if (!(t_new - v->t[prev] <= window_s)) break;
+    idx = prev;
     from--;
-    if (!isnan(at_y(v, from))) count++;
+    if (!isnan(v->y[idx])) count++;
   }
   out->points = count;
   if (count < PO__FORECAST_MIN_POINTS) return;
@@ -131,15 +132,14 @@ void po__forecast_compute(const po__ring_view *v, double window_s, double limit,
   if (!(t_new > t_old)) return;
   peaks p;
   bucket_peaks(v, from, count, t_old, t_new, &p);
-  double pos, neg, rpos, rneg;
+  double pos, neg, rpos = 0, rneg;
   double slope = theil_sen(&p, 0, p.m, &pos, &neg);
+  int rising = slope > 0 && pos >= PO__FORECAST_RISING;
   /* The recent half must agree: a step (a dataset loaded, a cache filled) looks like growth to
    * every pair that spans it, but it is flat on either side. */
-  double recent_slope = theil_sen(&p, p.m / 2, p.m, &rpos, &rneg);
+  if (rising) rising = theil_sen(&p, p.m / 2, p.m, &rpos, &rneg) > 0 && rpos >= PO__FORECAST_RISING;
   out->slope_per_second = slope;
   out->agreement = slope > 0 ? pos : slope < 0 ? neg : 0;
-  int rising = slope > 0 && pos >= PO__FORECAST_RISING && recent_slope > 0 &&
-               rpos >= PO__FORECAST_RISING;
   int falling = slope < 0 && neg >= PO__FORECAST_RISING;
   out->trend = rising ? PO__TREND_RISING : falling ? PO__TREND_FALLING : PO__TREND_FLAT;
   /* The level now: the highest recent sample carried forward along a rising trend. */
@@ -147,8 +147,10 @@ void po__forecast_compute(const po__ring_view *v, double window_s, double limit,
   if (level_since > recent) recent = level_since;
   double carry = out->trend == PO__TREND_RISING ? slope : 0;
   double level = -INFINITY;
+  idx = (v->first + v->n) % v->cap;
   for (size_t i = v->n; i > from; i--) {
-    double t = at_t(v, i - 1), y = at_y(v, i - 1);
+    idx = idx ? idx - 1 : v->cap - 1;
+    double t = v->t[idx], y = v->y[idx];
     if (t < recent && level > -INFINITY) break;
     if (isnan(y)) continue;
     double at_now = y + carry * (t_new - t);
