@@ -10,6 +10,11 @@
  *   BENCH autopilot_forecast_baseline_two_point_error_ratio <r> ratio
  *       in-run baseline: the slope between the window's first and last samples, from the last
  *       sample (what a "rate of change" alert does), on the same runs.
+ *   BENCH autopilot_step_false_alarm_ratio <r> ratio
+ *       a job that is flat except for one step up (a dataset loaded: 20 to 60 % of the limit, to
+ *       within 5 to 35 % of it), sampled at 1 Hz with 1 % noise: the share of the 60 samples after
+ *       the step at which the forecast puts the limit within the 60 s horizon (it never comes).
+ *   BENCH autopilot_step_baseline_two_point_false_alarm_ratio <r> ratio   (the same, baseline)
  *   BENCH autopilot_tick_overhead_us <us> us
  *       what the forecast and the autopilot add to one sampler tick: the median time of
  *       po__sampler_push with AUTOPILOT on minus the same with the forecast skipped (a sampler
@@ -115,6 +120,32 @@ static void forecast_accuracy(void) {
   printf("BENCH autopilot_forecast_error_p90_ratio %.4f ratio\n", quantile(err, RUNS, 0.9));
   printf("BENCH autopilot_forecast_baseline_two_point_error_ratio %.4f ratio\n",
          quantile(base_err, RUNS, 0.5));
+}
+
+static void step_false_alarms(void) {
+  enum { RUNS = 64, N = 180 };
+  static double t[N], y[N];
+  int alarms = 0, base_alarms = 0, total = 0;
+  for (int k = 0; k < RUNS; k++) {
+    double limit = 4e9, stepv = limit * (0.2 + 0.4 * uniform());
+    double before = limit - stepv - limit * (0.05 + 0.3 * uniform());
+    for (int i = 0; i < N; i++) {
+      t[i] = i;
+      y[i] = before + (i >= 100 ? stepv : 0) + 0.01 * stepv * gauss();
+    }
+    for (int end = 100; end < 160; end++) {
+      po__ring_view v = {t, y, N, 0, (size_t)end + 1};
+      po__forecast f;
+      po__forecast_compute(&v, 60, limit, -INFINITY, &f);
+      alarms += f.time_to_limit_seconds >= 0 && f.time_to_limit_seconds < 60;
+      double slope = (y[end] - y[end - 60]) / 60.0;
+      base_alarms += slope > 0 && (limit - y[end]) / slope < 60;
+      total++;
+    }
+  }
+  printf("BENCH autopilot_step_false_alarm_ratio %.4f ratio\n", (double)alarms / total);
+  printf("BENCH autopilot_step_baseline_two_point_false_alarm_ratio %.4f ratio\n",
+         (double)base_alarms / total);
 }
 
 /* ---- tick overhead ---------------------------------------------------------------------------- */
@@ -260,6 +291,7 @@ static void batch_sizes(void) {
 
 int main(void) {
   forecast_accuracy();
+  step_false_alarms();
   tick_overhead();
   batch_sizes();
   return 0;
