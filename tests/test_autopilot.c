@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/alloc.h"
 #include "monitor/autopilot.h"
 #include "optimizer.h"
 #include "support/support.h"
@@ -400,6 +401,80 @@ static void test_checkpoint_registry(void **state) {
   po_optimizer_destroy(opt);
 }
 
+/* ---- allocation failures --------------------------------------------------------------------- */
+
+static void test_recent_ring_allocation_failures_are_clean(void **state) {
+  (void)state;
+  for (uint64_t n = 1;; n++) {
+    po__fault_fail_at(n, 0);
+    po__recent *r = po__recent_create(64, 2);
+    po__recent *c = r ? po__recent_clone(r) : NULL;
+    int injected = po__fault_injected() > 0;
+    po__fault_fail_at(0, 0);
+    if (r) assert_true(c || injected);
+    po__recent_destroy(c);
+    po__recent_destroy(r);
+    if (!injected) break;
+    assert_true(n < 16);
+  }
+}
+
+/* The first sample allocates the series and the recent ring; a failure there leaves a sampler
+ * that stores samples without a forecast, and reports without crashing. */
+static void test_first_sample_allocation_failures_are_clean(void **state) {
+  (void)state;
+  for (uint64_t n = 1;; n++) {
+    po_optimizer *opt = autopilot_opt("/nonexistent-dir/flight.json");
+    po__fault_fail_at(n, 0);
+    push_growth(opt, 0, 3);
+    int injected = po__fault_injected() > 0;
+    po__fault_fail_at(0, 0);
+    push_growth(opt, 4, 12);
+    po_sample latest;
+    assert_int_equal(po_monitor_latest(opt, &latest), 0);
+    po_report *rep = NULL;
+    assert_int_equal(po_report_create(opt, &rep), 0);
+    po_report_destroy(rep);
+    po_optimizer_destroy(opt);
+    if (!injected) break;
+    assert_true(n < 16);
+  }
+}
+
+/* Every allocation of the flight record may fail: the failure is recorded, nothing is written,
+ * nothing crashes. The path is in an unwritable place too, so a success reports the write error. */
+static void test_flight_record_allocation_failures_are_recorded(void **state) {
+  (void)state;
+  char flight[512];
+  snprintf(flight, sizeof flight, "%s/alloc.flight.json", support_tmpdir());
+  po_optimizer *opt = autopilot_opt(flight);
+  push_growth(opt, 0, 20);
+  po_pressure_event ev = {20, PO_METRIC_MEMORY, -1, 0.5, 0.99, PO_CLEANUP_AGGRESSIVE, NULL,
+                          PO_GRADE_EMERGENCY, 5};
+  int failures = 0;
+  for (uint64_t n = 1;; n++) {
+    unlink(flight);
+    po__fault_fail_at(n, 0);
+    int rc = po__optimizer_flight_record(opt, &ev, "test");
+    int injected = po__fault_injected() > 0;
+    po__fault_fail_at(0, 0);
+    if (!injected) {
+      assert_int_equal(rc, 0);
+      assert_int_equal(access(flight, F_OK), 0);
+      break;
+    }
+    if (rc) {
+      failures++;
+      assert_int_not_equal(access(flight, F_OK), 0);
+      assert_true(strlen(opt->flight.error) > 0);
+    }
+    assert_true(n < 100000);
+  }
+  assert_true(failures > 0);
+  assert_string_equal(opt->flight.error, "");
+  po_optimizer_destroy(opt);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_forecast_climbs_the_ladder_when_nothing_helps),
@@ -413,6 +488,9 @@ int main(void) {
       cmocka_unit_test(test_a_cleanup_that_frees_enough_stops_the_ladder),
       cmocka_unit_test(test_autopilot_off_is_the_level_threshold),
       cmocka_unit_test(test_checkpoint_registry),
+      cmocka_unit_test(test_recent_ring_allocation_failures_are_clean),
+      cmocka_unit_test(test_first_sample_allocation_failures_are_clean),
+      cmocka_unit_test(test_flight_record_allocation_failures_are_recorded),
   };
   return cmocka_run_group_tests_name("autopilot", tests, NULL, NULL);
 }
