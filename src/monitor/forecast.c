@@ -35,10 +35,11 @@ double po__select_kth(double *a, size_t n, size_t k) {
     size_t i = l + 1, j = ir;
     double pivot = a[l + 1];
     for (;;) {
+      /* a[l] <= pivot <= a[ir] stop both scans; the bounds only say so to the analyzer */
       do i++;
-      while (a[i] < pivot);
+      while (i < ir && a[i] < pivot);
       do j--;
-      while (a[j] > pivot);
+      while (j > l && a[j] > pivot);
       if (j < i) break;
       swap(a, i, j);
     }
@@ -63,19 +64,20 @@ typedef struct peaks {
 static void bucket_peaks(const po__ring_view *v, size_t from, size_t count, double t_old,
                          double t_new, peaks *p) {
   size_t m = count < PO__FORECAST_BUCKETS ? count : PO__FORECAST_BUCKETS;
+  p->m = 0;
+  if (m == 0) return;
   double per_bucket = (double)m / (t_new - t_old);
   double bt[PO__FORECAST_BUCKETS], by[PO__FORECAST_BUCKETS];
-  for (size_t b = 0; b < m; b++) by[b] = -INFINITY, bt[b] = NAN;
+  for (size_t b = 0; b < PO__FORECAST_BUCKETS; b++) by[b] = -INFINITY, bt[b] = NAN;
   size_t idx = (v->first + from) % v->cap; /* walked without a division per sample */
   for (size_t i = from; i < v->n; i++) {
     double t = v->t[idx], y = v->y[idx];
     if (++idx == v->cap) idx = 0;
     if (isnan(y)) continue;
     double pos = (t - t_old) * per_bucket;
-    size_t b = pos < (double)m ? (size_t)pos : m - 1;
+    size_t b = !(pos > 0) ? 0 : pos < (double)m ? (size_t)pos : m - 1; /* times out of order */
     if (y > by[b]) by[b] = y, bt[b] = t;
   }
-  p->m = 0;
   for (size_t b = 0; b < m; b++)
     if (by[b] > -INFINITY) {
       p->t[p->m] = bt[b];

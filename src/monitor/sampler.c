@@ -355,13 +355,13 @@ static void resolve_gpu_thresholds(po__sampler *s) {
 }
 
 typedef struct firing {
+  double value, threshold;
+  double time_to_limit;
+  uint64_t record_id; /* the autopilot's record of this action (0: none) */
   po_metric metric;
   int device;
-  double value, threshold;
   po_grade grade; /* the autopilot's (memory metrics with AUTOPILOT on); else NONE */
-  double time_to_limit;
-  unsigned flags;     /* PO__FIRING_* */
-  uint64_t record_id; /* the autopilot's record of this action (0: none) */
+  unsigned flags; /* PO__FIRING_* */
 } firing;
 
 /* ---- forecast and autopilot (mu held) ------------------------------------------------------ */
@@ -409,9 +409,10 @@ static void forecast(po__sampler *s, po_sample *smp) {
 static void autopilot_step(po__sampler *s, po_metric metric, int device, double ratio, double th,
                            const po_sample *smp, firing *out, size_t *n) {
   int k = resource_of(metric, device);
-  double ttl = k == 0 ? smp->memory_time_to_limit_seconds : smp->gpus[device].time_to_limit_seconds;
-  double psi = k == 0 && smp->memory_pressure_full_ratio >= 0 ? smp->memory_pressure_full_ratio
-                                                               : NAN;
+  double ttl = device < 0 ? smp->memory_time_to_limit_seconds
+                           : smp->gpus[device].time_to_limit_seconds;
+  double psi = device < 0 && smp->memory_pressure_full_ratio >= 0 ? smp->memory_pressure_full_ratio
+                                                                   : NAN;
   po__autopilot_input in = {smp->t_seconds, ratio, th, ttl, psi};
   po__autopilot_decision d;
   po__autopilot_step(&s->ap[k], &s->ap_params, &in, &d);
@@ -429,8 +430,8 @@ static void autopilot_step(po__sampler *s, po_metric metric, int device, double 
   *rec = (po__ap_record){s->ap_ring.total, smp->t_seconds, metric, device, d.act, d.trigger,
                          d.repeat, ratio, ttl, 0, 0, 0, 0, 0, -1};
   s->ap_pending[k] = rec->id;
-  out[(*n)++] = (firing){metric, device, ratio, th, d.act, ttl,
-                         d.first_emergency ? PO__FIRING_FIRST_EMERGENCY : 0u, rec->id};
+  out[(*n)++] = (firing){ratio, th, ttl, rec->id, metric, device, d.act,
+                         d.first_emergency ? PO__FIRING_FIRST_EMERGENCY : 0u};
 }
 
 static size_t check_thresholds(po__sampler *s, po_sample *smp, firing *out) {
@@ -455,7 +456,7 @@ static size_t check_thresholds(po__sampler *s, po_sample *smp, firing *out) {
       continue;
     }
     if (po__threshold_step(&s->st[k], val[k], th, hyst, now, cool))
-      out[n++] = (firing){(po_metric)k, -1, val[k], th, PO_GRADE_NONE, -1, 0, 0};
+      out[n++] = (firing){val[k], th, -1, 0, (po_metric)k, -1, PO_GRADE_NONE, 0};
   }
   for (int g = 0; g < smp->gpu_count && g < PO_SAMPLE_MAX_GPUS; g++) {
     double total = (double)smp->gpus[g].memory_total_bytes;
@@ -465,7 +466,7 @@ static size_t check_thresholds(po__sampler *s, po_sample *smp, firing *out) {
     if (s->autopilot && (size_t)g + 1 < s->resources)
       autopilot_step(s, PO_METRIC_GPU_MEMORY, g, v, th, smp, out, &n);
     else if (po__threshold_step(&s->gpu_st[g], v, th, hyst, now, cool))
-      out[n++] = (firing){PO_METRIC_GPU_MEMORY, g, v, th, PO_GRADE_NONE, -1, 0, 0};
+      out[n++] = (firing){v, th, -1, 0, PO_METRIC_GPU_MEMORY, g, PO_GRADE_NONE, 0};
     smp->gpus[g].grade = (size_t)g + 1 < s->resources ? (int)s->ap[g + 1].grade : 0;
   }
   smp->memory_grade = (int)s->ap[0].grade;
