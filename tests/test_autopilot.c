@@ -383,6 +383,56 @@ static void test_autopilot_off_is_the_level_threshold(void **state) {
   po_optimizer_destroy(opt);
 }
 
+/* A GPU whose memory grows towards its total: its own forecast, grade and actions (GPU handlers
+ * only), while host memory stays flat. */
+static void test_each_gpu_has_its_own_forecast_and_grades(void **state) {
+  (void)state;
+  po_optimizer *opt = autopilot_opt("/nonexistent-dir/gpu.flight.json");
+  int gpu_cleanups = 0;
+  for (int t = 0; t <= 40; t++) {
+    po_sample s;
+    memset(&s, 0, sizeof s);
+    s.t_seconds = t;
+    s.cpu_utilization_ratio = s.process_cpu_ratio = s.disk_busy_ratio = -1;
+    s.disk_read_bytes_per_second = s.disk_write_bytes_per_second = -1;
+    s.memory_pressure_some_ratio = s.memory_pressure_full_ratio = -1;
+    s.memory_limit_bytes = 1000 * MB;
+    s.memory_used_bytes = 200 * MB;
+    s.memory_available_bytes = 800 * MB;
+    s.process_rss_bytes = s.process_peak_rss_bytes = 100 * MB;
+    s.gpu_count = 1;
+    s.gpus[0].memory_total_bytes = 8000 * MB;
+    s.gpus[0].memory_used_bytes = 4000 * MB + 100 * MB * t;
+    s.gpus[0].utilization_ratio = 0.9;
+    assert_int_equal(po__sampler_push(opt->sampler, &s), 0);
+  }
+  po_sample latest;
+  assert_int_equal(po_monitor_latest(opt, &latest), 0);
+  assert_true(latest.memory_time_to_limit_seconds < 0); /* host: flat */
+  assert_int_equal(latest.memory_grade, PO_GRADE_NONE);
+  /* 8000 - 8000 MB at t = 40: the GPU is at its limit */
+  assert_true(latest.gpus[0].time_to_limit_seconds >= 0 && latest.gpus[0].time_to_limit_seconds < 1);
+  assert_true(fabs(latest.gpus[0].growth_bytes_per_second - 100.0 * MB) < 5.0 * MB);
+  assert_int_equal(latest.gpus[0].grade, PO_GRADE_EMERGENCY);
+  assert_int_equal(checkpoints, 1);
+  po_report *rep;
+  assert_int_equal(po_report_create(opt, &rep), 0);
+  const cJSON *mem = get(po_report_json(rep), "memory");
+  const cJSON *g0 = cJSON_GetArrayItem(get(get(mem, "forecast"), "gpus"), 0);
+  assert_non_null(g0);
+  assert_int_equal((int)get(g0, "device")->valuedouble, 0);
+  assert_string_equal(get(g0, "trend")->valuestring, "rising");
+  assert_string_equal(get(get(mem, "forecast"), "trend")->valuestring, "flat");
+  const cJSON *a;
+  cJSON_ArrayForEach(a, get(get(mem, "autopilot"), "actions")) {
+    assert_string_equal(get(a, "metric")->valuestring, "gpu_memory");
+    gpu_cleanups++;
+  }
+  assert_true(gpu_cleanups >= 2);
+  po_report_destroy(rep);
+  po_optimizer_destroy(opt);
+}
+
 static void test_checkpoint_registry(void **state) {
   (void)state;
   po_config c;
@@ -488,6 +538,7 @@ int main(void) {
       cmocka_unit_test(test_a_cleanup_that_frees_enough_stops_the_ladder),
       cmocka_unit_test(test_autopilot_off_is_the_level_threshold),
       cmocka_unit_test(test_checkpoint_registry),
+      cmocka_unit_test(test_each_gpu_has_its_own_forecast_and_grades),
       cmocka_unit_test(test_recent_ring_allocation_failures_are_clean),
       cmocka_unit_test(test_first_sample_allocation_failures_are_clean),
       cmocka_unit_test(test_flight_record_allocation_failures_are_recorded),
