@@ -44,7 +44,7 @@ static void test_forecast_climbs_the_ladder_when_nothing_helps(void **state) {
   po_grade seen[16];
   int n = 0, first_emergency = 0, checks = 0;
   for (int i = 0; i < 13; i++) {
-    po__autopilot_input in = in_at(i, 0.5, 50 - 0.1 * i); /* stays within the horizon */
+    po__autopilot_input in = in_at(i, 0.5, 50 - 2.5 * i); /* 50 s to the limit, and closing */
     po__autopilot_decision d;
     po__autopilot_step(&st, &P, &in, &d);
     if (d.act) seen[n++] = d.act;
@@ -101,13 +101,31 @@ static void test_the_level_alone_never_escalates(void **state) {
   assert_int_equal(acts[PO_GRADE_AGGRESSIVE] + acts[PO_GRADE_EMERGENCY], 0);
   po__autopilot_init(&st);
   int acts2[5] = {0};
-  feed(&st, 0, 100, 0.90, 40, acts2);
+  feed(&st, 0, 100, 0.90, 20, acts2);
   assert_true(acts2[PO_GRADE_EMERGENCY] >= 1);
   /* far over the threshold starts aggressive, as the thresholds always did */
   po__autopilot_init(&st);
   po__autopilot_decision d = feed(&st, 0, 1, 0.95, -1, NULL);
   assert_int_equal(d.act, PO_GRADE_AGGRESSIVE);
   assert_int_equal(d.trigger, PO__TRIGGER_LEVEL);
+}
+
+/* A limit that stays most of a horizon away (a load that will level off): the ladder stops
+ * below the emergency and repeats the aggressive cleanup; once the limit comes within half the
+ * horizon, the emergency follows at once. */
+static void test_the_emergency_waits_for_half_the_horizon(void **state) {
+  (void)state;
+  po__autopilot_state st;
+  po__autopilot_init(&st);
+  int acts[5] = {0};
+  feed(&st, 0, 40, 0.5, 50, acts);
+  assert_int_equal(acts[PO_GRADE_WARN], 1);
+  assert_int_equal(acts[PO_GRADE_NORMAL], 1);
+  assert_true(acts[PO_GRADE_AGGRESSIVE] >= 4); /* repeated every cool-down */
+  assert_int_equal(acts[PO_GRADE_EMERGENCY], 0);
+  po__autopilot_decision d = feed(&st, 40, 1, 0.5, 25, NULL);
+  if (d.act != PO_GRADE_EMERGENCY) d = feed(&st, 41, 3, 0.5, 25, NULL); /* after its check */
+  assert_int_equal(st.grade, PO_GRADE_EMERGENCY);
 }
 
 static void test_a_short_time_to_limit_acts_at_once(void **state) {
@@ -284,15 +302,26 @@ static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
   assert_true(get(fc, "horizon_seconds")->valuedouble == 30);
   const cJSON *ap = get(mem, "autopilot");
   const cJSON *acts = get(ap, "actions");
+  /* the grades climb in order (a grade may repeat while the next is held back) */
   static const char *const ladder[] = {"warn", "normal", "aggressive", "emergency"};
-  for (int i = 0; i < 4; i++) {
-    const cJSON *a = cJSON_GetArrayItem(acts, i);
-    assert_string_equal(get(a, "grade")->valuestring, ladder[i]);
+  int step = 0, nacts = 0;
+  const cJSON *a;
+  cJSON_ArrayForEach(a, acts) {
+    const char *g = get(a, "grade")->valuestring;
+    int climbed = step < 3 && !strcmp(g, ladder[step + 1]);
+    if (climbed) step++;
+    assert_string_equal(g, ladder[step]);
+    /* a repeat keeps the grade; anything else climbs (the first action starts the ladder) */
+    assert_true(cJSON_IsTrue(get(a, "repeat")) == (nacts > 0 && !climbed));
+    nacts++;
     assert_string_equal(cJSON_GetArrayItem(get(a, "trigger"), 0)->valuestring, "forecast");
     assert_true(get(a, "time_to_limit_before_seconds")->valuedouble < 30);
-    assert_true(cJSON_IsTrue(get(a, "checked")));
-    assert_true(cJSON_IsFalse(get(a, "helped")));
+    if (step < 3) {
+      assert_true(cJSON_IsTrue(get(a, "checked")));
+      assert_true(cJSON_IsFalse(get(a, "helped")));
+    }
   }
+  assert_int_equal(step, 3);
   const cJSON *fr = get(ap, "flight_record");
   assert_string_equal(get(fr, "path")->valuestring, flight);
   assert_true(get(fr, "writes")->valuedouble >= 1);
@@ -530,6 +559,7 @@ int main(void) {
       cmocka_unit_test(test_forecast_climbs_the_ladder_when_nothing_helps),
       cmocka_unit_test(test_an_action_that_moves_the_forecast_out_stops_the_ladder),
       cmocka_unit_test(test_the_level_alone_never_escalates),
+      cmocka_unit_test(test_the_emergency_waits_for_half_the_horizon),
       cmocka_unit_test(test_a_short_time_to_limit_acts_at_once),
       cmocka_unit_test(test_memory_pressure_is_a_danger),
       cmocka_unit_test(test_rearming_needs_the_hysteresis_margin),

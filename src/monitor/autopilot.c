@@ -4,7 +4,7 @@
 #include <math.h>
 
 void po__autopilot_init(po__autopilot_state *st) {
-  *st = (po__autopilot_state){PO_GRADE_NONE, 0, 0, 0, 0, -INFINITY, 0};
+  *st = (po__autopilot_state){PO_GRADE_NONE, 0, 0, 0, 0, 0, -INFINITY, 0};
 }
 
 po_cleanup_level po__grade_level(po_grade g) {
@@ -56,6 +56,15 @@ static int clear_of_danger(const po__autopilot_params *p, const po__autopilot_in
   return level_clear && forecast_clear && pressure_clear;
 }
 
+/* A failed check escalates at once, except to the emergency (a checkpoint, a flight record):
+ * that needs the limit within half the horizon, or memory pressure. A job loading data that
+ * will level off well before its limit is not checkpointed a minute ahead. */
+static int may_escalate(const po__autopilot_params *p, const po__autopilot_input *in, po_grade next) {
+  if (next < PO_GRADE_EMERGENCY) return 1;
+  return (in->time_to_limit >= 0 && in->time_to_limit < p->horizon_seconds / 2) ||
+         in->pressure_full >= PO__AUTOPILOT_PSI_FULL;
+}
+
 static void act(po__autopilot_state *st, po_grade g, int repeat, const po__autopilot_input *in,
                 po__autopilot_decision *d) {
   d->act = g;
@@ -86,6 +95,7 @@ void po__autopilot_step(po__autopilot_state *st, const po__autopilot_params *p,
     st->episodes++;
     st->emergency_done = 0;
     st->last_helped = 0;
+    st->held = 0;
     act(st, wanted, 0, in, d);
     return;
   }
@@ -96,26 +106,30 @@ void po__autopilot_step(po__autopilot_state *st, const po__autopilot_params *p,
     d->moved_out = !(trig & PO__TRIGGER_FORECAST);
     d->helped = !escalating_danger;
     st->last_helped = d->helped;
-    if (!d->helped && st->grade < PO_GRADE_EMERGENCY) {
-      act(st, max_grade((po_grade)(st->grade + 1), wanted), 0, in, d);
-      return;
-    }
+    st->held = !d->helped && st->grade < PO_GRADE_EMERGENCY;
+  }
+  if (st->held && may_escalate(p, in, (po_grade)(st->grade + 1))) {
+    st->held = 0;
+    act(st, max_grade((po_grade)(st->grade + 1), wanted), 0, in, d);
+    return;
   }
   if (clear_of_danger(p, in)) {
     if (!st->awaiting_check) {
       st->grade = PO_GRADE_NONE;
+      st->held = 0;
       d->rearmed = 1;
     }
     return;
   }
   if (wanted > st->grade) { /* worse than what was done: no waiting */
+    st->held = 0;
     act(st, wanted, 0, in, d);
     return;
   }
-  /* The danger came back after a helpful action, or nothing is left to escalate to: the same
-   * grade again once the cool-down has passed. */
+  /* The danger came back after a helpful action, or the next grade is held back, or nothing is
+   * left to escalate to: the same grade again once the cool-down has passed. */
   if (!st->awaiting_check && escalating_danger &&
-      (st->last_helped || st->grade == PO_GRADE_EMERGENCY) &&
+      (st->last_helped || st->held || st->grade == PO_GRADE_EMERGENCY) &&
       in->t_seconds - st->last_action_t >= p->cooldown_seconds)
     act(st, st->grade, 1, in, d);
 }

@@ -16,10 +16,12 @@
  *   pressure PSI full avg10 >= PO__AUTOPILOT_PSI_FULL: normal (the kernel already stalls).
  * An episode starts at the wanted grade. An action is checked once PO__AUTOPILOT_SETTLE samples
  * have followed it: it helped when no forecast or pressure danger remains. When it did not and
- * such a danger remains, the next grade acts at once (so warn lasts a few samples); a worse
- * wanted grade acts at once at any time; a forecast or pressure danger that comes back after a
- * helpful action, or persists at the emergency grade, repeats the grade once the cool-down has
- * passed (the emergency's checkpoint and flight record run once per episode). The level alone never escalates (a job that
+ * such a danger remains, the next grade acts at once (so warn lasts a few samples), except the
+ * emergency, which a failed check reaches only when the limit is within half the horizon (or
+ * under pressure): until then the grade is held and repeated. A worse wanted grade acts at once
+ * at any time; a forecast or pressure danger that comes back after a helpful action, persists
+ * while the next grade is held, or persists at the emergency grade, repeats the grade once the
+ * cool-down has passed (the emergency's checkpoint and flight record run once per episode). The level alone never escalates (a job that
  * sits steadily above its threshold is not dying). The episode ends, re-arming, when the level is
  * below threshold - hysteresis, the time to limit is none or beyond horizon * (1 + hysteresis),
  * and pressure is gone; a new episode within the cool-down of the last action waits unless it
@@ -57,6 +59,7 @@ typedef struct po__autopilot_state {
   po_grade grade;         /* the grade acted at in this episode; NONE: armed */
   int awaiting_check;     /* the last action is not checked yet */
   int last_helped;        /* the last checked action helped */
+  int held;               /* its check failed, but the next grade is held back (see below) */
   int emergency_done;     /* the emergency actions ran in this episode */
   unsigned samples_since; /* samples since the last action */
   double last_action_t;   /* seconds; -inf before any */
