@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "monitor/autopilot.h"
 #include "optimizer.h"
+#include "report/report_build.h"
 #include "support/support.h"
 
 static const po__autopilot_params P = {60, 0.05, 5};
@@ -344,6 +345,17 @@ static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
   /* full resolution: one row per pushed sample, one second apart */
   assert_true(cJSON_GetArrayItem(ts, 1)->valuedouble - cJSON_GetArrayItem(ts, 0)->valuedouble == 1);
   assert_non_null(get(get(po_report_json(fl), "memory"), "forecast"));
+  /* a run report of the killed job takes the flight record in */
+  po_report *run_rep;
+  assert_int_equal(po_report_create(NULL, &run_rep), 0);
+  assert_int_equal(po__report_add_flight(run_rep, run_rep, flight), PO_EINVAL); /* not a record */
+  assert_int_equal(po__report_add_flight(run_rep, fl, flight), 0);
+  const cJSON *rf = get(po_report_json(run_rep), "flight");
+  assert_string_equal(get(rf, "path")->valuestring, flight);
+  assert_string_equal(get(get(rf, "forecast"), "trend")->valuestring, "rising");
+  assert_true(cJSON_GetArraySize(get(get(rf, "autopilot"), "actions")) >= 4);
+  assert_int_equal(cJSON_GetArraySize(get(get(rf, "samples"), "t_seconds")), n);
+  po_report_destroy(run_rep);
   po_report_destroy(fl);
   po_optimizer_destroy(opt);
 }

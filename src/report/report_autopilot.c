@@ -108,3 +108,31 @@ void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
     for (size_t i = 0; i < rows && !w->err; i++) po__j_num(w, arr, NULL, po__recent_at(r, c, i));
   }
 }
+
+int po__report_add_flight(po_report *rep, const po_report *flight, const char *path) {
+  cJSON *root = (cJSON *)po_report_json(rep);
+  const cJSON *froot = po_report_json(flight);
+  const cJSON *fl = cJSON_GetObjectItemCaseSensitive(froot, "flight");
+  if (!root || !cJSON_IsObject(fl)) return PO_EINVAL;
+  const cJSON *mem = cJSON_GetObjectItemCaseSensitive(froot, "memory");
+  po__jw w = {0};
+  cJSON *copy = cJSON_Duplicate(fl, 1);
+  if (!copy) return PO_ENOMEM;
+  po__j_str(&w, copy, "path", path ? path : "");
+  /* what the job saw and did in its last moments, beside the samples */
+  const char *keys[] = {"forecast", "autopilot", "limit_bytes", "limit_source"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0] && !w.err; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(mem, keys[i]);
+    if (v) po__j_add(&w, copy, keys[i], cJSON_Duplicate(v, 1));
+  }
+  if (w.err) {
+    cJSON_Delete(copy);
+    return w.err;
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(root, "flight");
+  if (!cJSON_AddItemToObject(root, "flight", copy)) {
+    cJSON_Delete(copy);
+    return PO_ENOMEM;
+  }
+  return 0;
+}

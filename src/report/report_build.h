@@ -74,6 +74,10 @@ void po__report_cache(po__jw *w, cJSON *root, const po__cache_snapshot *caches, 
 /* memory.forecast and memory.autopilot (report_autopilot.c). */
 void po__report_autopilot(po__jw *w, cJSON *mem, const po__sampler_snapshot *s,
                           const po__flight *flight);
+/* Adds a flight record's `flight` section to rep (a run report of a job that was killed), with
+ * the forecast, autopilot and limit it had (from its `memory`) and the file it came from.
+ * PO_EINVAL when `flight` is not a flight record; PO_ENOMEM. */
+int po__report_add_flight(po_report *rep, const po_report *flight, const char *path);
 /* The flight record's `flight` section: why, and the recent samples at full resolution. */
 void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
                        const po__flight *flight);
