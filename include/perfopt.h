@@ -103,6 +103,14 @@ typedef struct po_config {
   double threshold_hysteresis;   /* THRESHOLD_HYSTERESIS (ratio, 0.05) */
   int64_t threshold_cooldown_ms; /* THRESHOLD_COOLDOWN_MS (0 .. 86400000, 5000) */
   int64_t series_capacity;       /* SERIES_CAPACITY (points kept per series, 4096) */
+  int64_t memory_limit_bytes;    /* MEMORY_LIMIT_BYTES (a budget below the machine's or the
+                                  * cgroup's limit that becomes the effective limit; 0 = none) */
+  int autopilot;                 /* AUTOPILOT (bool, true): graded memory actions on the forecast */
+  double autopilot_horizon_seconds; /* AUTOPILOT_HORIZON_SECONDS (act when the limit is nearer
+                                     * than this, 60) */
+  double forecast_window_seconds;   /* FORECAST_WINDOW_SECONDS (samples the trend uses, 60) */
+  char flight_record_path[256];     /* FLIGHT_RECORD_PATH ("" = next to PERFOPT_OUT, else
+                                     * perfopt-flight.json in the working directory) */
   /* cache */
   int64_t cache_budget_bytes; /* CACHE_BUDGET_BYTES (default budget, 268435456) */
   int cache_policy;           /* CACHE_POLICY ("sieve" | "s3fifo" | "lru") */
@@ -373,6 +381,19 @@ typedef struct po_gpu_info {
 PO_API int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, size_t *count,
                         char *reason, size_t reason_len);
 
+/* Where the effective memory limit comes from: the machine (MemTotal), a cgroup's hard limit (v2
+ * memory.max, v1 limit_in_bytes or a parent's hierarchical_memory_limit), a cgroup v2 soft limit
+ * (memory.high: the kernel throttles and reclaims above it), or the configured budget
+ * MEMORY_LIMIT_BYTES. The lowest one is in force. */
+typedef enum {
+  PO_LIMIT_SYSTEM = 0,
+  PO_LIMIT_CGROUP = 1,
+  PO_LIMIT_CGROUP_HIGH = 2,
+  PO_LIMIT_CONFIG = 3
+} po_limit_source;
+/* "system", "cgroup", "cgroup_high", "config" (the report's strings). */
+PO_API const char *po_limit_source_name(po_limit_source s);
+
 /* What this machine is: for reports and for hardware-aware defaults. */
 typedef struct po_hardware {
   char hostname[256];
@@ -385,9 +406,18 @@ typedef struct po_hardware {
   double cgroup_cpu_limit;     /* cgroup cpu.max quota / period in cores; 0 = no limit */
   uint64_t memory_total_bytes; /* MemTotal */
   uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
-  uint64_t memory_limit_bytes;      /* the cgroup limit when set, else memory_total_bytes */
-  int limit_from_cgroup;            /* 1 when memory_limit_bytes is the cgroup's */
+  uint64_t memory_limit_bytes;      /* the lowest limit in force (po_limit_source) */
+  int limit_from_cgroup;            /* 1 when memory_limit_bytes is a cgroup's (hard or soft) */
   int cgroup_version;               /* 2, 1, or 0 when no memory cgroup was found */
+  po_limit_source memory_limit_source;
+  uint64_t cgroup_memory_high_bytes; /* v2 memory.high, 0 = none */
+  uint64_t cgroup_swap_max_bytes;    /* v2 memory.swap.max; v1 memsw (memory + swap); 0 = none */
+  uint64_t memory_budget_bytes;      /* MEMORY_LIMIT_BYTES, 0 = none */
+  /* where each limit was read ("cgroup v2 /sys/fs/cgroup/a/memory.max"; "" = none) */
+  char memory_max_from[192];
+  char memory_high_from[192];
+  char swap_max_from[192];
+  char cpu_limit_from[192];
   size_t gpu_count;
   size_t gpus_dropped;  /* devices beyond PO_GPU_MAX_DEVICES */
   po_gpu_info gpus[8];  /* the first 8 devices (gpu_count may be larger) */
@@ -470,7 +500,6 @@ typedef struct po_disk_usage {
   double busy_ratio; /* 0..1 */
 } po_disk_usage;
 
-typedef enum { PO_LIMIT_SYSTEM = 0, PO_LIMIT_CGROUP = 1 } po_limit_source;
 
 /* Sources a sample could not read (bit set = missing this time). */
 enum {
@@ -510,13 +539,17 @@ typedef struct po_system_sample {
   uint64_t swap_free_bytes;
   uint64_t swap_used_bytes;
 
-  /* cgroup (v2 memory.max / memory.current; v1 memory.limit_in_bytes / usage_in_bytes) */
-  int in_cgroup_limit;              /* 1 when a memory limit below "max" is set */
+  /* cgroup (v2 memory.max / memory.current; v1 memory.limit_in_bytes / usage_in_bytes), the
+   * tightest limit from the process's cgroup up to the root */
+  int in_cgroup_limit;              /* 1 when a memory limit (hard or soft) is set */
   uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
+  uint64_t cgroup_memory_high_bytes; /* v2 memory.high (soft); 0 = none */
+  uint64_t cgroup_swap_max_bytes;   /* v2 memory.swap.max; v1 memsw (memory + swap); 0 = none */
   uint64_t cgroup_memory_current_bytes;
-  /* The limit a job judges its memory against: the cgroup limit when set (and below system
-   * total), else the system total. effective_available is limit - current in a cgroup, capped by
-   * the system's MemAvailable; else MemAvailable. */
+  /* The limit a job judges its memory against: the lowest of the system total, the cgroup's hard
+   * and soft limits and MEMORY_LIMIT_BYTES (po_probe_create's config). effective_available is
+   * limit - the job's usage (the cgroup's working set in a cgroup, this process's RSS under a
+   * budget outside one), capped by the system's MemAvailable; else MemAvailable. */
   po_limit_source limit_source;
   uint64_t memory_limit_bytes;
   uint64_t effective_available_bytes;
@@ -634,7 +667,19 @@ typedef struct po_sample {
     int64_t memory_used_bytes;
     int64_t memory_total_bytes;
     double utilization_ratio;
+    double time_to_limit_seconds;    /* forecast against memory_total_bytes; -1 none */
+    double growth_bytes_per_second;  /* the forecast's trend; 0 unknown */
+    int grade;                       /* po_grade in force for this device */
   } gpus[PO_SAMPLE_MAX_GPUS];
+  /* memory pressure (PSI avg10 of /proc/pressure/memory) as ratios 0..1; -1 unknown */
+  double memory_pressure_some_ratio;
+  double memory_pressure_full_ratio;
+  /* The forecast (docs/api.md, "Memory autopilot"): when memory_used_bytes reaches
+   * memory_limit_bytes at the robust trend of the recent samples; -1 when usage is flat or
+   * falling or too few samples were taken; 0 at or over the limit. */
+  double memory_time_to_limit_seconds;
+  double memory_growth_bytes_per_second; /* the trend (Theil-Sen over the window); 0 unknown */
+  int memory_grade;                      /* po_grade in force for host memory */
 } po_sample;
 
 /* Starts the background sampler (the seed's _start_monitoring); 0 when already running. The
@@ -680,6 +725,19 @@ PO_API const char *po_metric_name(po_metric m);
 
 typedef enum { PO_CLEANUP_NORMAL = 0, PO_CLEANUP_AGGRESSIVE = 1 } po_cleanup_level;
 
+/* The memory autopilot's grades, in escalation order (docs/api.md, "Memory autopilot"): warn
+ * (listeners are told, nothing is freed), normal cleanup, aggressive cleanup, emergency
+ * (aggressive cleanup, the flight record, the checkpoint handlers). */
+typedef enum {
+  PO_GRADE_NONE = 0,
+  PO_GRADE_WARN = 1,
+  PO_GRADE_NORMAL = 2,
+  PO_GRADE_AGGRESSIVE = 3,
+  PO_GRADE_EMERGENCY = 4
+} po_grade;
+/* "none", "warn", "normal", "aggressive", "emergency". */
+PO_API const char *po_grade_name(po_grade g);
+
 /* What a pressure listener or threshold callback receives. Valid only during the call. */
 typedef struct po_pressure_event {
   double t_seconds;
@@ -689,6 +747,8 @@ typedef struct po_pressure_event {
   double threshold;        /* ratio in force (0 for PO_METRIC_MANUAL) */
   po_cleanup_level level;  /* how hard to clean: aggressive when far over the threshold */
   const po_sample *sample; /* the sample that fired (NULL for PO_METRIC_MANUAL) */
+  po_grade grade;          /* memory firings: the autopilot's grade (NONE for cpu, disk, manual) */
+  double time_to_limit_seconds; /* the forecast when it fired; -1 none */
 } po_pressure_event;
 
 /* A pressure listener: caches register one to shrink themselves, and a program registers one as
@@ -749,6 +809,23 @@ PO_API int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_clea
 PO_API int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanup_level level,
                              po_cleanup_result *out);
 
+/* --- Memory autopilot: the emergency handler -------------------------------------------- */
+
+/* A "checkpoint now" handler: called when the memory autopilot reaches its emergency grade (the
+ * limit is a few seconds away, or cleanup did not move it out of the horizon), once per episode,
+ * on the sampler thread, after an aggressive cleanup and after the flight record was written.
+ * ev->grade is PO_GRADE_EMERGENCY and ev->time_to_limit_seconds the forecast. It should save
+ * what the job cannot afford to lose, quickly. It must not call po_monitor_stop() nor register
+ * or unregister handlers. */
+typedef void (*po_checkpoint_fn)(const po_pressure_event *ev, void *user);
+/* Registers fn (`name` copied, 63 bytes kept); at most 16: PO_EFULL beyond. Handlers run in
+ * registration order. */
+PO_API int po_checkpoint_register(po_optimizer *opt, const char *name, po_checkpoint_fn fn,
+                                  void *user, int *id_out);
+/* After it returns the handler is not running and will not be called. PO_ENOENT for an unknown
+ * id. */
+PO_API int po_checkpoint_unregister(po_optimizer *opt, int id);
+
 /* --- Memory guard ----------------------------------------------------------------------- */
 
 /* Contract for guarded operations: return 0 on success, PO_EOOM when they ran out of memory
@@ -757,11 +834,24 @@ PO_API int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanu
  * same ctx and what guarantees the caller's data survives an out-of-memory. */
 typedef int (*po_guard_fn)(void *ctx);
 
+/* A step's memory as a function of its batch size (po_batch_probe measures it): memory =
+ * fixed_bytes + bytes_per_sample * batch, above what was in use before the step. */
+typedef struct po_batch_model {
+  double fixed_bytes;
+  double bytes_per_sample;
+} po_batch_model;
+
 typedef struct po_guard_options {
   const char *name;      /* for the report (NULL: "guard") */
   int device;            /* -1: system/cgroup memory; >= 0: that GPU's free memory */
   double headroom_ratio; /* extra share of required_bytes kept free (0: none) */
   int cleanup_after;     /* cleanup level run after the operation, -1 none (default NORMAL) */
+  /* Batched operations: with both set, required_bytes 0 means the model's memory at *batch, and
+   * an out-of-memory from primary lowers *batch (which primary reads through its ctx) to what the
+   * model says fits after the aggressive cleanup and runs primary once more before the
+   * fallback. */
+  const po_batch_model *batch_model;
+  int64_t *batch;
 } po_guard_options;
 /* Defaults: name "guard", device -1, headroom 0, cleanup_after PO_CLEANUP_NORMAL. */
 PO_API void po_guard_options_init(po_guard_options *o);
@@ -771,6 +861,7 @@ typedef struct po_guard_result {
   int primary_rc; /* primary's return code (0 when it did not run) */
   int64_t required_bytes;
   int64_t available_bytes; /* measured before the decision (-1 unknown) */
+  int64_t retried_batch;   /* the batch primary was run at again after an out-of-memory (0: none) */
 } po_guard_result;
 
 /* The seed's knowledge-transfer safeguard. Checks available memory (after cleanup if short);
@@ -803,6 +894,59 @@ typedef struct po_batch_request {
  * of 8 or a power of two. Returns PO_EINVAL for a bad request, PO_ETOOBIG when not even the
  * smallest step (8 or 1) fits; *batch_out is then 0. opt may be NULL. */
 PO_API int po_batch_advise(po_optimizer *opt, const po_batch_request *req, int64_t *batch_out);
+
+/* Batch size from measured memory, not from crashes (docs/api.md, "Batch probe"). The caller's
+ * step runs at two or three small batch sizes; perfopt measures the peak memory increment of
+ * each, fits memory = fixed + per_sample * batch, proposes the largest batch that fits the
+ * effective available memory minus a margin, and validates it with one step, halving only if
+ * that step still runs out of memory. */
+
+/* One step (forward and backward) at `batch`: 0, PO_EOOM when it ran out of memory (leaving the
+ * job able to continue, e.g. after catching a CUDA OOM), or another PO_E* code (stops the probe). */
+typedef int (*po_batch_step_fn)(int64_t batch, void *user);
+/* The caller's memory measure, e.g. a framework's peak allocated bytes: called before and after
+ * each step; the step's increment is after - before. */
+typedef int64_t (*po_batch_measure_fn)(void *user);
+/* Distributed jobs: combines one rank's proposal with the others' (their minimum, e.g. through
+ * an all-reduce the caller already has) and returns it. No MPI dependency. */
+typedef int64_t (*po_batch_reduce_fn)(int64_t batch, void *user);
+
+typedef struct po_batch_probe_options {
+  int64_t sizes[3];        /* batch sizes measured (ascending; 0 ends the list; {0}: 1, 4, 16;
+                            * the third is skipped when the first two say it needs more than half
+                            * of the usable memory) */
+  int device;              /* -1 host memory, >= 0 that GPU (NVML used memory) */
+  po_batch_measure_fn measure; /* NULL: peak RSS (host) or NVML used memory (GPU) */
+  void *measure_user;
+  int64_t available_bytes; /* 0: the effective available memory (cgroup-aware), or the GPU's free */
+  double headroom_ratio;   /* share of available kept free (0: 0.05) */
+  int64_t max_batch;       /* cap (0: none) */
+  int64_t multiple;        /* round down to a multiple of this (0 or 1: any) */
+  po_batch_reduce_fn reduce; /* NULL: single process */
+  void *reduce_user;
+} po_batch_probe_options;
+/* Zeroes *o and sets device -1. */
+PO_API void po_batch_probe_options_init(po_batch_probe_options *o);
+
+typedef struct po_batch_probe_result {
+  int64_t batch;           /* validated: one step ran at this size */
+  int64_t proposed_batch;  /* what the model proposed before validation */
+  po_batch_model model;
+  int64_t available_bytes; /* what the proposal was sized against */
+  int steps;               /* step calls: measurements + validation + fallbacks */
+  int fallbacks;           /* halvings after an out-of-memory validation */
+  int nmeasured;
+  int64_t measured_batch[3];
+  int64_t measured_bytes[3]; /* peak increment of each measured step */
+} po_batch_probe_result;
+
+/* Runs the probe. Returns 0 with out->batch; PO_EOOM when a measuring step runs out of memory or
+ * even the smallest batch fails validation; PO_ERANGE when memory does not grow with the batch
+ * (nothing to size: set max_batch); PO_ETOOBIG when no batch fits; the step's own error; PO_EINVAL
+ * for bad options. out is filled as far as the probe got. opt NULL: no optimizer (the machine is
+ * probed directly). Recorded in the report's memory.batch_probes when opt is given. */
+PO_API int po_batch_probe(po_optimizer *opt, po_batch_step_fn step, void *user,
+                          const po_batch_probe_options *o, po_batch_probe_result *out);
 
 /* --- Phases ----------------------------------------------------------------------------- */
 

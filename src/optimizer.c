@@ -15,17 +15,55 @@ static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static po_optimizer *default_opt;
 static int default_failed;
 
+/* The autopilot's emergency, once per episode: the flight record first (it must exist if the
+ * kill follows), then the user's checkpoint handlers, then the record again with what they did. */
+static void emergency(po_optimizer *opt, const po_pressure_event *ev, po__actions *acts) {
+  char reason[160];
+  if (ev->time_to_limit_seconds >= 0)
+    snprintf(reason, sizeof reason, "%s limit forecast in %.1f s; cleanup did not move it out",
+             po_metric_name(ev->metric), ev->time_to_limit_seconds);
+  else
+    snprintf(reason, sizeof reason, "%s at %.1f%% of its limit", po_metric_name(ev->metric),
+             100 * ev->value);
+  po__log(0, "perfopt: memory emergency: %s; writing the flight record", reason);
+  int rc = po__optimizer_flight_record(opt, ev, reason);
+  po__actions_add(acts, rc ? "flight_record:failed" : "flight_record");
+  if (po__memory_checkpoint(opt->memory, ev, acts) > 0) po__optimizer_flight_record(opt, ev, reason);
+}
+
 /* A threshold firing: memory pressure runs the whole registry, GPU memory pressure the GPU
  * handlers; CPU and disk pressure cannot be relieved by freeing memory, so only the listeners
- * hear about them. */
-static int64_t on_firing(const po_pressure_event *ev, po__actions *acts, void *user) {
+ * hear about them. The autopilot's warn grade only tells the listeners. */
+static int64_t on_firing(const po_pressure_event *ev, unsigned flags, po__actions *acts,
+                         void *user) {
   po_optimizer *opt = user;
   int type = ev->metric == PO_METRIC_MEMORY       ? PO_RESOURCE_ALL
              : ev->metric == PO_METRIC_GPU_MEMORY ? PO_RESOURCE_GPU
                                                   : PO__RESOURCE_NONE;
+  if (ev->grade == PO_GRADE_WARN) {
+    type = PO__RESOURCE_NONE;
+    po__log(1, "perfopt: %s limit forecast in %.0f s at the current trend", po_metric_name(ev->metric),
+            ev->time_to_limit_seconds);
+  }
   po_cleanup_result res = {0, 0, 0, 0};
   po__memory_cleanup(opt->memory, ev->level, type, 0, ev, &res, acts);
+  if (flags & PO__FIRING_FIRST_EMERGENCY) emergency(opt, ev, acts);
   return res.freed_bytes;
+}
+
+/* FLIGHT_RECORD_PATH, else PERFOPT_OUT with ".flight.json" for its ".json", else
+ * perfopt-flight.json in the working directory. */
+static void flight_path(const po_config *cfg, char *out, size_t len) {
+  const char *env = getenv("PERFOPT_OUT");
+  if (cfg->flight_record_path[0]) {
+    po__strlcpy(out, cfg->flight_record_path, len);
+  } else if (env && *env) {
+    size_t n = strlen(env);
+    if (n > 5 && !strcmp(env + n - 5, ".json")) n -= 5;
+    snprintf(out, len, "%.*s.flight.json", (int)n, env);
+  } else {
+    po__strlcpy(out, "perfopt-flight.json", len);
+  }
 }
 
 static int load_config(const po_config *cfg, po_config *out) {
@@ -45,6 +83,8 @@ static int load_config(const po_config *cfg, po_config *out) {
 /* Creates the engines in dependency order; on failure the caller destroys what exists. */
 static int wire(po_optimizer *opt) {
   int rc = po_hardware_probe(&opt->cfg, 0, &opt->hw);
+  flight_path(&opt->cfg, opt->flight.path, sizeof opt->flight.path);
+  opt->flight.last_t_seconds = -1;
   if (!rc) rc = po_thresholds_resolve(&opt->cfg, &opt->hw, &opt->th);
   if (!rc) rc = po_gpu_session_create(&opt->cfg, &opt->gpu);
   if (!rc) rc = po__memory_create(&opt->cfg, opt->gpu, &opt->memory);
@@ -72,12 +112,14 @@ int po_optimizer_create(const po_config *cfg, po_optimizer **out) {
     return rc;
   }
   pthread_mutex_init(&opt->lock, NULL);
+  pthread_mutex_init(&opt->flight_mu, NULL);
   opt->created_unix_seconds = po__unix_seconds();
   rc = wire(opt);
   if (rc) {
     po__set_last_error(rc, rc == PO_ENOMEM ? "out of memory creating the optimizer"
                                            : "the optimizer's engines could not start");
     unwire(opt);
+    pthread_mutex_destroy(&opt->flight_mu);
     pthread_mutex_destroy(&opt->lock);
     free(opt);
     return rc;
@@ -168,6 +210,7 @@ void po_optimizer_destroy(po_optimizer *opt) {
   opt->server = NULL;
   if (last && out_path()) keep_report(opt);
   unwire(opt);
+  pthread_mutex_destroy(&opt->flight_mu);
   pthread_mutex_destroy(&opt->lock);
   free(opt);
 }

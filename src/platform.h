@@ -24,6 +24,11 @@
  * and sys/ laid out like the real ones). po_probe_create resolves the root from the config. */
 int po__probe_create_at(const char *root, po_probe **out);
 
+/* A configured budget (MEMORY_LIMIT_BYTES; <= 0: none) that becomes the effective limit when it
+ * is below the machine's and the cgroup's (po_limit_source PO_LIMIT_CONFIG). po_probe_create sets
+ * it from the config. */
+void po__probe_set_memory_budget(po_probe *p, int64_t bytes);
+
 /* Reads fd to its end (retrying on EINTR) into dst, at most len - 1 bytes, NUL-terminated.
  * Returns the length read (the file may be longer). Does not close fd. */
 ssize_t po__read_fd_text(int fd, char *dst, size_t len);
@@ -51,6 +56,12 @@ int po__self_argv(char **buf, const char **argv, size_t max, size_t *argc);
 
 /* The process's peak RSS (getrusage ru_maxrss), or -1. */
 int64_t po__self_peak_rss_bytes(void);
+
+/* Resets the kernel's peak RSS of this process to its current RSS (writes 5 to
+ * /proc/self/clear_refs, Linux 4.0). 0, or PO_ENOTSUP. */
+int po__self_reset_peak_rss(void);
+/* VmHWM of /proc/self/status (the peak RSS since the last reset), or -1. */
+int64_t po__self_hwm_bytes(void);
 
 /* ---- parsers (exposed for tests and fuzzing) --------------------------------------------- */
 /* Why hand parsers: no library parses /proc, sscanf is slow and locale-dependent, and a sample
@@ -118,6 +129,9 @@ int po__parse_cpu_list(const char *s);
  * Never fails on a missing source: fields stay 0 / empty. Returns 0, PO_EINVAL, or PO_ENOMEM when
  * an allocation failed (the facts would be incomplete). */
 int po__hw_facts(const char *root, const char *nvml_library, po_hardware *out);
+/* The same with a configured memory budget (MEMORY_LIMIT_BYTES, 0: none). */
+int po__hw_facts_budget(const char *root, const char *nvml_library, int64_t budget_bytes,
+                        po_hardware *out);
 
 /* ---- NVML ------------------------------------------------------------------------------- */
 

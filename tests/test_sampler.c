@@ -404,8 +404,10 @@ static void test_gpu_threshold_fires_per_device_with_gpu_cleanup(void **state) {
   assert_true(cJSON_GetObjectItem(d1, "memory_total_bytes")->valuedouble == (double)(16ll << 30));
   const cJSON *series =
       cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "resources"), "series");
-  assert_int_equal(cJSON_GetArraySize(series), 8 + 2 * 4);
+  assert_int_equal(cJSON_GetArraySize(series), 9 + 2 * 4);
   assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(series, 8), "name")->valuestring,
+                      "memory_time_to_limit_seconds");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(series, 9), "name")->valuestring,
                       "gpu0_memory_used_bytes");
   po_report_destroy(rep);
   po_optimizer_destroy(opt);

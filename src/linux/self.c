@@ -70,3 +70,26 @@ int po__self_argv(char **buf, const char **argv, size_t max, size_t *argc) {
   *argc = n;
   return 0;
 }
+
+int po__self_reset_peak_rss(void) {
+  int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return PO_ENOTSUP;
+  ssize_t n;
+  do n = write(fd, "5", 1); /* 5: reset the peak RSS (Linux 4.0) */
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  return n == 1 ? 0 : PO_ENOTSUP;
+}
+
+int64_t po__self_hwm_bytes(void) {
+  char buf[4096];
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = po__read_fd_text(fd, buf, sizeof buf);
+  close(fd);
+  const char *p = n > 0 ? strstr(buf, "\nVmHWM:") : NULL;
+  if (!p) return -1;
+  char *end;
+  unsigned long long kb = strtoull(p + 7, &end, 10);
+  return end == p + 7 ? -1 : (int64_t)kb * 1024;
+}

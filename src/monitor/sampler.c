@@ -97,6 +97,18 @@ struct po__sampler {
   /* firings, newest PO__SAMPLER_EVENTS kept */
   po__ring ev_ring;
   po__sampler_event events[PO__SAMPLER_EVENTS];
+  /* forecast and autopilot (mu): resource 0 is host memory, 1 + g GPU g */
+  po__recent *recent; /* allocated with the series, at the first sample */
+  int autopilot;
+  po__autopilot_params ap_params;
+  double window_s;
+  size_t resources;
+  po__forecast fc[PO__SAMPLER_RESOURCES];
+  po__autopilot_state ap[PO__SAMPLER_RESOURCES];
+  double level_since[PO__SAMPLER_RESOURCES]; /* the forecast's level ignores older samples */
+  uint64_t ap_pending[PO__SAMPLER_RESOURCES]; /* record awaiting its check (0: none) */
+  po__ring ap_ring;
+  po__ap_record ap_records[PO__SAMPLER_ACTIONS];
 };
 
 static uint64_t thread_cpu_ns(void) {
@@ -183,7 +195,9 @@ static int ensure_probe(po__sampler *s) {
   }
   s->probe_stale = 0;
   if (s->probe) return 0;
-  return po__probe_create_at(s->cfg.proc_root, &s->probe);
+  int rc = po__probe_create_at(s->cfg.proc_root, &s->probe);
+  if (!rc) po__probe_set_memory_budget(s->probe, s->cfg.memory_limit_bytes);
+  return rc;
 }
 
 static double ratio_or_unknown(int known, double v) {
@@ -226,6 +240,10 @@ static void fill_system(const po_system_sample *y, po_sample *out) {
                                  ? (int64_t)(y->memory_limit_bytes - y->effective_available_bytes)
                                  : 0;
   }
+  if (y->has_pressure) {
+    out->memory_pressure_some_ratio = y->pressure_some_avg10 / 100.0;
+    out->memory_pressure_full_ratio = y->pressure_full_avg10 / 100.0;
+  }
   if (y->has_rates && !(y->missing & PO_PROBE_MISSING_DISKSTATS)) {
     out->disk_read_bytes_per_second = y->disk_read_bytes_per_second;
     out->disk_write_bytes_per_second = y->disk_write_bytes_per_second;
@@ -241,6 +259,8 @@ static void sample_unknown(po_sample *out) {
   out->process_rss_bytes = out->process_peak_rss_bytes = -1;
   out->disk_read_bytes_per_second = out->disk_write_bytes_per_second = -1;
   out->disk_busy_ratio = -1;
+  out->memory_pressure_some_ratio = out->memory_pressure_full_ratio = -1;
+  out->memory_time_to_limit_seconds = -1;
 }
 
 /* Reads everything into *out. Missing sources leave their fields at -1. */
@@ -268,18 +288,30 @@ static void take_sample(po__sampler *s, po_sample *out) {
     out->gpus[i].memory_used_bytes = (int64_t)s->gpus[i].memory_used_bytes;
     out->gpus[i].memory_total_bytes = (int64_t)s->gpus[i].memory_total_bytes;
     out->gpus[i].utilization_ratio = s->gpus[i].utilization_gpu_ratio;
+    out->gpus[i].time_to_limit_seconds = -1;
   }
 }
 
 /* ---- series and thresholds (mu held) ------------------------------------------------------ */
 
+/* The series and the recent ring, both sized at the first sample (when the GPU count is known):
+ * every later tick allocates nothing. */
 static int ensure_series(po__sampler *s, size_t gpus) {
   if (s->series) return 0;
+  size_t rows = po__recent_rows_for(s->window_s > 60 ? s->window_s : 60, interval_s(s));
+  s->recent = po__recent_create(rows, gpus);
+  if (!s->recent) return PO_ENOMEM;
+  s->resources = 1 + gpus;
   size_t cap = s->cfg.series_capacity > 4 ? (size_t)s->cfg.series_capacity : 4;
-  s->series = po__series_create(cap, COL_FIXED + 2 * gpus, SERIES_MAX_BYTES);
-  if (!s->series) return PO_ENOMEM;
+  s->series = po__series_create(cap, COL_FIXED + 1 + 2 * gpus, SERIES_MAX_BYTES);
+  if (!s->series) {
+    po__recent_destroy(s->recent);
+    s->recent = NULL;
+    return PO_ENOMEM;
+  }
   for (size_t c = 0; c < COL_FIXED; c++)
     po__series_add_column(s->series, fixed_cols[c].name, fixed_cols[c].unit);
+  po__series_add_column(s->series, "memory_time_to_limit_seconds", "seconds");
   for (size_t g = 0; g < gpus; g++) {
     char name[PO__SERIES_NAME_LEN];
     snprintf(name, sizeof name, "gpu%zu_memory_used_bytes", g);
@@ -296,8 +328,8 @@ static double known(double v) {
 }
 
 static void push_series(po__sampler *s, const po_sample *smp) {
-  if (ensure_series(s, (size_t)smp->gpu_count) != 0) return;
-  double v[COL_FIXED + 2 * PO_SAMPLE_MAX_GPUS];
+  if (!s->series) return;
+  double v[COL_FIXED + 1 + 2 * PO_SAMPLE_MAX_GPUS];
   v[COL_CPU] = known(smp->cpu_utilization_ratio);
   v[COL_PROC_CPU] = known(smp->process_cpu_ratio);
   v[COL_MEM_USED] = known((double)smp->memory_used_bytes);
@@ -306,10 +338,11 @@ static void push_series(po__sampler *s, const po_sample *smp) {
   v[COL_DISK_READ] = known(smp->disk_read_bytes_per_second);
   v[COL_DISK_WRITE] = known(smp->disk_write_bytes_per_second);
   v[COL_DISK_BUSY] = known(smp->disk_busy_ratio);
+  v[COL_FIXED] = known(smp->memory_time_to_limit_seconds);
   for (size_t g = 0; g < s->series_gpus; g++) {
     int have = (int)g < smp->gpu_count;
-    v[COL_FIXED + 2 * g] = have ? known((double)smp->gpus[g].memory_used_bytes) : NAN;
-    v[COL_FIXED + 2 * g + 1] = have ? known(smp->gpus[g].utilization_ratio) : NAN;
+    v[COL_FIXED + 1 + 2 * g] = have ? known((double)smp->gpus[g].memory_used_bytes) : NAN;
+    v[COL_FIXED + 1 + 2 * g + 1] = have ? known(smp->gpus[g].utilization_ratio) : NAN;
   }
   po__series_push(s->series, smp->t_seconds, v);
 }
@@ -332,12 +365,86 @@ static void resolve_gpu_thresholds(po__sampler *s) {
 }
 
 typedef struct firing {
+  double value, threshold;
+  double time_to_limit;
+  uint64_t record_id; /* the autopilot's record of this action (0: none) */
   po_metric metric;
   int device;
-  double value, threshold;
+  po_grade grade; /* the autopilot's (memory metrics with AUTOPILOT on); else NONE */
+  unsigned flags; /* PO__FIRING_* */
 } firing;
 
-static size_t check_thresholds(po__sampler *s, const po_sample *smp, firing *out) {
+/* ---- forecast and autopilot (mu held) ------------------------------------------------------ */
+
+static int resource_of(po_metric metric, int device) {
+  return metric == PO_METRIC_GPU_MEMORY ? 1 + device : 0;
+}
+
+static po__ap_record *record_by_id(po__sampler *s, uint64_t id) {
+  const po__ring *r = &s->ap_ring;
+  if (id == 0 || id > r->total || r->total - id >= r->len) return NULL;
+  return &s->ap_records[po__ring_at(r, r->len - 1 - (size_t)(r->total - id), PO__SAMPLER_ACTIONS)];
+}
+
+/* Appends the sample to the recent ring and writes the forecast of host memory and of each GPU
+ * into it (the forecast is part of every sample). */
+static void forecast(po__sampler *s, po_sample *smp) {
+  if (ensure_series(s, (size_t)smp->gpu_count) != 0) return;
+  po__recent *r = s->recent;
+  po__recent_push(r, smp);
+  for (size_t k = 0; k < s->resources; k++) {
+    size_t col = k == 0 ? PO__RECENT_MEMORY_USED : PO__RECENT_FIXED + PO__RECENT_PER_GPU * (k - 1);
+    int have = k == 0 || (int)(k - 1) < smp->gpu_count;
+    double limit = k == 0 ? (double)smp->memory_limit_bytes
+                  : have  ? (double)smp->gpus[k - 1].memory_total_bytes
+                          : -1;
+    po__ring_view v = po__recent_view(r, col);
+    po__forecast_compute(&v, s->window_s, limit, s->level_since[k], &s->fc[k]);
+    const po__forecast *f = &s->fc[k];
+    double ttl = have ? f->time_to_limit_seconds : -1;
+    double growth = f->trend == PO__TREND_UNKNOWN ? 0 : f->slope_per_second;
+    po__recent_set_last(r, k == 0 ? PO__RECENT_TIME_TO_LIMIT : col + 2, ttl >= 0 ? ttl : NAN);
+    if (k == 0) {
+      smp->memory_time_to_limit_seconds = ttl;
+      smp->memory_growth_bytes_per_second = growth;
+    } else if (have) {
+      smp->gpus[k - 1].time_to_limit_seconds = ttl;
+      smp->gpus[k - 1].growth_bytes_per_second = growth;
+    }
+  }
+}
+
+/* One memory resource through the autopilot: records its checks and actions, and adds the
+ * firing it decides. */
+static void autopilot_step(po__sampler *s, po_metric metric, int device, double ratio, double th,
+                           const po_sample *smp, firing *out, size_t *n) {
+  int k = resource_of(metric, device);
+  double ttl = device < 0 ? smp->memory_time_to_limit_seconds
+                           : smp->gpus[device].time_to_limit_seconds;
+  double psi = device < 0 && smp->memory_pressure_full_ratio >= 0 ? smp->memory_pressure_full_ratio
+                                                                   : NAN;
+  po__autopilot_input in = {smp->t_seconds, ratio, th, ttl, psi};
+  po__autopilot_decision d;
+  po__autopilot_step(&s->ap[k], &s->ap_params, &in, &d);
+  po__ap_record *checked = d.checked ? record_by_id(s, s->ap_pending[k]) : NULL;
+  if (checked) {
+    checked->checked = 1;
+    checked->helped = d.helped;
+    checked->moved_out = d.moved_out;
+    checked->check_t_seconds = smp->t_seconds;
+    checked->time_to_limit_after = ttl;
+  }
+  if (d.rearmed) s->level_since[k] = -INFINITY;
+  if (d.act == PO_GRADE_NONE) return;
+  po__ap_record *rec = &s->ap_records[po__ring_push(&s->ap_ring, PO__SAMPLER_ACTIONS)];
+  *rec = (po__ap_record){s->ap_ring.total, smp->t_seconds, metric, device, d.act, d.trigger,
+                         d.repeat, ratio, ttl, 0, 0, 0, 0, 0, -1};
+  s->ap_pending[k] = rec->id;
+  out[(*n)++] = (firing){ratio, th, ttl, rec->id, metric, device, d.act,
+                         d.first_emergency ? PO__FIRING_FIRST_EMERGENCY : 0u};
+}
+
+static size_t check_thresholds(po__sampler *s, po_sample *smp, firing *out) {
   const po_config *c = &s->cfg;
   uint64_t now = po__now_ns();
   uint64_t cool = c->threshold_cooldown_ms > 0 ? (uint64_t)c->threshold_cooldown_ms * 1000000u : 0;
@@ -354,50 +461,64 @@ static size_t check_thresholds(po__sampler *s, const po_sample *smp, firing *out
   for (int k = 0; k < PO_THRESHOLD_COUNT; k++) {
     if (k == PO_METRIC_GPU_MEMORY) continue;
     double th = s->th.t[k].value;
+    if (k == PO_METRIC_MEMORY && s->autopilot) {
+      autopilot_step(s, PO_METRIC_MEMORY, -1, val[k], th, smp, out, &n);
+      continue;
+    }
     if (po__threshold_step(&s->st[k], val[k], th, hyst, now, cool))
-      out[n++] = (firing){(po_metric)k, -1, val[k], th};
+      out[n++] = (firing){val[k], th, -1, 0, (po_metric)k, -1, PO_GRADE_NONE, 0};
   }
   for (int g = 0; g < smp->gpu_count && g < PO_SAMPLE_MAX_GPUS; g++) {
     double total = (double)smp->gpus[g].memory_total_bytes;
     double v = total > 0 ? (double)smp->gpus[g].memory_used_bytes / total : NAN;
     /* Per device once resolved; until then (or for a device NVML did not list) the common one. */
     double th = s->gpu_threshold[g] > 0 ? s->gpu_threshold[g] : s->th.t[PO_METRIC_GPU_MEMORY].value;
-    if (po__threshold_step(&s->gpu_st[g], v, th, hyst, now, cool))
-      out[n++] = (firing){PO_METRIC_GPU_MEMORY, g, v, th};
+    if (s->autopilot && (size_t)g + 1 < s->resources)
+      autopilot_step(s, PO_METRIC_GPU_MEMORY, g, v, th, smp, out, &n);
+    else if (po__threshold_step(&s->gpu_st[g], v, th, hyst, now, cool))
+      out[n++] = (firing){v, th, -1, 0, PO_METRIC_GPU_MEMORY, g, PO_GRADE_NONE, 0};
+    smp->gpus[g].grade = (size_t)g + 1 < s->resources ? (int)s->ap[g + 1].grade : 0;
   }
+  smp->memory_grade = (int)s->ap[0].grade;
   return n;
 }
 
 /* Runs a firing's actions through the owner's callback (no lock held: user code runs) and
- * records it. */
+ * records it, with what it freed in the autopilot's record. A cleanup that freed memory moves
+ * the forecast's level past this sample. */
 static void dispatch(po__sampler *s, const firing *f, const po_sample *smp) {
-  po_pressure_event ev = {smp->t_seconds,
-                          f->metric,
-                          f->device,
-                          f->value,
-                          f->threshold,
-                          po__threshold_level(f->value, f->threshold),
-                          smp};
+  po_cleanup_level level = f->grade != PO_GRADE_NONE ? po__grade_level(f->grade)
+                                                     : po__threshold_level(f->value, f->threshold);
+  po_pressure_event ev = {smp->t_seconds, f->metric, f->device, f->value,       f->threshold,
+                          level,          smp,       f->grade,  f->time_to_limit};
   po__actions acts;
   memset(&acts, 0, sizeof acts);
-  int64_t freed = s->on_firing ? s->on_firing(&ev, &acts, s->firing_user) : 0;
+  int64_t freed = s->on_firing ? s->on_firing(&ev, f->flags, &acts, s->firing_user) : 0;
   pthread_mutex_lock(&s->mu);
-  s->events[po__ring_push(&s->ev_ring, PO__SAMPLER_EVENTS)] = (po__sampler_event){
-      smp->t_seconds, f->metric, f->device, f->value, f->threshold, ev.level, acts, freed};
+  s->events[po__ring_push(&s->ev_ring, PO__SAMPLER_EVENTS)] =
+      (po__sampler_event){smp->t_seconds, f->metric, f->device, f->value, f->threshold,
+                          ev.level,       acts,      freed,     f->grade, f->time_to_limit};
+  po__ap_record *rec = record_by_id(s, f->record_id);
+  if (rec) rec->freed_bytes = freed;
+  if (rec && freed > 0) s->level_since[resource_of(f->metric, f->device)] =
+      nextafter(smp->t_seconds, INFINITY);
   pthread_mutex_unlock(&s->mu);
 }
 
-/* Stores a sample and acts on the thresholds it crosses. Called with mu held; releases it
- * before running the actions. */
-static void ingest_and_unlock(po__sampler *s, const po_sample *smp) {
+/* Stores a sample with its forecast and acts on the thresholds it crosses. Called with mu held;
+ * releases it before running the actions. *out (may be NULL) gets the stored sample. */
+static void ingest_and_unlock(po__sampler *s, const po_sample *in, po_sample *out) {
   firing fired[PO_THRESHOLD_COUNT + PO_SAMPLE_MAX_GPUS];
-  push_series(s, smp);
-  s->latest = *smp;
+  po_sample smp = *in;
+  forecast(s, &smp);
+  size_t n = check_thresholds(s, &smp, fired);
+  push_series(s, &smp);
+  s->latest = smp;
   s->has_latest = 1;
   s->samples++;
-  size_t n = check_thresholds(s, smp, fired);
   pthread_mutex_unlock(&s->mu);
-  for (size_t i = 0; i < n; i++) dispatch(s, &fired[i], smp);
+  for (size_t i = 0; i < n; i++) dispatch(s, &fired[i], &smp);
+  if (out) *out = smp;
 }
 
 /* One full tick: probe, store, evaluate thresholds, act. Allocates nothing (the sample lives on
@@ -410,8 +531,7 @@ static void sample_once(po__sampler *s, po_sample *out) {
   /* mu before probe_mu is released: samples reach the series in the order they were taken. */
   pthread_mutex_lock(&s->mu);
   pthread_mutex_unlock(&s->probe_mu);
-  ingest_and_unlock(s, &smp);
-  if (out) *out = smp;
+  ingest_and_unlock(s, &smp, out);
 }
 
 /* ---- the thread --------------------------------------------------------------------------- */
@@ -595,13 +715,13 @@ int po__sampler_get_stats(po__sampler *s, po_monitor_stats *out) {
 int po__sampler_push(po__sampler *s, const po_sample *smp) {
   if (!s || !smp || smp->gpu_count < 0 || smp->gpu_count > PO_SAMPLE_MAX_GPUS) return PO_EINVAL;
   pthread_mutex_lock(&s->mu);
-  ingest_and_unlock(s, smp);
+  ingest_and_unlock(s, smp, NULL);
   return 0;
 }
 
 /* ---- snapshot ------------------------------------------------------------------------------ */
 
-int po__sampler_snapshot_create(po__sampler *s, po__sampler_snapshot **out) {
+int po__sampler_snapshot_create(po__sampler *s, int with_recent, po__sampler_snapshot **out) {
   *out = NULL;
   po__sampler_snapshot *snap = po__calloc(1, sizeof *snap);
   if (!snap) return PO_ENOMEM;
@@ -632,6 +752,22 @@ int po__sampler_snapshot_create(po__sampler *s, po__sampler_snapshot **out) {
   snap->events_dropped = s->ev_ring.dropped;
   for (size_t i = 0; i < s->ev_ring.len; i++)
     snap->events[i] = s->events[po__ring_at(&s->ev_ring, i, PO__SAMPLER_EVENTS)];
+  snap->autopilot = s->autopilot;
+  snap->autopilot_params = s->ap_params;
+  snap->window_seconds = s->window_s;
+  snap->resources = s->resources;
+  memcpy(snap->forecast, s->fc, sizeof snap->forecast);
+  for (size_t k = 0; k < PO__SAMPLER_RESOURCES; k++) {
+    snap->grade[k] = s->ap[k].grade;
+    snap->episodes[k] = s->ap[k].episodes;
+  }
+  snap->nactions = s->ap_ring.len;
+  snap->actions_total = s->ap_ring.total;
+  snap->actions_dropped = s->ap_ring.dropped;
+  for (size_t i = 0; i < s->ap_ring.len; i++)
+    snap->actions[i] = s->ap_records[po__ring_at(&s->ap_ring, i, PO__SAMPLER_ACTIONS)];
+  if (!rc && with_recent && s->recent && !(snap->recent = po__recent_clone(s->recent)))
+    rc = PO_ENOMEM;
   pthread_mutex_unlock(&s->mu);
   if (rc) {
     po__sampler_snapshot_destroy(snap);
@@ -644,6 +780,7 @@ int po__sampler_snapshot_create(po__sampler *s, po__sampler_snapshot **out) {
 void po__sampler_snapshot_destroy(po__sampler_snapshot *snap) {
   if (!snap) return;
   po__series_destroy(snap->series);
+  po__recent_destroy(snap->recent);
   free(snap);
 }
 
@@ -666,6 +803,15 @@ int po__sampler_create(const po_config *cfg, const po_thresholds *th, po_gpu_ses
   cond_init_monotonic(&s->cv);
   sem_init(&s->wake, 0, 0);
   s->effective_interval_s = interval_s(s);
+  s->autopilot = cfg->autopilot;
+  s->window_s = cfg->forecast_window_seconds > 0 ? cfg->forecast_window_seconds : 60;
+  s->ap_params = (po__autopilot_params){
+      cfg->autopilot_horizon_seconds > 0 ? cfg->autopilot_horizon_seconds : 60,
+      cfg->threshold_hysteresis, cfg->threshold_cooldown_ms > 0 ? (double)cfg->threshold_cooldown_ms / 1000.0 : 0};
+  for (size_t k = 0; k < PO__SAMPLER_RESOURCES; k++) {
+    po__autopilot_init(&s->ap[k]);
+    s->level_since[k] = -INFINITY;
+  }
   pthread_mutex_lock(&registry_mu);
   s->next = registry;
   registry = s;
@@ -687,6 +833,7 @@ void po__sampler_destroy(po__sampler *s) {
   po_probe_destroy(s->probe);
   po__statm_close(&s->statm);
   po__series_destroy(s->series);
+  po__recent_destroy(s->recent);
   pthread_cond_destroy(&s->cv);
   sem_destroy(&s->wake);
   pthread_mutex_destroy(&s->mu);

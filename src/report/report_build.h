@@ -12,6 +12,24 @@
 #include "profile/profile.h"
 #include "report/json.h"
 
+/* The flight record: where it goes and what became of it (every report of an optimizer), and,
+ * in the flight record itself, why it was written. */
+typedef struct po__flight {
+  char path[512];
+  uint64_t writes;
+  double last_t_seconds; /* -1: never written */
+  char error[256];       /* the last failure ("" none) */
+  int is_record;         /* this report is the flight record: the fields below, and the recent
+                          * samples from the sampler snapshot */
+  double t_seconds;
+  po_metric metric;
+  int device;
+  po_grade grade;
+  double value;
+  double time_to_limit_seconds;
+  char reason[160];
+} po__flight;
+
 /* What a report is made of. Every pointer may be NULL: that section is then written in its
  * empty state (the profile, memory, resources, gpu and cache sections are always present). */
 typedef struct po__report_sources {
@@ -27,6 +45,7 @@ typedef struct po__report_sources {
   const po__memory_snapshot *memory;
   const po__cache_snapshot *caches;
   size_t ncaches;
+  const po__flight *flight; /* NULL: no flight record configured (no optimizer) */
 } po__report_sources;
 
 /* Builds a report. Returns 0, or PO_ENOMEM when any allocation failed (nothing is returned). */
@@ -52,6 +71,16 @@ void po__report_system(po__jw *w, cJSON *root, const po_system_sample *s);
 void po__report_gpu(po__jw *w, cJSON *root, const po_gpu_info *devs, size_t count,
                     size_t dropped, const char *reason);
 void po__report_cache(po__jw *w, cJSON *root, const po__cache_snapshot *caches, size_t n);
+/* memory.forecast and memory.autopilot (report_autopilot.c). */
+void po__report_autopilot(po__jw *w, cJSON *mem, const po__sampler_snapshot *s,
+                          const po__flight *flight);
+/* Adds a flight record's `flight` section to rep (a run report of a job that was killed), with
+ * the forecast, autopilot and limit it had (from its `memory`) and the file it came from.
+ * PO_EINVAL when `flight` is not a flight record; PO_ENOMEM. */
+int po__report_add_flight(po_report *rep, const po_report *flight, const char *path);
+/* The flight record's `flight` section: why, and the recent samples at full resolution. */
+void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
+                       const po__flight *flight);
 
 /* Replaces rep's profile section with p, and the run's wall and report times with src's. */
 int po__report_set_profile(po_report *rep, const po__profile_snapshot *p,

@@ -601,6 +601,85 @@ static void section_cpu(po__cbuf *b, rmodel *m) {
   po__cbuf_puts(b, "</section>\n");
 }
 
+/* The forecast drawn ahead of the memory curve: a line from the forecast's level at the last
+ * sample to where the trend meets the limit (memory.forecast), with the limit and a marker where
+ * they meet. Drawn at most a horizon (or a quarter of the run, when longer) ahead, so that a
+ * distant limit does not squeeze the recorded curve. */
+static void add_forecast(po_chart *c, const rseries *used, const cJSON *mem) {
+  const cJSON *f = obj(mem, "forecast");
+  double level = num(f, "level_bytes"), slope = num(f, "slope_bytes_per_second");
+  double ttl = num(f, "time_to_limit_seconds"), limit = num(f, "limit_bytes");
+  double horizon = num(f, "horizon_seconds");
+  const char *trend = str(f, "trend");
+  if (!used || !used->n || !trend || strcmp(trend, "rising") || !(ttl >= 0) ||
+      !isfinite(level) || !(slope > 0) || !(limit > 0))
+    return;
+  double t0 = used->t[used->n - 1], span = t0 - used->t[0];
+  double ahead = isfinite(horizon) && horizon > span / 4 ? horizon : span / 4;
+  if (!(ahead > 0)) ahead = ttl;
+  double dt = ttl < ahead ? ttl : ahead;
+  double x[2] = {t0, t0 + dt}, y[2] = {level, level + slope * dt};
+  po_chart_add_series(c, "forecast", PO_UNIT_BYTES, x, y, 2);
+  po_chart_add_threshold(c, limit, "memory limit");
+  char tb[48], label[96];
+  po_format_value(ttl, PO_UNIT_SECONDS, tb, sizeof tb);
+  snprintf(label, sizeof label, "limit forecast in %s", tb);
+  po_chart_add_marker(c, t0 + dt, y[1], ttl <= ahead ? label : "forecast continues");
+}
+
+/* The autopilot's graded actions and whether each helped; the flight record when one exists. */
+static void section_autopilot(po__cbuf *b, const cJSON *root) {
+  const cJSON *mem = obj(root, "memory"), *ap = obj(mem, "autopilot"), *it;
+  const cJSON *acts = arr(ap, "actions"), *fl = obj(root, "flight");
+  if (fl) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "Flight record: written at the emergency grade (%s).",
+             str(fl, "reason") ? str(fl, "reason") : "no reason recorded");
+    note(b, msg);
+  }
+  if (!acts || cJSON_GetArraySize(acts) == 0) return;
+  po__cbuf_puts(b, "<h3>Autopilot</h3><table class=\"data sortable\"><thead><tr><th>time</th>"
+                   "<th>metric</th><th>grade</th><th>trigger</th><th>limit in (before)</th>"
+                   "<th>freed</th><th>limit in (after)</th><th>helped</th></tr></thead><tbody>");
+  int k = 0;
+  cJSON_ArrayForEach(it, acts) {
+    if (k++ >= MAX_EVENT_ROWS) break;
+    po__cbuf_puts(b, "<tr>");
+    num_cell(b, num(it, "t_seconds"), PO_UNIT_ELAPSED);
+    po__cbuf_puts(b, "<td>");
+    esc(b, str(it, "metric"));
+    po__cbuf_puts(b, "</td><td>");
+    esc(b, str(it, "grade"));
+    po__cbuf_puts(b, "</td><td>");
+    const cJSON *tr, *trig = arr(it, "trigger");
+    int first = 1;
+    cJSON_ArrayForEach(tr, trig) {
+      if (!first) po__cbuf_puts(b, ", ");
+      esc(b, cJSON_IsString(tr) ? tr->valuestring : "");
+      first = 0;
+    }
+    po__cbuf_puts(b, "</td>");
+    double before = num(it, "time_to_limit_before_seconds");
+    num_cell(b, before >= 0 ? before : NAN, PO_UNIT_SECONDS);
+    num_cell(b, num(it, "freed_bytes"), PO_UNIT_BYTES);
+    double after = num(it, "time_to_limit_after_seconds");
+    num_cell(b, after >= 0 ? after : NAN, PO_UNIT_SECONDS);
+    const cJSON *helped = cJSON_GetObjectItemCaseSensitive(it, "helped");
+    po__cbuf_puts(b, !helped ? "<td>not checked</td>"
+                     : cJSON_IsTrue(helped) ? "<td>yes</td>"
+                                            : "<td>no</td>");
+    po__cbuf_puts(b, "</tr>\n");
+  }
+  po__cbuf_puts(b, "</tbody></table>\n");
+  int total = cJSON_GetArraySize(acts);
+  if (total > MAX_EVENT_ROWS) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "%d more autopilot actions are in the JSON report.",
+             total - MAX_EVENT_ROWS);
+    note(b, msg);
+  }
+}
+
 static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
   po__cbuf_puts(b, "<section id=\"memory\"><h2>Memory</h2>\n");
   rseries *rss = find_series(m, "process_rss_bytes"), *used = find_series(m, "memory_used_bytes");
@@ -614,6 +693,7 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
       add_rseries(c, used, "system used");
       add_rseries(c, rss, "this process (RSS)");
       add_alerts(c, m, "memory", -1, PO_UNIT_BYTES, m->mem_limit);
+      add_forecast(c, used, obj(root, "memory"));
       /* the peak: the highest sample of the process (its max column when recorded) */
       if (rss && rss->n) {
         const double *v = rss->mx ? rss->mx : rss->last;
@@ -707,6 +787,7 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
     }
     po__cbuf_puts(b, "</tbody></table>\n");
   }
+  section_autopilot(b, root);
   po__cbuf_puts(b, "</section>\n");
 }
 
