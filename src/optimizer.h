@@ -48,4 +48,9 @@ int po__optimizer_report(po_optimizer *opt, int final, po_report **out);
 /* Replaces rep's profile section with the profile as it is now (and the run's times). */
 int po__optimizer_refresh_profile(po_report *rep);
 
+#ifdef PERFOPT_TESTING
+/* Test build only: writes the PERFOPT_OUT report now, as the at-exit handler does. */
+void po__test_write_out_report(void);
+#endif
+
 #endif
