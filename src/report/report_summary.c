@@ -21,22 +21,31 @@ static int is_num(const cJSON *o, const char *key) {
   return cJSON_IsNumber(po__j_get(o, key));
 }
 
-static void headline(FILE *out, const cJSON *root) {
-  const cJSON *run = po__j_get(root, "run"), *x = po__j_get(run, "exit");
-  char cmd[160] = "";
+/* The command as a shell would show it: arguments with blanks or quotes in single quotes. */
+static void command_line(const cJSON *argv, char *cmd, size_t len) {
   size_t off = 0;
   const cJSON *a;
-  cJSON_ArrayForEach(a, po__j_get(run, "argv")) {
+  cmd[0] = '\0';
+  cJSON_ArrayForEach(a, argv) {
     const char *s = cJSON_GetStringValue(a);
-    if (!s || off + 2 >= sizeof cmd) break;
-    int n = snprintf(cmd + off, sizeof cmd - off, "%s%s", off ? " " : "", s);
-    off = n < 0 ? off : off + (size_t)n >= sizeof cmd ? sizeof cmd - 1 : off + (size_t)n;
+    if (!s) continue;
+    int plain = s[0] && !strpbrk(s, " \t\n'\"$`\\|&;<>()*?");
+    int n = snprintf(cmd + off, len - off, plain ? "%s%s" : "%s'%s'", off ? " " : "", s);
+    if (n < 0 || off + (size_t)n >= len) {
+      if (len > 4) memcpy(cmd + len - 4, "...", 4);
+      return;
+    }
+    off += (size_t)n;
   }
-  if (off >= sizeof cmd - 1) memcpy(cmd + sizeof cmd - 4, "...", 4);
-  char w[32];
+}
+
+static void headline(FILE *out, const cJSON *root) {
+  const cJSON *run = po__j_get(root, "run"), *x = po__j_get(run, "exit");
+  char cmd[200], w[32];
+  command_line(po__j_get(run, "argv"), cmd, sizeof cmd);
   const char *desc = po__j_getstr(x, "description");
-  fprintf(out, "perfopt: %s%s%s %s after %s\n", cmd[0] ? "`" : "", cmd[0] ? cmd : "the command",
-          cmd[0] ? "`" : "", desc ? desc : "ended", secs(po__j_getnum(run, "wall_seconds"), w, sizeof w));
+  fprintf(out, "perfopt: %s %s after %s\n", cmd[0] ? cmd : "the command", desc ? desc : "ended",
+          secs(po__j_getnum(run, "wall_seconds"), w, sizeof w));
 }
 
 static void resources(FILE *out, const cJSON *root) {
