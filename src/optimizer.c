@@ -3,6 +3,7 @@
 #include "optimizer.h"
 
 #include "platform.h"
+#include "profile/profile.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -305,7 +306,12 @@ __attribute__((constructor)) static void optimizer_ctor(void) {
   const char *tl = getenv("PERFOPT_PROFILE_TIMELINE");
   if (tl && (!strcmp(tl, "1") || !strcasecmp(tl, "true"))) po_profile_set_timeline(1, 65536);
   ctor_pid = (int)getpid();
-  if (out_path()) atexit(write_out_report);
+  const char *out = out_path();
+  if (out) {
+    atexit(write_out_report);
+    /* With a report per process, a forked child's report holds only what the child did. */
+    if (strstr(out, "%p") || is_dir_value(out)) po__profile_forget_on_fork(1);
+  }
   /* PERFOPT_SERVER_ENABLE (set by `perfopt run --serve` for its command): serve the default
    * optimizer from the start, even in a program that never asks for one. Not in the perfopt
    * command itself (it defines po__no_load_time_server), which would take the command's port. */

@@ -227,7 +227,9 @@ static void totals_json(po__jw *w, cJSON *pr, const po__run_sources *src) {
   uint64_t live_min = 0, live_maj = 0, live_vcs = 0, live_ivcs = 0, live_rd = 0, live_wr = 0;
   for (size_t i = 0; ru && t && i < t->nprocs; i++) {
     const po__proc_record *p = &t->procs[i];
-    if (p->state == PO__PROC_REAPED) continue;
+    /* An ended process was reaped by an ancestor that the caller reaped in turn: its usage is
+     * in the children's already. */
+    if (p->state != PO__PROC_RUNNING) continue;
     live_user += p->user_seconds;
     live_sys += p->system_seconds;
     live_min += p->minor_faults;

@@ -56,16 +56,22 @@ static void resources(FILE *out, const cJSON *root) {
           secs(po__j_getnum(t, "user_seconds"), b, sizeof b),
           secs(po__j_getnum(t, "system_seconds"), c, sizeof c), po__j_getnum(t, "cores_average"),
           po__j_getnum(t, "peak_cpu_ratio"));
-  fprintf(out, "  memory     peak RSS of the tree %s", bytes(po__j_getnum(t, "peak_rss_bytes"), a, sizeof a));
+  /* The tree's peak is sampled; a single process's high-water mark is the kernel's, exact: the
+   * larger of the two is the peak, and both are said. */
+  double tree = po__j_getnum(t, "peak_rss_bytes"), maxp = po__j_getnum(t, "max_process_peak_rss_bytes");
+  char when[48] = "";
   if (is_num(t, "peak_rss_seconds"))
-    fprintf(out, " at %s", secs(po__j_getnum(t, "peak_rss_seconds"), b, sizeof b));
-  double maxp = po__j_getnum(t, "max_process_peak_rss_bytes");
-  if (maxp > 0) {
-    fprintf(out, "; largest single process %s", bytes(maxp, c, sizeof c));
-    if (is_num(t, "max_process_peak_rss_pid"))
-      fprintf(out, " (pid %.0f)", po__j_getnum(t, "max_process_peak_rss_pid"));
-  }
-  fputc('\n', out);
+    snprintf(when, sizeof when, " at %s", secs(po__j_getnum(t, "peak_rss_seconds"), b, sizeof b));
+  char who[48] = "";
+  if (is_num(t, "max_process_peak_rss_pid"))
+    snprintf(who, sizeof who, " (pid %.0f)", po__j_getnum(t, "max_process_peak_rss_pid"));
+  if (maxp > tree)
+    fprintf(out, "  memory     peak RSS %s, one process%s (the kernel's high-water mark); the tree's "
+                 "sampled peak %s%s\n",
+            bytes(maxp, a, sizeof a), who, bytes(tree, c, sizeof c), when);
+  else
+    fprintf(out, "  memory     peak RSS of the tree %s%s; largest single process %s%s\n",
+            bytes(tree, a, sizeof a), when, bytes(maxp, c, sizeof c), who);
   if (is_num(t, "gpu_peak_memory_bytes"))
     fprintf(out, "  GPU        peak %s at %s\n", bytes(po__j_getnum(t, "gpu_peak_memory_bytes"), a, sizeof a),
             secs(po__j_getnum(t, "gpu_peak_seconds"), b, sizeof b));
