@@ -379,7 +379,7 @@ static void follow_stop(state *s) {
   if (tty < 0 && !isatty(STDIN_FILENO)) return; /* no job control: nothing to follow */
   po_cli_progress_stop(&s->progress);
   if (s->tty_fd >= 0) tcsetpgrp(s->tty_fd, getpgrp());
-  kill(getpid(), SIGSTOP);
+  kill(getpid(), SIGTSTP); /* default action: stop, as the shell expects of a job */
   s->tty_fd = foreground_tty();
   if (s->tty_fd >= 0) tcsetpgrp(s->tty_fd, s->child);
   po_cli_progress_start(&s->progress, !s->o->quiet && !s->o->no_progress);

@@ -212,4 +212,48 @@ else
   echo "test_run: cannot make a memory cgroup here: skipped the OOM-kill test"
 fi
 
+# ---- on a terminal: the command gets it, Ctrl-C and Ctrl-Z work, a progress line is shown -----------
+
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "test_run: tmux not installed: skipped the terminal tests"
+  echo "test_run: ok"
+  exit 0
+fi
+sock="perfopt-run-$$"
+TM="tmux -L $sock"
+trap '$TM kill-server 2>/dev/null; sleep 0.3; rm -rf "$T"' EXIT
+$TM new-session -d -x 120 -y 24 sh || fail "tmux new-session"
+pane="$T/pane"
+wait_for() { # pattern, tries of 0.1 s
+  i=0
+  while [ $i -lt "$2" ]; do
+    $TM capture-pane -p >"$pane" 2>/dev/null
+    grep -q -- "$1" "$pane" && return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  return 1
+}
+# The command reads the terminal (it is in the foreground), the progress line is on the last row.
+$TM send-keys "'$PERFOPT' run -o '$T/tty.json' -- sh -c 'read x; echo got:\$x'; echo RUN1=\$?" Enter
+wait_for "^ perfopt run | .* process" 100 || { cat "$pane"; fail "no progress line on the terminal"; }
+$TM send-keys "hello" Enter
+wait_for "RUN1=0" 100 || { cat "$pane"; fail "the command could not read the terminal"; }
+grep -q "got:hello" "$pane" || fail "the command did not get the line typed"
+grep -q "exited with status 0" "$pane" || fail "no summary after the terminal run"
+# Ctrl-C at the terminal ends the command; perfopt writes the report and exits 130.
+$TM send-keys "clear; '$PERFOPT' run -o '$T/cc.json' -- sleep 30; echo RUN2=\$?" Enter
+wait_for "^ perfopt run |" 100 || fail "the second run did not start"
+$TM send-keys C-c
+wait_for "RUN2=130" 100 || { cat "$pane"; fail "Ctrl-C did not end the run with 130"; }
+check "$T/cc.json" "ex['signal_name'] == 'SIGINT'"
+# Ctrl-Z stops the job (perfopt and its command), fg resumes both.
+$TM send-keys "clear; '$PERFOPT' run -o '$T/cz.json' -- sh -c 'sleep 1; echo resumed'" Enter
+wait_for "^ perfopt run |" 100 || fail "the third run did not start"
+$TM send-keys C-z
+wait_for "Stopped" 100 || { cat "$pane"; fail "Ctrl-Z did not stop the job"; }
+$TM send-keys "fg; echo RUN3=\$?" Enter
+wait_for "RUN3=0" 100 || { cat "$pane"; fail "fg did not resume the job to a normal exit"; }
+grep -q "resumed" "$pane" || fail "the command did not run to its end after fg"
+
 echo "test_run: ok"
