@@ -12,4 +12,9 @@ $(BUILD)/tests/run/linked: tests/run/linked.c $(LIB_A)
 	$(CC) $(PUBLIC_CFLAGS) $(APP_LDFLAGS) -o $@ $< $(STATIC_LIBS)
 
 TEST_DEPS += $(RUN_HELPERS)
-BENCH_DEPS += $(BUILD)/tests/run/threads
+
+# bench_run's CPU-bound child, never instrumented.
+$(BUILD)/bench/run_workload: bench/run_workload.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -pthread -o $@ $<
+BENCH_DEPS += $(BUILD)/bench/run_workload $(PERFOPT)

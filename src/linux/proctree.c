@@ -2,9 +2,9 @@
  * caller's pace.
  *
  * Cost model: the reader runs next to the job it measures, so a read must cost microseconds per
- * process of the tree and next to nothing per other process of the machine. Each read lists /proc
- * once (getdents on a directory kept open) and reads the stat file only of pids it has not
- * classified yet; a pid keeps its classification while it stays listed (a process outside the
+ * process of the tree and next to nothing per other process of the machine. A read lists /proc
+ * (getdents on a directory kept open) only when the kernel handed out a pid since the last listing
+ * (/proc/loadavg's last field), and reads the stat file only of pids it has not classified yet; a pid keeps its classification while it stays listed (a process outside the
  * tree cannot move into it: only a fork creates a descendant, and a fork is a new pid). The tree's
  * own processes are re-read with pread through their stat, status, io and fd files, opened once
  * for the first KEEP_OPEN_MAX of them (the rest are opened per read, so a large tree never runs
@@ -42,7 +42,9 @@ struct po_proc_tree {
   char root[256]; /* "" = the real /proc */
   int root_pid;
   unsigned flags;
-  int proc_fd; /* the /proc directory, listed once per read */
+  int proc_fd;    /* the /proc directory, listed once per read */
+  int loadavg_fd; /* /proc/loadavg: its last field is the newest pid */
+  long last_pid;  /* at the last listing; -1 unknown */
   long clk_tck, page_size;
   member *members; /* sorted by pid */
   size_t nmembers, cap_members;
@@ -308,8 +310,26 @@ static int classify_new(po_proc_tree *t) {
   return rc;
 }
 
-/* Lists /proc and brings the classification up to date; the listing becomes the known set. */
+/* The newest pid the kernel handed out (processes and threads), from /proc/loadavg's last field;
+ * -1 when unknown. */
+static long newest_pid(po_proc_tree *t) {
+  char text[128];
+  if (t->loadavg_fd < 0) return -1;
+  ssize_t n = pread(t->loadavg_fd, text, sizeof text - 1, 0);
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ')) text[--n] = '\0';
+  const char *sp = strrchr(text, ' ');
+  return sp ? strtol(sp + 1, NULL, 10) : -1;
+}
+
+/* Lists /proc and brings the classification up to date; the listing becomes the known set. When
+ * no pid was handed out since the last listing, no process can have joined the tree and the
+ * listing is skipped (the known set may then hold pids that exited: they are never reused before
+ * a new pid is handed out, which brings the next listing). */
 static int scan(po_proc_tree *t) {
+  long newest = newest_pid(t);
+  if (newest >= 0 && newest == t->last_pid) return 0;
   int rc = list_pids(t);
   if (!rc) rc = classify_new(t);
   if (rc) return rc;
@@ -324,6 +344,7 @@ static int scan(po_proc_tree *t) {
   t->cap_cur = tc;
   t->nknown = t->ncur;
   t->ncur = 0;
+  t->last_pid = newest;
   return 0;
 }
 
@@ -433,7 +454,8 @@ int po_proc_tree_create(const po_config *cfg, int root_pid, unsigned flags, po_p
   po__probe_config(cfg, &c);
   po_proc_tree *t = po__calloc(1, sizeof *t);
   if (!t) return PO_ENOMEM;
-  t->proc_fd = -1;
+  t->proc_fd = t->loadavg_fd = -1;
+  t->last_pid = -1;
   if (po__strlcpy(t->root, c.proc_root, sizeof t->root)) {
     free(t);
     return PO_EINVAL;
@@ -454,6 +476,8 @@ int po_proc_tree_create(const po_config *cfg, int root_pid, unsigned flags, po_p
   if (!rc) {
     t->proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (t->proc_fd < 0) rc = PO_ENOENT;
+    snprintf(path, sizeof path, "%s/proc/loadavg", t->root);
+    t->loadavg_fd = open(path, O_RDONLY | O_CLOEXEC);
   }
   po__pidstat_parsed ps;
   if (!rc) rc = read_stat(t, t->root_pid, -1, &ps) == 0 ? 0 : PO_ENOENT;
@@ -471,6 +495,7 @@ void po_proc_tree_destroy(po_proc_tree *t) {
   if (!t) return;
   for (size_t i = 0; i < t->nmembers; i++) close_member_files(t, &t->members[i]);
   if (t->proc_fd >= 0) close(t->proc_fd);
+  if (t->loadavg_fd >= 0) close(t->loadavg_fd);
   free(t->members);
   free(t->known);
   free(t->known_member);
