@@ -206,12 +206,12 @@ static int parse(opts *o, int argc, char **argv) {
 static int resolve_path(const opts *o, const char *path, char *abs, size_t len) {
   char dir[PATH_MAX], tmp[PATH_MAX + 64], copy[PATH_MAX];
   if (strlen(path) >= sizeof copy) return bad(o, "%s: path too long", path);
-  strcpy(copy, path);
+  snprintf(copy, sizeof copy, "%s", path);
   char *base = basename(copy);
   if (!*base || !strcmp(base, ".") || !strcmp(base, "..") || !strcmp(base, "/"))
     return bad(o, "%s: not a file name", path);
   char dcopy[PATH_MAX];
-  strcpy(dcopy, path);
+  snprintf(dcopy, sizeof dcopy, "%s", path);
   if (!realpath(dirname(dcopy), dir)) {
     fprintf(stderr, "perfopt %s: cannot write %s: %s\n", o->name, path, strerror(errno));
     return EXIT_USAGE;

@@ -47,7 +47,7 @@ static double elapsed(const po_run *r) {
 /* Copies argv (NULL-terminated) into one buffer. */
 static int copy_argv(po_run *r, const char *const *argv) {
   size_t len = 0, n = 0;
-  for (; argv[n] && n < MAX_ARGV; n++) len += strlen(argv[n]) + 1;
+  for (; n < MAX_ARGV && argv[n]; n++) len += strlen(argv[n]) + 1;
   r->argv_buf = po__malloc(len ? len : 1);
   if (!r->argv_buf) return PO_ENOMEM;
   char *p = r->argv_buf;

@@ -480,6 +480,7 @@ int po_proc_tree_create(const po_config *cfg, int root_pid, unsigned flags, po_p
     t->loadavg_fd = open(path, O_RDONLY | O_CLOEXEC);
   }
   po__pidstat_parsed ps;
+  memset(&ps, 0, sizeof ps);
   if (!rc) rc = read_stat(t, t->root_pid, -1, &ps) == 0 ? 0 : PO_ENOENT;
   if (!rc && !(flags & PO_PROC_TREE_EXCLUDE_ROOT)) rc = add_member(t, t->root_pid, ps.starttime);
   if (!rc) rc = scan(t);

@@ -103,8 +103,8 @@ static void merge_functions(po__jw *w, cJSON *prof, const cJSON *const *profs, s
   size_t count = 0;
   for (size_t i = 0; i < n; i++) count += (size_t)cJSON_GetArraySize(array_of(profs[i], "functions"));
   cJSON *arr = po__j_arr(w, prof, "functions");
-  fref *refs = count ? po__calloc(count, sizeof *refs) : NULL;
-  if (count && !refs) {
+  fref *refs = po__calloc(count ? count : 1, sizeof *refs);
+  if (!refs) {
     w->err = PO_ENOMEM;
     return;
   }
@@ -112,7 +112,7 @@ static void merge_functions(po__jw *w, cJSON *prof, const cJSON *const *profs, s
   for (size_t i = 0; i < n; i++) {
     const cJSON *f;
     cJSON_ArrayForEach(f, array_of(profs[i], "functions")) {
-      if (!cJSON_IsObject(f)) continue;
+      if (!cJSON_IsObject(f) || k == count) continue;
       refs[k].f = f;
       refs[k].name = str_or(f, "name", "");
       refs[k].file = str_or(f, "file", "");
