@@ -340,6 +340,7 @@ typedef struct state {
   int sfd;
   int tty_fd; /* the terminal handed to the child, -1 none */
   int done;
+  int gone; /* attach: the process exited */
   int status;
   po_child_usage child_usage;
   int forwarded;
@@ -451,11 +452,22 @@ static void wait_until(state *s, double deadline) {
   int n = poll(fds, s->pidfd >= 0 ? 2 : 1, ms);
   if (n <= 0) return;
   if (fds[0].revents & POLLIN) drain_signals(s);
-  if (s->pidfd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) s->done = 1;
+  if (s->pidfd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) s->done = s->gone = 1;
 }
 
+/* 1 when pid has exited: gone, or a zombie its parent has not reaped yet. */
 static int process_gone(int pid) {
-  return kill(pid, 0) != 0 && errno == ESRCH;
+  if (kill(pid, 0) != 0) return errno == ESRCH;
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 1;
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
 static void loop(state *s) {
@@ -471,7 +483,7 @@ static void loop(state *s) {
       if (po_run_sample(s->run, &p) == 0) show_progress(s, &p);
       next += interval;
       if (next < now) next = now + interval; /* after a stall: one interval from now, no burst */
-      if (s->o->pid && s->pidfd < 0 && process_gone(s->o->pid)) s->done = 1;
+      if (s->o->pid && s->pidfd < 0 && process_gone(s->o->pid)) s->done = s->gone = 1;
     }
     if (now >= limit) {
       if (s->o->pid) break; /* --duration */
@@ -505,7 +517,7 @@ static int block_signals(state *s, sigset_t *orig) {
 static void fill_end(const state *s, po_run_end *e) {
   memset(e, 0, sizeof *e);
   if (s->o->pid) {
-    e->how = process_gone(s->o->pid) ? PO_RUN_GONE : PO_RUN_DETACHED;
+    e->how = s->gone || process_gone(s->o->pid) ? PO_RUN_GONE : PO_RUN_DETACHED;
     e->forwarded_signal = 0;
     return;
   }
