@@ -271,11 +271,21 @@ static void remove_report_dir(const char *dir) {
 
 /* ---- the child's environment and spawn -------------------------------------------------------- */
 
-/* environ without PERFOPT_OUT, plus PERFOPT_OUT=DIR/. NULL on ENOMEM. */
-static char **child_env(const char *dir, char **slot) {
-  size_t n = 0;
+/* environ without PERFOPT_OUT, plus PERFOPT_OUT=DIR/ and the `extra` NAME=VALUE strings (a
+ * NULL-terminated list, may be NULL: the heap tracker's variables go there); a variable in
+ * `extra` replaces the inherited one. NULL on ENOMEM. */
+static int env_name_in(const char *var, const char *const *list) {
+  size_t l = strcspn(var, "=");
+  for (; list && *list; list++)
+    if (!strncmp(var, *list, l) && (*list)[l] == '=') return 1;
+  return 0;
+}
+
+static char **child_env(const char *dir, const char *const *extra, char **slot) {
+  size_t n = 0, nx = 0;
   while (environ[n]) n++;
-  char **env = calloc(n + 2, sizeof *env);
+  while (extra && extra[nx]) nx++;
+  char **env = calloc(n + nx + 2, sizeof *env);
   size_t k = 0;
   if (!env || asprintf(slot, "PERFOPT_OUT=%s/", dir) < 0) {
     free(env);
@@ -283,7 +293,9 @@ static char **child_env(const char *dir, char **slot) {
     return NULL;
   }
   for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "PERFOPT_OUT=", 12)) env[k++] = environ[i];
+    if (strncmp(environ[i], "PERFOPT_OUT=", 12) && !env_name_in(environ[i], extra))
+      env[k++] = environ[i];
+  for (size_t i = 0; i < nx; i++) env[k++] = (char *)(uintptr_t)extra[i];
   env[k++] = *slot;
   env[k] = NULL;
   return env;
@@ -331,6 +343,9 @@ static int foreground_tty(void) {
 }
 
 /* ---- the loop -------------------------------------------------------------------------------- */
+
+struct state;
+static int progress_wanted(const struct state *s);
 
 typedef struct state {
   opts *o;
@@ -383,8 +398,16 @@ static void follow_stop(state *s) {
   kill(getpid(), SIGTSTP); /* default action: stop, as the shell expects of a job */
   s->tty_fd = foreground_tty();
   if (s->tty_fd >= 0) tcsetpgrp(s->tty_fd, s->child);
-  po_cli_progress_start(&s->progress, !s->o->quiet && !s->o->no_progress);
+  po_cli_progress_start(&s->progress, progress_wanted(s));
   signal_group(s, SIGCONT);
+}
+
+/* A progress line only on a terminal that is in the foreground: perfopt's, or its command's once
+ * handed over (a job in the background draws nothing over the shell). */
+static int progress_wanted(const state *s) {
+  if (s->o->quiet || s->o->no_progress || !isatty(STDERR_FILENO)) return 0;
+  pid_t fg = tcgetpgrp(STDERR_FILENO);
+  return fg == getpgrp() || (s->child > 0 && fg == s->child && !s->o->pid);
 }
 
 static void reap(state *s) {
@@ -591,7 +614,9 @@ static int start_run(opts *o, state *s, const sigset_t *orig) {
   }
   po_run_options ro = {0, (const char *const *)o->cmd, dir, (double)o->interval_ms / 1000.0};
   int rc = po_run_create(&cfg, &ro, &s->run);
-  char **env = rc ? NULL : child_env(dir, &slot);
+  /* --heap adds the heap tracker's variables here (LD_PRELOAD, its segment's fd, the mode). */
+  const char *const *extra = NULL;
+  char **env = rc ? NULL : child_env(dir, extra, &slot);
   if (rc || !env) {
     fprintf(stderr, "perfopt run: cannot start: %s\n", po_strerror(rc ? rc : PO_ENOMEM));
     po_run_destroy(s->run);
@@ -610,7 +635,7 @@ static int start_run(opts *o, state *s, const sigset_t *orig) {
     return EXIT_CANNOT_RUN;
   }
   po_run_set_child(s->run, (int)s->child);
-  po_cli_progress_start(&s->progress, !o->quiet && !o->no_progress);
+  po_cli_progress_start(&s->progress, progress_wanted(s));
   loop(s);
   po_cli_progress_stop(&s->progress);
   if (s->tty_fd >= 0) tcsetpgrp(s->tty_fd, getpgrp());
@@ -674,7 +699,7 @@ int po_cli_attach(int argc, char **argv) {
   s.pidfd = (int)syscall(SYS_pidfd_open, o.pid, 0);
 #endif
   s.t0 = now_s();
-  po_cli_progress_start(&s.progress, !o.quiet && !o.no_progress);
+  po_cli_progress_start(&s.progress, progress_wanted(&s));
   loop(&s);
   po_cli_progress_stop(&s.progress);
   int failed = finish(&s);

@@ -315,10 +315,13 @@ static void fill_cmdlines(po__treemon *m) {
   for (size_t i = 0; i < m->nprocs; i++) {
     po__proc_record *p = &m->procs[i];
     if (!p->need_cmdline || p->state != PO__PROC_RUNNING) continue;
-    p->need_cmdline = 0;
+    /* Empty in the middle of an exec (the new image's arguments are not set up yet): again at
+     * the next sample. */
     char line[PO__TREEMON_CMDLINE];
-    if (po_proc_tree_cmdline(m->reader, p->pid, line, sizeof line) > 0)
+    if (po_proc_tree_cmdline(m->reader, p->pid, line, sizeof line) > 0) {
       memcpy(p->cmdline, line, sizeof line);
+      p->need_cmdline = 0;
+    }
   }
 }
 
