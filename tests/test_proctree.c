@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 
 #include "base/base.h"
 #include "platform.h"
+
+extern char **environ;
 
 #define MIB (1024ull * 1024)
 #define CONTAINER "tests/fakes/proc/container"
@@ -188,8 +191,21 @@ static void test_oom_counters_on_this_machine_are_read(void **state) {
 
 /* ---- real trees ------------------------------------------------------------------------------- */
 
-/* Forks a child that forks a grandchild holding `mb` MiB (touched); both wait for a byte on the
- * pipe, then exit. Returns the child's pid; *grandchild gets the grandchild's. */
+/* Hold mode of this binary (`test_proctree --hold MB READY_FD GO_FD`): the grandchild of the real
+ * tree tests. It is started with posix_spawn, which runs no fork handlers: a fork inside a forked
+ * child would run the library's handlers twice in a row, which ThreadSanitizer cannot follow. */
+static int hold(char **argv) {
+  size_t mb = (size_t)atol(argv[2]);
+  int ready = atoi(argv[3]), go = atoi(argv[4]);
+  char *p = malloc(mb * MIB), c = 0;
+  if (!p) return 1;
+  memset(p, 1, mb * MIB);
+  if (write(ready, &c, 1) != 1 || read(go, &c, 1) < 0) return 1;
+  return p[0] == 1 ? 0 : 1;
+}
+
+/* Forks a child that spawns a grandchild holding `mb` MiB (touched); both wait for the pipe to
+ * close, then exit. Returns the child's pid; *grandchild gets the grandchild's. */
 static pid_t fork_tree(int *release_fd, size_t mb, pid_t *grandchild) {
   int go[2], ready[2];
   assert_int_equal(pipe(go), 0);
@@ -198,17 +214,13 @@ static pid_t fork_tree(int *release_fd, size_t mb, pid_t *grandchild) {
   assert_true(child >= 0);
   if (child == 0) {
     close(go[1]);
-    close(ready[0]);
-    pid_t g = fork();
-    if (g == 0) {
-      char *p = malloc(mb * MIB);
-      if (!p) _exit(1);
-      memset(p, 1, mb * MIB);
-      char c = 0;
-      if (write(ready[1], &c, 1) != 1) _exit(1);
-      if (read(go[0], &c, 1) < 0) _exit(1);
-      _exit(p[0] == 1 ? 0 : 1);
-    }
+    char smb[32], sready[16], sgo[16];
+    snprintf(smb, sizeof smb, "%zu", mb);
+    snprintf(sready, sizeof sready, "%d", ready[1]);
+    snprintf(sgo, sizeof sgo, "%d", go[0]);
+    char *args[] = {"test_proctree", "--hold", smb, sready, sgo, NULL};
+    pid_t g;
+    if (posix_spawn(&g, "/proc/self/exe", NULL, NULL, args, environ) != 0) _exit(1);
     if (write(ready[1], &g, sizeof g) != (ssize_t)sizeof g) _exit(1);
     char c;
     if (read(go[0], &c, 1) < 0) _exit(1);
@@ -274,16 +286,18 @@ static void test_an_orphan_stays_in_the_tree(void **state) {
   assert_int_equal(pipe(release_c), 0);
   assert_int_equal(pipe(ready), 0);
   pid_t child = fork();
-  if (child == 0) { /* forks a grandchild, then exits when told: the grandchild is orphaned */
-    char c;
-    close(ready[0]);
+  if (child == 0) { /* spawns a grandchild, then exits when told: the grandchild is orphaned */
+    char c, sready[16], sgo[16];
     close(release_g[1]);
     close(release_c[1]);
-    pid_t g = fork();
-    if (g == 0) {
-      if (read(release_g[0], &c, 1) < 0) _exit(1);
-      _exit(0);
-    }
+    int gready[2];
+    if (pipe(gready) != 0) _exit(1);
+    snprintf(sready, sizeof sready, "%d", gready[1]);
+    snprintf(sgo, sizeof sgo, "%d", release_g[0]);
+    char *args[] = {"test_proctree", "--hold", "1", sready, sgo, NULL};
+    pid_t g;
+    if (posix_spawn(&g, "/proc/self/exe", NULL, NULL, args, environ) != 0) _exit(1);
+    if (read(gready[0], &c, 1) != 1) _exit(1);
     if (write(ready[1], &g, sizeof g) != (ssize_t)sizeof g) _exit(1);
     if (read(release_c[0], &c, 1) < 0) _exit(1);
     _exit(0);
@@ -332,7 +346,8 @@ static void test_new_processes_join_at_the_next_read(void **state) {
   po_proc_tree_destroy(t);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "--hold")) return hold(argv);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tree_lists_the_root_first_then_its_descendants),
       cmocka_unit_test(test_tree_without_its_root),
