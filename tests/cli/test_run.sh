@@ -221,7 +221,7 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 sock="perfopt-run-$$"
 TM="tmux -L $sock"
-trap '$TM kill-server 2>/dev/null; sleep 0.3; rm -rf "$T"' EXIT
+trap '$TM kill-server 2>/dev/null; sleep 0.3; rm -rf "$T"; rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$sock"' EXIT
 $TM new-session -d -x 120 -y 24 sh || fail "tmux new-session"
 pane="$T/pane"
 wait_for() { # pattern, tries of 0.1 s
