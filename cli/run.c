@@ -49,11 +49,17 @@ typedef struct opts {
   long interval_ms;
   double timeout_s;  /* run: 0 none */
   double duration_s; /* attach: 0 none */
-  const char *heap;  /* NULL: off */
+  int heap;          /* -1: off, else a po_heap_mode */
   int quiet, no_progress;
   long top;
   int pid; /* attach */
   char **cmd;
+  /* --serve (the command serves the live endpoint) and --push (a Pushgateway at the end) */
+  const char *serve;
+  int allow_remote;
+  char serve_addr[64];
+  int serve_port;
+  const char *push, *push_job, *push_instance;
   char out_abs[PATH_MAX], html_abs[PATH_MAX];
 } opts;
 
@@ -71,88 +77,134 @@ static void usage(FILE *f, const char *name) {
   fprintf(f,
           "usage: perfopt run [-o REPORT.json] [--html[=FILE]] [--interval MS]\n"
           "                   [--heap[=exact|sampled|full]] [--timeout S] [--top N]\n"
-          "                   [--quiet] [--no-progress] [--] CMD [ARGS...]\n"
+          "                   [--quiet] [--no-progress] [--serve ADDR:PORT [--allow-remote]]\n"
+          "                   [--push URL [--push-job NAME] [--push-instance NAME]]\n"
+          "                   [--] CMD [ARGS...]\n"
           "Runs CMD and samples it and all its descendants (CPU, memory, I/O, threads, files,\n"
           "GPU memory), merges the reports of processes linked with libperfopt, writes the\n"
           "report (default perfopt-report.json) and prints a summary on stderr.\n"
+          "--heap: trace every allocation of the tree (exact totals and peak; sampled or full:\n"
+          "call sites too). --serve: the command serves /metrics, /report.json and the live\n"
+          "dashboard while it runs. --push: PUT the report's metrics to a Pushgateway at the end.\n"
           "Exit status: CMD's (128+N when killed by signal N), 124 at --timeout, 127 when CMD\n"
           "cannot be run, 2 for perfopt's own errors.\n");
 }
 
-static int bad(const opts *o, const char *fmt, const char *arg) {
-  fprintf(stderr, "perfopt %s: ", o->name);
-  fprintf(stderr, fmt, arg);
-  fputc('\n', stderr);
-  return EXIT_USAGE;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-
-static int parse_seconds(const char *s, double *out) {
+static int parse_seconds(const opts *o, const char *opt, const char *s, double *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v > 0) || v > 1e9) return -1;
+  if (errno || end == s || *end || !(v > 0) || v > 1e9) {
+    po_cli_error(o->name, "%s must be a positive number of seconds, not '%s'", opt, s);
+    return -1;
+  }
   *out = v;
   return 0;
 }
 
-/* The value of --opt=VALUE or --opt VALUE (advancing *i); NULL when missing. */
-static const char *value_of(int argc, char **argv, int *i, const char *opt) {
-  size_t n = strlen(opt);
-  if (!strncmp(argv[*i], opt, n) && argv[*i][n] == '=') return argv[*i] + n + 1;
-  if (!strcmp(argv[*i], opt) && *i + 1 < argc) return argv[++*i];
-  return NULL;
+/* The value of "OPT=VALUE" in argv[*i], or of the next argument (advancing *i); NULL, with the
+ * error said, when it is missing. */
+static const char *value_of(const opts *o, int argc, char **argv, int *i) {
+  const char *eq = strchr(argv[*i], '=');
+  if (eq && argv[*i][0] == '-' && argv[*i][1] == '-') return eq + 1;
+  return po_cli_value(o->name, argc, argv, i);
 }
 
+/* The option's name without "=VALUE" matches opt. */
 static int is_opt(const char *arg, const char *opt) {
   size_t n = strlen(opt);
   return !strncmp(arg, opt, n) && (arg[n] == '\0' || arg[n] == '=');
 }
 
+static int parse_heap(opts *o, const char *a) {
+  static const char *const modes[] = {"exact", "sampled", "full"};
+  const char *m = a[6] == '=' ? a + 7 : "sampled";
+  for (int k = 0; k < 3; k++)
+    if (!strcmp(m, modes[k])) {
+      o->heap = k; /* PO_HEAP_EXACT, PO_HEAP_SAMPLED, PO_HEAP_FULL */
+      return 0;
+    }
+  po_cli_error(o->name, "--heap=%s: the mode must be exact, sampled or full", m);
+  return -1;
+}
+
+/* One option at argv[*i]; 0, or -1 after saying what is wrong. */
 static int parse_one(opts *o, int argc, char **argv, int *i) {
   const char *a = argv[*i], *v;
+  int run = !strcmp(o->name, "run");
   if (!strcmp(a, "-o") || is_opt(a, "--output")) {
-    if (!(v = value_of(argc, argv, i, a[1] == 'o' ? "-o" : "--output")) || !*v)
-      return bad(o, "%s needs a file name", a);
+    if (!(v = value_of(o, argc, argv, i))) return -1;
+    if (!*v || po_cli_is_stdout(v)) {
+      po_cli_error(o->name, "-o needs a file name (standard output is the command's)");
+      return -1;
+    }
     o->out = v;
   } else if (!strcmp(a, "--html")) {
     o->html = "";
   } else if (!strncmp(a, "--html=", 7)) {
-    if (!a[7]) return bad(o, "%s needs a file name", a);
+    if (!a[7] || po_cli_is_stdout(a + 7)) {
+      po_cli_error(o->name, "--html= needs a file name");
+      return -1;
+    }
     o->html = a + 7;
   } else if (is_opt(a, "--interval")) {
-    if (!(v = value_of(argc, argv, i, "--interval")) || parse_long(v, 10, 3600000, &o->interval_ms))
-      return bad(o, "--interval must be a whole number of milliseconds, 10..3600000, not '%s'",
-                 v ? v : "");
+    if (!(v = value_of(o, argc, argv, i)) ||
+        po_cli_parse_long(o->name, "--interval", v, 10, 3600000, "ms", &o->interval_ms))
+      return -1;
   } else if (is_opt(a, "--top")) {
-    if (!(v = value_of(argc, argv, i, "--top")) || parse_long(v, 0, 1000, &o->top))
-      return bad(o, "--top must be 0..1000, not '%s'", v ? v : "");
-  } else if (!strcmp(o->name, "run") && is_opt(a, "--timeout")) {
-    if (!(v = value_of(argc, argv, i, "--timeout")) || parse_seconds(v, &o->timeout_s))
-      return bad(o, "--timeout must be a positive number of seconds, not '%s'", v ? v : "");
-  } else if (!strcmp(o->name, "attach") && is_opt(a, "--duration")) {
-    if (!(v = value_of(argc, argv, i, "--duration")) || parse_seconds(v, &o->duration_s))
-      return bad(o, "--duration must be a positive number of seconds, not '%s'", v ? v : "");
-  } else if (!strcmp(o->name, "run") && is_opt(a, "--heap")) {
-    o->heap = a[6] == '=' ? a + 7 : "sampled";
-    if (strcmp(o->heap, "exact") && strcmp(o->heap, "sampled") && strcmp(o->heap, "full"))
-      return bad(o, "--heap=%s: the mode must be exact, sampled or full", o->heap);
+    if (!(v = value_of(o, argc, argv, i)) ||
+        po_cli_parse_long(o->name, "--top", v, 0, 1000, NULL, &o->top))
+      return -1;
+  } else if (run && is_opt(a, "--timeout")) {
+    if (!(v = value_of(o, argc, argv, i)) || parse_seconds(o, "--timeout", v, &o->timeout_s))
+      return -1;
+  } else if (!run && is_opt(a, "--duration")) {
+    if (!(v = value_of(o, argc, argv, i)) || parse_seconds(o, "--duration", v, &o->duration_s))
+      return -1;
+  } else if (run && is_opt(a, "--heap")) {
+    return parse_heap(o, a);
+  } else if (run && is_opt(a, "--serve")) {
+    if (!(v = value_of(o, argc, argv, i))) return -1;
+    o->serve = v;
+  } else if (run && !strcmp(a, "--allow-remote")) {
+    o->allow_remote = 1;
+  } else if (run && is_opt(a, "--push")) {
+    if (!(v = value_of(o, argc, argv, i))) return -1;
+    o->push = v;
+  } else if (run && is_opt(a, "--push-job")) {
+    if (!(v = value_of(o, argc, argv, i))) return -1;
+    o->push_job = v;
+  } else if (run && is_opt(a, "--push-instance")) {
+    if (!(v = value_of(o, argc, argv, i))) return -1;
+    o->push_instance = v;
   } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
     o->quiet = 1;
   } else if (!strcmp(a, "--no-progress")) {
     o->no_progress = 1;
   } else {
-    fprintf(stderr, "perfopt %s: unknown option '%s'\n", o->name, a);
+    po_cli_error(o->name, "unknown option '%s'", a);
     usage(stderr, o->name);
-    return EXIT_USAGE;
+    return -1;
+  }
+  return 0;
+}
+
+/* Checks --serve before anything runs: a bad address or a missing --allow-remote is a usage
+ * error, and a non-loopback address is announced. */
+static int check_serve(opts *o) {
+  if (!o->serve) return 0;
+  if (po_cli_parse_listen("run", o->serve, o->serve_addr, sizeof o->serve_addr, &o->serve_port))
+    return -1;
+  int loopback = !strncmp(o->serve_addr, "127.", 4) || !strcmp(o->serve_addr, "::1");
+  if (!loopback && !o->allow_remote) {
+    po_cli_error("run", "--serve %s is not a loopback address: add --allow-remote", o->serve);
+    return -1;
+  }
+  if (!loopback) {
+    const char *token = getenv("PERFOPT_TOKEN");
+    po_cli_error("run", "warning: the live endpoint on %s is reachable from other machines%s",
+                 o->serve_addr,
+                 token && *token ? "" : " by anyone (set PERFOPT_TOKEN to require a token)");
   }
   return 0;
 }
@@ -172,30 +224,40 @@ static int parse(opts *o, int argc, char **argv) {
     if (argv[i][0] != '-' || !argv[i][1]) {
       if (!strcmp(o->name, "run")) break;
       long pid;
-      if (o->pid || parse_long(argv[i], 1, INT_MAX, &pid))
-        return bad(o, "expected one process id, not '%s'", argv[i]);
+      if (o->pid) {
+        po_cli_error(o->name, "expected one process id, not '%s'", argv[i]);
+        return EXIT_USAGE;
+      }
+      if (po_cli_parse_long(o->name, "PID", argv[i], 1, INT_MAX, NULL, &pid)) return EXIT_USAGE;
       o->pid = (int)pid;
       continue;
     }
-    int rc = parse_one(o, argc, argv, &i);
-    if (rc) return rc;
+    if (parse_one(o, argc, argv, &i)) return EXIT_USAGE;
   }
   if (!strcmp(o->name, "run")) {
     if (i >= argc) {
-      fprintf(stderr, "perfopt run: no command given\n");
+      po_cli_error(o->name, "no command given");
       usage(stderr, o->name);
       return EXIT_USAGE;
     }
     o->cmd = argv + i;
   } else if (i < argc || !o->pid) {
-    if (i < argc) return bad(o, "unexpected argument '%s'", argv[i]);
-    fprintf(stderr, "perfopt attach: no process id given\n");
+    if (i < argc) {
+      po_cli_error(o->name, "expected one process id, not '%s'", argv[i]);
+      return EXIT_USAGE;
+    }
+    po_cli_error(o->name, "no process id given");
     usage(stderr, o->name);
     return EXIT_USAGE;
   }
-  if (o->heap)
-    return bad(o, "--heap: %s", "the heap tracker is not built into this perfopt yet");
+  if (check_serve(o)) return EXIT_USAGE;
   return -1;
+}
+
+/* Says "perfopt CMD: <fmt with arg>" (escaped) and returns the usage exit status. */
+static int said(const opts *o, const char *fmt, const char *arg) {
+  po_cli_error(o->name, fmt, arg);
+  return EXIT_USAGE;
 }
 
 /* ---- the report paths ------------------------------------------------------------------------ */
@@ -205,26 +267,26 @@ static int parse(opts *o, int argc, char **argv) {
  * regular file (a report is never written over /dev/null or a directory). */
 static int resolve_path(const opts *o, const char *path, char *abs, size_t len) {
   char dir[PATH_MAX], tmp[PATH_MAX + 64], copy[PATH_MAX];
-  if (strlen(path) >= sizeof copy) return bad(o, "%s: path too long", path);
+  if (strlen(path) >= sizeof copy) return said(o, "%s: path too long", path);
   snprintf(copy, sizeof copy, "%s", path);
   char *base = basename(copy);
   if (!*base || !strcmp(base, ".") || !strcmp(base, "..") || !strcmp(base, "/"))
-    return bad(o, "%s: not a file name", path);
+    return said(o, "%s: not a file name", path);
   char dcopy[PATH_MAX];
   snprintf(dcopy, sizeof dcopy, "%s", path);
   if (!realpath(dirname(dcopy), dir)) {
-    fprintf(stderr, "perfopt %s: cannot write %s: %s\n", o->name, path, strerror(errno));
+    po_cli_error(o->name, "cannot write %s: %s", path, strerror(errno));
     return EXIT_USAGE;
   }
   if ((size_t)snprintf(abs, len, "%s/%s", strcmp(dir, "/") ? dir : "", basename(copy)) >= len)
-    return bad(o, "%s: path too long", path);
+    return said(o, "%s: path too long", path);
   struct stat st;
   if (lstat(abs, &st) == 0 && !S_ISREG(st.st_mode))
-    return bad(o, "%s: exists and is not a regular file", abs);
+    return said(o, "%s: exists and is not a regular file", abs);
   snprintf(tmp, sizeof tmp, "%s/.perfopt-check-XXXXXX", dir);
   int fd = mkstemp(tmp);
   if (fd < 0) {
-    fprintf(stderr, "perfopt %s: cannot write %s: %s\n", o->name, abs, strerror(errno));
+    po_cli_error(o->name, "cannot write %s: %s", abs, strerror(errno));
     return EXIT_USAGE;
   }
   close(fd);
@@ -453,7 +515,7 @@ static void drain_signals(state *s) {
 
 static void show_progress(state *s, const po_run_progress *p) {
   if (!s->progress.on) return;
-  char rss[32], peak[32], gpu[48] = "", line[256];
+  char rss[32], peak[32], gpu[48] = "", heap[48] = "", line[300];
   po_format_value((double)p->rss_bytes, PO_UNIT_BYTES, rss, sizeof rss);
   po_format_value((double)p->peak_rss_bytes, PO_UNIT_BYTES, peak, sizeof peak);
   if (p->gpu_memory_bytes >= 0) {
@@ -461,8 +523,13 @@ static void show_progress(state *s, const po_run_progress *p) {
     po_format_value((double)p->gpu_memory_bytes, PO_UNIT_BYTES, g, sizeof g);
     snprintf(gpu, sizeof gpu, " | GPU %s", g);
   }
-  snprintf(line, sizeof line, " perfopt %s | %.1f s | CPU %.2f cores | RSS %s (peak %s)%s | %u process%s ",
-           s->o->name, p->elapsed_seconds, p->cpu_ratio, rss, peak, gpu, p->processes,
+  if (p->heap_live_bytes >= 0) {
+    char h[32];
+    po_format_value((double)p->heap_live_bytes, PO_UNIT_BYTES, h, sizeof h);
+    snprintf(heap, sizeof heap, " | heap %s", h);
+  }
+  snprintf(line, sizeof line, " perfopt %s | %.1f s | CPU %.2f cores | RSS %s (peak %s)%s%s | %u process%s ",
+           s->o->name, p->elapsed_seconds, p->cpu_ratio, rss, peak, heap, gpu, p->processes,
            p->processes == 1 ? "" : "es");
   po_cli_progress_show(&s->progress, line);
 }
@@ -561,7 +628,39 @@ static void fill_end(const state *s, po_run_end *e) {
   }
 }
 
-/* Writes the report (and the HTML page) and the summary. Returns 0 or 1 (a write failed). */
+/* The summary, escaped: it quotes the command line and names from in-process reports. */
+static void write_summary(const po_report *rep, size_t top) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  if (!mem) return;
+  int rc = po_report_write_summary(rep, mem, top);
+  if (fclose(mem) == 0 && rc == 0) po_cli_write_escaped(stderr, text, len, 1);
+  free(text);
+}
+
+/* --push: the finished run's metrics to a Pushgateway. 0, or 1 (said on stderr). */
+static int push(const opts *o, const po_report *rep) {
+  char host[256] = "";
+  const char *job = o->push_job;
+  if (!job) {
+    const char *slash = strrchr(o->cmd[0], '/');
+    job = slash ? slash + 1 : o->cmd[0];
+  }
+  const char *instance = o->push_instance;
+  if (!instance && gethostname(host, sizeof host - 1) == 0) instance = host;
+  char err[512];
+  if (po_report_push(rep, o->push, job, instance, getenv("PERFOPT_PUSH_TOKEN"), err, sizeof err)) {
+    po_cli_error("run", "--push: %s", err);
+    return 1;
+  }
+  po_cli_error("run", "metrics pushed to %s (job %s, instance %s)", o->push, job,
+               instance ? instance : "(none)");
+  return 0;
+}
+
+/* Writes the report (and the HTML page), the summary, and pushes the metrics. Returns 0 or 1 (a
+ * write or the push failed). */
 static int finish(state *s) {
   po_run_end end;
   fill_end(s, &end);
@@ -569,25 +668,29 @@ static int finish(state *s) {
   po_report *rep = NULL;
   int rc = po_run_report_create(s->run, &rep);
   if (rc) {
-    fprintf(stderr, "perfopt %s: the report could not be built: %s\n", s->o->name, po_strerror(rc));
+    po_cli_error(s->o->name, "the report could not be built: %s", po_strerror(rc));
     return 1;
   }
   char err[600];
   int failed = 0;
   if (po_report_save_json(rep, s->o->out_abs, err, sizeof err) != 0) {
-    fprintf(stderr, "perfopt %s: %s\n", s->o->name, err);
+    po_cli_error(s->o->name, "%s", err);
     failed = 1;
   }
   if (s->o->html && po_report_save_html(rep, s->o->html_abs, err, sizeof err) != 0) {
-    fprintf(stderr, "perfopt %s: %s\n", s->o->name, err);
+    po_cli_error(s->o->name, "%s", err);
     failed = 1;
   }
   if (!s->o->quiet) {
-    po_report_write_summary(rep, stderr, (size_t)s->o->top);
-    if (!failed)
-      fprintf(stderr, "  report     %s%s%s\n", s->o->out_abs, s->o->html ? " and " : "",
-              s->o->html ? s->o->html_abs : "");
+    write_summary(rep, (size_t)s->o->top);
+    if (!failed) {
+      char line[2 * PATH_MAX + 32];
+      int n = snprintf(line, sizeof line, "  report     %s%s%s\n", s->o->out_abs,
+                       s->o->html ? " and " : "", s->o->html ? s->o->html_abs : "");
+      if (n > 0) po_cli_write_escaped(stderr, line, strlen(line), 1);
+    }
   }
+  if (s->o->push && push(s->o, rep)) failed = 1;
   po_report_destroy(rep);
   return failed;
 }
@@ -599,27 +702,70 @@ static int exit_status(const state *s, int write_failed) {
   return write_failed && rc == 0 ? 1 : rc;
 }
 
+/* The command's extra environment: the heap tracker's variables (--heap) and the live endpoint's
+ * (--serve). Strings live in *x. */
+typedef struct extras {
+  po_heap_session *heap;
+  po_heap_env henv;
+  char serve[4][96];
+  const char *list[8];
+} extras;
+
+static int make_extras(const opts *o, extras *x) {
+  size_t n = 0;
+  memset(x, 0, sizeof *x);
+  if (o->heap >= 0) {
+    int rc = po_heap_session_create((po_heap_mode)o->heap, &x->heap);
+    if (!rc) rc = po_heap_session_env(x->heap, NULL, &x->henv);
+    if (rc) {
+      po_cli_error("run", "--heap: %s",
+                   rc == PO_ENOENT ? "libperfopt-heap.so not found (PERFOPT_HEAP_LIBRARY names it)"
+                                   : po_strerror(rc));
+      po_heap_session_destroy(x->heap);
+      x->heap = NULL;
+      return -1;
+    }
+    x->list[n++] = x->henv.ld_preload;
+    x->list[n++] = x->henv.fd;
+    x->list[n++] = x->henv.mode;
+  }
+  if (o->serve) { /* the library's default optimizer serves from load (SERVER_ENABLE) */
+    snprintf(x->serve[0], sizeof x->serve[0], "PERFOPT_SERVER_ENABLE=1");
+    snprintf(x->serve[1], sizeof x->serve[1], "PERFOPT_SERVER_ADDRESS=%s", o->serve_addr);
+    snprintf(x->serve[2], sizeof x->serve[2], "PERFOPT_SERVER_PORT=%d", o->serve_port);
+    snprintf(x->serve[3], sizeof x->serve[3], "PERFOPT_SERVER_ALLOW_REMOTE=%d", o->allow_remote);
+    for (int k = 0; k < 4; k++) x->list[n++] = x->serve[k];
+  }
+  x->list[n] = NULL;
+  return 0;
+}
+
 static int start_run(opts *o, state *s, const sigset_t *orig) {
   char dir[PATH_MAX], *slot = NULL;
   if (make_report_dir(dir, sizeof dir) != 0) {
-    fprintf(stderr, "perfopt run: cannot create a private directory: %s\n", strerror(errno));
+    po_cli_error("run", "cannot create a private directory: %s", strerror(errno));
     return EXIT_USAGE;
   }
   po_config cfg;
   char err[300];
+  extras x;
   if (po_config_load(&cfg, err, sizeof err) != 0) {
-    fprintf(stderr, "perfopt run: %s\n", err);
+    po_cli_error("run", "%s", err);
+    remove_report_dir(dir);
+    return EXIT_USAGE;
+  }
+  if (make_extras(o, &x) != 0) {
     remove_report_dir(dir);
     return EXIT_USAGE;
   }
   po_run_options ro = {0, (const char *const *)o->cmd, dir, (double)o->interval_ms / 1000.0};
   int rc = po_run_create(&cfg, &ro, &s->run);
-  /* --heap adds the heap tracker's variables here (LD_PRELOAD, its segment's fd, the mode). */
-  const char *const *extra = NULL;
-  char **env = rc ? NULL : child_env(dir, extra, &slot);
+  if (!rc) rc = po_run_set_heap(s->run, x.heap);
+  char **env = rc ? NULL : child_env(dir, x.list, &slot);
   if (rc || !env) {
-    fprintf(stderr, "perfopt run: cannot start: %s\n", po_strerror(rc ? rc : PO_ENOMEM));
+    po_cli_error("run", "cannot start: %s", po_strerror(rc ? rc : PO_ENOMEM));
     po_run_destroy(s->run);
+    po_heap_session_destroy(x.heap);
     remove_report_dir(dir);
     return EXIT_USAGE;
   }
@@ -629,10 +775,16 @@ static int start_run(opts *o, state *s, const sigset_t *orig) {
   free(env);
   free(slot);
   if (rc) {
-    fprintf(stderr, "perfopt run: cannot run '%s': %s\n", o->cmd[0], strerror(rc));
+    po_cli_error("run", "cannot run '%s': %s", o->cmd[0], strerror(rc));
     po_run_destroy(s->run);
+    po_heap_session_destroy(x.heap);
     remove_report_dir(dir);
     return EXIT_CANNOT_RUN;
+  }
+  if (o->serve) {
+    int v6 = strchr(o->serve_addr, ':') != NULL;
+    po_cli_error("run", "live endpoint at http://%s%s%s:%d/ while the command runs", v6 ? "[" : "",
+                 o->serve_addr, v6 ? "]" : "", o->serve_port);
   }
   po_run_set_child(s->run, (int)s->child);
   po_cli_progress_start(&s->progress, progress_wanted(s));
@@ -642,12 +794,14 @@ static int start_run(opts *o, state *s, const sigset_t *orig) {
   reap(s); /* orphans that ended with the child */
   int failed = finish(s);
   po_run_destroy(s->run);
+  po_heap_session_destroy(x.heap);
   remove_report_dir(dir);
   return exit_status(s, failed);
 }
 
 int po_cli_run(int argc, char **argv) {
-  opts o = {.name = "run", .out = "perfopt-report.json", .interval_ms = DEFAULT_INTERVAL_MS, .top = 5};
+  opts o = {.name = "run", .out = "perfopt-report.json", .interval_ms = DEFAULT_INTERVAL_MS,
+            .top = 5, .heap = -1};
   int rc = parse(&o, argc, argv);
   if (rc >= 0) return rc;
   if ((rc = resolve_outputs(&o))) return rc;
@@ -657,7 +811,7 @@ int po_cli_run(int argc, char **argv) {
    * perfopt reaps them (with their exact usage). */
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   if (block_signals(&s, &orig) != 0) {
-    fprintf(stderr, "perfopt run: cannot set up signals: %s\n", strerror(errno));
+    po_cli_error("run", "cannot set up signals: %s", strerror(errno));
     return EXIT_USAGE;
   }
   rc = start_run(&o, &s, &orig);
@@ -668,20 +822,21 @@ int po_cli_run(int argc, char **argv) {
 /* ---- attach ---------------------------------------------------------------------------------- */
 
 int po_cli_attach(int argc, char **argv) {
-  opts o = {.name = "attach", .out = "perfopt-report.json", .interval_ms = DEFAULT_INTERVAL_MS, .top = 5};
+  opts o = {.name = "attach", .out = "perfopt-report.json", .interval_ms = DEFAULT_INTERVAL_MS,
+            .top = 5, .heap = -1};
   int rc = parse(&o, argc, argv);
   if (rc >= 0) return rc;
   if ((rc = resolve_outputs(&o))) return rc;
   state s = {.o = &o, .pidfd = -1, .sfd = -1, .tty_fd = -1, .child = o.pid};
   sigset_t orig;
   if (block_signals(&s, &orig) != 0) {
-    fprintf(stderr, "perfopt attach: cannot set up signals: %s\n", strerror(errno));
+    po_cli_error("attach", "cannot set up signals: %s", strerror(errno));
     return EXIT_USAGE;
   }
   po_config cfg;
   char err[300];
   if (po_config_load(&cfg, err, sizeof err) != 0) {
-    fprintf(stderr, "perfopt attach: %s\n", err);
+    po_cli_error("attach", "%s", err);
     close(s.sfd);
     return EXIT_USAGE;
   }
@@ -689,9 +844,9 @@ int po_cli_attach(int argc, char **argv) {
   rc = po_run_create(&cfg, &ro, &s.run);
   if (rc) {
     if (rc == PO_ENOENT)
-      fprintf(stderr, "perfopt attach: no process %d\n", o.pid);
+      po_cli_error("attach", "no process %d", o.pid);
     else
-      fprintf(stderr, "perfopt attach: cannot start: %s\n", po_strerror(rc));
+      po_cli_error("attach", "cannot start: %s", po_strerror(rc));
     close(s.sfd);
     return 1;
   }

@@ -932,6 +932,7 @@ typedef struct po_run_progress {
   uint64_t rss_bytes; /* the tree's RSS now */
   uint64_t peak_rss_bytes;  /* the largest tree RSS sampled so far */
   int64_t gpu_memory_bytes; /* the tree's GPU memory now; -1 when no GPU is monitored */
+  int64_t heap_live_bytes;  /* the tree's live heap (po_run_set_heap); -1 when not traced */
   uint32_t processes;
 } po_run_progress;
 
@@ -961,6 +962,11 @@ typedef struct po_run_end {
 PO_API int po_run_create(const po_config *cfg, const po_run_options *opt, po_run **out);
 /* The run's direct child, whose end is the run's end. */
 PO_API int po_run_set_child(po_run *r, int pid);
+/* The heap tracker session the run's processes were started under (see "Heap tracking" below;
+ * borrowed: it must outlive the run). Each sample reads its totals (the progress's
+ * heap_live_bytes) and the run report gets memory.heap from a snapshot. */
+struct po_heap_session;
+PO_API int po_run_set_heap(po_run *r, struct po_heap_session *s);
 /* Takes one sample of the tree (and of the GPUs, at most once a second): per-process records,
  * the tree's totals, peaks and timeline. *out may be NULL. Not thread-safe per run. */
 PO_API int po_run_sample(po_run *r, po_run_progress *out);

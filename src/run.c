@@ -36,6 +36,7 @@ struct po_run {
   size_t argc;
   char *report_dir;
   po__oom_counts oom_before, oom_after;
+  po_heap_session *heap; /* borrowed, may be NULL */
   int ended;
   po_run_end end;
 };
@@ -119,9 +120,20 @@ int po_run_set_child(po_run *r, int pid) {
   return 0;
 }
 
+int po_run_set_heap(po_run *r, po_heap_session *s) {
+  if (!r) return PO_EINVAL;
+  r->heap = s;
+  return 0;
+}
+
 int po_run_sample(po_run *r, po_run_progress *out) {
   if (!r) return PO_EINVAL;
-  return po__treemon_sample(r->mon, elapsed(r), 0, out);
+  int rc = po__treemon_sample(r->mon, elapsed(r), 0, out);
+  po_heap_totals ht;
+  /* Also a point of the heap's own timeline (memory.heap.timeline). */
+  int heap = r->heap && po_heap_session_totals(r->heap, &ht) == 0;
+  if (out) out->heap_live_bytes = heap ? ht.live_bytes : -1;
+  return rc;
 }
 
 int po_run_reaped(po_run *r, int pid, int wait_status, const po_child_usage *usage) {
@@ -242,10 +254,12 @@ int po_run_report_create(po_run *r, po_report **out) {
   if (!r || !out) return PO_EINVAL;
   *out = NULL;
   po__treemon_snapshot *snap = NULL;
+  po_heap_snapshot *heap = NULL;
   collected col;
   memset(&col, 0, sizeof col);
   int rc = po__treemon_snapshot_create(r->mon, &snap);
   if (!rc) rc = collect(r->report_dir, &col);
+  if (!rc && r->heap) rc = po_heap_session_snapshot(r->heap, 0, &heap);
   if (!rc) {
     po__run_sources src = {0};
     src.hw = &r->hw;
@@ -269,8 +283,10 @@ int po_run_report_create(po_run *r, po_report **out) {
     src.reports_not_merged = col.not_merged;
     src.errors = col.errors;
     src.nerrors = col.nerrors;
+    src.heap = heap;
     rc = po__report_create_run(&src, out);
   }
+  po_heap_snapshot_destroy(heap);
   release(&col);
   po__treemon_snapshot_destroy(snap);
   return rc;

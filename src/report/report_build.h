@@ -84,6 +84,7 @@ typedef struct po__run_sources {
   uint64_t reports_not_merged; /* beyond the limit, or unreadable (each with an error below) */
   const po__inproc_error *errors;
   size_t nerrors;
+  const po_heap_snapshot *heap; /* --heap: memory.heap; NULL without */
 } po__run_sources;
 
 /* Builds the run report: perfopt_version, host, run (with exit), processes, profile (the

@@ -1,6 +1,7 @@
 /* The run report (`perfopt run`, `perfopt attach`): the `run` section with how the run ended, the
  * `processes` section from the tree monitor's snapshot, and the in-process reports merged. */
 #include "report/report_build.h"
+#include "report/report_heap.h"
 
 #include <math.h>
 #include <signal.h>
@@ -376,6 +377,12 @@ int po__report_create_run(const po__run_sources *src, po_report **out) {
     po__report_profile(&w, root, NULL);
   const cJSON *first = primary(src);
   copy_or_empty(&w, root, first, "memory");
+  if (src->heap && !w.err) { /* the heap of the whole tree, traced from outside */
+    cJSON *mem = cJSON_GetObjectItemCaseSensitive(root, "memory");
+    cJSON_DeleteItemFromObjectCaseSensitive(mem, "heap");
+    int hr = mem ? po__report_add_heap(mem, src->heap) : PO_ENOMEM;
+    if (hr) w.err = hr;
+  }
   copy_or_empty(&w, root, first, "resources");
   po__report_gpu(&w, root, t ? t->gpus : NULL, t ? t->gpu_count : 0, t ? t->gpus_dropped : 0,
                  t ? t->gpu_reason : "GPUs not monitored");

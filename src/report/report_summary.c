@@ -88,6 +88,31 @@ static void resources(FILE *out, const cJSON *root) {
           po__j_getnum(t, "peak_threads"), po__j_getnum(pr, "sample_count"));
 }
 
+/* With --heap: the tree's heap (exact peak and leaks) and the top allocation sites at the peak. */
+static void heap(FILE *out, const cJSON *root, size_t top_n) {
+  const cJSON *h = po__j_get(po__j_get(root, "memory"), "heap");
+  if (!cJSON_IsObject(h)) return;
+  char a[32], b[32], c[32], d[32];
+  fprintf(out, "  heap       peak %s (pid %.0f) at %s; %s allocated in %.0f allocations; %s leaked\n",
+          bytes(po__j_getnum(h, "peak_bytes"), a, sizeof a), po__j_getnum(h, "peak_pid"),
+          secs(po__j_getnum(h, "peak_seconds"), b, sizeof b),
+          bytes(po__j_getnum(h, "allocated_bytes"), c, sizeof c), po__j_getnum(h, "allocations"),
+          bytes(po__j_getnum(h, "leaked_bytes"), d, sizeof d));
+  const cJSON *sites = po__j_get(h, "top_sites_at_peak"), *site;
+  if (cJSON_GetArraySize(sites) <= 0 || top_n == 0) return;
+  const char *mode = po__j_getstr(h, "mode");
+  fprintf(out, "  top allocation sites at the heap's peak%s:\n",
+          mode && !strcmp(mode, "sampled") ? " (sampled: estimates)" : "");
+  size_t k = 0;
+  cJSON_ArrayForEach(site, sites) {
+    if (k++ == top_n) break;
+    const char *name = po__j_getstr(site, "name");
+    fprintf(out, "    %-48.48s %10s at the peak %10s allocated\n", name ? name : "?",
+            bytes(po__j_getnum(site, "bytes_at_peak"), a, sizeof a),
+            bytes(po__j_getnum(site, "allocated_bytes"), b, sizeof b));
+  }
+}
+
 static int cmp_self_desc(const void *a, const void *b) {
   double x = po__j_getnum(*(const cJSON *const *)a, "self_seconds");
   double y = po__j_getnum(*(const cJSON *const *)b, "self_seconds");
@@ -163,6 +188,7 @@ int po_report_write_summary(const po_report *rep, FILE *out, size_t top_n) {
   if (!root || !out) return PO_EINVAL;
   headline(out, root);
   resources(out, root);
+  heap(out, root, top_n);
   int rc = functions(out, root, top_n);
   suggestions(out, root);
   last_samples(out, root);

@@ -145,6 +145,16 @@ check "$T/linked.json" "prof['processes'] == 2" \
 grep -q "shared_step" "$T/err" || fail "the summary lists no top function"
 [ -z "$(ls -A "$T/tmp")" ] || fail "perfopt left its private report directory: $(ls "$T/tmp")"
 
+# ---- --heap: the tree's allocations, traced from outside -----------------------------------------
+
+"$PERFOPT" run --heap=exact -o "$T/heap.json" -- "$H/forker" 24 300 2>"$T/err" || fail "--heap=exact exited $?"
+check "$T/heap.json" "r['memory']['heap']['mode'] == 'exact'" \
+  "r['memory']['heap']['peak_bytes'] == 24 * $MIB" "len(r['memory']['heap']['processes']) == 2"
+grep -q "heap       peak 24 MiB" "$T/err" || fail "the summary has no heap line: $(cat "$T/err")"
+"$PERFOPT" run -q --heap -o "$T/heaps.json" -- "$H/alloc" 16 100 || fail "--heap exited $?"
+check "$T/heaps.json" "r['memory']['heap']['mode'] == 'sampled'" \
+  "r['memory']['heap']['top_sites_at_peak'][0]['name'].startswith('main')"
+
 # ---- attach --------------------------------------------------------------------------------------
 
 "$H/alloc" 32 3000 &
