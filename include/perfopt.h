@@ -959,6 +959,186 @@ PO_API int po_phase_end(po_optimizer *opt);
 PO_API int po_phase_set_cleanup(po_optimizer *opt, int level);
 
 /* ======================================================================================
+ * Process trees and runs (`perfopt run`, `perfopt attach`)
+ *
+ * A process-tree reader lists a process and all its descendants with their resource use. A run
+ * samples such a tree at its caller's pace and builds the run report: the `processes` section
+ * (per process, the tree's totals and timeline), how the run ended, and the in-process reports
+ * the tree's processes wrote (merged). The caller owns the processes' lifecycle (fork or spawn,
+ * signals, wait): `perfopt run` and `perfopt attach` are such callers.
+ * ====================================================================================== */
+
+#define PO_PROC_COMM_LEN 32
+#define PO_PROC_TREE_MAX 4096 /* processes one reader follows; further descendants are counted */
+
+/* One process of a tree as the reader last read it. Counters are cumulative for the process. */
+typedef struct po_proc_info {
+  int pid;
+  int ppid;
+  char comm[PO_PROC_COMM_LEN]; /* the kernel's name for it (at most 15 bytes for most) */
+  char state;                  /* R running, S sleeping, D disk wait, T stopped, Z zombie, ... */
+  int first_read;              /* 1 on this reader's first read of the process */
+  int renamed;                 /* 1 when comm changed since the previous read (usually an exec) */
+  double start_seconds;        /* when it started, seconds since boot */
+  double user_seconds;
+  double system_seconds;
+  double cpu_ratio; /* cores busy since this reader's previous read of it (first read: since it
+                     * started) */
+  uint64_t rss_bytes;
+  uint64_t peak_rss_bytes; /* VmHWM: the kernel's high-water mark of its RSS */
+  uint64_t swap_bytes;
+  uint64_t minor_faults;
+  uint64_t major_faults;
+  int has_io;           /* /proc/PID/io readable (only the owner's or root's processes) */
+  uint64_t read_bytes;  /* storage bytes read and written */
+  uint64_t write_bytes;
+  uint32_t threads;
+  int open_fds; /* -1 when /proc/PID/fd is not readable */
+  uint64_t voluntary_ctxt_switches;
+  uint64_t involuntary_ctxt_switches;
+} po_proc_info;
+
+/* The tree at one read: sums over its live processes, listed in rows or not. Zombies (exited,
+ * not yet reaped) are counted in `zombies` only. */
+typedef struct po_proc_tree_totals {
+  uint64_t t_ns;       /* CLOCK_MONOTONIC of the read */
+  uint32_t processes;  /* live processes read */
+  uint32_t not_listed; /* of those, beyond the caller's row capacity */
+  uint32_t zombies;
+  uint32_t exited;    /* processes of the previous read that are gone (or zombies) now */
+  uint32_t untracked; /* descendants found beyond PO_PROC_TREE_MAX so far: not read, not counted */
+  double user_seconds;
+  double system_seconds;
+  double cpu_ratio; /* cores */
+  uint64_t rss_bytes;
+  uint64_t swap_bytes;
+  uint64_t minor_faults;
+  uint64_t major_faults;
+  uint64_t read_bytes;
+  uint64_t write_bytes;
+  uint32_t threads;
+  int64_t open_fds; /* over the processes whose fd table is readable */
+  uint64_t voluntary_ctxt_switches;
+  uint64_t involuntary_ctxt_switches;
+} po_proc_tree_totals;
+
+/* The tree does not include its root: it is the root's descendants (perfopt run reads its own
+ * descendants, orphans it adopted as a child subreaper included). */
+#define PO_PROC_TREE_EXCLUDE_ROOT 1u
+
+typedef struct po_proc_tree po_proc_tree;
+
+/* A reader of the tree of root_pid (0 = this process) on cfg->proc_root (cfg NULL: the defaults
+ * with PERFOPT_PROC_ROOT). Each read scans /proc once for processes it has not classified yet
+ * and re-reads the tree's processes through files it keeps open (pread), so its cost grows with
+ * the tree, not with the machine. A descendant stays in the tree when its parent exits and it is
+ * reparented. Returns 0, PO_EINVAL, PO_ENOMEM, or PO_ENOENT when the root does not exist. A
+ * reader is used by one thread at a time. */
+PO_API int po_proc_tree_create(const po_config *cfg, int root_pid, unsigned flags,
+                               po_proc_tree **out);
+/* Closes the kept files and frees the reader. NULL is a no-op. */
+PO_API void po_proc_tree_destroy(po_proc_tree *t);
+/* Reads the tree: up to cap processes into rows (rows may be NULL with cap 0; the root first,
+ * then by pid), *nrows (may be NULL) the number written, *totals (may be NULL) the sums. Returns
+ * 0 (an empty tree is not an error: totals.processes is then 0) or PO_EINVAL. */
+PO_API int po_proc_tree_read(po_proc_tree *t, po_proc_info *rows, size_t cap, size_t *nrows,
+                             po_proc_tree_totals *totals);
+/* The command line of a process (arguments joined by spaces, truncated to len - 1 bytes); ""
+ * when it cannot be read (a kernel thread, an exited process). Returns the length written. */
+PO_API size_t po_proc_tree_cmdline(po_proc_tree *t, int pid, char *buf, size_t len);
+
+/* Resource use of reaped processes, as wait4() or getrusage(RUSAGE_CHILDREN) give it. */
+typedef struct po_child_usage {
+  double user_seconds;
+  double system_seconds;
+  uint64_t max_rss_bytes; /* the largest peak RSS of a single process */
+  uint64_t minor_faults;
+  uint64_t major_faults;
+  uint64_t read_bytes; /* block input and output, in bytes (512 per block) */
+  uint64_t write_bytes;
+  uint64_t voluntary_ctxt_switches;
+  uint64_t involuntary_ctxt_switches;
+} po_child_usage;
+
+typedef struct po_run po_run;
+
+typedef struct po_run_options {
+  /* 0: a run; the tree is the calling process's descendants (make the caller a child subreaper,
+   * prctl(PR_SET_CHILD_SUBREAPER), so that orphans stay in it). > 0: attach to that process's
+   * tree. */
+  int attach_pid;
+  /* The command, NULL-terminated (copied for the report). NULL: read from /proc (attach). */
+  const char *const *argv;
+  /* A directory where the tree's processes write their in-process reports (PERFOPT_OUT=DIR/, see
+   * docs/formats.md), merged by po_run_report_create. NULL: none. */
+  const char *report_dir;
+  double interval_seconds; /* the caller's sampling interval (for the report) */
+} po_run_options;
+
+/* What one sample saw, for a progress line. */
+typedef struct po_run_progress {
+  double elapsed_seconds;
+  double cpu_ratio;   /* cores over the last interval, the whole tree */
+  double cpu_seconds; /* the tree so far: live processes, and exited ones as last seen */
+  uint64_t rss_bytes; /* the tree's RSS now */
+  uint64_t peak_rss_bytes;  /* the largest tree RSS sampled so far */
+  int64_t gpu_memory_bytes; /* the tree's GPU memory now; -1 when no GPU is monitored */
+  int64_t heap_live_bytes;  /* the tree's live heap (po_run_set_heap); -1 when not traced */
+  uint32_t processes;
+} po_run_progress;
+
+typedef enum {
+  PO_RUN_EXITED = 0,   /* the child exited with exit_code */
+  PO_RUN_KILLED = 1,   /* the child was killed by `signal` */
+  PO_RUN_DETACHED = 2, /* attach: watching stopped (duration, signal); the tree still runs */
+  PO_RUN_GONE = 3      /* attach: the root exited; how it ended is not known */
+} po_run_how;
+
+/* How a run ended, as the caller saw it. */
+typedef struct po_run_end {
+  po_run_how how;
+  int exit_code; /* PO_RUN_EXITED */
+  int signal;    /* PO_RUN_KILLED */
+  int core_dumped;
+  int timed_out;        /* the caller ended it at its time limit */
+  int forwarded_signal; /* a signal the caller received and passed on to the tree, 0 none */
+  int has_usage;        /* children is valid */
+  po_child_usage children; /* getrusage(RUSAGE_CHILDREN) at the end: every reaped process */
+} po_run_end;
+
+/* Starts a run (or an attach): reads the host, the out-of-memory kill counters of the cgroup
+ * (memory.events, or memory.oom_control under cgroup v1) and of the system (/proc/vmstat), and
+ * opens the tree reader. Samples nothing yet. Returns 0, PO_EINVAL, PO_ENOMEM, or PO_ENOENT when
+ * the process to attach to does not exist. */
+PO_API int po_run_create(const po_config *cfg, const po_run_options *opt, po_run **out);
+/* The run's direct child, whose end is the run's end. */
+PO_API int po_run_set_child(po_run *r, int pid);
+/* The heap tracker session the run's processes were started under (see "Heap tracking" below;
+ * borrowed: it must outlive the run). Each sample reads its totals (the progress's
+ * heap_live_bytes) and the run report gets memory.heap from a snapshot. */
+struct po_heap_session;
+PO_API int po_run_set_heap(po_run *r, struct po_heap_session *s);
+/* Takes one sample of the tree (and of the GPUs, at most once a second): per-process records,
+ * the tree's totals, peaks and timeline. *out may be NULL. Not thread-safe per run. */
+PO_API int po_run_sample(po_run *r, po_run_progress *out);
+/* A process the caller reaped (the child, or an orphan it adopted): its wait status and usage
+ * (may be NULL) complete its record with the kernel's exact figures. */
+PO_API int po_run_reaped(po_run *r, int pid, int wait_status, const po_child_usage *usage);
+/* Records how the run ended, takes a last sample and reads the OOM counters again. */
+PO_API int po_run_finish(po_run *r, const po_run_end *end);
+/* The run report: perfopt_version, host, run (with `exit`), processes, and the merged in-process
+ * reports' profile (and the first process's memory, resources and cache sections); the keys are
+ * in docs/formats.md. Reads and merges the report directory's files. */
+PO_API int po_run_report_create(po_run *r, po_report **out);
+/* Frees the run (the report directory is the caller's). NULL is a no-op. */
+PO_API void po_run_destroy(po_run *r);
+
+/* The end-of-run summary (`perfopt run`): how it ended, wall, CPU (user, system, cores used),
+ * the tree's peak RSS and when, peak GPU memory, I/O, the top_n functions of the profile when
+ * there is one, and the suggestions when there are any. Returns 0, PO_EINVAL or PO_EIO. */
+PO_API int po_report_write_summary(const po_report *rep, FILE *out, size_t top_n);
+
+/* ======================================================================================
  * Cache (byte-budgeted, typed, SIEVE / S3-FIFO / LRU)
  * ====================================================================================== */
 

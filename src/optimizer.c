@@ -3,10 +3,14 @@
 #include "optimizer.h"
 
 #include "platform.h"
+#include "profile/profile.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static po_optimizer *live; /* newest first */
@@ -178,9 +182,68 @@ po_cache *po_optimizer_cache(po_optimizer *opt) {
 static pthread_mutex_t exit_lock = PTHREAD_MUTEX_INITIALIZER;
 static po_report *kept_report;
 
+static int ctor_pid; /* the process that read PERFOPT_OUT at start */
+
 static const char *out_path(void) {
   const char *p = getenv("PERFOPT_OUT");
   return p && *p ? p : NULL;
+}
+
+static int is_dir_value(const char *v) {
+  struct stat st;
+  size_t l = strlen(v);
+  return (l && v[l - 1] == '/') || (stat(v, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+/* Where this process writes its report: DIR/perfopt-<pid>.json for a directory (another name when
+ * a process that had the same pid already wrote there), the value with each %p replaced by the
+ * pid, or the path itself, which only the process that started with it writes (a forked child
+ * would overwrite its parent's report). *dir gets 1 for a directory. Returns 0, or -1 when this
+ * process writes nothing. */
+static int resolve_out(const char *v, char *buf, size_t len, int *dir) {
+  int pid = (int)getpid();
+  *dir = is_dir_value(v);
+  if (*dir) {
+    const char *sep = v[strlen(v) - 1] == '/' ? "" : "/";
+    struct stat st;
+    for (int k = 1; k < 1000; k++) {
+      int n = k == 1 ? snprintf(buf, len, "%s%sperfopt-%d.json", v, sep, pid)
+                     : snprintf(buf, len, "%s%sperfopt-%d-%d.json", v, sep, pid, k);
+      if (n < 0 || (size_t)n >= len) return -1;
+      if (lstat(buf, &st) != 0) return 0;
+    }
+    return -1;
+  }
+  if (!strstr(v, "%p")) {
+    if (pid != ctor_pid) return -1;
+    return po__strlcpy(buf, v, len) ? -1 : 0;
+  }
+  size_t o = 0;
+  for (const char *q = v; *q && o + 16 < len; q++) {
+    if (q[0] == '%' && q[1] == 'p') {
+      o += (size_t)snprintf(buf + o, len - o, "%d", pid);
+      q++;
+    } else {
+      buf[o++] = *q;
+    }
+  }
+  buf[o] = '\0';
+  return 0;
+}
+
+/* A failed write into a report directory leaves DIR/perfopt-<pid>.err with the reason, so that
+ * `perfopt run` can say why a process's report is missing (a small file: it may still fit when
+ * the report did not). */
+static void write_failure_marker(const char *dir, const char *msg) {
+  char path[4200];
+  const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
+  snprintf(path, sizeof path, "%s%sperfopt-%d.err", dir, sep, (int)getpid());
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  size_t len = strlen(msg);
+  ssize_t n = write(fd, msg, len);
+  (void)n;
+  close(fd);
 }
 
 /* Called by po_optimizer_destroy for the last live optimizer when PERFOPT_OUT is set. */
@@ -215,16 +278,19 @@ void po_optimizer_destroy(po_optimizer *opt) {
   free(opt);
 }
 
-static void say_exit_error(const char *msg) {
+static void say_exit_error(const char *dir, const char *msg) {
   po__log(0, "perfopt: %s", msg);
+  if (dir) write_failure_marker(dir, msg);
   /* PERFOPT_OUT has no caller to return an error to: without a log callback, say it on stderr
-   * rather than lose it (perfopt run relays it). */
+   * rather than lose it. */
   if (!po__log_has_callback()) fprintf(stderr, "perfopt: PERFOPT_OUT: %s\n", msg);
 }
 
 static void write_out_report(void) {
-  const char *path = out_path();
-  if (!path) return;
+  const char *value = out_path();
+  char path[4200];
+  int dir = 0;
+  if (!value || resolve_out(value, path, sizeof path, &dir) != 0) return;
   pthread_mutex_lock(&default_lock);
   pthread_mutex_lock(&live_lock);
   po_optimizer *opt = default_opt ? default_opt : live;
@@ -241,16 +307,23 @@ static void write_out_report(void) {
     rc = po_report_create(NULL, &rep);
   }
   pthread_mutex_unlock(&exit_lock);
-  char err[512];
-  if (rc)
-    say_exit_error(po_strerror(rc));
-  else if (po_report_save_json(rep, path, err, sizeof err) != 0)
-    say_exit_error(err);
+  char err[4400];
+  if (rc) {
+    snprintf(err, sizeof err, "%s: the report could not be built: %s", path, po_strerror(rc));
+    say_exit_error(dir ? value : NULL, err);
+  } else if (po_report_save_json(rep, path, err, sizeof err) != 0) {
+    say_exit_error(dir ? value : NULL, err);
+  }
   po_report_destroy(rep);
 }
 
-/* ---- the process-wide default -----------------------------------------------------------------
- */
+#ifdef PERFOPT_TESTING
+void po__test_write_out_report(void) {
+  write_out_report();
+}
+#endif
+
+/* ---- the process-wide default ----------------------------------------------------------------- */
 
 po_optimizer *po_get_optimizer(void) {
   pthread_mutex_lock(&default_lock);
@@ -284,7 +357,13 @@ __attribute__((constructor)) static void optimizer_ctor(void) {
   if (env_false(getenv("PERFOPT_PROFILING"))) po_profile_set_enabled(0);
   const char *tl = getenv("PERFOPT_PROFILE_TIMELINE");
   if (tl && (!strcmp(tl, "1") || !strcasecmp(tl, "true"))) po_profile_set_timeline(1, 65536);
-  if (out_path()) atexit(write_out_report);
+  ctor_pid = (int)getpid();
+  const char *out = out_path();
+  if (out) {
+    atexit(write_out_report);
+    /* With a report per process, a forked child's report holds only what the child did. */
+    if (strstr(out, "%p") || is_dir_value(out)) po__profile_forget_on_fork(1);
+  }
   /* PERFOPT_SERVER_ENABLE (set by `perfopt run --serve` for its command): serve the default
    * optimizer from the start, even in a program that never asks for one. Not in the perfopt
    * command itself (it defines po__no_load_time_server), which would take the command's port. */

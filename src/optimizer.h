@@ -55,4 +55,9 @@ int po__optimizer_flight_record(po_optimizer *opt, const po_pressure_event *ev, 
 /* Replaces rep's profile section with the profile as it is now (and the run's times). */
 int po__optimizer_refresh_profile(po_report *rep);
 
+#ifdef PERFOPT_TESTING
+/* Test build only: writes the PERFOPT_OUT report now, as the at-exit handler does. */
+void po__test_write_out_report(void);
+#endif
+
 #endif

@@ -33,6 +33,11 @@ void po__probe_set_memory_budget(po_probe *p, int64_t bytes);
  * Returns the length read (the file may be longer). Does not close fd. */
 ssize_t po__read_fd_text(int fd, char *dst, size_t len);
 
+/* Counts the entries of an open /proc/PID/fd directory (from its start, with getdents64). With
+ * exclude_self_dir, the directory's own descriptor is not counted (a process reading itself).
+ * Returns -1 when it cannot be read. */
+int po__count_fds(int dirfd, int exclude_self_dir);
+
 /* The probe configuration: cfg, or (cfg NULL) the defaults with PERFOPT_PROC_ROOT and
  * PERFOPT_NVML_LIBRARY from the environment, without failing on an unrelated bad variable. */
 void po__probe_config(const po_config *cfg, po_config *out);
@@ -105,22 +110,44 @@ typedef struct po__status_parsed {
   uint64_t rss, hwm, vsz, swap; /* bytes */
   uint32_t threads;
   int ppid;
+  uint64_t voluntary_ctxt, nonvoluntary_ctxt; /* context switches */
   char cpus_allowed_list[256];
   uint32_t bad_lines;
 } po__status_parsed;
 int po__parse_status(const char *buf, size_t len, po__status_parsed *out);
 
-/* /proc/PID/stat: fields after the "(comm)" (which may hold spaces and parentheses). */
+/* /proc/PID/stat: the comm between the first '(' and the last ')' (it may hold spaces and
+ * parentheses; truncated to 31 bytes), then the fields after it. */
 typedef struct po__pidstat_parsed {
+  char comm[32];
+  char state; /* R, S, D, Z, T, ... ('?' when absent) */
   int ppid;
-  uint64_t utime, stime; /* ticks */
+  uint64_t minflt, majflt;          /* page faults of this process */
+  uint64_t utime, stime;            /* ticks */
+  uint64_t cutime, cstime;          /* ticks of the children it waited for */
   uint32_t threads;
+  uint64_t starttime;               /* ticks after boot */
   uint64_t vsize, rss_pages;
 } po__pidstat_parsed;
 int po__parse_pidstat(const char *buf, size_t len, po__pidstat_parsed *out);
 
 /* Counts the CPUs in a list such as "0-3,8,10-11". Returns -1 when malformed. */
 int po__parse_cpu_list(const char *s);
+
+/* ---- out-of-memory kills (linux/oom.c) ------------------------------------------------------ */
+
+/* The OOM-kill counters of a process's memory cgroup and of the system. -1: unknown. */
+typedef struct po__oom_counts {
+  int64_t cgroup;     /* oom_kill in memory.events (v2) or memory.oom_control (v1) */
+  int64_t system;     /* oom_kill in /proc/vmstat (kernels since 4.13) */
+  int cgroup_version; /* 2, 1, or 0 when no memory cgroup file was found */
+  char cgroup_file[1600];
+  char system_file[300];
+} po__oom_counts;
+/* Finds the files for pid's cgroup (pid 0: this process) under root ("" = real) and reads them. */
+int po__oom_counts_open(const char *root, int pid, po__oom_counts *out);
+/* Reads the same files again (a later reading to compare with). */
+void po__oom_counts_read(po__oom_counts *c);
 
 /* ---- hardware facts ------------------------------------------------------------------------ */
 

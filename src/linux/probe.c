@@ -676,7 +676,7 @@ typedef struct proc_files {
   int owned; /* close after use */
 } proc_files;
 
-static int count_fds(int dirfd, int exclude_self_dir) {
+int po__count_fds(int dirfd, int exclude_self_dir) {
   char dbuf[4096];
   int count = 0;
   if (dirfd < 0) return -1;
@@ -866,7 +866,7 @@ int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample 
   int rc = add_process(p, &f, 1, out);
   if (rc == 0) {
     /* The probe's own directory fd is open in this process only when reading ourselves. */
-    out->open_fds = count_fds(f.fddir, self && p->real);
+    out->open_fds = po__count_fds(f.fddir, self && p->real);
     if (with_children) add_descendants(p, pid, out);
   }
   close_files(&f);

@@ -445,6 +445,13 @@ static void fork_parent(void) {
   pthread_mutex_unlock(&calib_lock);
 }
 
+static int forget_on_fork; /* po__profile_forget_on_fork */
+static void reset_locked(int lock_threads);
+
+void po__profile_forget_on_fork(int on) {
+  forget_on_fork = on;
+}
+
 static void fork_child(void) {
   pthread_mutex_init(&reg_lock, NULL);
   for (po__tstate *ts = threads; ts; ts = ts->next) pthread_mutex_init(&ts->lock, NULL);
@@ -471,6 +478,7 @@ static void fork_child(void) {
      * never frees; releasing what it owns is all that can be done. */
     tstate_release(ts);
   }
+  if (forget_on_fork) reset_locked(0); /* the parent's data is the parent's report */
   pthread_mutex_init(&threads_lock, NULL);
   pthread_mutex_init(&calib_lock, NULL);
 }
@@ -1020,12 +1028,13 @@ static void zero_tree(po__tstate *ts) {
   ts->ring_base = atomic_load(&ts->ring_w);
 }
 
-void po_profile_reset(void) {
-  pthread_mutex_lock(&threads_lock);
+/* Zeroes every thread's data, the retired tree and the counters; threads_lock held. In a forked
+ * child (lock_threads 0) no other thread exists to hold a state's lock. */
+static void reset_locked(int lock_threads) {
   for (po__tstate *ts = threads; ts; ts = ts->next) {
-    pthread_mutex_lock(&ts->lock);
+    if (lock_threads) pthread_mutex_lock(&ts->lock);
     zero_tree(ts);
-    pthread_mutex_unlock(&ts->lock);
+    if (lock_threads) pthread_mutex_unlock(&ts->lock);
   }
   if (retired) {
     tstate_free(retired);
@@ -1034,13 +1043,18 @@ void po_profile_reset(void) {
   retired_summary_len = 0;
   retired_summary_dropped = 0;
   origin_ticks = po__ticks();
-  pthread_mutex_unlock(&threads_lock);
   atomic_store(&counters.truncated_names, 0);
   atomic_store(&counters.null_names, 0);
   atomic_store(&counters.unmatched_ends, 0);
   atomic_store(&counters.open_at_exit, 0);
   atomic_store(&counters.depth_overflows, 0);
   atomic_store(&counters.site_overflows, 0);
+}
+
+void po_profile_reset(void) {
+  pthread_mutex_lock(&threads_lock);
+  reset_locked(1);
+  pthread_mutex_unlock(&threads_lock);
 }
 
 /* ---- snapshots for the report ------------------------------------------------------------- */

@@ -92,4 +92,8 @@ typedef struct po__profile_snapshot {
 int po__profile_snapshot_create(po__profile_snapshot **out);
 void po__profile_snapshot_destroy(po__profile_snapshot *s);
 
+/* A forked child starts with an empty profile (on: each process writes its own report, see
+ * PERFOPT_OUT), instead of keeping what its parent recorded before the fork (the default). */
+void po__profile_forget_on_fork(int on);
+
 #endif

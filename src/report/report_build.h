@@ -9,6 +9,7 @@
 #include "cache/cache.h"
 #include "monitor/memory.h"
 #include "monitor/sampler.h"
+#include "monitor/treemon.h"
 #include "profile/profile.h"
 #include "report/json.h"
 
@@ -81,6 +82,55 @@ int po__report_add_flight(po_report *rep, const po_report *flight, const char *p
 /* The flight record's `flight` section: why, and the recent samples at full resolution. */
 void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
                        const po__flight *flight);
+
+/* A series set as the report's `series[]` entries (name, unit, t_seconds, min, max, last). */
+void po__report_series(po__jw *w, cJSON *arr, const po__series_set *set);
+
+/* ---- the run report (perfopt run / attach: report_run.c, report_merge.c) ----------------------- */
+
+/* One process's failure to write its in-process report (from its PERFOPT_OUT marker file). */
+typedef struct po__inproc_error {
+  int pid;
+  char message[256];
+} po__inproc_error;
+
+typedef struct po__run_sources {
+  const po_hardware *hw;
+  int attach; /* 0 run, 1 attach */
+  int pid;    /* the child (run) or the process attached to */
+  double start_unix_seconds;
+  double wall_seconds;
+  double interval_seconds;
+  const char *const *argv;
+  size_t argc;
+  const po_run_end *end; /* NULL: the run has not ended */
+  /* OOM-kill counters before and after (-1 unknown) and the cgroup version they come from */
+  int64_t oom_cgroup_before, oom_cgroup_after, oom_system_before, oom_system_after;
+  int oom_cgroup_version;
+  const po__treemon_snapshot *tree;
+  /* the in-process reports the tree's processes wrote (their roots), and the failures */
+  const cJSON *const *reports;
+  size_t nreports;
+  uint64_t reports_not_merged; /* beyond the limit, or unreadable (each with an error below) */
+  const po__inproc_error *errors;
+  size_t nerrors;
+  const po_heap_snapshot *heap; /* --heap: memory.heap; NULL without */
+} po__run_sources;
+
+/* Builds the run report: perfopt_version, host, run (with exit), processes, profile (the
+ * in-process reports merged), memory, resources and cache (the first in-process report's, else
+ * empty), gpu (the tree monitor's reading), suggestions. Returns 0 or PO_ENOMEM. */
+int po__report_create_run(const po__run_sources *src, po_report **out);
+
+/* Writes into root the tree's `profile`: the n in-process reports' profiles merged. Reports are
+ * read defensively: a missing or mistyped field counts as absent. */
+void po__report_merge_profiles(po__jw *w, cJSON *root, const cJSON *const *reports, size_t n);
+/* The run.pid of a report root (0 when absent or not a valid pid). */
+int po__report_pid(const cJSON *report);
+/* The processes.reports[] entries: per report its pid, argv, times and its own profile (without
+ * call tree and timeline), memory and cache sections; at most `max` entries. */
+void po__report_inproc_entries(po__jw *w, cJSON *arr, const cJSON *const *reports, size_t n,
+                               size_t max);
 
 /* Replaces rep's profile section with p, and the run's wall and report times with src's. */
 int po__report_set_profile(po_report *rep, const po__profile_snapshot *p,

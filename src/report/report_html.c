@@ -416,18 +416,8 @@ static void rmodel_free(rmodel *m) {
   free(m->s);
 }
 
-static int rmodel_load(const cJSON *root, rmodel *m) {
-  memset(m, 0, sizeof(*m));
-  const cJSON *res = obj(root, "resources");
-  const cJSON *ser = arr(res, "series");
-  m->thresholds = arr(res, "thresholds");
-  m->events = arr(res, "events");
-  m->phases = arr(res, "phases");
-  m->mem_limit = num(obj(root, "memory"), "limit_bytes");
-  m->gpu_devices = arr(obj(root, "gpu"), "devices");
-  size_t cap = ser ? (size_t)cJSON_GetArraySize(ser) : 0;
-  m->s = calloc(cap ? cap : 1, sizeof(rseries));
-  if (!m->s) return PO_ENOMEM;
+/* Loads one `series` array's entries into m (room was made by the caller). */
+static void rmodel_add(rmodel *m, const cJSON *ser) {
   const cJSON *it;
   cJSON_ArrayForEach(it, ser) {
     rseries *s = &m->s[m->n];
@@ -462,6 +452,24 @@ static int rmodel_load(const cJSON *root, rmodel *m) {
     s->n = n;
     m->n++;
   }
+}
+
+/* The resource series and, for a run report (`perfopt run`), the process tree's. */
+static int rmodel_load(const cJSON *root, rmodel *m) {
+  memset(m, 0, sizeof(*m));
+  const cJSON *res = obj(root, "resources");
+  const cJSON *ser = arr(res, "series"), *tree = arr(obj(root, "processes"), "series");
+  m->thresholds = arr(res, "thresholds");
+  m->events = arr(res, "events");
+  m->phases = arr(res, "phases");
+  m->mem_limit = num(obj(root, "memory"), "limit_bytes");
+  m->gpu_devices = arr(obj(root, "gpu"), "devices");
+  size_t cap = (ser ? (size_t)cJSON_GetArraySize(ser) : 0) +
+               (tree ? (size_t)cJSON_GetArraySize(tree) : 0);
+  m->s = calloc(cap ? cap : 1, sizeof(rseries));
+  if (!m->s) return PO_ENOMEM;
+  rmodel_add(m, ser);
+  rmodel_add(m, tree);
   return 0;
 }
 
@@ -581,6 +589,81 @@ static int any_points(rseries *const *s, size_t n) {
 }
 
 #define DROPPED_NOTE "%llu thresholds, bands or markers over the per-chart cap were not drawn."
+
+/* A run report's process tree (`perfopt run`, `perfopt attach`): the tree's CPU and memory over
+ * time, and one row per process. */
+#define MAX_PROCESS_ROWS 200
+
+static void process_row(po__cbuf *b, const cJSON *p) {
+  const char *cmd = str(p, "cmdline");
+  po__cbuf_printf(b, "<tr><td data-v=\"%.0f\">%.0f</td>", num(p, "pid"), num(p, "pid"));
+  po__cbuf_puts(b, "<td class=\"name\" title=\"");
+  esc(b, cmd);
+  po__cbuf_puts(b, "\">");
+  esc(b, cmd && *cmd ? cmd : str(p, "comm"));
+  po__cbuf_puts(b, "</td><td>");
+  esc(b, str(p, "state"));
+  const char *sig = str(p, "signal_name");
+  if (sig) {
+    po__cbuf_puts(b, " (");
+    esc(b, sig);
+    po__cbuf_puts(b, ")");
+  } else if (isfinite(num(p, "exit_code"))) {
+    po__cbuf_printf(b, " (%.0f)", num(p, "exit_code"));
+  }
+  po__cbuf_puts(b, "</td>");
+  num_cell(b, num(p, "start_seconds"), PO_UNIT_ELAPSED);
+  num_cell(b, num(p, "user_seconds") + num(p, "system_seconds"), PO_UNIT_SECONDS);
+  num_cell(b, num(p, "cpu_ratio_average"), PO_UNIT_RATIO);
+  num_cell(b, num(p, "peak_rss_bytes"), PO_UNIT_BYTES);
+  num_cell(b, num(p, "gpu_peak_memory_bytes"), PO_UNIT_BYTES);
+  num_cell(b, num(p, "threads_peak"), PO_UNIT_COUNT);
+  num_cell(b, num(p, "open_fds_peak"), PO_UNIT_COUNT);
+  po__cbuf_puts(b, "</tr>\n");
+}
+
+static void section_processes(po__cbuf *b, rmodel *m, const cJSON *root) {
+  const cJSON *pr = obj(root, "processes");
+  if (!pr) return;
+  po__cbuf_puts(b, "<section id=\"processes\"><h2>Process tree</h2>\n");
+  rseries *cpu = find_series(m, "tree_cpu_ratio"), *rss = find_series(m, "tree_rss_bytes"),
+          *gpu = find_series(m, "tree_gpu_memory_bytes");
+  rseries *all[] = {cpu, rss, gpu};
+  if (!any_points(all, 3)) {
+    note(b, "no data recorded: the process tree was never sampled");
+  } else {
+    po_chart *c = timeline(m, "CPU of the process tree (100% = one core)", PO_UNIT_RATIO, "CPU");
+    if (c) add_rseries(c, cpu, "all processes");
+    emit_chart(b, c, DROPPED_NOTE, 0);
+    c = timeline(m, "Memory of the process tree", PO_UNIT_BYTES, "memory");
+    if (c) {
+      add_rseries(c, rss, "RSS, all processes");
+      add_rseries(c, gpu, "GPU memory, all processes");
+    }
+    emit_chart(b, c, DROPPED_NOTE, 0);
+  }
+  const cJSON *list = arr(pr, "list");
+  size_t n = list ? (size_t)cJSON_GetArraySize(list) : 0, shown = 0;
+  po__cbuf_puts(b, "<div class=\"scroll\"><table class=\"sortable data\"><thead><tr><th>pid</th>"
+                   "<th>command</th><th>state</th><th>started</th><th>CPU</th><th>cores</th>"
+                   "<th>peak RSS</th><th>peak GPU</th><th>threads</th><th>files</th></tr></thead>"
+                   "<tbody>\n");
+  const cJSON *p;
+  cJSON_ArrayForEach(p, list) {
+    if (shown == MAX_PROCESS_ROWS) break;
+    if (!cJSON_IsObject(p)) continue;
+    process_row(b, p);
+    shown++;
+  }
+  po__cbuf_puts(b, "</tbody></table></div>\n");
+  if (shown < n) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "Showing the first %zu processes; %zu more are in the JSON report.",
+             shown, n - shown);
+    note(b, msg);
+  }
+  po__cbuf_puts(b, "</section>\n");
+}
 
 static void section_cpu(po__cbuf *b, rmodel *m) {
   po__cbuf_puts(b, "<section id=\"cpu\"><h2>CPU</h2>\n");
@@ -1026,6 +1109,7 @@ char *po__html_render_json_with(const cJSON *root, const char *extra, size_t *le
   po__cbuf_puts(&b, "</h1>\n<nav><a href=\"#summary\">summary</a>");
   if (cJSON_GetArraySize(arr(root, "suggestions")) > 0)
     po__cbuf_puts(&b, "<a href=\"#suggestions\">suggestions</a>");
+  if (obj(root, "processes")) po__cbuf_puts(&b, "<a href=\"#processes\">processes</a>");
   po__cbuf_puts(&b,
                 "<a href=\"#functions\">functions</a><a href=\"#flame\">flame graph</a>"
                 "<a href=\"#cpu\">CPU</a><a href=\"#memory\">memory</a><a href=\"#disk\">disk</a>"
@@ -1038,6 +1122,7 @@ char *po__html_render_json_with(const cJSON *root, const char *extra, size_t *le
   if (rmodel_load(root, &m) != 0)
     b.oom = 1;
   else {
+    section_processes(&b, &m, root);
     section_cpu(&b, &m);
     section_memory(&b, &m, root);
     po__html_section_heap(&b, root);

@@ -94,7 +94,7 @@ void po__report_memory(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
 
 /* ---- resources ------------------------------------------------------------------------------ */
 
-static void series_json(po__jw *w, cJSON *arr, const po__series_set *set) {
+void po__report_series(po__jw *w, cJSON *arr, const po__series_set *set) {
   for (size_t c = 0; set && c < po__series_columns(set) && !w->err; c++) {
     cJSON *o = po__j_obj(w, arr, NULL);
     po__j_str(w, o, "name", po__series_name(set, c));
@@ -190,7 +190,7 @@ void po__report_resources(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
     po__j_num(w, r, "overhead_core_ratio", s->overhead_core_ratio);
     po__j_num(w, r, "series_bytes", (double)s->series_bytes);
     po__j_num(w, r, "samples_per_bucket", (double)po__series_samples_per_bucket(s->series));
-    series_json(w, po__j_arr(w, r, "series"), s->series);
+    po__report_series(w, po__j_arr(w, r, "series"), s->series);
     po__report_thresholds(w, r, &s->thresholds, s->gpus, s->gpu_count,
                           s->gpu_thresholds_resolved ? s->gpu_threshold : NULL,
                           s->gpu_threshold_from_config);
