@@ -318,17 +318,21 @@ static int make_report_dir(char *dir, size_t len) {
   return mkdtemp(dir) ? 0 : -1;
 }
 
-/* Removes the directory and the regular files in it (what the command's processes wrote). */
+/* Removes the directory and what the command's processes left in it (files, empty directories);
+ * says so when it cannot (a command that filled a subdirectory), never silently leaves it. */
 static void remove_report_dir(const char *dir) {
   DIR *d = opendir(dir);
   if (d) {
     int dfd = dirfd(d);
     struct dirent *e;
     while ((e = readdir(d)))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dfd, e->d_name, 0);
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && unlinkat(dfd, e->d_name, 0) != 0)
+        unlinkat(dfd, e->d_name, AT_REMOVEDIR);
     closedir(d);
   }
-  rmdir(dir);
+  if (rmdir(dir) != 0 && errno != ENOENT)
+    po_cli_error("run", "warning: could not remove the private report directory %s: %s", dir,
+                strerror(errno));
 }
 
 /* ---- the child's environment and spawn -------------------------------------------------------- */

@@ -32,7 +32,11 @@
 #define PO_HEAP_VERSION 1u
 
 #define PO_HEAP_HEADER_BYTES 4096u
-#define PO_HEAP_MAX_PROCS 64u    /* process slots (fork and exec each take one) */
+/* Process slots (fork and exec each take one). 256: a shell wrapper such as a pyenv shim spends
+ * ~70 slots before the real program starts (the latest image is the one that matters, and it
+ * claims last); the segment is sparse, so unused slots cost address space (~1.5 MB each), not
+ * memory. */
+#define PO_HEAP_MAX_PROCS 256u
 #define PO_HEAP_MAX_THREADS 128u /* per-thread counter slots per process (then shared) */
 #define PO_HEAP_MAX_SITES 4096u  /* call sites per process (open addressing, power of two) */
 #define PO_HEAP_MAX_FRAMES 32u   /* frames kept per site (deeper stacks are truncated) */

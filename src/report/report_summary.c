@@ -98,6 +98,10 @@ static void heap(FILE *out, const cJSON *root, size_t top_n) {
           secs(po__j_getnum(h, "peak_seconds"), b, sizeof b),
           bytes(po__j_getnum(h, "allocated_bytes"), c, sizeof c), po__j_getnum(h, "allocations"),
           bytes(po__j_getnum(h, "leaked_bytes"), d, sizeof d));
+  double dropped = po__j_getnum(h, "processes_dropped");
+  if (dropped > 0) /* the figures above leave these out: say so rather than look complete */
+    fprintf(out, "  heap       %.0f process%s not traced (every process slot taken): not counted above\n",
+            dropped, dropped == 1 ? "" : "es");
   const cJSON *sites = po__j_get(h, "top_sites_at_peak"), *site;
   if (cJSON_GetArraySize(sites) <= 0 || top_n == 0) return;
   const char *mode = po__j_getstr(h, "mode");

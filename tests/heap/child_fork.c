@@ -1,6 +1,6 @@
 /* fork for tests/test_heap.c: the parent leaks 1000 bytes at parent_leak, forks; the child leaks
  * 2000 bytes at child_leak and exits 0; the parent waits for it and exits with its status.
- * usage: child_fork [many]   many: 70 children one after the other (more than the 64 slots), each
+ * usage: child_fork [many]   many: 260 children one after the other (more than the 256 slots), each
  * allocating, freeing and exiting 0; exits non-zero if one failed. */
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -18,7 +18,7 @@ NOINLINE static void *child_leak(void) {
 }
 
 static int many(void) {
-  for (int i = 0; i < 70; i++) {
+  for (int i = 0; i < 260; i++) {
     pid_t pid = fork();
     if (pid < 0) return 5;
     if (pid == 0) {
