@@ -155,6 +155,27 @@ grep -q "heap       peak 24 MiB" "$T/err" || fail "the summary has no heap line:
 check "$T/heaps.json" "r['memory']['heap']['mode'] == 'sampled'" \
   "r['memory']['heap']['top_sites_at_peak'][0]['name'].startswith('main')"
 
+# A known pattern (tests/run/leaker.c): the exact peak, and the leaks by site, sized exactly; the
+# same figures when the child dies by SIGKILL (the data is in shared memory, not written at exit).
+LEAKED=218608
+"$PERFOPT" run -q --heap=exact -o "$T/lx.json" -- "$H/leaker" || fail "leaker --heap=exact exited $?"
+check "$T/lx.json" "r['memory']['heap']['peak_bytes'] == $LEAKED + 4 * $MIB" \
+  "r['memory']['heap']['leaked_bytes'] == $LEAKED" "r['memory']['heap']['leaked_allocations'] == 15"
+"$PERFOPT" run -q --heap=full -o "$T/lf.json" -- "$H/leaker" kill
+[ $? -eq 137 ] || fail "leaker kill under --heap=full must give 137"
+check "$T/lf.json" "r['memory']['heap']['peak_bytes'] == $LEAKED + 4 * $MIB" \
+  "r['memory']['heap']['processes'][0]['state'] == 'died'" \
+  "r['memory']['heap']['leaked_bytes'] == $LEAKED" \
+  "sorted((l['name'].split()[0], l['live_bytes'], l['live_allocations']) for l in r['memory']['heap']['leaks']) == [('leak_a', 10000, 10), ('leak_b', 196608, 3), ('leak_c', 5000, 1), ('leak_d', 7000, 1)]"
+
+# A wrapper that spends many processes before the real program (a pyenv shim runs ~70): the
+# program, exec'd last, is still traced.
+"$PERFOPT" run -q --heap=exact -o "$T/many.json" -- \
+  sh -c "i=0; while [ \$i -lt 70 ]; do (:); i=\$((i + 1)); done; exec '$H/alloc' 8 10" \
+  || fail "the many-process wrapper exited $?"
+check "$T/many.json" "r['memory']['heap']['processes_dropped'] == 0" \
+  "len(r['memory']['heap']['processes']) >= 71" "r['memory']['heap']['peak_bytes'] == 8 * $MIB"
+
 # ---- attach --------------------------------------------------------------------------------------
 
 "$H/alloc" 32 3000 &
