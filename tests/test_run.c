@@ -346,6 +346,33 @@ static void test_summary_says_how_it_ended(void **state) {
   unbuild(&b);
 }
 
+/* Processes the heap tracker had no slot for are left out of its figures: the summary says so,
+ * and says nothing when every process was traced (the positive control). */
+static void test_summary_says_when_processes_were_not_traced(void **state) {
+  (void)state;
+  for (int dropped = 0; dropped <= 3; dropped += 3) {
+    built b;
+    po_run_end e = {.how = PO_RUN_EXITED};
+    cJSON *root = (cJSON *)build(&b, &e, 0, 0, NULL, 0);
+    cJSON *heap = cJSON_AddObjectToObject(cJSON_GetObjectItem(root, "memory"), "heap");
+    assert_non_null(heap);
+    cJSON_AddNumberToObject(heap, "peak_bytes", 4096);
+    cJSON_AddNumberToObject(heap, "processes_dropped", dropped);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_int_equal(po_report_write_summary(b.rep, f, 5), 0);
+    fclose(f);
+    assert_non_null(strstr(text, "heap       peak 4 KiB"));
+    if (dropped)
+      assert_non_null(strstr(text, "heap       3 processes not traced"));
+    else
+      assert_null(strstr(text, "not traced"));
+    free(text);
+    unbuild(&b);
+  }
+}
+
 /* ---- merging in-process reports ---------------------------------------------------------------- */
 
 static cJSON *parse(const char *text) {
@@ -662,6 +689,7 @@ int main(void) {
       cmocka_unit_test(test_exit_fields_of_a_normal_exit_and_a_timeout),
       cmocka_unit_test(test_processes_section),
       cmocka_unit_test(test_summary_says_how_it_ended),
+      cmocka_unit_test(test_summary_says_when_processes_were_not_traced),
       cmocka_unit_test(test_merge_sums_functions_and_merges_call_trees_by_path),
       cmocka_unit_test(test_merge_takes_malformed_reports_without_trusting_them),
       cmocka_unit_test(test_run_report_survives_every_allocation_failure),

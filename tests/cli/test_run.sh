@@ -145,6 +145,17 @@ check "$T/linked.json" "prof['processes'] == 2" \
 grep -q "shared_step" "$T/err" || fail "the summary lists no top function"
 [ -z "$(ls -A "$T/tmp")" ] || fail "perfopt left its private report directory: $(ls "$T/tmp")"
 
+# What a command leaves in the private directory goes with it; what cannot go is said, not hidden.
+mkdir "$T/tmp2"
+TMPDIR="$T/tmp2" "$PERFOPT" run -q -o "$T/d1.json" -- sh -c 'mkdir "${PERFOPT_OUT}d" && touch "${PERFOPT_OUT}f"' \
+  2>"$T/err" || fail "the run that leaves files exited $?"
+[ -z "$(ls -A "$T/tmp2")" ] || fail "perfopt left its private directory: $(ls -R "$T/tmp2")"
+[ -s "$T/err" ] && fail "a removable private directory gave a message: $(cat "$T/err")"
+TMPDIR="$T/tmp2" "$PERFOPT" run -q -o "$T/d2.json" -- sh -c 'mkdir "${PERFOPT_OUT}d" && touch "${PERFOPT_OUT}d/f"' \
+  2>"$T/err" || fail "the run that leaves a full subdirectory exited $?"
+grep -q "could not remove the private report directory $T/tmp2/perfopt-run-" "$T/err" \
+  || fail "a private directory left behind is not said: $(cat "$T/err")"
+
 # ---- --heap: the tree's allocations, traced from outside -----------------------------------------
 
 "$PERFOPT" run --heap=exact -o "$T/heap.json" -- "$H/forker" 24 300 2>"$T/err" || fail "--heap=exact exited $?"
