@@ -346,6 +346,41 @@ static void test_summary_says_how_it_ended(void **state) {
   unbuild(&b);
 }
 
+static char *summary_of(built *b) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  assert_int_equal(po_report_write_summary(b->rep, f, 5), 0);
+  fclose(f);
+  return text;
+}
+
+/* A command that exits 0 although the OOM killer killed one of its workers: the summary says so;
+ * not when the counter did not move (the control), and not twice when the command itself was
+ * the one killed (the headline says it). */
+static void test_summary_notes_an_oom_kill_in_the_tree(void **state) {
+  (void)state;
+  built b;
+  po_run_end ok = {.how = PO_RUN_EXITED}, killed = {.how = PO_RUN_KILLED, .signal = SIGKILL};
+  build(&b, &ok, 3, 5, NULL, 0);
+  char *text = summary_of(&b);
+  assert_non_null(strstr(text, "note: the kernel's OOM killer killed 2 processes in the command's memory cgroup"));
+  free(text);
+  unbuild(&b);
+  build(&b, &ok, 3, 3, NULL, 0);
+  text = summary_of(&b);
+  assert_null(strstr(text, "OOM killer"));
+  free(text);
+  unbuild(&b);
+  build(&b, &killed, 3, 4, NULL, 0);
+  text = summary_of(&b);
+  assert_non_null(strstr(text, "out of memory"));
+  assert_null(strstr(text, "note: the kernel's OOM killer"));
+  free(text);
+  unbuild(&b);
+}
+
 /* Processes the heap tracker had no slot for are left out of its figures: the summary says so,
  * and says nothing when every process was traced (the positive control). */
 static void test_summary_says_when_processes_were_not_traced(void **state) {
@@ -690,6 +725,7 @@ int main(void) {
       cmocka_unit_test(test_processes_section),
       cmocka_unit_test(test_summary_says_how_it_ended),
       cmocka_unit_test(test_summary_says_when_processes_were_not_traced),
+      cmocka_unit_test(test_summary_notes_an_oom_kill_in_the_tree),
       cmocka_unit_test(test_merge_sums_functions_and_merges_call_trees_by_path),
       cmocka_unit_test(test_merge_takes_malformed_reports_without_trusting_them),
       cmocka_unit_test(test_run_report_survives_every_allocation_failure),

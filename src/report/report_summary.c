@@ -174,7 +174,23 @@ static void last_samples(FILE *out, const cJSON *root) {
   fputc('\n', out);
 }
 
+/* The OOM killer struck during the run but not the command itself (a worker of a script, a
+ * process the command waited for): the exit status alone would hide it. */
+static void oom_note(FILE *out, const cJSON *root) {
+  const cJSON *ex = po__j_get(po__j_get(root, "run"), "exit");
+  if (cJSON_IsTrue(po__j_get(ex, "oom_killed"))) return; /* the headline says it */
+  const cJSON *k = po__j_get(ex, "oom_kills");
+  double cg = po__j_getnum(k, "cgroup"), sys = po__j_getnum(k, "system");
+  if (cg > 0)
+    fprintf(out, "  note: the kernel's OOM killer killed %.0f process%s in the command's memory "
+            "cgroup during the run\n", cg, cg == 1 ? "" : "es");
+  else if (sys > 0)
+    fprintf(out, "  note: the kernel's OOM killer killed %.0f process%s on this machine during the "
+            "run (in the command's tree or not)\n", sys, sys == 1 ? "" : "es");
+}
+
 static void notes(FILE *out, const cJSON *root) {
+  oom_note(out, root);
   const cJSON *in = po__j_get(po__j_get(root, "processes"), "in_process_reports"), *e;
   cJSON_ArrayForEach(e, po__j_get(in, "errors")) {
     const char *m = po__j_getstr(e, "message");

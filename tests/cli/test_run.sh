@@ -250,6 +250,15 @@ if cg=$(oom_cgroup); then
   rmdir "$cg" 2>/dev/null
   [ $rc -eq 137 ] || fail "a child killed by the OOM killer must give 137, not $rc"
   check "$T/oom.json" "ex['oom_killed'] is True" "'out of memory' in ex['description']"
+  # a script whose worker the OOM killer kills, and which then exits 0: the summary says so
+  if cg=$(oom_cgroup); then
+    "$PERFOPT" run -o "$T/oomw.json" -- sh -c "echo \$\$ >'$cg/cgroup.procs' && '$H/alloc' 512 100; true" \
+      2>"$T/err"
+    rc=$?
+    rmdir "$cg" 2>/dev/null
+    [ $rc -eq 0 ] || fail "the script whose worker was OOM-killed exited $rc, not 0"
+    grep -q "note: the kernel's OOM killer killed" "$T/err" || fail "no note of the worker's OOM kill: $(cat "$T/err")"
+  fi
 else
   echo "test_run: cannot make a memory cgroup here: skipped the OOM-kill test"
 fi
