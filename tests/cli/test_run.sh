@@ -203,6 +203,21 @@ check "$T/att2.json" "ex['status'] == 'gone'"
 [ $? -eq 1 ] || fail "attach to a missing process must exit 1"
 grep -q "no process" "$T/err" || fail "attach does not say the process is missing"
 
+# top --pid: the tree's peak (the sum over the descendants), not the root process's own.
+sh -c "'$H/alloc' 24 3000 & '$H/alloc' 24 3000 & wait" &
+s=$!
+i=0
+while [ "$(pgrep -P $s -x alloc | wc -l)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+sleep 0.2
+"$PERFOPT" top --pid $s --iterations 2 --interval 200 >"$T/top" 2>&1 || fail "top --pid exited $?"
+kill $(pgrep -P $s) 2>/dev/null
+wait $s
+"$PY" - "$T/top" <<'EOF2' || fail "top --pid does not show the tree's peak: $(grep -a PID "$T/top")"
+import re, sys
+peaks = re.findall(r"\+2 descendants\).*tree peak ([0-9.]+)M\)", open(sys.argv[1], errors="replace").read())
+sys.exit(0 if peaks and float(peaks[-1]) >= 48 else 1)
+EOF2
+
 # ---- bad input --------------------------------------------------------------------------------------
 
 usage_error() { # expected message, then the arguments
