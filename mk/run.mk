@@ -11,7 +11,12 @@ $(BUILD)/tests/run/linked: tests/run/linked.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(PUBLIC_CFLAGS) $(APP_LDFLAGS) -o $@ $< $(STATIC_LIBS)
 
-TEST_DEPS += $(RUN_HELPERS)
+# alloc linked statically: a program that ignores LD_PRELOAD (perfopt run --heap must say so).
+$(BUILD)/tests/run/alloc_static: tests/run/alloc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -static -o $@ $<
+
+TEST_DEPS += $(RUN_HELPERS) $(BUILD)/tests/run/alloc_static
 
 # bench_run's CPU-bound child, never instrumented.
 $(BUILD)/bench/run_workload: bench/run_workload.c

@@ -669,6 +669,12 @@ static void test_env_names_the_shim_and_rejects_a_missing_one(void **state) {
   assert_string_equal(env.mode, "PERFOPT_HEAP_MODE=sampled");
   assert_int_equal(strncmp(env.fd, "PERFOPT_HEAP_FD=", 16), 0);
   assert_int_equal(po_heap_session_env(s, "/nonexistent/libperfopt-heap.so", &env), PO_ENOENT);
+  /* PERFOPT_HEAP_LIBRARY naming a missing file: an error, not another library found elsewhere */
+  setenv("PERFOPT_HEAP_LIBRARY", "/nonexistent/libperfopt-heap.so", 1);
+  assert_int_equal(po_heap_session_env(s, NULL, &env), PO_ENOENT);
+  setenv("PERFOPT_HEAP_LIBRARY", shim, 1);
+  assert_int_equal(po_heap_session_env(s, NULL, &env), 0);
+  unsetenv("PERFOPT_HEAP_LIBRARY");
   assert_int_equal(po_heap_session_create((po_heap_mode)7, &(po_heap_session *){NULL}), PO_EINVAL);
   po_heap_session_destroy(s);
 }

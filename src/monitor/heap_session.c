@@ -137,8 +137,9 @@ static int find_shim(const char *given, char *out, size_t len) {
   if (given) {
     found = usable_file(given) ? given : NULL;
     if (!found) return PO_ENOENT;
-  } else if (usable_file(env)) {
-    found = env;
+  } else if (env && *env) { /* named explicitly: that one or none, never another silently */
+    found = usable_file(env) ? env : NULL;
+    if (!found) return PO_ENOENT;
   } else if (dladdr((void *)po_heap_session_create, &info) && info.dli_fname &&
              beside(info.dli_fname, "libperfopt-heap.so", cand, sizeof cand) == 0 &&
              usable_file(cand)) {

@@ -93,6 +93,12 @@ static void heap(FILE *out, const cJSON *root, size_t top_n) {
   const cJSON *h = po__j_get(po__j_get(root, "memory"), "heap");
   if (!cJSON_IsObject(h)) return;
   char a[32], b[32], c[32], d[32];
+  if (cJSON_IsArray(po__j_get(h, "processes")) && cJSON_GetArraySize(po__j_get(h, "processes")) == 0 &&
+      !(po__j_getnum(h, "processes_dropped") > 0)) {
+    fprintf(out, "  heap       no process loaded the heap tracker (a static or setuid program ignores "
+                 "LD_PRELOAD)\n");
+    return;
+  }
   fprintf(out, "  heap       peak %s (pid %.0f) at %s; %s allocated in %.0f allocations; %s leaked\n",
           bytes(po__j_getnum(h, "peak_bytes"), a, sizeof a), po__j_getnum(h, "peak_pid"),
           secs(po__j_getnum(h, "peak_seconds"), b, sizeof b),

@@ -187,6 +187,17 @@ check "$T/lf.json" "r['memory']['heap']['peak_bytes'] == $LEAKED + 4 * $MIB" \
 check "$T/many.json" "r['memory']['heap']['processes_dropped'] == 0" \
   "len(r['memory']['heap']['processes']) >= 71" "r['memory']['heap']['peak_bytes'] == 8 * $MIB"
 
+# A static program ignores LD_PRELOAD: the summary says no process loaded the tracker (rather than
+# a heap peak of 0 B); a PERFOPT_HEAP_LIBRARY that names a missing file is an error before the start.
+"$PERFOPT" run --heap=exact -o "$T/static.json" -- "$H/alloc_static" 1 10 2>"$T/err" || fail "static exited $?"
+grep -q "no process loaded the heap tracker" "$T/err" || fail "a static program's heap line: $(grep heap "$T/err")"
+"$PERFOPT" run --heap=exact -o "$T/dyn.json" -- "$H/alloc" 1 10 2>"$T/err" || fail "alloc 1 exited $?"
+grep -q "heap       peak 1 MiB" "$T/err" || fail "a dynamic program's heap line: $(grep heap "$T/err")"
+PERFOPT_HEAP_LIBRARY=/nonexistent/libperfopt-heap.so "$PERFOPT" run --heap -o "$T/nolib.json" -- touch "$T/ran2" 2>"$T/err"
+[ $? -eq 2 ] || fail "--heap with a missing PERFOPT_HEAP_LIBRARY must exit 2"
+[ -e "$T/ran2" ] && fail "the command ran although the heap library is missing"
+grep -q "libperfopt-heap.so not found" "$T/err" || fail "no message for the missing heap library: $(cat "$T/err")"
+
 # ---- attach --------------------------------------------------------------------------------------
 
 "$H/alloc" 32 3000 &
