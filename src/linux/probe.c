@@ -24,7 +24,9 @@
 #define PO__BUF_INITIAL 65536
 #define PO__BUF_MAX (16u << 20)
 
-enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3 };
+/* DEV_EMPTY: a whole disk with no capacity that never did I/O (an unconfigured zram device, an
+ * empty drive): not listed, and classified again once it does I/O. */
+enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3, DEV_EMPTY = 4 };
 
 typedef struct po__prev_disk {
   char name[PO_PROBE_DISK_NAME_LEN];
@@ -559,10 +561,23 @@ typedef struct {
  * and md* whose I/O is already counted on the disks below them). /sys/block lists whole disks;
  * without /sys, a name that extends the previous disk's name by digits (sda1, nvme0n1p2) is a
  * partition. */
+/* /sys/block/<name>/size reads 0 (sectors): a device without capacity. */
+static int zero_size(const po_probe *p, const char *name) {
+  char rel[128], val[32];
+  snprintf(rel, sizeof rel, "/sys/block/%s/size", name);
+  ssize_t n = read_small(p, rel, val, sizeof val);
+  return n > 0 && val[0] == '0' && (n == 1 || val[1] == '\n' || val[1] == '\0');
+}
+
 static int classify(disk_ctx *c, const po__diskstat_line *d) {
   po_probe *p = c->p;
+  uint32_t cached = p->dev_count;
   for (uint32_t i = 0; i < p->dev_count; i++)
-    if (!strcmp(p->devs[i].name, d->name)) return p->devs[i].kind;
+    if (!strcmp(p->devs[i].name, d->name)) {
+      if (p->devs[i].kind != DEV_EMPTY || (!d->reads && !d->writes)) return p->devs[i].kind;
+      cached = i; /* it started doing I/O: look again */
+      break;
+    }
   int kind;
   if (!strncmp(d->name, "loop", 4) || !strncmp(d->name, "ram", 3) || d->major == 7 ||
       d->major == 1) {
@@ -571,6 +586,7 @@ static int classify(disk_ctx *c, const po__diskstat_line *d) {
     char rel[128];
     snprintf(rel, sizeof rel, "/sys/block/%s", d->name);
     kind = exists_rel(p, rel) ? (slaves_nonempty(p, d->name) ? DEV_SKIP : DEV_WHOLE) : DEV_PART;
+    if (kind == DEV_WHOLE && !d->reads && !d->writes && zero_size(p, d->name)) kind = DEV_EMPTY;
   } else {
     size_t l = strlen(c->last_whole);
     const char *rest = d->name + l;
@@ -583,7 +599,9 @@ static int classify(disk_ctx *c, const po__diskstat_line *d) {
       }
     }
   }
-  if (p->dev_count < PO__DEV_CACHE) {
+  if (cached < p->dev_count) {
+    p->devs[cached].kind = (uint8_t)kind;
+  } else if (p->dev_count < PO__DEV_CACHE) {
     memcpy(p->devs[p->dev_count].name, d->name, sizeof d->name);
     p->devs[p->dev_count].kind = (uint8_t)kind;
     p->dev_count++;

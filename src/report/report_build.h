@@ -61,6 +61,10 @@ int po__report_set_profile(po_report *rep, const po__profile_snapshot *p,
 int po__report_parse(const char *text, size_t len, const char *what, po_report **out, char *errbuf,
                      size_t errlen);
 
+/* Prints s in exactly `cols` columns of a text table (UTF-8 aware): padded with spaces, or cut
+ * with a trailing "…" when longer (report_text.c). */
+void po__text_cell(FILE *out, const char *s, size_t cols);
+
 /* A report wrapping a tree built elsewhere in this module (takes ownership). NULL on ENOMEM. */
 po_report *po__report_wrap(cJSON *root);
 
