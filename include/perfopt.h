@@ -332,20 +332,21 @@ PO_API int po_report_write_trace(const po_report *rep, FILE *out);
 /* Folded stacks ("main;train;forward 1234" per line) for flamegraph.pl and speedscope. */
 typedef enum {
   PO_FOLDED_TIME = 0,      /* self time per calling context, in microseconds */
-  PO_FOLDED_HEAP_BYTES = 1 /* live heap bytes per allocating stack (needs memory.heap) */
+  PO_FOLDED_HEAP_BYTES = 1 /* bytes allocated per allocating stack (memory.heap.call_tree) */
 } po_folded_value;
-/* Returns PO_ENOENT when the report has nothing of that kind (no call tree, no heap sites). */
+/* Returns PO_ENOENT when the report has nothing of that kind (no call tree, no heap data). */
 PO_API int po_report_write_folded(const po_report *rep, FILE *out, po_folded_value what);
 PO_API int po_report_save_folded(const po_report *rep, const char *path, po_folded_value what,
                                  char *errbuf, size_t errlen);
 
-/* Prometheus text exposition (format 0.0.4): node_exporter's and the client libraries' names
- * where they exist (process_resident_memory_bytes, node_memory_MemAvailable_bytes, ...),
- * perfopt_* otherwise; base units; HELP and TYPE for every family. */
+/* Prometheus text exposition (format 0.0.4), the same text the live endpoint's /metrics serves:
+ * node_exporter's and the client libraries' names where they exist
+ * (process_resident_memory_bytes, node_memory_MemAvailable_bytes, ...), perfopt_* otherwise; base
+ * units; HELP and TYPE for every family (docs/formats.md, "Prometheus metrics"). */
 PO_API int po_report_write_prom(const po_report *rep, FILE *out);
 PO_API int po_report_save_prom(const po_report *rep, const char *path, char *errbuf,
                                size_t errlen);
-/* The same exposition as a string (free with po_free); NULL on ENOMEM. For an HTTP endpoint. */
+/* The same exposition as a string (free with po_free); NULL on ENOMEM. */
 PO_API char *po_report_to_prom(const po_report *rep, size_t *len);
 
 /* Compares two reports (a: before, b: after) into a diff report whose model is

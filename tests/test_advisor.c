@@ -389,6 +389,44 @@ static void test_memory_growing_phase_over_phase_is_a_leak_suspect(void **state)
   cJSON_Delete(r);
 }
 
+/* memory.heap as the heap tracker writes it: leaked bytes and the leak sites of ended processes */
+static void add_heap(cJSON *r, double leaked, const char *site, double site_bytes) {
+  cJSON *heap = cJSON_AddObjectToObject(get(r, "memory"), "heap");
+  cJSON_AddNumberToObject(heap, "leaked_bytes", leaked);
+  cJSON_AddNumberToObject(heap, "leaked_allocations", 12);
+  cJSON *s = cJSON_CreateObject();
+  cJSON_AddStringToObject(s, "name", site);
+  cJSON_AddNumberToObject(s, "live_bytes", site_bytes);
+  cJSON_AddItemToArray(cJSON_AddArrayToObject(heap, "leaks"), s);
+}
+
+static void test_leak_suspect_names_the_heap_top_site(void **state) {
+  (void)state;
+  cJSON *r = healthy();
+  add_series(r, "process_rss_bytes", "bytes", 400, rss_growing);
+  for (int p = 0; p < 4; p++) add_phase(r, "bucket", p * 100.0, p * 100.0 + 99);
+  add_heap(r, 0, "load_batch (data.c:88)", 600 * MIB);
+  const cJSON *s = advise_find(r, "leak-suspect", "load_batch (data.c:88)");
+  assert_non_null(s);
+  assert_float_equal(evidence(s, "bytes held by the top heap site", "bytes"), 600 * MIB, 0);
+  assert_non_null(strstr(action(s), "start at load_batch"));
+  cJSON_Delete(r);
+}
+
+static void test_heap_left_unfreed_at_exit_is_a_leak(void **state) {
+  (void)state;
+  cJSON *r = healthy();
+  add_heap(r, 300 * MIB, "cache_put (cache.c:12)", 250 * MIB);
+  const cJSON *s = advise_find(r, "heap-leak", "cache_put (cache.c:12)");
+  assert_non_null(s);
+  assert_float_equal(evidence(s, "leaked bytes", "bytes"), 300 * MIB, 0);
+  cJSON_Delete(r);
+  r = healthy();
+  add_heap(r, 4 * MIB, "cache_put (cache.c:12)", 4 * MIB); /* a few blocks at exit: normal */
+  assert_null(advise_find(r, "heap-leak", NULL));
+  cJSON_Delete(r);
+}
+
 static void test_swap_in_use_is_reported(void **state) {
   (void)state;
   cJSON *r = healthy();
@@ -787,6 +825,8 @@ int main(void) {
       cmocka_unit_test(test_peak_near_the_limit_lowers_the_batch),
       cmocka_unit_test(test_far_from_the_limit_says_how_much_room),
       cmocka_unit_test(test_memory_growing_phase_over_phase_is_a_leak_suspect),
+      cmocka_unit_test(test_leak_suspect_names_the_heap_top_site),
+      cmocka_unit_test(test_heap_left_unfreed_at_exit_is_a_leak),
       cmocka_unit_test(test_swap_in_use_is_reported),
       cmocka_unit_test(test_memory_pressure_stalls),
       cmocka_unit_test(test_gpu_idle_with_memory_to_spare_raises_the_batch),

@@ -175,24 +175,34 @@ static void test_folded_time_has_one_line_per_context_with_self_time(void **stat
   po_report_destroy(rep);
 }
 
-static void test_folded_heap_reads_the_heap_sites(void **state) {
+static void test_folded_heap_reads_the_allocation_tree(void **state) {
   (void)state;
   cJSON *r = tree_report();
   cJSON *heap = cJSON_AddObjectToObject(cJSON_AddObjectToObject(r, "memory"), "heap");
-  cJSON *sites = cJSON_AddArrayToObject(heap, "sites");
-  cJSON *s = cJSON_CreateObject();
-  cJSON *fr = cJSON_AddArrayToObject(s, "frames"); /* innermost first */
-  cJSON_AddItemToArray(fr, cJSON_CreateString("malloc_tensor"));
-  cJSON *obj = cJSON_CreateObject();
-  cJSON_AddStringToObject(obj, "function", "forward");
-  cJSON_AddItemToArray(fr, obj);
-  cJSON_AddItemToArray(fr, cJSON_CreateString("main"));
-  cJSON_AddNumberToObject(s, "live_bytes", 4096);
-  cJSON_AddItemToArray(sites, s);
+  cJSON *tree = cJSON_AddArrayToObject(heap, "call_tree"); /* creation order, not depth-first */
+  node(tree, 0, -1, "main", 0);
+  node(tree, 1, 0, "load", 0);
+  node(tree, 2, 0, "forward", 0);
+  node(tree, 3, 1, "read;file", 0);
+  node(tree, 4, 2, "alloc_tensor", 0);
+  cJSON_AddNumberToObject(cJSON_GetArrayItem(tree, 3), "self_bytes", 4096);
+  cJSON_AddNumberToObject(cJSON_GetArrayItem(tree, 4), "self_bytes", 1 << 20);
   po_report *rep = wrap(r);
   char *text = written(rep, write_folded_heap);
-  assert_string_equal(text, "main;forward;malloc_tensor 4096\n");
+  assert_string_equal(text, "main;load;read:file 4096\nmain;forward;alloc_tensor 1048576\n");
   free(text);
+  po_report_destroy(rep);
+  /* a cycle in a hostile file is skipped, not followed forever */
+  r = tree_report();
+  tree = cJSON_AddArrayToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(r, "memory"), "heap"),
+                                "call_tree");
+  node(tree, 0, 1, "a", 0);
+  node(tree, 1, 0, "b", 0);
+  cJSON_AddNumberToObject(cJSON_GetArrayItem(tree, 1), "self_bytes", 8);
+  rep = wrap(r);
+  FILE *f = fopen("/dev/null", "w");
+  assert_int_equal(po_report_write_folded(rep, f, PO_FOLDED_HEAP_BYTES), PO_ENOENT);
+  fclose(f);
   po_report_destroy(rep);
 }
 
@@ -243,7 +253,7 @@ static void test_prom_exposition_is_well_formed_with_node_names(void **state) {
   assert_non_null(strstr(text, "# TYPE process_resident_memory_bytes gauge\n"));
   assert_non_null(strstr(text, "# TYPE node_memory_MemTotal_bytes gauge\n"));
   assert_non_null(strstr(text, "# TYPE perfopt_function_calls_total counter\n"));
-  assert_non_null(strstr(text, "perfopt_gpu_memory_used_bytes{gpu=\"1\",name=\""));
+  assert_non_null(strstr(text, "perfopt_gpu_memory_used_bytes{gpu=\"1\"} "));
   assert_non_null(strstr(text, "{function=\"odd \\\"name\\\"\\\\with\\nnewline\"}"));
   assert_non_null(strstr(text, "perfopt_suggestions{severity=\"warning\"} 1\n"));
   size_t len = 0;
@@ -565,7 +575,7 @@ int main(void) {
       cmocka_unit_test(test_trace_parses_with_zones_counters_phases_and_instants),
       cmocka_unit_test(test_trace_write_errors_are_reported),
       cmocka_unit_test(test_folded_time_has_one_line_per_context_with_self_time),
-      cmocka_unit_test(test_folded_heap_reads_the_heap_sites),
+      cmocka_unit_test(test_folded_heap_reads_the_allocation_tree),
       cmocka_unit_test(test_prom_exposition_is_well_formed_with_node_names),
       cmocka_unit_test(test_prom_of_a_sysinfo_report_uses_node_exporter_names),
       cmocka_unit_test(test_diff_classifies_functions_and_suggestions),

@@ -69,14 +69,20 @@ static void headroom(po__adv *a) {
 
 /* ---- leak suspect -------------------------------------------------------------------------- */
 
-/* TODO(heap): when the report carries the heap tracker's live bytes over time and its top sites
- * (memory.heap, branch `heap`), read live bytes per phase from there instead of RSS, and name the
- * top site by live bytes as the target. Returns 0 while the report has none. */
-static int heap_live_per_phase(const po__adv *a, double *live, size_t nphases,
-                               const char **top_site) {
-  (void)a, (void)live, (void)nphases;
-  *top_site = NULL;
-  return 0;
+/* The heap tracker's top site (memory.heap, docs/formats.md): the largest leak of an ended
+ * process, else the site holding the most at the peak. NULL without heap data. Its live bytes
+ * per phase would be the better series than RSS, but the heap timeline counts from the heap
+ * session's start, not the run's, so it cannot be cut by phase here. */
+static const char *heap_top_site(const po__adv *a, double *bytes) {
+  const cJSON *heap = po__j_get(a->memory, "heap");
+  const cJSON *s = cJSON_GetArrayItem(po__j_get(heap, "leaks"), 0);
+  const char *key = "live_bytes";
+  if (!po__j_getstr(s, "name")) {
+    s = cJSON_GetArrayItem(po__j_get(heap, "top_sites_at_peak"), 0);
+    key = "bytes_at_peak";
+  }
+  *bytes = po__adv_num(s, key, NULL);
+  return po__j_getstr(s, "name");
 }
 
 /* The process's RSS at the end of each phase: the last sample inside it (its max column when
@@ -111,13 +117,9 @@ static void leak_suspect(po__adv *a) {
     a->w.err = PO_ENOMEM;
     return;
   }
-  const char *site = NULL;
-  const char *what = "heap live bytes";
-  size_t k = (size_t)heap_live_per_phase(a, live, (size_t)np, &site);
-  if (k == 0) {
-    what = "RSS";
-    k = rss_per_phase(a, phases, live, (size_t)np);
-  }
+  double site_bytes = 0;
+  const char *site = heap_top_site(a, &site_bytes);
+  size_t k = rss_per_phase(a, phases, live, (size_t)np);
   int growing = k >= PO__ADV_LEAK_PHASES;
   for (size_t i = 1; growing && i < k; i++)
     if (!(live[i] > live[i - 1])) growing = 0;
@@ -126,21 +128,46 @@ static void leak_suspect(po__adv *a) {
     char b1[48], b2[48];
     double per = growth / (double)(k - 1);
     cJSON *s = po__adv_suggest(a, "leak-suspect", "warning", site,
-                               "%s grew in each of %zu phases, by %s per phase", what, k,
+                               "RSS grew in each of %zu phases, by %s per phase", k,
                                po__adv_fmt(b1, sizeof b1, per, "bytes"));
     po__adv_evidence(a, s, "phases", (double)k, "count");
     po__adv_evidence(a, s, "at the end of the first phase", live[0], "bytes");
     po__adv_evidence(a, s, "at the end of the last phase", live[k - 1], "bytes");
     po__adv_evidence(a, s, "growth per phase", per, "bytes");
+    if (site) po__adv_evidence(a, s, "bytes held by the top heap site", site_bytes, "bytes");
     po__adv_action(a, s,
                    "Something keeps memory from one phase to the next (%s more after each). Look "
                    "for data kept across phases: lists that only grow, caches without a budget, "
-                   "references held by closures or a history of losses kept as tensors%s%s. "
-                   "perfopt's heap tracker names the allocating site.",
+                   "references held by closures or a history of losses kept as tensors%s%s.%s",
                    po__adv_fmt(b2, sizeof b2, per, "bytes"), site ? "; start at " : "",
-                   site ? site : "");
+                   site ? site : "",
+                   site ? ""
+                        : " perfopt's heap tracker (docs/heap.md) names the allocating site.");
   }
   free(live);
+}
+
+/* Processes that ended still holding heap blocks (the heap tracker's leaks at exit). */
+static void heap_leak(po__adv *a) {
+  const cJSON *heap = po__j_get(a->memory, "heap");
+  int ok;
+  double leaked = po__adv_num(heap, "leaked_bytes", &ok);
+  if (!ok || leaked < PO__ADV_LEAK_MIN_BYTES) return;
+  const cJSON *top = cJSON_GetArrayItem(po__j_get(heap, "leaks"), 0);
+  const char *site = po__j_getstr(top, "name");
+  char b1[48];
+  cJSON *s = po__adv_suggest(a, "heap-leak", "warning", site,
+                             "%s of heap was never freed by processes that ended",
+                             po__adv_fmt(b1, sizeof b1, leaked, "bytes"));
+  po__adv_evidence(a, s, "leaked bytes", leaked, "bytes");
+  po__adv_evidence(a, s, "leaked allocations", po__adv_num(heap, "leaked_allocations", NULL),
+                   "count");
+  if (site) po__adv_evidence(a, s, "at the top site", po__adv_num(top, "live_bytes", NULL), "bytes");
+  po__adv_action(a, s,
+                 "Free what %s allocates once it is no longer needed (or keep it in a budgeted "
+                 "cache): a worker process that leaks this much per task runs out of memory in a "
+                 "long job.",
+                 site ? site : "the top leak site (the HTML report's heap section lists them)");
 }
 
 /* ---- swap and pressure --------------------------------------------------------------------- */
@@ -203,6 +230,7 @@ static void pressure(po__adv *a) {
 void po__adv_rules_memory(po__adv *a) {
   headroom(a);
   leak_suspect(a);
+  heap_leak(a);
   swap_activity(a);
   pressure(a);
 }

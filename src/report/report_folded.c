@@ -1,11 +1,13 @@
 /* Folded stacks ("main;train;forward 1234" per line), the input of Brendan Gregg's flamegraph.pl
- * and of speedscope: self time per calling context from profile.call_tree, or live heap bytes per
- * allocating stack from memory.heap. Frame names are written as they are except for the two
- * characters the format reserves: ';' (the separator) becomes ':' and line breaks become spaces. */
+ * and of speedscope: self time per calling context from profile.call_tree, or bytes allocated
+ * per allocating stack from the heap tracker's memory.heap.call_tree. Frame names are written as
+ * they are except for the two characters the format reserves: ';' (the separator) becomes ':'
+ * and line breaks become spaces. */
 #include "report/outbuf.h"
 #include "report/report_build.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 512
@@ -26,78 +28,58 @@ static void frame(po__ob *o, const char *name) {
   po__ob_puts(o, run);
 }
 
-/* The call tree is in depth-first order, so a node's ancestors are on a stack: pop until the top
- * is the parent. A node whose parent is not there (a truncated tree) starts a new root. */
-static int time_stacks(po__ob *o, const cJSON *tree) {
-  struct {
-    double id;
-    const char *name;
-  } stack[MAX_DEPTH] = {{0, NULL}};
-  size_t depth = 0, lines = 0;
-  const cJSON *n;
-  cJSON_ArrayForEach(n, tree) {
-    const cJSON *id = po__j_get(n, "id"), *parent = po__j_get(n, "parent");
-    const char *name = po__j_getstr(n, "name");
-    if (!cJSON_IsNumber(id) || !name) continue;
-    double pid = cJSON_IsNumber(parent) ? parent->valuedouble : -1;
-    while (depth && stack[depth - 1].id != pid) depth--;
-    if (depth == MAX_DEPTH) continue; /* deeper than any real stack: skipped */
-    stack[depth].id = id->valuedouble;
-    stack[depth++].name = name;
-    double self = po__j_getnum(n, "self_seconds");
-    int64_t us = isfinite(self) && self > 0 && self < 9e12 ? (int64_t)llround(self * 1e6) : 0;
-    if (us <= 0) continue;
-    for (size_t i = 0; i < depth; i++) {
-      if (i) po__ob_put(o, ";", 1);
-      frame(o, stack[i].name);
+/* One line per node with a value: the path from its root (parents looked up by id, so any
+ * node order works: the profile's tree is depth-first, the heap's in creation order). Ids must be
+ * 0..n-1; a node with another id, a parent out of range or a path deeper than MAX_DEPTH (a
+ * cycle in a hostile file) is skipped. `scale` turns the value into the integer written. */
+static int tree_stacks(po__ob *o, const cJSON *tree, const char *key, double scale) {
+  int n = cJSON_GetArraySize(tree);
+  if (n <= 0) return PO_ENOENT;
+  const cJSON **by_id = po__calloc((size_t)n, sizeof *by_id);
+  if (!by_id) return PO_ENOMEM;
+  const cJSON *node;
+  cJSON_ArrayForEach(node, tree) {
+    const cJSON *id = po__j_get(node, "id");
+    if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < n &&
+        id->valuedouble == floor(id->valuedouble) && po__j_getstr(node, "name"))
+      by_id[(int)id->valuedouble] = node;
+  }
+  size_t lines = 0;
+  const char *path[MAX_DEPTH] = {NULL};
+  for (int i = 0; i < n; i++) {
+    double v = by_id[i] ? po__j_getnum(by_id[i], key) * scale : 0;
+    int64_t value = isfinite(v) && v > 0 && v < 9e15 ? (int64_t)llround(v) : 0;
+    if (value <= 0) continue;
+    size_t depth = 0;
+    const cJSON *at = by_id[i];
+    while (at && depth < MAX_DEPTH) {
+      path[depth++] = po__j_getstr(at, "name");
+      double parent = po__j_getnum(at, "parent");
+      at = cJSON_IsNumber(po__j_get(at, "parent")) && parent >= 0 && parent < n &&
+                   parent == floor(parent)
+               ? by_id[(int)parent]
+               : NULL;
+    }
+    if (at) continue; /* deeper than MAX_DEPTH: a cycle */
+    for (size_t k = depth; k-- > 0;) {
+      frame(o, path[k]);
+      if (k) po__ob_put(o, ";", 1);
     }
     po__ob_put(o, " ", 1);
-    po__ob_i64(o, us);
+    po__ob_i64(o, value);
     po__ob_put(o, "\n", 1);
     lines++;
   }
-  return lines ? 0 : PO_ENOENT;
-}
-
-/* One allocating stack: frames innermost first (strings, or objects with "function"). */
-static int heap_site(po__ob *o, const cJSON *site) {
-  const cJSON *frames = po__j_get(site, "frames");
-  double bytes = po__j_getnum(site, "live_bytes");
-  int n = cJSON_GetArraySize(frames);
-  if (!(bytes >= 1) || n <= 0 || bytes > 9e15) return 0;
-  for (int i = n - 1, first = 1; i >= 0; i--) {
-    const cJSON *f = cJSON_GetArrayItem(frames, i);
-    const char *name = cJSON_IsString(f) ? f->valuestring : po__j_getstr(f, "function");
-    if (!first) po__ob_put(o, ";", 1);
-    first = 0;
-    frame(o, name && *name ? name : "??");
-  }
-  po__ob_put(o, " ", 1);
-  po__ob_i64(o, (int64_t)bytes);
-  po__ob_put(o, "\n", 1);
-  return 1;
-}
-
-/* memory.heap.sites[] or memory.heap.processes[].sites[] (the heap tracker's sites). */
-static int heap_stacks(po__ob *o, const cJSON *heap) {
-  size_t lines = 0;
-  const cJSON *s, *p;
-  cJSON_ArrayForEach(s, po__j_get(heap, "sites")) {
-    lines += (size_t)heap_site(o, s);
-  }
-  cJSON_ArrayForEach(p, po__j_get(heap, "processes")) {
-    cJSON_ArrayForEach(s, po__j_get(p, "sites")) {
-      lines += (size_t)heap_site(o, s);
-    }
-  }
+  free(by_id);
   return lines ? 0 : PO_ENOENT;
 }
 
 static int render(po__ob *o, const void *arg) {
   const folded_ctx *c = arg;
   if (c->what == PO_FOLDED_HEAP_BYTES)
-    return heap_stacks(o, po__j_get(po__j_get(c->root, "memory"), "heap"));
-  return time_stacks(o, po__j_get(po__j_get(c->root, "profile"), "call_tree"));
+    return tree_stacks(o, po__j_get(po__j_get(po__j_get(c->root, "memory"), "heap"), "call_tree"),
+                       "self_bytes", 1);
+  return tree_stacks(o, po__j_get(po__j_get(c->root, "profile"), "call_tree"), "self_seconds", 1e6);
 }
 
 int po_report_write_folded(const po_report *rep, FILE *out, po_folded_value what) {
