@@ -288,6 +288,47 @@ static void test_prom_of_a_sysinfo_report_uses_node_exporter_names(void **state)
   po_report_destroy(rep);
 }
 
+/* The autopilot's forecast and grade: time to the limit when rising (+Inf when flat), the grade
+ * in force as a state set, per GPU with a label; nothing for an unknown trend or grade. */
+static void test_prom_exports_the_memory_forecast_and_grade(void **state) {
+  (void)state;
+  cJSON *r = cJSON_Parse(
+      "{\"perfopt_version\":\"0.1.0\",\"memory\":{\"rss_bytes\":100,\"forecast\":{"
+      "\"trend\":\"rising\",\"time_to_limit_seconds\":42.5,\"slope_bytes_per_second\":-3,"
+      "\"grade\":\"aggressive\",\"pressure_some_ratio\":0.25,\"pressure_full_ratio\":-1,"
+      "\"gpus\":[{\"device\":1,\"trend\":\"flat\",\"time_to_limit_seconds\":-1,\"grade\":\"warn\"},"
+      "{\"device\":1,\"trend\":\"rising\",\"time_to_limit_seconds\":5,\"grade\":\"none\"},"
+      "{\"device\":2,\"trend\":\"unknown\",\"grade\":\"bogus\"}]},"
+      "\"autopilot\":{\"episodes\":2,\"actions\":[{},{},{}],\"dropped_actions\":4}}}");
+  po_report *rep = wrap(r);
+  char *text = written(rep, po_report_write_prom);
+  check_exposition(text);
+  assert_non_null(strstr(text, "\nperfopt_memory_forecast_time_to_limit_seconds 42.5\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_forecast_slope_bytes_per_second -3\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_autopilot_grade{grade=\"aggressive\"} 1\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_autopilot_grade{grade=\"none\"} 0\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_pressure_some_ratio 0.25\n"));
+  assert_null(strstr(text, "perfopt_memory_pressure_full_ratio")); /* -1: no PSI */
+  assert_non_null(
+      strstr(text, "\nperfopt_gpu_memory_forecast_time_to_limit_seconds{gpu=\"1\"} +Inf\n"));
+  assert_non_null(strstr(text, "\nperfopt_gpu_memory_autopilot_grade{gpu=\"1\",grade=\"warn\"} 1\n"));
+  assert_null(strstr(text, "{gpu=\"1\"} 5\n"));  /* the repeated device is skipped */
+  assert_null(strstr(text, "{gpu=\"2\""));       /* unknown trend and grade: nothing */
+  assert_non_null(strstr(text, "\nperfopt_memory_autopilot_episodes_total 2\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_autopilot_actions_total 7\n"));
+  free(text);
+  po_report_destroy(rep);
+  /* flat: +Inf; a grade outside the five: no grade family */
+  rep = wrap(cJSON_Parse("{\"perfopt_version\":\"0.1.0\",\"memory\":{\"forecast\":{"
+                         "\"trend\":\"flat\",\"time_to_limit_seconds\":-1,\"grade\":7}}}"));
+  text = written(rep, po_report_write_prom);
+  check_exposition(text);
+  assert_non_null(strstr(text, "\nperfopt_memory_forecast_time_to_limit_seconds +Inf\n"));
+  assert_null(strstr(text, "perfopt_memory_autopilot_grade"));
+  free(text);
+  po_report_destroy(rep);
+}
+
 /* ---- diff ---------------------------------------------------------------------------------- */
 
 static cJSON *run_report(double wall, double peak) {
@@ -578,6 +619,7 @@ int main(void) {
       cmocka_unit_test(test_folded_heap_reads_the_allocation_tree),
       cmocka_unit_test(test_prom_exposition_is_well_formed_with_node_names),
       cmocka_unit_test(test_prom_of_a_sysinfo_report_uses_node_exporter_names),
+      cmocka_unit_test(test_prom_exports_the_memory_forecast_and_grade),
       cmocka_unit_test(test_diff_classifies_functions_and_suggestions),
       cmocka_unit_test(test_diff_gates_hold_only_past_their_limit),
       cmocka_unit_test(test_merge_sums_functions_and_names_the_slowest_rank),
