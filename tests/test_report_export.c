@@ -546,6 +546,35 @@ static void test_merge_sums_functions_and_names_the_slowest_rank(void **state) {
   assert_int_equal(po_report_merge(NULL, 0, &m), PO_EINVAL);
 }
 
+/* The ranks' call trees merge with the run's tree merger (report_merge_tree.c): by path, a node
+ * whose parent is missing is left out (not made a root), a node still open at exit stays marked,
+ * and the ranks' own truncation counts add up. */
+static void test_merge_of_ranks_merges_call_trees_by_path(void **state) {
+  (void)state;
+  cJSON *a = rank_report(0, 20, MIB), *b = rank_report(1, 30, MIB);
+  cJSON *tree = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "profile"), "call_tree");
+  node(tree, 7, 99, "orphan", 5); /* parent 99 is nowhere */
+  cJSON_AddTrueToObject(cJSON_GetArrayItem(tree, 1), "open_at_exit");
+  cJSON_AddNumberToObject(cJSON_GetObjectItem(b, "profile"), "call_tree_truncated", 3);
+  po_report *reps[2] = {wrap(a), wrap(b)};
+  po_report *m;
+  assert_int_equal(po_report_merge((const po_report *const *)reps, 2, &m), 0);
+  const cJSON *prof = cJSON_GetObjectItem(po_report_json(m), "profile");
+  const cJSON *t = cJSON_GetObjectItem(prof, "call_tree"), *n;
+  /* positive control: main, simulate, only_rank0, only_rank1 are there */
+  assert_int_equal(cJSON_GetArraySize(t), 4);
+  int roots = 0;
+  cJSON_ArrayForEach(n, t) {
+    assert_string_not_equal(cJSON_GetStringValue(cJSON_GetObjectItem(n, "name")), "orphan");
+    roots += support_num(n, "parent") < 0;
+  }
+  assert_int_equal(roots, 1);
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(t, 1), "open_at_exit")));
+  assert_float_equal(support_num(prof, "call_tree_truncated"), 3, 0);
+  po_report_destroy(m);
+  for (int i = 0; i < 2; i++) po_report_destroy(reps[i]);
+}
+
 static void *hook_malloc(size_t n) {
   return po__test_malloc(n);
 }
@@ -623,6 +652,7 @@ int main(void) {
       cmocka_unit_test(test_diff_classifies_functions_and_suggestions),
       cmocka_unit_test(test_diff_gates_hold_only_past_their_limit),
       cmocka_unit_test(test_merge_sums_functions_and_names_the_slowest_rank),
+      cmocka_unit_test(test_merge_of_ranks_merges_call_trees_by_path),
       cmocka_unit_test(test_diff_and_merge_survive_allocation_failures),
       cmocka_unit_test(test_exports_survive_allocation_failures),
   };
