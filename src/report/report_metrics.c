@@ -376,7 +376,8 @@ static void system_section(prom *p, const cJSON *root, po__cbuf *l) {
   if (!sys) return;
   const cJSON *avail = po__j_get(sys, "memory_available_bytes");
   single(p, "node_memory_MemAvailable_bytes", "gauge",
-         "Memory information field MemAvailable_bytes.", cJSON_IsNumber(avail) ? avail->valuedouble : NAN);
+         "Memory information field MemAvailable_bytes.",
+         cJSON_IsNumber(avail) ? avail->valuedouble : NAN);
   const cJSON *st = po__j_get(sys, "swap_total_bytes"), *su = po__j_get(sys, "swap_used_bytes");
   single(p, "node_memory_SwapTotal_bytes", "gauge", "Memory information field SwapTotal_bytes.",
          cJSON_IsNumber(st) ? st->valuedouble : NAN);
@@ -464,17 +465,18 @@ static double time_to_limit(const cJSON *f) {
 
 /* The grade in force as a state set: one sample per grade, 1 for the one in force. Nothing when
  * the report's grade is not one of the five. gpu is NULL for host memory. */
-static void grade_samples(prom *p, const char *fam, const char *grade, const char *gpu,
-                          po__cbuf *l, int *header, const char *help) {
+static void grade_samples(prom *p, const char *fam, const char *grade, const char *gpu, po__cbuf *l,
+                          int *header, const char *help) {
   size_t k = 0;
   while (k < PO__ARRAY_LEN(grades) && (!grade || strcmp(grade, grades[k]))) k++;
   if (k == PO__ARRAY_LEN(grades)) return;
   if (!*header && !family(p, fam, "gauge", help)) return;
   *header = 1;
   for (size_t g = 0; g < PO__ARRAY_LEN(grades); g++)
-    sample(p, fam, gpu ? labels(l, "gpu", gpu, "grade", grades[g])
-                       : labels(l, "grade", grades[g], NULL, NULL),
-           g == k);
+    sample(
+        p, fam,
+        gpu ? labels(l, "gpu", gpu, "grade", grades[g]) : labels(l, "grade", grades[g], NULL, NULL),
+        g == k);
 }
 
 static void gpu_forecasts(prom *p, const cJSON *list, po__cbuf *l) {
@@ -489,13 +491,13 @@ static void gpu_forecasts(prom *p, const cJSON *list, po__cbuf *l) {
     char d[16];
     snprintf(d, sizeof d, "%d", (int)dev->valuedouble);
     double t = time_to_limit(g);
-    if (!isnan(t) && (header_t || family(p, "perfopt_gpu_memory_forecast_time_to_limit_seconds",
-                                         "gauge",
-                                         "Seconds until the GPU's memory is full at the recent "
-                                         "trend (+Inf when not rising)."))) {
+    if (!isnan(t) &&
+        (header_t || family(p, "perfopt_gpu_memory_forecast_time_to_limit_seconds", "gauge",
+                            "Seconds until the GPU's memory is full at the recent "
+                            "trend (+Inf when not rising)."))) {
       header_t = 1;
-      sample(p, "perfopt_gpu_memory_forecast_time_to_limit_seconds", labels(l, "gpu", d, NULL, NULL),
-             t);
+      sample(p, "perfopt_gpu_memory_forecast_time_to_limit_seconds",
+             labels(l, "gpu", d, NULL, NULL), t);
     }
     grade_samples(p, "perfopt_gpu_memory_autopilot_grade", po__j_getstr(g, "grade"), d, l,
                   &header_g, "The memory autopilot's grade in force for the GPU (1 for it).");
