@@ -536,6 +536,15 @@ static void test_merge_sums_functions_and_names_the_slowest_rank(void **state) {
     }
   }
   assert_int_equal(io, 1);
+  /* the ranks' own findings are ordered with the rest: critical, warning, info */
+  int last = 0;
+  cJSON_ArrayForEach(s, cJSON_GetObjectItem(root, "suggestions")) {
+    const char *sv = cJSON_GetStringValue(cJSON_GetObjectItem(s, "severity"));
+    int rank = !strcmp(sv, "critical") ? 0 : !strcmp(sv, "warning") ? 1 : 2;
+    assert_true(rank >= last);
+    last = rank;
+  }
+  assert_int_equal(last, 2); /* positive control: an info one after the warning */
   /* every output still renders the merged report */
   char *html = NULL;
   size_t len;

@@ -380,6 +380,7 @@ int po_report_merge(const po_report *const *reps, size_t n, po_report **out) {
   po__j_arr(&w, root, "suggestions");
   if (!w.err) w.err = po__advise(root);
   rank_suggestions(&w, root, &in);
+  if (!w.err) po__adv_order((cJSON *)po__j_get(root, "suggestions"));
   free(roots);
   if (w.err) {
     cJSON_Delete(root);
