@@ -184,6 +184,69 @@ static void run_and_memory(prom *p, const cJSON *root, po__cbuf *l) {
          cJSON_GetArraySize(po__j_get(mem, "cleanups")) + po__j_getnum(mem, "dropped_cleanups"));
 }
 
+/* The forecast's time to limit; none (flat or falling, -1 in the report) is +Inf, so that an alert
+ * on "< 600" never fires on it. NaN when the report has no forecast. */
+static double time_to_limit(const cJSON *f) {
+  const cJSON *v = po__j_get(f, "time_to_limit_seconds");
+  if (!cJSON_IsNumber(v)) return NAN;
+  return v->valuedouble < 0 ? INFINITY : v->valuedouble;
+}
+
+static int grade_level(const char *g) {
+  static const char *names[] = {"none", "warn", "normal", "aggressive", "emergency"};
+  for (int i = 0; g && i < (int)PO__ARRAY_LEN(names); i++)
+    if (!strcmp(g, names[i])) return i;
+  return -1;
+}
+
+/* memory.forecast (host memory, and one labelled sample per GPU) and memory.autopilot. The
+ * series' last time to limit is not used: it keeps the last finite value after the trend
+ * flattens. */
+static void forecast(prom *p, const cJSON *root, po__cbuf *l) {
+  const cJSON *mem = po__j_get(root, "memory"), *f = po__j_get(mem, "forecast");
+  const cJSON *ap = po__j_get(mem, "autopilot");
+  if (f) {
+    double ttl = time_to_limit(f);
+    if (!isnan(ttl) &&
+        family(p, "perfopt_memory_time_to_limit_seconds", "gauge",
+               "Forecast seconds until memory reaches its limit (+Inf: not rising)."))
+      sample(p, "perfopt_memory_time_to_limit_seconds", "", ttl);
+    const cJSON *slope = po__j_get(f, "slope_bytes_per_second");
+    if (cJSON_IsNumber(slope) && isfinite(slope->valuedouble) &&
+        family(p, "perfopt_memory_forecast_slope_bytes_per_second", "gauge",
+               "Robust trend of memory in use, in bytes per second."))
+      sample(p, "perfopt_memory_forecast_slope_bytes_per_second", "", slope->valuedouble);
+    single(p, "perfopt_memory_autopilot_grade", "gauge",
+           "Autopilot grade for host memory: 0 none, 1 warn, 2 normal, 3 aggressive, 4 emergency.",
+           grade_level(po__j_getstr(f, "grade")));
+    int header = 0;
+    const cJSON *g;
+    cJSON_ArrayForEach(g, po__j_get(f, "gpus")) {
+      double ttl_g = time_to_limit(g), dev = po__j_getnum(g, "device");
+      if (isnan(ttl_g) || !(dev >= 0)) continue;
+      if (!header && !family(p, "perfopt_gpu_memory_time_to_limit_seconds", "gauge",
+                             "Forecast seconds until GPU memory is full (+Inf: not rising)."))
+        break;
+      header = 1;
+      char d[16];
+      snprintf(d, sizeof d, "%d", (int)dev);
+      sample(p, "perfopt_gpu_memory_time_to_limit_seconds", labels(l, "gpu", d, NULL, NULL), ttl_g);
+    }
+  }
+  const cJSON *acts = po__j_get(ap, "actions"), *a;
+  if (!ap) return;
+  double freed = 0;
+  cJSON_ArrayForEach(a, acts) {
+    double b = po__j_getnum(a, "freed_bytes");
+    if (b > 0) freed += b;
+  }
+  single(p, "perfopt_memory_autopilot_actions_total", "counter",
+         "Autopilot actions taken (warn, cleanup, aggressive cleanup, emergency).",
+         cJSON_GetArraySize(acts) + po__j_getnum(ap, "dropped_actions"));
+  single(p, "perfopt_memory_autopilot_freed_bytes_total", "counter",
+         "Bytes freed by the autopilot's recorded actions.", freed);
+}
+
 static void resources(prom *p, const cJSON *root, po__cbuf *l) {
   const cJSON *res = po__j_get(root, "resources");
   if (!res) return;
@@ -199,7 +262,7 @@ static void resources(prom *p, const cJSON *root, po__cbuf *l) {
     const char *name = po__j_getstr(s, "name");
     /* Covered above under node_exporter's names; GPUs below with a label. */
     if (!name || !strcmp(name, "process_rss_bytes") || !strcmp(name, "memory_available_bytes") ||
-        !strncmp(name, "gpu", 3))
+        !strcmp(name, "memory_time_to_limit_seconds") || !strncmp(name, "gpu", 3))
       continue;
     char fam[NAME_MAX_LEN];
     char clean[NAME_MAX_LEN - 8];
@@ -371,6 +434,7 @@ char *po__report_prom_text(const po_report *rep, size_t *len) {
   po__cbuf_init(&l);
   po__cbuf_init(&p->b);
   run_and_memory(p, root, &l);
+  forecast(p, root, &l);
   resources(p, root, &l);
   gpus(p, root, &l);
   functions(p, root, &l);
