@@ -280,6 +280,19 @@ static const cJSON *get(const cJSON *o, const char *k) {
   return v;
 }
 
+/* The report's HTML (html != 0) or text, in a string the caller frees. */
+static char *render(const po_report *rep, int html) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&buf, &len);
+  assert_non_null(m);
+  assert_int_equal(
+      html ? po_report_write_html(rep, m) : po_report_write_text(rep, m, PO_SORT_TOTAL, 5), 0);
+  fclose(m);
+  assert_non_null(buf);
+  return buf;
+}
+
 static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
   (void)state;
   char flight[512];
@@ -328,6 +341,13 @@ static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
   assert_string_equal(get(fr, "path")->valuestring, flight);
   assert_true(get(fr, "writes")->valuedouble >= 1);
   assert_string_equal(get(fr, "error")->valuestring, "");
+  /* the HTML draws the forecast ahead of the memory curve; the text says when the limit comes */
+  char *html = render(rep, 1), *text = render(rep, 0);
+  assert_non_null(strstr(html, "<title>limit forecast in"));
+  assert_non_null(strstr(text, "autopilot grade emergency"));
+  assert_non_null(strstr(text, "the limit in"));
+  free(html);
+  free(text);
   po_report_destroy(rep);
 
   /* The flight record: the report, why, and the recent samples at full resolution. */
@@ -357,6 +377,20 @@ static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
   assert_true(cJSON_GetArraySize(get(get(rf, "autopilot"), "actions")) >= 4);
   assert_int_equal(cJSON_GetArraySize(get(get(rf, "samples"), "t_seconds")), n);
   po_report_destroy(run_rep);
+  /* positive control: a report without a forecast (as a run's) draws none; the text of the
+   * flight record it took in shows the forecast the killed process had */
+  static const char bare_json[] = "{\"perfopt_version\": \"t\"}";
+  po_report *bare;
+  assert_int_equal(po__report_parse(bare_json, strlen(bare_json), "t", &bare, err, sizeof err), 0);
+  assert_int_equal(po__report_add_flight(bare, fl, ""), 0);
+  html = render(bare, 1);
+  text = render(bare, 0);
+  assert_null(strstr(html, "<title>limit forecast in"));
+  assert_non_null(strstr(text, "flight record, written"));
+  assert_non_null(strstr(text, "autopilot grade emergency"));
+  free(html);
+  free(text);
+  po_report_destroy(bare);
   po_report_destroy(fl);
   po_optimizer_destroy(opt);
 }
