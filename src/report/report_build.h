@@ -79,6 +79,9 @@ void po__report_autopilot(po__jw *w, cJSON *mem, const po__sampler_snapshot *s,
  * the forecast, autopilot and limit it had (from its `memory`) and the file it came from.
  * PO_EINVAL when `flight` is not a flight record; PO_ENOMEM. */
 int po__report_add_flight(po_report *rep, const po_report *flight, const char *path);
+/* Text lines for the memory forecast, the autopilot's actions and the flight record (a report's
+ * memory.forecast, or a run report's `flight`), each line starting with `indent`. */
+void po__report_text_forecast(const cJSON *root, FILE *out, const char *indent);
 /* The flight record's `flight` section: why, and the recent samples at full resolution. */
 void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
                        const po__flight *flight);

@@ -199,7 +199,7 @@ static void resources(prom *p, const cJSON *root, po__cbuf *l) {
     const char *name = po__j_getstr(s, "name");
     /* Covered above under node_exporter's names; GPUs below with a label. */
     if (!name || !strcmp(name, "process_rss_bytes") || !strcmp(name, "memory_available_bytes") ||
-        !strncmp(name, "gpu", 3))
+        !strcmp(name, "memory_time_to_limit_seconds") || !strncmp(name, "gpu", 3))
       continue;
     char fam[NAME_MAX_LEN];
     char clean[NAME_MAX_LEN - 8];
@@ -537,6 +537,14 @@ static void forecast(prom *p, const cJSON *root, po__cbuf *l) {
              "Cleanups the memory autopilot ran.",
              cJSON_GetArraySize(po__j_get(ap, "actions")) +
                  fmax(0, po__j_getnum(ap, "dropped_actions")));
+    double freed = 0;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, po__j_get(ap, "actions")) {
+      double b = po__j_getnum(a, "freed_bytes");
+      if (b > 0) freed += b;
+    }
+    single(p, "perfopt_memory_autopilot_freed_bytes_total", "counter",
+           "Bytes freed by the memory autopilot's recorded actions (kept ones).", freed);
   }
 }
 
