@@ -454,8 +454,8 @@ static void print_data_summary(const char *path, const btc_candles *c) {
   for (int r = 0; r < BTC_SKIP_REASONS; r++)
     printf("%s %llu %s", r ? "," : "", (unsigned long long)c->skipped[r],
            btc_skip_name((btc_skip)r));
-  printf("\n  kept as they are: %llu NULL cells in an unused column (tradecount), %llu candles "
-         "with zero volume\n",
+  printf("\n  not reasons to skip: %llu NULL cells in an unused column (tradecount), %llu candles "
+         "kept with zero volume\n",
          (unsigned long long)c->null_cells_unused, (unsigned long long)c->zero_volume);
   printf("  gaps: %zu (%llu candles missing, the largest %.0f periods of %.0f s)\n", c->gaps,
          (unsigned long long)c->missing_periods, c->largest_gap_periods, c->period_seconds);
