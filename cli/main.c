@@ -19,7 +19,8 @@ typedef struct {
 } po_cmd;
 
 static const po_cmd commands[] = {
-    {"run", po_cli_run, "run a command and collect its in-process profile report"},
+    {"run", po_cli_run, "run any command and profile it: its process tree, and in-process reports"},
+    {"attach", po_cli_attach, "profile a process tree that is already running"},
     {"report", po_cli_report, "print or convert a saved report (text, JSON, HTML)"},
     {"sysinfo", po_cli_sysinfo, "hardware, current resource usage, thresholds in force, GPUs"},
     {"top", po_cli_top, "live view of CPU per core, memory, disks and GPUs"},
