@@ -10,14 +10,16 @@
  *     guard (po_guard_run: the bytes the copy needs), with a cold start as the cheaper fallback;
  *   - each bucket's matrices live in the optimizer's cache (po_optimizer_cache, get-or-load);
  *   - each bucket is a phase, and memory is cleaned between phases (po_phase_set_cleanup): the
- *     registered cleanup handler frees the training scratch, which the next bucket re-creates;
+ *     registered cleanup handler frees the training scratch, which the next bucket re-creates,
+ *     and the attached cache gives back half of what it holds (the finished bucket's data);
  *   - a training monitor keeps the loss and the resource timeline (po_monitor_latest) in
  *     fixed-memory streams and redraws its dashboard every N steps as SVG charts reduced by
  *     po_chart_optimize (the seed's optimize_visualization), written atomically;
  *   - the report: JSON, text and HTML with suggestions.
  * Accuracy is out of sample (the last 30% of the period, which the model never saw), beside the
  * naive baseline that always says "up" and the training period's majority direction.
- * examples/progressive_training.py is the PyTorch version; examples/README.md has the rules.
+ * examples/progressive_training.py is the PyTorch version; README.md "Examples" and docs/cli.md
+ * ("make demo") describe what it shows.
  *
  * usage: progressive_training [--data hourly|daily|PATH] [--out DIR] [--epochs N] [--short]
  *                             [--dashboard-every N] [--transfer-bytes N] [--no-report]
@@ -411,24 +413,56 @@ static void evaluate(const mlp *model, const bucket_data *d, bucket_result *r) {
   r->majority = 2 * train_ups >= d->n_train ? r->always_up : 1 - r->always_up;
 }
 
-/* Trains `model` on the bucket's training window (epochs of shuffled mini-batches; no sample of
- * the test window is ever seen), then measures it on the test window. */
-static int train_bucket(trainer *tr, mlp *model, const bucket_data *d, bucket_result *r) {
-  PO_PROFILE_FUNCTION();
-  size_t *order = malloc((d->n_train ? d->n_train : 1) * sizeof *order);
-  if (!order) return -1;
-  for (size_t i = 0; i < d->n_train; i++) order[i] = i;
+/* The bucket's data through the optimizer's cache: loaded on the first call (load_bucket), a hit
+ * after that until a cleanup between buckets evicts it. Pinned until po_cache_release. */
+static const bucket_data *fetch_bucket(po_cache *cache, bucket_source *src, po_cache_handle **h) {
+  char key[64];
+  int klen = snprintf(key, sizeof key, "bucket/%s", btc_bucket_names[src->bucket]);
+  void *value = NULL;
+  *h = NULL;
+  if (!cache || po_cache_get_or_load(cache, key, (size_t)klen, load_bucket, src, &value, h) != 0)
+    return NULL;
+  return value;
+}
+
+/* One epoch of shuffled mini-batches over the bucket's training window (`order` has n_train). */
+static int train_epoch(trainer *tr, mlp *model, const bucket_data *d, size_t *order) {
+  for (size_t i = d->n_train; i > 1; i--) { /* Fisher-Yates */
+    size_t k = (size_t)(mlp_rng_next(&tr->rng) % i), tmp = order[i - 1];
+    order[i - 1] = order[k], order[k] = tmp;
+  }
   int rc = 0;
+  for (size_t i = 0; rc == 0 && i < d->n_train; i += BATCH)
+    rc = train_step(tr, model, d, order + i, d->n_train - i < BATCH ? d->n_train - i : BATCH);
+  return rc;
+}
+
+/* Trains `model` on the bucket's training window, fetching the data from the cache each epoch as
+ * a data loader would (no sample of the test window is ever seen), then measures it on the test
+ * window. */
+static int train_bucket(trainer *tr, mlp *model, bucket_source *src, bucket_result *r) {
+  PO_PROFILE_FUNCTION();
+  po_cache *cache = po_optimizer_cache(tr->opt);
+  po_cache_handle *h;
+  const bucket_data *d = fetch_bucket(cache, src, &h);
+  if (!d) return -1;
+  size_t *order = malloc((d->n_train ? d->n_train : 1) * sizeof *order);
+  for (size_t i = 0; order && i < d->n_train; i++) order[i] = i;
+  int rc = order ? 0 : -1;
   for (int e = 0; rc == 0 && e < tr->epochs; e++) {
-    for (size_t i = d->n_train; i > 1; i--) { /* Fisher-Yates */
-      size_t k = (size_t)(mlp_rng_next(&tr->rng) % i), tmp = order[i - 1];
-      order[i - 1] = order[k], order[k] = tmp;
-    }
-    for (size_t i = 0; rc == 0 && i < d->n_train; i += BATCH)
-      rc = train_step(tr, model, d, order + i, d->n_train - i < BATCH ? d->n_train - i : BATCH);
+    if (e > 0 && !(d = fetch_bucket(cache, src, &h))) rc = -1;
+    if (rc == 0) rc = train_epoch(tr, model, d, order);
+    if (d && e + 1 < tr->epochs) po_cache_release(cache, h), h = NULL;
   }
   free(order);
-  if (rc == 0) evaluate(model, d, r);
+  if (rc == 0) {
+    evaluate(model, d, r);
+    r->n_train = d->n_train, r->n_test = d->n_test;
+    r->train_first_t = d->train_first_t, r->train_last_t = d->train_last_t;
+    r->train_last_target_t = d->train_last_target_t;
+    r->test_first_t = d->test_first_t, r->test_last_t = d->test_last_t;
+  }
+  po_cache_release(cache, h);
   return rc;
 }
 
@@ -544,10 +578,11 @@ static int write_results(const char *dir, const run_facts *r) {
           (unsigned long long)r->steps, (unsigned long long)r->loss_points_kept, r->redraws,
           r->scratch_frees);
   fprintf(f, "  \"cache\": {\"loads\": %llu, \"hits\": %llu, \"misses\": %llu, \"entries\": %llu, "
-             "\"bytes\": %llu},\n",
+             "\"bytes\": %llu, \"evictions\": %llu, \"shrinks\": %llu},\n",
           (unsigned long long)r->cache.loads, (unsigned long long)r->cache.hits,
           (unsigned long long)r->cache.misses, (unsigned long long)r->cache.entries,
-          (unsigned long long)r->cache.bytes);
+          (unsigned long long)r->cache.bytes, (unsigned long long)r->cache.evictions,
+          (unsigned long long)r->cache.shrinks);
   fprintf(f, "  \"train_seconds\": %.3f,\n  \"total_seconds\": %.3f\n}\n", r->train_seconds,
           r->total_seconds);
   int bad = ferror(f);
@@ -679,7 +714,7 @@ static void cache_model(po_cache *cache, const mlp *model, int bucket) {
 static int run_bucket(trainer *tr, const dataset *ds, int b, int short_run, long long transfer,
                       uint64_t *init_rng, mlp **model, bucket_result *r) {
   monitor *mon = tr->mon;
-  char phase[64], key[64];
+  char phase[64];
   snprintf(phase, sizeof phase, "bucket %s", btc_bucket_names[b]);
   po_phase_begin(tr->opt, phase);
   mon->buckets_begun = b + 1;
@@ -690,24 +725,9 @@ static int run_bucket(trainer *tr, const dataset *ds, int b, int short_run, long
   free(*model);
   *model = next;
   int rc = next ? 0 : -1;
-  po_cache *cache = po_optimizer_cache(tr->opt);
   bucket_source src = {&ds->candles, &ds->samples, &ds->split, b, short_run};
-  int klen = snprintf(key, sizeof key, "bucket/%s", btc_bucket_names[b]);
-  void *value = NULL;
-  po_cache_handle *h = NULL;
-  if (rc == 0 && (!cache || po_cache_get_or_load(cache, key, (size_t)klen, load_bucket, &src,
-                                                 &value, &h) != 0))
-    rc = -1;
-  if (rc == 0) {
-    const bucket_data *d = value;
-    rc = train_bucket(tr, next, d, r);
-    r->n_train = d->n_train, r->n_test = d->n_test;
-    r->train_first_t = d->train_first_t, r->train_last_t = d->train_last_t;
-    r->train_last_target_t = d->train_last_target_t;
-    r->test_first_t = d->test_first_t, r->test_last_t = d->test_last_t;
-    po_cache_release(cache, h);
-    cache_model(cache, next, b);
-  }
+  if (rc == 0) rc = train_bucket(tr, next, &src, r);
+  if (rc == 0) cache_model(po_optimizer_cache(tr->opt), next, b);
   mon->last_step[b] = mon->steps;
   mon->end_t[b] = run_seconds(mon);
   if (rc == 0) {
@@ -736,21 +756,19 @@ static po_optimizer *create_optimizer(const options *o) {
 }
 
 /* The last model (after every bucket) on each bucket's test window: what progressive training
- * kept of the earlier regimes. The bucket data comes back from the cache (hits). */
+ * kept of the earlier regimes. The bucket data comes through the cache: the cleanups between
+ * buckets evicted it, so it is loaded again. */
 static void evaluate_final(po_optimizer *opt, const mlp *model, const dataset *ds,
                            bucket_result *res) {
   PO_PROFILE_FUNCTION();
   po_cache *cache = po_optimizer_cache(opt);
   for (int b = 0; cache && model && b < BTC_BUCKETS; b++) {
-    char key[64];
-    int klen = snprintf(key, sizeof key, "bucket/%s", btc_bucket_names[b]);
     bucket_source src = {&ds->candles, &ds->samples, &ds->split, b, 0};
-    void *value;
     po_cache_handle *h;
-    if (po_cache_get_or_load(cache, key, (size_t)klen, load_bucket, &src, &value, &h) != 0)
-      continue;
+    const bucket_data *d = fetch_bucket(cache, &src, &h);
+    if (!d) continue;
     bucket_result r;
-    evaluate(model, value, &r);
+    evaluate(model, d, &r);
     res[b].final_accuracy = r.accuracy;
     po_cache_release(cache, h);
   }
@@ -809,6 +827,7 @@ int main(int argc, char **argv) {
   const char *path = data_path(o.data);
   dataset ds;
   monitor mon;
+  memset(&mon, 0, sizeof mon); /* monitor_free below reads mon.loss when the data failed */
   bucket_result res[BTC_BUCKETS];
   memset(res, 0, sizeof res);
   int rc = load_dataset(path, &ds);
@@ -829,15 +848,18 @@ int main(int argc, char **argv) {
     print_buckets(res, BTC_BUCKETS);
     po_ds_stream_stats ls;
     po_ds_stream_get_stats(mon.loss, &ls);
-    printf("%llu steps in %.2f s; dashboard redrawn %d times into %s/dashboard_*.svg; cleanup "
-           "between buckets freed the training scratch %d times\n",
-           (unsigned long long)mon.steps, facts.train_seconds, mon.redraws, o.out,
-           facts.scratch_frees);
+    po_cache_get_stats(po_optimizer_cache(opt), &facts.cache);
+    printf("%llu steps in %.2f s; dashboard redrawn %d times into %s/dashboard_*.svg\n",
+           (unsigned long long)mon.steps, facts.train_seconds, mon.redraws, o.out);
+    printf("cleanup between buckets: the training scratch freed %d times, the cache shrunk %llu "
+           "times (%llu entries evicted); the cache loaded %llu times, %llu hits\n",
+           facts.scratch_frees, (unsigned long long)facts.cache.shrinks,
+           (unsigned long long)facts.cache.evictions, (unsigned long long)facts.cache.loads,
+           (unsigned long long)facts.cache.hits);
     facts.path = path, facts.candles = &ds.candles, facts.samples = &ds.samples;
     facts.split = &ds.split, facts.buckets = res, facts.nbuckets = BTC_BUCKETS;
     facts.epochs = o.epochs, facts.redraws = mon.redraws, facts.steps = mon.steps;
     facts.loss_points_kept = ls.buckets_used;
-    po_cache_get_stats(po_optimizer_cache(opt), &facts.cache);
     if (o.report && write_report(opt, o.out) != 0) rc = -1;
     facts.total_seconds = now_s() - t_start;
     if (write_results(o.out, &facts) != 0) {

@@ -26,16 +26,26 @@ gaps=$(awk -F, 'NR > 1 { t = ($1 > 1e11) ? $1 / 1000 : $1; printf "%d\n", t }' "
   fail "the data file changed: rows $rows, NULL $nulls, duplicates $dups, bad prints $badprint, gaps $gaps"
 drows=$(awk 'END { print NR - 1 }' "$DAILY")
 
-# ---- progressive training runs -------------------------------------------------------------
-"$PT" --short --out "$T/h" >"$T/h.out" 2>"$T/h.err" || fail "short hourly run exited $? ($(tail -3 "$T/h.err"))"
+# ---- make demo's script, short: perfopt run (--heap) around the example, the report as text
+# and HTML, sysinfo. A sanitizer build's example cannot take the heap tracker's LD_PRELOAD.
+HEAPFLAG=--heap
+nm "$BUILD/libperfopt.a" 2>/dev/null | grep -Eq ' U __(asan|tsan)_init' && HEAPFLAG=
+DEMO_RUN_FLAGS="$HEAPFLAG" DEMO_ARGS="--short" BUILD="$BUILD" sh scripts/demo.sh "$T/h" \
+  >"$T/h.out" 2>"$T/h.err" || fail "scripts/demo.sh exited $? ($(tail -3 "$T/h.err"))"
+grep -q "everything is in $T/h/" "$T/h.out" || fail "the demo does not say where its files are"
 grep -q "2649 duplicate timestamp" "$T/h.out" || fail "the summary does not count the duplicates"
 grep -q "28584 NULL cells" "$T/h.out" || fail "the summary does not count the NULL cells"
-for f in results.json report.json report.txt report.html dashboard_loss.svg dashboard_accuracy.svg \
-  dashboard_memory.svg dashboard_cpu.svg; do
-  [ -s "$T/h/$f" ] || fail "$f was not written"
+grep -Eq "^(low|mid|high)_vol " "$T/h.out" || fail "the demo printed no bucket table"
+for f in results.json report.json report.txt report.html sysinfo.txt sysinfo.json dashboard_loss.svg \
+  dashboard_accuracy.svg dashboard_memory.svg dashboard_cpu.svg; do
+  [ -s "$T/h/$f" ] || fail "the demo did not write $f"
 done
 grep -q "</svg>" "$T/h/dashboard_loss.svg" || fail "dashboard_loss.svg is not a whole SVG"
 grep -q "train_bucket" "$T/h/report.txt" || fail "report.txt lacks train_bucket"
+grep -q "<section" "$T/h/report.html" && grep -q "</html>" "$T/h/report.html" ||
+  fail "the demo's report.html is not a whole report"
+grep -q "^Hardware" "$T/h/sysinfo.txt" && grep -q "^GPUs" "$T/h/sysinfo.txt" ||
+  fail "the demo's sysinfo.txt lacks hardware or GPUs"
 
 # the memory guard's fallback: a copy that cannot fit gives a cold start
 "$PT" --short --epochs 1 --no-report --transfer-bytes 999999999999999 --out "$T/g" >"$T/g.out" 2>&1 ||
@@ -62,12 +72,20 @@ C="$T/made.csv"
   echo "1700021600,d,BTC/USDT,100,250,99,101,1,1,5"         # bad print (high / low > 2)
   echo "1600000000000,d,BTC/USDT,50,52,49,51,1,1,5"         # duplicate timestamp (of a row above)
 } >"$C"
-"$PT" --data "$C" --short --epochs 1 --no-report --out "$T/m" >"$T/m.out" 2>&1 ||
+"$PT" --data "$C" --short --epochs 1 --out "$T/m" >"$T/m.out" 2>&1 ||
   fail "the made file: exit $? ($(tail -3 "$T/m.out"))"
+# without --no-report the example writes its report itself
+for f in report.json report.txt report.html; do [ -s "$T/m/$f" ] || fail "the example did not write $f"; done
+grep -q "train_bucket" "$T/m/report.txt" || fail "the example's report.txt lacks train_bucket"
 
-python3 - "$T" "$rows" "$nulls" "$dups" "$badprint" "$gaps" "$drows" <<'EOF' || fail "see above"
+# ---- viz_optimization ----------------------------------------------------------------------
+"$VIZ" --points 300000 --compare-points 30000 --out "$T/v" >"$T/v.out" 2>"$T/v.err" ||
+  fail "viz_optimization exited $? ($(tail -3 "$T/v.err"))"
+grep -q "drawn pixels differ" "$T/v.out" || fail "viz_optimization printed no comparison"
+
+python3 - "$T" "$rows" "$nulls" "$dups" "$badprint" "$gaps" "$drows" "$HEAPFLAG" <<'EOF' || fail "see above"
 import json, sys
-T, rows, nulls, dups, badprint, gaps, drows = sys.argv[1:]
+T, rows, nulls, dups, badprint, gaps, drows, heapflag = sys.argv[1:]
 rows, nulls, dups, badprint, drows = map(int, (rows, nulls, dups, badprint, drows))
 def load(p): return json.load(open(f"{T}/{p}"))
 def check(ok, what):
@@ -107,8 +125,13 @@ check([g["name"] for g in guards] == ["transfer to mid_vol", "transfer to high_v
 check(any(c["handler"] == "training scratch" for c in p["memory"]["cleanups"]), "no scratch cleanup")
 cache = [c for c in p["cache"]["caches"] if c["name"] == "default"][0]
 types = {t["type"]: t for t in cache["per_type"]}
-check(cache["loads"] == 3 and cache["hits"] >= 3 and types["data"]["entries"] == 3
-      and types["model"]["entries"] == 3, f"cache {cache}")
+# each bucket's data: loaded for its first epoch, a hit for the second, evicted by the cleanup
+# at the bucket's end, loaded again for the last model's evaluation; the models stay
+check(cache["loads"] == 6 and cache["hits"] == 3 and types["data"]["evictions"] == 3
+      and types["data"]["entries"] == 3 and types["model"]["entries"] == 3, f"cache {cache}")
+check([s["reason"] for s in cache["shrinks"]] == ["manual"] * 3
+      and all(s["to_bytes"] < s["from_bytes"] for s in cache["shrinks"]), f"shrinks {cache['shrinks']}")
+check(r["cache"]["hits"] == 3 and r["cache"]["shrinks"] == 3, f"results.json cache {r['cache']}")
 
 g = load("g/results.json")
 starts = [x["transfer"].split(" (")[0] for x in g["buckets"]]
@@ -125,6 +148,28 @@ check((m["rows_read"], m["candles"], m["skipped"]) == (109, 100, {
     "bad print": 1, "duplicate timestamp": 1}), f"skip rules: {m['rows_read']} {m['candles']} {m['skipped']}")
 check(m["null_cells_unused"] == 100, f"NULL cells of the made file: {m['null_cells_unused']}")
 check((m["first_time"], m["last_time"], m["gaps"]) == (1600000000, 1600356400, 0), "made file times")
+
+# viz_optimization: the optimized picture is the full one, in a far smaller SVG
+v = load("v/viz_results.json")
+px = v["compared"]["pixels"]
+check(px["drawn"] > 1000 and px["ratio"] <= 0.001, f"the optimized picture differs: {px}")
+check(v["drawn"]["as_is"]["svg_bytes"] > 20 * v["drawn"]["optimized"]["svg_bytes"],
+      f"the optimized SVG is not much smaller: {v['drawn']}")
+# positive control: the same comparison sees a different picture (another curve length)
+sys.path.insert(0, "bench")
+import pixel_diff
+w1, h1, b1, r1 = pixel_diff.read_png(f"{T}/v/compare_raw.png")
+w2, h2, b2, r2 = pixel_diff.read_png(f"{T}/v/curve_optimized.png")
+check((w1, h1, b1) == (w2, h2, b2) and r1 != r2, "pixel_diff sees no difference between two curves")
+
+# the demo: perfopt run's report of the example's process, with its heap outside sanitizers
+check(p["run"]["mode"] == "run" and p["run"]["exit"]["exit_code"] == 0
+      and p["run"]["argv"][0].endswith("examples/progressive_training"), f"demo run {p['run']}")
+if heapflag:
+    check(p["memory"]["heap"]["peak_bytes"] > 1 << 20, f"demo heap {p['memory'].get('heap')}")
+check(load("h/sysinfo.json") != {}, "sysinfo.json is empty")
+m_rep = load("m/report.json")
+check("train_bucket" in {f["name"] for f in m_rep["profile"]["functions"]}, "the example's own report")
 EOF
 
 # ---- bad input -----------------------------------------------------------------------------
@@ -136,24 +181,5 @@ printf 'a,b\n1,2\n' >"$T/other.csv"
 "$PT" --epochs 0 >/dev/null 2>&1; [ $? = 2 ] || fail "--epochs 0 is not a usage error"
 "$PT" --bogus >/dev/null 2>&1; [ $? = 2 ] || fail "an unknown option is not a usage error"
 
-# ---- viz_optimization ----------------------------------------------------------------------
-"$VIZ" --points 300000 --compare-points 30000 --out "$T/v" >"$T/v.out" 2>"$T/v.err" ||
-  fail "viz_optimization exited $? ($(tail -3 "$T/v.err"))"
-grep -q "drawn pixels differ" "$T/v.out" || fail "viz_optimization printed no comparison"
-python3 - "$T/v" <<'EOF' || fail "see above"
-import json, subprocess, sys
-d = sys.argv[1]
-r = json.load(open(f"{d}/viz_results.json"))
-px = r["compared"]["pixels"]
-if not (px["drawn"] > 1000 and px["ratio"] <= 0.001):
-    sys.exit(f"test_examples: FAIL: the optimized picture differs: {px}")
-if not r["drawn"]["as_is"]["svg_bytes"] > 20 * r["drawn"]["optimized"]["svg_bytes"]:
-    sys.exit(f"test_examples: FAIL: the optimized SVG is not much smaller: {r['drawn']}")
-# positive control: the same comparison sees a different picture (another curve length)
-out = subprocess.run([sys.executable, "bench/pixel_diff.py", f"{d}/compare_raw.png",
-                      f"{d}/curve_optimized.png"], capture_output=True, text=True, check=True)
-if not float(out.stdout.split()[0]) > 0.01:
-    sys.exit(f"test_examples: FAIL: pixel_diff.py sees no difference between two curves: {out.stdout}")
-EOF
 "$VIZ" --points 2 >/dev/null 2>&1; [ $? = 2 ] || fail "viz_optimization --points 2 is not a usage error"
 echo "test_examples: ok"
