@@ -1,9 +1,10 @@
 #!/bin/sh
-# The integration examples end to end: progressive_training (short runs) reports the data facts
-# that awk finds on its own in the same files, never tests on data it trained on, and leaves the
-# report perfopt promises (functions, phases, guards, cleanups, cache); viz_optimization's
-# optimized picture is the full one, pixel for pixel, in a far smaller SVG. The JSON checks run in
-# as few python3 processes as possible (each start costs seconds under pyenv on a loaded machine).
+# The integration examples end to end: make demo's script (perfopt run --heap around a short
+# progressive_training) reports the data facts that awk finds on its own in the same files, never
+# tests on data it trained on, and leaves the report perfopt promises (functions, phases, guards,
+# cleanups, cache, heap) with its HTML and sysinfo; viz_optimization's optimized picture is the
+# full one, pixel for pixel, in a far smaller SVG, and its streamed one needs less memory. The JSON
+# checks run in one python3 process (each start costs seconds under pyenv on a loaded machine).
 set -u
 fail() { echo "test_examples: FAIL: $*"; exit 1; }
 BUILD=${BUILD:-build}
@@ -155,6 +156,13 @@ px = v["compared"]["pixels"]
 check(px["drawn"] > 1000 and px["ratio"] <= 0.001, f"the optimized picture differs: {px}")
 check(v["drawn"]["as_is"]["svg_bytes"] > 20 * v["drawn"]["optimized"]["svg_bytes"],
       f"the optimized SVG is not much smaller: {v['drawn']}")
+# streamed: the curve never exists whole, so drawing adds less memory than the whole series does
+dv = v["drawn"]
+check(dv["streamed"]["peak_rss_bytes"] - dv["streamed"]["data_rss_bytes"]
+      < dv["optimized"]["peak_rss_bytes"] - dv["optimized"]["data_rss_bytes"], f"streamed memory {dv}")
+ps = v["compared"]["pixels_streamed"]
+check(ps["drawn"] > 1000 and ps["ratio"] < 0.5 and dv["streamed"]["svg_bytes"] < 100000,
+      f"the streamed picture: {ps} {dv['streamed']}")
 # positive control: the same comparison sees a different picture (another curve length)
 sys.path.insert(0, "bench")
 import pixel_diff
