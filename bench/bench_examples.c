@@ -85,7 +85,7 @@ int main(void) {
       }
     }
   }
-  double over[MAX_RUNS], floor_[MAX_RUNS], on_cpu[MAX_RUNS], on_wall[MAX_RUNS];
+  double over[MAX_RUNS] = {0}, floor_[MAX_RUNS] = {0}, on_cpu[MAX_RUNS] = {0}, on_wall[MAX_RUNS] = {0};
   for (int i = 0; i < runs; i++) {
     over[i] = (cpu[i][0] - cpu[i][1]) / cpu[i][1];
     floor_[i] = fabs(cpu[i][2] - cpu[i][1]) / cpu[i][1];
