@@ -12,7 +12,8 @@
  * fsyncs, which profiling does not touch, and other jobs on a shared machine move it far more
  * than the profiler can.
  *
- * Environment: BUILD (default build), BENCH_EXAMPLES_RUNS (rounds of three runs, default 9, 1..25). */
+ * Environment: BUILD (default build), BENCH_EXAMPLES_RUNS (rounds of three runs, default 9, 1..25).
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,7 @@ static double median(double *v, int n) {
 }
 
 /* One run of the example; its CPU and wall seconds. Output goes to /dev/null. */
-static int run_example(const char *exe, const char *out, int profiling, double *cpu,
-                       double *wall) {
+static int run_example(const char *exe, const char *out, int profiling, double *cpu, double *wall) {
   double t0 = now_s();
   pid_t pid = fork();
   if (pid < 0) return -1;
@@ -85,7 +85,8 @@ int main(void) {
       }
     }
   }
-  double over[MAX_RUNS] = {0}, floor_[MAX_RUNS] = {0}, on_cpu[MAX_RUNS] = {0}, on_wall[MAX_RUNS] = {0};
+  double over[MAX_RUNS] = {0}, floor_[MAX_RUNS] = {0}, on_cpu[MAX_RUNS] = {0},
+         on_wall[MAX_RUNS] = {0};
   for (int i = 0; i < runs; i++) {
     over[i] = (cpu[i][0] - cpu[i][1]) / cpu[i][1];
     floor_[i] = fabs(cpu[i][2] - cpu[i][1]) / cpu[i][1];
@@ -93,9 +94,10 @@ int main(void) {
     on_wall[i] = wall[i][0];
   }
   printf("BENCH example_profiling_overhead_ratio %.4f ratio (budget 0.03)\n", median(over, runs));
-  printf("BENCH example_noise_floor_ratio %.4f ratio (two unprofiled runs of a round differ by "
-         "this much)\n",
-         median(floor_, runs));
+  printf(
+      "BENCH example_noise_floor_ratio %.4f ratio (two unprofiled runs of a round differ by "
+      "this much)\n",
+      median(floor_, runs));
   printf("BENCH example_progressive_cpu_s %.3f s\n", median(on_cpu, runs));
   printf("BENCH example_progressive_wall_s %.2f s (budget 60 s)\n", median(on_wall, runs));
   printf("# %d rounds of %s --no-report: medians of per-round ratios of CPU time\n", runs, exe);

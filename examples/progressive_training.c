@@ -106,8 +106,8 @@ typedef struct monitor {
   int every;
   po_ds_stream *loss, *rss, *cpu; /* (step, loss), (seconds, bytes), (seconds, cores) */
   uint64_t steps;
-  double t_base;           /* run seconds = now_s() - t_base */
-  double last_sample_t;    /* the newest resource sample recorded */
+  double t_base;        /* run seconds = now_s() - t_base */
+  double last_sample_t; /* the newest resource sample recorded */
   int buckets_begun;
   uint64_t first_step[BTC_BUCKETS], last_step[BTC_BUCKETS];
   double begin_t[BTC_BUCKETS], end_t[BTC_BUCKETS];
@@ -216,8 +216,8 @@ static int monitor_init(monitor *m, po_optimizer *opt, const char *out, int ever
   double t = po_monitor_sample_now(opt, &s) == 0 ? s.t_seconds : 0;
   m->t_base = now_s() - t;
   m->last_sample_t = -1;
-  if (po_ds_stream_create(STREAM_BUCKETS, &m->loss) || po_ds_stream_create(STREAM_BUCKETS, &m->rss) ||
-      po_ds_stream_create(STREAM_BUCKETS, &m->cpu))
+  if (po_ds_stream_create(STREAM_BUCKETS, &m->loss) ||
+      po_ds_stream_create(STREAM_BUCKETS, &m->rss) || po_ds_stream_create(STREAM_BUCKETS, &m->cpu))
     return -1;
   record_resources(m);
   return 0;
@@ -349,8 +349,8 @@ static mlp *transfer_knowledge(po_optimizer *opt, const mlp *previous, int bucke
   if (res.ran == 1)
     snprintf(how, howlen, "warm start (guard: %lld bytes needed)", (long long)need);
   else
-    snprintf(how, howlen, "cold start (guard: %lld bytes needed, %lld available)",
-             (long long)need, (long long)res.available_bytes);
+    snprintf(how, howlen, "cold start (guard: %lld bytes needed, %lld available)", (long long)need,
+             (long long)res.available_bytes);
   return ctx.model;
 }
 
@@ -488,9 +488,10 @@ static void print_data_summary(const char *path, const btc_candles *c) {
   for (int r = 0; r < BTC_SKIP_REASONS; r++)
     printf("%s %llu %s", r ? "," : "", (unsigned long long)c->skipped[r],
            btc_skip_name((btc_skip)r));
-  printf("\n  not reasons to skip: %llu NULL cells in an unused column (tradecount), %llu candles "
-         "kept with zero volume\n",
-         (unsigned long long)c->null_cells_unused, (unsigned long long)c->zero_volume);
+  printf(
+      "\n  not reasons to skip: %llu NULL cells in an unused column (tradecount), %llu candles "
+      "kept with zero volume\n",
+      (unsigned long long)c->null_cells_unused, (unsigned long long)c->zero_volume);
   printf("  gaps: %zu (%llu candles missing, the largest %.0f periods of %.0f s)\n", c->gaps,
          (unsigned long long)c->missing_periods, c->largest_gap_periods, c->period_seconds);
 }
@@ -540,8 +541,9 @@ static int write_results(const char *dir, const run_facts *r) {
   const btc_candles *c = r->candles;
   fprintf(f, "{\n  \"data\": ");
   json_string(f, r->path);
-  fprintf(f, ",\n  \"layout\": \"%s\",\n  \"newest_first\": %s,\n  \"rows_read\": %llu,\n"
-             "  \"candles\": %zu,\n  \"skipped\": {",
+  fprintf(f,
+          ",\n  \"layout\": \"%s\",\n  \"newest_first\": %s,\n  \"rows_read\": %llu,\n"
+          "  \"candles\": %zu,\n  \"skipped\": {",
           btc_layout_name(c->layout), c->newest_first ? "true" : "false",
           (unsigned long long)c->rows_read, c->n);
   for (int k = 0; k < BTC_SKIP_REASONS; k++)
@@ -555,7 +557,8 @@ static int write_results(const char *dir, const run_facts *r) {
           c->gaps, (unsigned long long)c->missing_periods, c->largest_gap_periods);
   fprintf(f, "  \"samples\": %zu,\n  \"train_samples\": %zu,\n  \"features\": [", r->samples->n,
           r->split->n_train);
-  for (int k = 0; k < BTC_FEATURES; k++) fprintf(f, "%s\"%s\"", k ? ", " : "", btc_feature_names[k]);
+  for (int k = 0; k < BTC_FEATURES; k++)
+    fprintf(f, "%s\"%s\"", k ? ", " : "", btc_feature_names[k]);
   fprintf(f, "],\n  \"vol_24_terciles\": [%.9g, %.9g],\n  \"epochs\": %d,\n  \"buckets\": [\n",
           r->split->q1, r->split->q2, r->epochs);
   for (int b = 0; b < r->nbuckets; b++) {
@@ -568,17 +571,19 @@ static int write_results(const char *dir, const run_facts *r) {
             "\"train_last_target_time\": %.0f, \"test_first_time\": %.0f, "
             "\"test_last_time\": %.0f, \"transfer\": ",
             btc_bucket_names[b], x->n_train, x->n_test, x->accuracy, x->always_up, x->majority,
-            x->final_accuracy, x->train_first_t, x->train_last_t, x->train_last_target_t, x->test_first_t,
-            x->test_last_t);
+            x->final_accuracy, x->train_first_t, x->train_last_t, x->train_last_target_t,
+            x->test_first_t, x->test_last_t);
     json_string(f, x->transfer);
     fprintf(f, "}%s\n", b + 1 < r->nbuckets ? "," : "");
   }
-  fprintf(f, "  ],\n  \"steps\": %llu,\n  \"loss_points_kept\": %llu,\n"
-             "  \"dashboard_redraws\": %d,\n  \"scratch_frees\": %d,\n",
+  fprintf(f,
+          "  ],\n  \"steps\": %llu,\n  \"loss_points_kept\": %llu,\n"
+          "  \"dashboard_redraws\": %d,\n  \"scratch_frees\": %d,\n",
           (unsigned long long)r->steps, (unsigned long long)r->loss_points_kept, r->redraws,
           r->scratch_frees);
-  fprintf(f, "  \"cache\": {\"loads\": %llu, \"hits\": %llu, \"misses\": %llu, \"entries\": %llu, "
-             "\"bytes\": %llu, \"evictions\": %llu, \"shrinks\": %llu},\n",
+  fprintf(f,
+          "  \"cache\": {\"loads\": %llu, \"hits\": %llu, \"misses\": %llu, \"entries\": %llu, "
+          "\"bytes\": %llu, \"evictions\": %llu, \"shrinks\": %llu},\n",
           (unsigned long long)r->cache.loads, (unsigned long long)r->cache.hits,
           (unsigned long long)r->cache.misses, (unsigned long long)r->cache.entries,
           (unsigned long long)r->cache.bytes, (unsigned long long)r->cache.evictions,
@@ -720,8 +725,8 @@ static int run_bucket(trainer *tr, const dataset *ds, int b, int short_run, long
   mon->buckets_begun = b + 1;
   mon->first_step[b] = mon->steps;
   mon->begin_t[b] = run_seconds(mon);
-  mlp *next = transfer_knowledge(tr->opt, *model, b, transfer, init_rng, r->transfer,
-                                 sizeof r->transfer);
+  mlp *next =
+      transfer_knowledge(tr->opt, *model, b, transfer, init_rng, r->transfer, sizeof r->transfer);
   free(*model);
   *model = next;
   int rc = next ? 0 : -1;
@@ -789,8 +794,9 @@ static int train_all(po_optimizer *opt, const options *o, const dataset *ds, mon
   int rc = 0;
   for (int b = 0; rc == 0 && b < BTC_BUCKETS; b++) {
     rc = run_bucket(&tr, ds, b, o->short_run, o->transfer_bytes, &init_rng, &model, &res[b]);
-    if (rc) fprintf(stderr, "progressive_training: bucket %s failed (out of memory?)\n",
-                    btc_bucket_names[b]);
+    if (rc)
+      fprintf(stderr, "progressive_training: bucket %s failed (out of memory?)\n",
+              btc_bucket_names[b]);
   }
   if (rc == 0) evaluate_final(opt, model, ds, res);
   free(model);
@@ -808,9 +814,10 @@ static void print_split(const dataset *ds) {
   format_time(ds->candles.t[s->idx[0]], a, sizeof a);
   format_time(ds->candles.t[s->idx[ds->split.n_train - 1]], b, sizeof b);
   format_time(ds->candles.t[s->idx[s->n - 1]], c, sizeof c);
-  printf("%zu samples, %d features; training period %s .. %s (%zu samples), test period .. %s; "
-         "vol_24 terciles %.5f / %.5f\n",
-         s->n, BTC_FEATURES, a, b, ds->split.n_train, c, ds->split.q1, ds->split.q2);
+  printf(
+      "%zu samples, %d features; training period %s .. %s (%zu samples), test period .. %s; "
+      "vol_24 terciles %.5f / %.5f\n",
+      s->n, BTC_FEATURES, a, b, ds->split.n_train, c, ds->split.q1, ds->split.q2);
 }
 
 int main(int argc, char **argv) {
@@ -851,11 +858,12 @@ int main(int argc, char **argv) {
     po_cache_get_stats(po_optimizer_cache(opt), &facts.cache);
     printf("%llu steps in %.2f s; dashboard redrawn %d times into %s/dashboard_*.svg\n",
            (unsigned long long)mon.steps, facts.train_seconds, mon.redraws, o.out);
-    printf("cleanup between buckets: the training scratch freed %d times, the cache shrunk %llu "
-           "times (%llu entries evicted); the cache loaded %llu times, %llu hits\n",
-           facts.scratch_frees, (unsigned long long)facts.cache.shrinks,
-           (unsigned long long)facts.cache.evictions, (unsigned long long)facts.cache.loads,
-           (unsigned long long)facts.cache.hits);
+    printf(
+        "cleanup between buckets: the training scratch freed %d times, the cache shrunk %llu "
+        "times (%llu entries evicted); the cache loaded %llu times, %llu hits\n",
+        facts.scratch_frees, (unsigned long long)facts.cache.shrinks,
+        (unsigned long long)facts.cache.evictions, (unsigned long long)facts.cache.loads,
+        (unsigned long long)facts.cache.hits);
     facts.path = path, facts.candles = &ds.candles, facts.samples = &ds.samples;
     facts.split = &ds.split, facts.buckets = res, facts.nbuckets = BTC_BUCKETS;
     facts.epochs = o.epochs, facts.redraws = mon.redraws, facts.steps = mon.steps;

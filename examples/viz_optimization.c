@@ -52,11 +52,11 @@ typedef struct options {
 /* What one variant measured, sent from its process to the parent through a pipe. */
 typedef struct variant {
   int ok;
-  double seconds_svg;      /* chart built, (optimized,) rendered and written */
-  double seconds_png;      /* rsvg-convert to PNG at the target size (the parent's measure) */
-  int64_t png_rss_bytes;   /* rsvg-convert's peak RSS */
-  int64_t data_rss_bytes;  /* peak RSS once the curve exists, before drawing */
-  int64_t peak_rss_bytes;  /* the process's peak RSS (getrusage of the child) */
+  double seconds_svg;     /* chart built, (optimized,) rendered and written */
+  double seconds_png;     /* rsvg-convert to PNG at the target size (the parent's measure) */
+  int64_t png_rss_bytes;  /* rsvg-convert's peak RSS */
+  int64_t data_rss_bytes; /* peak RSS once the curve exists, before drawing */
+  int64_t peak_rss_bytes; /* the process's peak RSS (getrusage of the child) */
   int64_t svg_bytes, png_bytes;
   char error[160];
 } variant;
@@ -96,7 +96,8 @@ static void curve_fill(double *y, size_t from, size_t count, size_t n) {
     uint64_t i = from + k;
     double t = (double)i, u = uniform_at(2 * i), v = uniform_at(2 * i + 1);
     double noise = sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
-    y[k] = 2.5 * exp(-t / (dn / 6)) + 0.25 + 0.06 * noise + (sin(t / (dn / 40)) > 0.95 ? 0.15 : 0.0);
+    y[k] =
+        2.5 * exp(-t / (dn / 6)) + 0.25 + 0.06 * noise + (sin(t / (dn / 40)) > 0.95 ? 0.15 : 0.0);
   }
   for (uint64_t s = 0; s < SPIKES; s++) {
     size_t at = (size_t)(uniform_at(~s) * dn);
@@ -141,8 +142,10 @@ static int64_t stream_curve(const options *o, size_t points, double **x, double 
   size_t cap = st ? po_ds_stream_max_points(st) : 0;
   *x = malloc((cap ? cap : 1) * sizeof **x);
   *y = malloc((cap ? cap : 1) * sizeof **y);
-  if (n == 0 && *x && *y) n = po_ds_stream_read(st, *x, *y, NULL, cap);
-  else n = -1;
+  if (n == 0 && *x && *y)
+    n = po_ds_stream_read(st, *x, *y, NULL, cap);
+  else
+    n = -1;
   po_ds_stream_destroy(st);
   return n;
 }
@@ -261,7 +264,8 @@ static double mib(int64_t b) {
 
 static void row_seconds(const char *label, const variant *v, int per_variant_png) {
   printf("%-26s", label);
-  for (int k = 0; k < VARIANTS; k++) printf("%12.3f s", per_variant_png ? v[k].seconds_png : v[k].seconds_svg);
+  for (int k = 0; k < VARIANTS; k++)
+    printf("%12.3f s", per_variant_png ? v[k].seconds_png : v[k].seconds_svg);
   printf("\n");
 }
 static void row_mib(const char *label, const int64_t *b) {
@@ -300,9 +304,10 @@ static void print_results(const options *o, const variant *v, const comparison *
   row_kib("SVG file", b);
   if (!cmp->points) return;
   if (cmp->points != o->points)
-    printf("pictures compared on the same curve at %zu points (--compare-points: rsvg-convert's "
-           "time grows with the points of a raw line)\n",
-           cmp->points);
+    printf(
+        "pictures compared on the same curve at %zu points (--compare-points: rsvg-convert's "
+        "time grows with the points of a raw line)\n",
+        cmp->points);
   row_seconds("rasterise (rsvg-convert)", cmp->v, 1);
   for (int k = 0; k < VARIANTS; k++) b[k] = cmp->v[k].png_rss_bytes;
   row_mib("  its peak RSS", b);
@@ -328,13 +333,13 @@ static void json_pixels(FILE *f, const char *name, const comparison *cmp, int k,
           cmp->differ[k], cmp->drawn[k], cmp->ratio[k], end);
 }
 
-static int write_json(const char *path, const options *o, const variant *v,
-                      const comparison *cmp) {
+static int write_json(const char *path, const options *o, const variant *v, const comparison *cmp) {
   FILE *f = fopen(path, "w");
   if (!f) return -1;
   fprintf(f, "{\n  \"points\": %zu,\n  \"width\": %d,\n  \"height\": %d,\n  \"drawn\": {\n",
           o->points, o->width, o->height);
-  for (int k = 0; k < VARIANTS; k++) json_variant(f, variant_keys[k], &v[k], k + 1 < VARIANTS ? "," : "");
+  for (int k = 0; k < VARIANTS; k++)
+    json_variant(f, variant_keys[k], &v[k], k + 1 < VARIANTS ? "," : "");
   fprintf(f, "  },\n  \"compared\": {\n    \"points\": %zu,\n", cmp->points);
   for (int k = 0; k < VARIANTS; k++) json_variant(f, variant_keys[k], &cmp->v[k], ",");
   json_pixels(f, "pixels", cmp, OPTIMIZED, ",");
@@ -346,8 +351,9 @@ static int write_json(const char *path, const options *o, const variant *v,
 
 static int usage(const char *msg, const char *arg) {
   if (msg) fprintf(stderr, "viz_optimization: %s%s\n", msg, arg ? arg : "");
-  fprintf(stderr, "usage: viz_optimization [--points N] [--compare-points N] [--out DIR] "
-                  "[--width PX] [--height PX]\n");
+  fprintf(stderr,
+          "usage: viz_optimization [--points N] [--compare-points N] [--out DIR] "
+          "[--width PX] [--height PX]\n");
   return 2;
 }
 
@@ -398,8 +404,7 @@ static void path_in(char *buf, size_t len, const char *dir, const char *name) {
   if ((size_t)snprintf(buf, len, "%s/%s", dir, name) >= len) buf[0] = '\0';
 }
 
-static void variant_path(char *buf, size_t len, const char *dir, int same, int k,
-                         const char *ext) {
+static void variant_path(char *buf, size_t len, const char *dir, int same, int k, const char *ext) {
   static const char *const files[VARIANTS] = {"raw", "optimized", "streamed"};
   char name[64];
   snprintf(name, sizeof name, "%s_%s.%s", same ? "curve" : "compare", files[k], ext);
@@ -425,8 +430,9 @@ static int compare(const options *o, comparison *cmp) {
   }
   for (int k = OPTIMIZED; k < VARIANTS; k++)
     if (pixel_diff(png[AS_IS], png[k], &cmp->ratio[k], &cmp->differ[k], &cmp->drawn[k]) != 0) {
-      fprintf(stderr, "viz_optimization: python3 bench/pixel_diff.py failed (run the example "
-                      "from the repository root)\n");
+      fprintf(stderr,
+              "viz_optimization: python3 bench/pixel_diff.py failed (run the example "
+              "from the repository root)\n");
       return -1;
     }
   return 0;

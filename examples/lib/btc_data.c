@@ -10,16 +10,16 @@
 #include <string.h>
 #include <strings.h>
 
-const char *const btc_feature_names[BTC_FEATURES] = {"ret_1", "ret_6",   "ret_24",  "vol_6",
+const char *const btc_feature_names[BTC_FEATURES] = {"ret_1",  "ret_6",  "ret_24",  "vol_6",
                                                      "vol_24", "vchg_6", "vchg_24", "range"};
 const char *const btc_bucket_names[BTC_BUCKETS] = {"low_vol", "mid_vol", "high_vol"};
 
 #define BAD_PRINT_RATIO 2.0
 
 const char *btc_skip_name(btc_skip why) {
-  static const char *const names[BTC_SKIP_REASONS] = {
-      "missing or non-numeric cell", "bad timestamp", "inconsistent candle", "bad print",
-      "duplicate timestamp"};
+  static const char *const names[BTC_SKIP_REASONS] = {"missing or non-numeric cell",
+                                                      "bad timestamp", "inconsistent candle",
+                                                      "bad print", "duplicate timestamp"};
   return (unsigned)why < BTC_SKIP_REASONS ? names[why] : "?";
 }
 
@@ -116,7 +116,7 @@ static int detect_layout(po_csv *csv, btc_layout *layout) {
 
 static int select_columns(po_csv *csv, loader *l, cell_ctx *ctx, size_t *ncols, char *err,
                           size_t errlen) {
-  static const char *const hourly[] = {"unix", "open",       "high",      "low",
+  static const char *const hourly[] = {"unix",  "open",       "high",      "low",
                                        "close", "volume btc", "tradecount"};
   static const char *const daily[] = {"date", "open", "high", "low", "close", "volume"};
   const char *const *names = l->layout == BTC_HOURLY ? hourly : daily;
@@ -173,8 +173,7 @@ static int read_rows(po_csv *csv, loader *l, size_t ncols, btc_candles *out, row
     l->null_flags = 0;
     if ((rc = po_csv_next(csv, v)) != 1) break;
     returned++;
-    if (ncols > COL_TRADECOUNT && isnan(v[COL_TRADECOUNT]) &&
-        (l->null_flags >> COL_TRADECOUNT & 1))
+    if (ncols > COL_TRADECOUNT && isnan(v[COL_TRADECOUNT]) && (l->null_flags >> COL_TRADECOUNT & 1))
       out->null_cells_unused++;
     btc_skip why = check_row(l, v);
     if (why != BTC_SKIP_REASONS) {

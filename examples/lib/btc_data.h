@@ -25,7 +25,7 @@ typedef enum {
 
 typedef struct btc_candles {
   btc_layout layout;
-  size_t n; /* candles kept, oldest first */
+  size_t n;  /* candles kept, oldest first */
   double *t; /* unix seconds (UTC) */
   double *open, *high, *low, *close, *volume;
   uint64_t rows_read; /* data rows in the file (blank lines not counted) */
