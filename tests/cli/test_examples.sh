@@ -45,6 +45,9 @@ grep -q "</svg>" "$T/h/dashboard_loss.svg" || fail "dashboard_loss.svg is not a 
 grep -q "train_bucket" "$T/h/report.txt" || fail "report.txt lacks train_bucket"
 grep -q "<section" "$T/h/report.html" && grep -q "</html>" "$T/h/report.html" ||
   fail "the demo's report.html is not a whole report"
+# the advisor's suggestions (a hot function at least: a few functions share all the time)
+grep -q "^suggestions (" "$T/h/report.txt" && grep -q 'id="suggestions"' "$T/h/report.html" ||
+  fail "the demo's report has no suggestions"
 grep -q "^Hardware" "$T/h/sysinfo.txt" && grep -q "^GPUs" "$T/h/sysinfo.txt" ||
   fail "the demo's sysinfo.txt lacks hardware or GPUs"
 
