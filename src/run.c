@@ -320,7 +320,11 @@ int po_run_report_create(po_run *r, po_report **out) {
     src.nerrors = col.nerrors;
     src.heap = heap;
     rc = po__report_create_run(&src, out);
-    if (!rc && (rc = take_flight(&col, *out)) != 0) {
+    if (!rc) rc = take_flight(&col, *out);
+    /* The advisor reads the whole run report, flight record included: the saved file carries
+     * its suggestions like an in-process report does. */
+    if (!rc) rc = po_report_advise(*out);
+    if (rc && *out) {
       po_report_destroy(*out);
       *out = NULL;
     }

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static void forecast_json(po__jw *w, cJSON *o, const po__forecast *f, po_grade grade,
                           const po__sampler_snapshot *s) {
@@ -150,11 +151,20 @@ static const char *tstr(const cJSON *o, const char *key) {
   return v ? v : "?";
 }
 
+/* One line: memory in use against the effective limit (the whole machine's or the cgroup's use,
+ * as the limit counts it), the trend and when it meets the limit, the grade in force. Before the
+ * forecast has its samples only the grade is told (a level of -1 is "not measured"). */
 static void text_forecast(FILE *out, const char *in, const cJSON *f, const char *source) {
   double lim = tnum(f, "limit_bytes"), level = tnum(f, "level_bytes");
   double ttl = tnum(f, "time_to_limit_seconds");
-  fprintf(out, "%smemory: %.1f MiB of a %.1f MiB limit (%s); trend %s", in, level / 1048576.0,
-          lim / 1048576.0, source, tstr(f, "trend"));
+  const char *trend = tstr(f, "trend");
+  if (!(level >= 0) || !(lim > 0) || !strcmp(trend, "unknown")) {
+    fprintf(out, "%smemory forecast: not enough samples for a trend; autopilot grade %s\n", in,
+            tstr(f, "grade"));
+    return;
+  }
+  fprintf(out, "%smemory in use: %.1f MiB of a %.1f MiB limit (%s); trend %s", in,
+          level / 1048576.0, lim / 1048576.0, source, trend);
   if (ttl >= 0)
     fprintf(out, ", %.1f MiB/s: the limit in %.*f s", tnum(f, "slope_bytes_per_second") / 1048576.0,
             ttl < 10 ? 1 : 0, ttl);
