@@ -246,8 +246,8 @@ static PyObject *opt_phase_end(pypo_Optimizer *self, PyObject *unused) {
   CALL_BEGIN(self, opt);
   PYPO_NOGIL(rc = po_phase_end(opt));
   CALL_END(self);
-  if (rc && rc != PO_ESTATE) return pypo_raise(rc, "phase_end", NULL);
-  return PyBool_FromLong(rc == 0);
+  if (rc) return pypo_raise(rc, "phase_end", NULL);
+  Py_RETURN_NONE;
 }
 
 static PyObject *opt_phase_set_cleanup(pypo_Optimizer *self, PyObject *arg) {

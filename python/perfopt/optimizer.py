@@ -400,7 +400,8 @@ class PerformanceOptimizer:
         self._o.phase_begin(str(name))
 
     def end_phase(self):
-        return self._o.phase_end()
+        """Ends the open phase (nothing when none is open)."""
+        self._o.phase_end()
 
     def set_phase_cleanup(self, level):
         """Cleanup run at the end of each phase: 'normal', 'aggressive' or None (off)."""
