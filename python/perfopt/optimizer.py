@@ -437,9 +437,18 @@ class PerformanceOptimizer:
             text = self.profile_table()
             d = os.path.dirname(os.path.abspath(p))
             fd, tmp = tempfile.mkstemp(dir=d, prefix=".perfopt-")
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, p)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)
+                os.replace(tmp, p)
+            except BaseException:
+                os.unlink(tmp)
+                raise
         else:
             self._o.save_json(path)
         return path

@@ -42,21 +42,30 @@ def _require_matplotlib():
     return Figure, Line2D
 
 
-def _float_array(values):
+def _values(line, axis):
+    """The line's x or y values as a contiguous float64/float32 array, without a copy when the
+    line was given one (Line2D's own converted arrays are strided views of one (n, 2) array)."""
     import numpy as np
-    a = np.asarray(values)
-    if a.dtype not in (np.float64, np.float32):
-        a = a.astype(np.float64)
-    if np.ma.isMaskedArray(values):
-        a = np.ma.getdata(np.ma.asarray(values).astype(a.dtype).filled(np.nan))
-    return np.ascontiguousarray(a)
+    orig = line.get_xdata(orig=True) if axis == "x" else line.get_ydata(orig=True)
+    if isinstance(orig, np.ndarray) and orig.ndim == 1 and orig.dtype in (np.float64, np.float32) \
+            and not np.ma.isMaskedArray(orig):
+        return np.ascontiguousarray(orig)
+    conv = line.get_xdata(orig=False) if axis == "x" else line.get_ydata(orig=False)
+    if np.ma.isMaskedArray(conv):
+        conv = np.ma.asarray(conv, dtype=np.float64).filled(np.nan)
+    return np.ascontiguousarray(conv, dtype=np.float64)
 
 
 def _display_x(transform, x, y_any):
-    """Display x of every point, transformed in chunks (bounded temporary memory). The transform
-    is separable, so display x does not depend on y: every point is given the same finite y
-    (a NaN y, a gap, would otherwise make x NaN too)."""
+    """Display x of every point. An affine transform is one multiply-add over x; another is
+    applied in chunks (bounded temporary memory). The transform is separable, so display x does
+    not depend on y: every point gets the same finite y (a NaN y, a gap, would make x NaN)."""
     import numpy as np
+    if transform.is_affine:
+        m = transform.get_matrix()
+        out = np.multiply(x, m[0, 0], dtype=np.float64)
+        out += m[0, 2]
+        return out
     out = np.empty(len(x), dtype=np.float64)
     for i in range(0, len(x), _CHUNK):
         j = min(i + _CHUNK, len(x))
@@ -74,6 +83,12 @@ def _visible_columns(fig, ax, line):
     return lo, max(1, math.ceil(box.x1) - lo), margin
 
 
+def _m4(dx, y, a, b, columns):
+    import numpy as np
+    return np.frombuffer(_perfopt.downsample(M4, dx, y, columns, float(a), float(b)),
+                         dtype=np.uintp)
+
+
 def _reduce_line(fig, ax, line, oversample):
     """Reduces one line; returns (before, after) point counts or a reason to skip it."""
     import numpy as np
@@ -84,30 +99,30 @@ def _reduce_line(fig, ax, line, oversample):
     tr = line.get_transform()
     if not tr.is_separable:
         return "non-separable transform"
-    x, y = _float_array(line.get_xdata(orig=False)), _float_array(line.get_ydata(orig=False))
+    x, y = _values(line, "x"), _values(line, "y")
     n = len(x)
     lo, width, margin = _visible_columns(fig, ax, line)
     if n != len(y) or n <= 4 * width * oversample:
         return "too few points"
     y0, y1 = ax.get_ylim()
     dx = _display_x(tr, x, (y0 + y1) / 2)
-    if np.isnan(dx).any():
-        return "NaN in x"
-    step = np.diff(dx)
-    if (step < 0).any():
-        if (step > 0).any():
+    # Columns cover the visible ones and a margin a stroke can reach in from; points beyond fall
+    # into the first or last column, where M4 keeps at most four of them (all invisible, and
+    # their segments too, since x is monotonic). po_downsample checks that x is sorted and has
+    # no NaN, over every point.
+    a, b = lo - margin, lo + width + margin
+    try:
+        idx = _m4(dx, y, a, b, (b - a) * oversample)
+    except ValueError as e:
+        if not (dx[0] > dx[-1]):
+            return "x not monotonic" if "NaN" not in str(e) else "NaN in x"
+        dx, x, y = dx[::-1].copy(), x[::-1].copy(), y[::-1].copy()  # descending: reverse
+        try:
+            idx = _m4(dx, y, a, b, (b - a) * oversample)
+        except ValueError:
             return "x not monotonic"
-        dx, x, y = dx[::-1].copy(), x[::-1].copy(), y[::-1].copy()
-    # Invisible points: those farther outside the visible columns than a stroke reaches, except
-    # the nearest one on each side (the segment coming into view).
-    i0 = max(int(np.searchsorted(dx, lo - margin, side="left")) - 1, 0)
-    i1 = min(int(np.searchsorted(dx, lo + width + margin, side="right")) + 1, n)
-    a, b = lo - margin, lo + width + margin  # whole pixel columns, margins included
-    idx = np.frombuffer(_perfopt.downsample(M4, dx[i0:i1], y[i0:i1], (b - a) * oversample,
-                                            float(a), float(b)), dtype=np.uintp)
-    keep = idx + i0
-    line.set_data(x[keep].copy(), y[keep].copy())
-    return n, len(keep)
+    line.set_data(x[idx], y[idx])
+    return n, len(idx)
 
 
 def optimize_visualization(fig, *, close=False, oversample=4, dpi=None):

@@ -90,7 +90,7 @@ class OptimizeVisualization(unittest.TestCase):
             figs.append(fig)
         perfopt.optimize_visualization(figs[1])
         kept = len(figs[1].axes[0].get_lines()[0].get_xdata())
-        self.assertLess(kept, 310)
+        self.assertLess(kept, 320)  # the visible 300, the margins, at most 4 beyond each side
         self.assertGreaterEqual(kept, 300)
         raw, opt = pixels(figs[0]), pixels(figs[1])
         self.assertEqual(differing(raw, opt)[0], 0)
