@@ -38,7 +38,9 @@ $(BUILD)/deps.mk: scripts/install-deps
 	   echo "CMOCKA_CFLAGS := $$(pkg-config --cflags cmocka)"; \
 	   echo "CMOCKA_LIBS := $$(pkg-config --libs cmocka)"; \
 	   echo "DW_CFLAGS := $$(pkg-config --cflags libdw libelf)"; \
-	   echo "DW_LIBS := $$(pkg-config --libs libdw libelf)"; } > $@.tmp && mv $@.tmp $@
+	   echo "DW_LIBS := $$(pkg-config --libs libdw libelf)"; \
+	   echo "MHD_CFLAGS := $$(pkg-config --cflags libmicrohttpd)"; \
+	   echo "MHD_LIBS := $$(pkg-config --libs libmicrohttpd)"; } > $@.tmp && mv $@.tmp $@
 
 WARN := -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes -Wmissing-prototypes
 OPT ?= -O2 -g
@@ -47,8 +49,9 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -Isrc -pthread $(
 # The command and the examples see the public header only.
 PUBLIC_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -pthread $(SAN)
 
-LIB_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -DPERFOPT_BUILDING $(CJSON_CFLAGS)
-LIB_LIBS := $(CJSON_LIBS) -ldl -lm -lpthread
+LIB_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -DPERFOPT_BUILDING $(CJSON_CFLAGS) $(MHD_CFLAGS) \
+              $(DW_CFLAGS)
+LIB_LIBS := $(CJSON_LIBS) $(MHD_LIBS) $(DW_LIBS) -ldl -lm -lpthread
 APP_CFLAGS := $(CFLAGS_BASE) $(CJSON_CFLAGS)
 APP_LDFLAGS := $(SAN) -pthread -rdynamic
 

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/cache_internal.h"
 #include "perfopt.h"
+
+#include <sys/mman.h>
 
 static double now_s(void) {
   struct timespec ts;
@@ -243,6 +246,150 @@ static double time_hits(po_cache *c, const uint64_t *keys, size_t n) {
   return a.seconds * 1e9 / (double)n;
 }
 
+/* ---- the floor: a bare open-addressing table -------------------------------------------- */
+
+/* The same keys in a table with as many slots as the cache's, each slot holding the key and the
+ * value inline (one probe, no entry to follow), the cache's hash and home slot, linear probing,
+ * 2 MiB pages advised as the cache does, called like po_cache_get (a function that is not
+ * inlined, key by pointer, value through a pointer): what a lookup costs at the least on this
+ * machine, with these keys, at this size. */
+typedef struct bare_slot {
+  uint64_t key; /* key + 1; 0 = empty */
+  void *value;
+} bare_slot;
+
+typedef struct bare_table {
+  bare_slot *slots;
+  size_t cap;
+} bare_table;
+
+static size_t bare_home(const bare_table *t, uint64_t h) {
+  return (size_t)(((h & 0xffffffffULL) * t->cap) >> 32);
+}
+
+static int bare_create(bare_table *t, size_t cap) {
+  size_t bytes = (cap * sizeof(bare_slot) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+  void *p = aligned_alloc(2u << 20, bytes);
+  if (!p) return -1;
+  madvise(p, bytes, MADV_HUGEPAGE);
+  memset(p, 0, bytes);
+  t->slots = p;
+  t->cap = cap;
+  return 0;
+}
+
+static void bare_put(bare_table *t, uint64_t key, void *value) {
+  size_t i = bare_home(t, po__cache_hash8(key));
+  while (t->slots[i].key && t->slots[i].key != key + 1) i = i + 1 == t->cap ? 0 : i + 1;
+  t->slots[i] = (bare_slot){key + 1, value};
+}
+
+static __attribute__((noinline)) int bare_get(const bare_table *t, const void *key, size_t keylen,
+                                              void **value) {
+  uint64_t k;
+  if (keylen != sizeof k) return PO_EINVAL;
+  memcpy(&k, key, sizeof k);
+  size_t i = bare_home(t, po__cache_hash8(k));
+  for (;;) {
+    const bare_slot *s = &t->slots[i];
+    if (s->key == k + 1) {
+      *value = s->value;
+      return 0;
+    }
+    if (!s->key) return PO_ENOENT;
+    i = i + 1 == t->cap ? 0 : i + 1;
+  }
+}
+
+/* The second floor: the cache's own layout without the cache. Slots of 8 bytes (a 16-bit tag and
+ * a 48-bit pointer, as many as the cache's) pointing at 48-byte records laid out in insertion
+ * order like the cache's slab entries, the key in the record; the same call shape. The gap
+ * between the two floors is what following a pointer to the entry costs (a second cache line
+ * per lookup); the gap between this one and po_cache_get is the cache's own code (epoch
+ * announcement, statistics, policy bit, checks). */
+typedef struct indirect_rec {
+  unsigned char header[32]; /* the cache entry's links, size and flags */
+  uint64_t key;
+  void *value;
+} indirect_rec;
+
+typedef struct indirect_table {
+  uint64_t *slots; /* tag << 48 | record address; 0 = empty */
+  indirect_rec *recs;
+  size_t cap;
+} indirect_table;
+
+#define PTR_MASK ((UINT64_C(1) << 48) - 1)
+
+static int indirect_create(indirect_table *t, size_t cap, size_t n) {
+  size_t sbytes = (cap * 8 + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+  size_t rbytes = (n * sizeof(indirect_rec) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+  t->slots = aligned_alloc(2u << 20, sbytes);
+  t->recs = aligned_alloc(2u << 20, rbytes);
+  if (!t->slots || !t->recs) return -1;
+  madvise(t->slots, sbytes, MADV_HUGEPAGE);
+  madvise(t->recs, rbytes, MADV_HUGEPAGE);
+  memset(t->slots, 0, sbytes);
+  memset(t->recs, 0, rbytes);
+  t->cap = cap;
+  return 0;
+}
+
+static void indirect_put(indirect_table *t, size_t at, uint64_t key, void *value) {
+  uint64_t h = po__cache_hash8(key);
+  indirect_rec *r = &t->recs[at];
+  r->key = key;
+  r->value = value;
+  size_t i = (size_t)(((h & 0xffffffffULL) * t->cap) >> 32);
+  while (t->slots[i]) i = i + 1 == t->cap ? 0 : i + 1;
+  t->slots[i] = (h & ~PTR_MASK) | (uint64_t)(uintptr_t)r;
+}
+
+static __attribute__((noinline)) int indirect_get(const indirect_table *t, const void *key,
+                                                  size_t keylen, void **value) {
+  uint64_t k;
+  if (keylen != sizeof k) return PO_EINVAL;
+  memcpy(&k, key, sizeof k);
+  uint64_t h = po__cache_hash8(k);
+  size_t i = (size_t)(((h & 0xffffffffULL) * t->cap) >> 32);
+  for (;;) {
+    uint64_t s = t->slots[i];
+    if (!s) return PO_ENOENT;
+    if ((s & ~PTR_MASK) == (h & ~PTR_MASK)) {
+      const indirect_rec *r = (const indirect_rec *)(uintptr_t)(s & PTR_MASK);
+      if (r->key == k) {
+        *value = r->value;
+        return 0;
+      }
+    }
+    i = i + 1 == t->cap ? 0 : i + 1;
+  }
+}
+
+static double time_indirect(const indirect_table *t, const uint64_t *keys, size_t n) {
+  double t0 = now_s();
+  uint64_t sink = 0;
+  for (size_t i = 0; i < n; i++) {
+    void *v;
+    if (indirect_get(t, &keys[i], sizeof keys[i], &v) == 0) sink += (uintptr_t)v;
+  }
+  double s = now_s() - t0;
+  __asm__ volatile("" : : "r"(sink) : "memory");
+  return s * 1e9 / (double)n;
+}
+
+static double time_bare(const bare_table *t, const uint64_t *keys, size_t n) {
+  double t0 = now_s();
+  uint64_t sink = 0;
+  for (size_t i = 0; i < n; i++) {
+    void *v;
+    if (bare_get(t, &keys[i], sizeof keys[i], &v) == 0) sink += (uintptr_t)v;
+  }
+  double s = now_s() - t0;
+  __asm__ volatile("" : : "r"(sink) : "memory");
+  return s * 1e9 / (double)n;
+}
+
 /* Two threads, each doing n gets. Wall speedup = 2 * (one-thread time) / (two-thread wall);
  * the CPU speedup uses each thread's CPU time instead, so preemption by other processes on a
  * shared machine does not count, while contention between the two threads still does. */
@@ -290,24 +437,56 @@ static void bench_hits(void) {
   rng = 7;
   for (size_t i = 0; i < NKEYS; i++) zk[i] = zipf_draw(cdf, nent);
   for (size_t i = 0; i < NKEYS; i++) uk[i] = rnd() % nent;
+  bare_table bare;
+  indirect_table ind;
+  if (bare_create(&bare, c->table->cap) != 0 || indirect_create(&ind, c->table->cap, nent) != 0)
+    return;
+  for (uint64_t k = 0; k < nent; k++) {
+    bare_put(&bare, k, (void *)(uintptr_t)(k + 1));
+    indirect_put(&ind, (size_t)k, k, (void *)(uintptr_t)(k + 1));
+  }
   const int runs = 5;
   const size_t n = NKEYS / 2;
-  double z[5], u[5], sp[5], cs[5];
+  double z[5], u[5], sp[5], cs[5], fz[5], fu[5], rz[5], iz[5], riz[5];
   time_hits(c, zk, n); /* warm-up */
-  for (int i = 0; i < runs; i++) z[i] = time_hits(c, zk, n);
-  for (int i = 0; i < runs; i++) u[i] = time_hits(c, uk, n);
+  time_bare(&bare, zk, n);
+  time_indirect(&ind, zk, n);
+  /* The cache and the floors alternate, so that all see the same moments of a shared machine. */
+  for (int i = 0; i < runs; i++) {
+    z[i] = time_hits(c, zk, n);
+    fz[i] = time_bare(&bare, zk, n);
+    iz[i] = time_indirect(&ind, zk, n);
+    rz[i] = z[i] / fz[i];
+    riz[i] = z[i] / iz[i];
+  }
+  for (int i = 0; i < runs; i++) {
+    u[i] = time_hits(c, uk, n);
+    fu[i] = time_bare(&bare, uk, n);
+  }
   for (int i = 0; i < runs; i++) two_thread_speedup(c, zk, n, &sp[i], &cs[i]);
   printf(
       "# hit latency: warm SIEVE cache of 1M entries, median of %d runs of %zu gets"
       " (2 shared cores: expect noise)\n",
       runs, n);
+  printf(
+      "# floors: the same keys in a bare open-addressing table of %zu slots (key and value"
+      " inline), and in the cache's layout without the cache (slots point at entries)\n",
+      bare.cap);
   printf("BENCH cache_get_hit_ns %.1f ns\n", median(z, runs));
+  printf("BENCH cache_hash_probe_floor_ns %.1f ns\n", median(fz, runs));
+  printf("BENCH cache_get_hit_over_floor_ratio %.2f ratio\n", median(rz, runs));
+  printf("BENCH cache_entry_probe_floor_ns %.1f ns\n", median(iz, runs));
+  printf("BENCH cache_get_hit_over_entry_floor_ratio %.2f ratio\n", median(riz, runs));
   printf("BENCH cache_get_hit_uniform_ns %.1f ns\n", median(u, runs));
+  printf("BENCH cache_hash_probe_floor_uniform_ns %.1f ns\n", median(fu, runs));
   printf("BENCH cache_get_hit_2threads_speedup %.2f x\n", median(sp, runs));
   printf("BENCH cache_get_hit_2threads_cpu_speedup %.2f x\n", median(cs, runs));
   free(zk);
   free(uk);
   free(cdf);
+  free(bare.slots);
+  free(ind.slots);
+  free(ind.recs);
   po_cache_destroy(c);
 }
 

@@ -3,16 +3,19 @@
 #ifndef PO_CLI_H
 #define PO_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "perfopt.h"
 
 int po_cli_run(int argc, char **argv);
+int po_cli_attach(int argc, char **argv);
 int po_cli_report(int argc, char **argv);
 int po_cli_sysinfo(int argc, char **argv);
 int po_cli_top(int argc, char **argv);
 int po_cli_plot(int argc, char **argv);
 int po_cli_config(int argc, char **argv);
+int po_cli_serve(int argc, char **argv);
 
 /* ---- options (cli/options.c) ------------------------------------------------------------------
  * Each parser prints its error as "perfopt CMD: ..." and returns -1; the caller exits 2. */
@@ -55,5 +58,20 @@ int po_cli_is_stdout(const char *path);
 int po_cli_stdout_error(const char *cmd);
 /* Flushes stdout; on a write error reports it (po_cli_stdout_error) and returns -1. */
 int po_cli_flush_stdout(const char *cmd);
+
+/* Parses --listen / --serve: "ADDR:PORT", "[IPV6]:PORT" or "PORT" (127.0.0.1). Prints the error
+ * for `perfopt CMD` and returns -1 when it is none of them. */
+int po_cli_parse_listen(const char *cmd, const char *text, char *addr, size_t addr_len, int *port);
+
+/* The progress line of perfopt run / attach (cli/progress.c): kept on the terminal's last row
+ * below a scroll region. Does nothing unless enabled and stderr is a terminal. */
+typedef struct po_cli_progress {
+  int on;
+  int rows, cols;
+} po_cli_progress;
+void po_cli_progress_start(po_cli_progress *p, int enabled);
+void po_cli_progress_show(po_cli_progress *p, const char *text);
+void po_cli_progress_resize(po_cli_progress *p); /* after SIGWINCH */
+void po_cli_progress_stop(po_cli_progress *p);   /* clears the line, gives the row back */
 
 #endif

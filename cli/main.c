@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The library serves the default optimizer at load time when PERFOPT_SERVER_ENABLE is set (for
+ * `perfopt run --serve`'s command); this symbol keeps the command itself from doing so and taking
+ * the port its child is to serve on. */
+extern const int po__no_load_time_server;
+const int po__no_load_time_server = 1;
+
 typedef struct {
   const char *name;
   int (*fn)(int, char **);
@@ -13,12 +19,14 @@ typedef struct {
 } po_cmd;
 
 static const po_cmd commands[] = {
-    {"run", po_cli_run, "run a command and collect its in-process profile report"},
+    {"run", po_cli_run, "run any command and profile it: its process tree, and in-process reports"},
+    {"attach", po_cli_attach, "profile a process tree that is already running"},
     {"report", po_cli_report, "print or convert a saved report (text, JSON, HTML)"},
     {"sysinfo", po_cli_sysinfo, "hardware, current resource usage, thresholds in force, GPUs"},
     {"top", po_cli_top, "live view of CPU per core, memory, disks and GPUs"},
     {"plot", po_cli_plot, "plot a large CSV as SVG with bounded memory (downsampled)"},
     {"config", po_cli_config, "show the configuration in force, or check a config file"},
+    {"serve", po_cli_serve, "serve a saved report: /metrics, /report.json, dashboard"},
 };
 
 static void usage(FILE *out) {

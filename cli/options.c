@@ -49,3 +49,37 @@ const char *po_cli_value(const char *cmd, int argc, char **argv, int *i) {
   }
   return argv[++*i];
 }
+int po_cli_parse_listen(const char *cmd, const char *text, char *addr, size_t addr_len, int *port) {
+  const char *colon = strrchr(text, ':');
+  const char *host = text, *port_text = text;
+  size_t host_len = 0;
+  if (text[0] == '[') { /* [IPv6]:PORT */
+    const char *close = strchr(text, ']');
+    if (!close || close[1] != ':') goto bad;
+    host = text + 1;
+    host_len = (size_t)(close - host);
+    port_text = close + 2;
+  } else if (colon && strchr(text, ':') == colon) { /* ADDR:PORT */
+    host_len = (size_t)(colon - text);
+    port_text = colon + 1;
+  } else if (colon) { /* a bare IPv6 address has no port */
+    goto bad;
+  }
+  char *end;
+  long p = strtol(port_text, &end, 10);
+  if (*port_text < '0' || *port_text > '9' || *end || p > 65535 || host_len >= addr_len) goto bad;
+  if (host_len) {
+    memcpy(addr, host, host_len);
+    addr[host_len] = 0;
+  } else {
+    snprintf(addr, addr_len, "127.0.0.1");
+  }
+  *port = (int)p;
+  return 0;
+bad:
+  fprintf(stderr,
+          "perfopt %s: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9473, [::1]:9473, 0.0.0.0:9473, or "
+          "a port alone for 127.0.0.1)\n",
+          cmd, text);
+  return -1;
+}

@@ -42,9 +42,19 @@ static void print_host(const cJSON *h) {
   if (num(h, "cgroup_cpu_limit") > 0)
     printf(", cgroup limit %.2f cores", num(h, "cgroup_cpu_limit"));
   printf("\n  memory         %.2f GiB total", num(h, "memory_total_bytes") / GIB);
-  if (!strcmp(str(h, "memory_limit_source"), "cgroup"))
-    printf(", cgroup limit %.2f GiB (the limit in force)", num(h, "memory_limit_bytes") / GIB);
+  if (strcmp(str(h, "memory_limit_source"), "system"))
+    printf(", limit in force %.2f GiB (%s)", num(h, "memory_limit_bytes") / GIB,
+           str(h, "memory_limit_source"));
   printf("\n");
+  const cJSON *l;
+  printf("\nLimits (where each was read)\n");
+  cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(h, "limits")) {
+    int cores = !strcmp(str(l, "unit"), "cores");
+    printf("  %-14s %8.2f %s%s  %s\n", str(l, "name"), num(l, "value") / (cores ? 1 : GIB),
+           cores ? "cores" : "GiB  ",
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(l, "in_force")) ? " *" : "  ",
+           str(l, "from"));
+  }
 }
 
 static void print_system(const cJSON *s) {
@@ -55,9 +65,9 @@ static void print_system(const cJSON *s) {
   printf("  memory         %.2f GiB used, %.2f GiB available of %.2f GiB",
          num(s, "memory_used_bytes") / GIB, num(s, "memory_available_bytes") / GIB,
          num(s, "memory_total_bytes") / GIB);
-  if (!strcmp(str(s, "memory_limit_source"), "cgroup"))
-    printf("; cgroup: %.2f GiB available of %.2f GiB", num(s, "effective_available_bytes") / GIB,
-           num(s, "memory_limit_bytes") / GIB);
+  if (strcmp(str(s, "memory_limit_source"), "system"))
+    printf("; %s: %.2f GiB available of %.2f GiB", str(s, "memory_limit_source"),
+           num(s, "effective_available_bytes") / GIB, num(s, "memory_limit_bytes") / GIB);
   printf("\n  swap           %.2f GiB used of %.2f GiB\n", num(s, "swap_used_bytes") / GIB,
          num(s, "swap_total_bytes") / GIB);
   const cJSON *la = cJSON_GetObjectItemCaseSensitive(s, "load_average");

@@ -123,6 +123,7 @@ typedef struct view {
   int pid;
   int has_proc;
   po_process_sample proc;
+  uint64_t tree_peak_rss; /* the largest sum over the tree seen by this top (not a process's) */
   int proc_gone;
   po_gpu_session *gpu;
   size_t gpu_count;
@@ -207,10 +208,10 @@ static void draw(frame *f, const po_system_sample *s, const view *v, double inte
       fr_line(f, "PID %d: no such process", v->pid);
     } else if (v->has_proc) {
       const po_process_sample *p = &v->proc;
-      fr_line(f, "PID %d (+%u descendants): CPU %.1f%%  RSS %s (peak %s)  threads %u  fds %d",
+      fr_line(f, "PID %d (+%u descendants): CPU %.1f%%  RSS %s (tree peak %s)  threads %u  fds %d",
               p->pid, p->process_count ? p->process_count - 1 : 0, 100 * p->cpu_ratio,
               human((double)p->rss_bytes, b1, sizeof b1),
-              human((double)p->peak_rss_bytes, b2, sizeof b2), p->threads, p->open_fds);
+              human((double)v->tree_peak_rss, b2, sizeof b2), p->threads, p->open_fds);
       if (p->has_io)
         fr_line(f, "  I/O read %s  written %s", human((double)p->read_bytes, b1, sizeof b1),
                 human((double)p->write_bytes, b3, sizeof b3));
@@ -271,6 +272,7 @@ int po_cli_top(int argc, char **argv) {
     po_probe_destroy(probe);
     return 1;
   }
+  v->tree_peak_rss = v->proc.rss_bytes;
   if (po_gpu_session_create(&cfg, &v->gpu) != 0) v->gpu = NULL;
 
   int tty = isatty(STDOUT_FILENO);
@@ -333,6 +335,7 @@ int po_cli_top(int argc, char **argv) {
     if (v->pid > 0) {
       v->has_proc = po_probe_process(probe, v->pid, 1, &v->proc) == 0;
       v->proc_gone = !v->has_proc;
+      if (v->has_proc && v->proc.rss_bytes > v->tree_peak_rss) v->tree_peak_rss = v->proc.rss_bytes;
     }
     if (v->gpu)
       po_gpu_session_query(v->gpu, v->gpus, 8, &v->gpu_count, NULL, v->gpu_reason,

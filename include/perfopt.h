@@ -2,7 +2,7 @@
  *
  * The one public header. Sections, in order: conventions and errors, configuration, the optimizer,
  * the function-level profiler, the report model, then one section per module (monitor and memory,
- * cache, downsampling and charts). Public names are po_*, macros PO_*.
+ * cache, downsampling and charts, heap tracking). Public names are po_*, macros PO_*.
  *
  * Functions that can fail return int: 0 on success or a negative PO_E* code; po_strerror() names
  * it. The library never prints and never exits on bad input. It is thread-safe unless a comment
@@ -103,6 +103,14 @@ typedef struct po_config {
   double threshold_hysteresis;   /* THRESHOLD_HYSTERESIS (ratio, 0.05) */
   int64_t threshold_cooldown_ms; /* THRESHOLD_COOLDOWN_MS (0 .. 86400000, 5000) */
   int64_t series_capacity;       /* SERIES_CAPACITY (points kept per series, 4096) */
+  int64_t memory_limit_bytes;    /* MEMORY_LIMIT_BYTES (a budget below the machine's or the
+                                  * cgroup's limit that becomes the effective limit; 0 = none) */
+  int autopilot;                 /* AUTOPILOT (bool, true): graded memory actions on the forecast */
+  double autopilot_horizon_seconds; /* AUTOPILOT_HORIZON_SECONDS (act when the limit is nearer
+                                     * than this, 60) */
+  double forecast_window_seconds;   /* FORECAST_WINDOW_SECONDS (samples the trend uses, 60) */
+  char flight_record_path[256];     /* FLIGHT_RECORD_PATH ("" = next to PERFOPT_OUT, else
+                                     * perfopt-flight.json in the working directory) */
   /* cache */
   int64_t cache_budget_bytes; /* CACHE_BUDGET_BYTES (default budget, 268435456) */
   int cache_policy;           /* CACHE_POLICY ("sieve" | "s3fifo" | "lru") */
@@ -111,6 +119,11 @@ typedef struct po_config {
   /* probes */
   char proc_root[256];    /* PROC_ROOT ("" = real /proc and /sys; a fake root for tests) */
   char nvml_library[256]; /* NVML_LIBRARY ("" = libnvidia-ml.so.1, then libnvidia-ml.so) */
+  /* live endpoint (see "Live endpoint" below) */
+  int server_enable;       /* SERVER_ENABLE (bool, false): the optimizer starts its endpoint */
+  char server_address[64]; /* SERVER_ADDRESS (numeric IPv4/IPv6, "127.0.0.1") */
+  int64_t server_port;     /* SERVER_PORT (0 .. 65535, 9473; 0 = any free port) */
+  int server_allow_remote; /* SERVER_ALLOW_REMOTE (bool, false): for a non-loopback address */
 } po_config;
 
 /* Fills *cfg with the built-in defaults (no environment, no file). */
@@ -195,7 +208,8 @@ PO_API void po_zone_end(void);
 PO_API void po_profile_set_enabled(int on);
 PO_API int po_profile_enabled(void);
 /* Timeline mode: also record every zone as an event in a bounded per-thread ring of
- * `events_per_thread` entries; when a ring is full new events are dropped and counted. */
+ * `events_per_thread` entries (rounded up to a power of two, 16..2^26, else PO_ERANGE); when a ring
+ * is full each new event overwrites the oldest, which is counted as dropped. */
 PO_API int po_profile_set_timeline(int on, size_t events_per_thread);
 
 /* Calls fn(arg) inside a zone named `name` and returns its result. The name is copied. */
@@ -211,7 +225,7 @@ PO_API void po_profile_reset(void);
 
 /* Counters of what the profiler could not record exactly. */
 typedef struct po_profile_counters {
-  uint64_t dropped_events;  /* timeline events that did not fit a ring */
+  uint64_t dropped_events;  /* timeline events overwritten in a full ring */
   uint64_t truncated_names; /* names over 255 bytes, truncated */
   uint64_t null_names;      /* NULL or empty names, recorded as "(null)" */
   uint64_t unmatched_ends;  /* po_zone_end() without an open zone: ignored */
@@ -221,7 +235,10 @@ typedef struct po_profile_counters {
 } po_profile_counters;
 PO_API void po_profile_get_counters(po_profile_counters *out);
 
-/* Probe cost the auto-instrumentation subtracts, in nanoseconds (0 before calibration). */
+/* What one manual zone (po_zone_begin/po_zone_end, the macros) adds to the zone around it, in
+ * nanoseconds. Measured once, lazily (the process's first zone; called before any, this measures
+ * it), and subtracted from every zone when a report is built, as auto-instrumentation's own cost is
+ * from its zones. 0 while profiling is off and nothing was measured. */
 PO_API double po_profile_probe_cost_ns(void);
 
 /* The run-time switch, read inline by the macros (use po_profile_set_enabled to change it). */
@@ -254,7 +271,7 @@ static inline void po__scope_end(int *began) {
 /* PO_ZONE("name") { ... } times the block; leaving it by break, goto or return ends the zone. */
 #define PO_ZONE(name_)                                                                \
   for (int PO__CAT(po__zone_began_, __LINE__)                                         \
-           __attribute__((cleanup(po__scope_end))) = po__scope_begin(__extension__({  \
+           __attribute__((cleanup(po__scope_end), unused)) = po__scope_begin(__extension__({ \
              static po_site po__zone_site_ = PO_SITE_INIT(name_, __FILE__, __LINE__); \
              &po__zone_site_;                                                         \
            })),                                                                       \
@@ -364,6 +381,19 @@ typedef struct po_gpu_info {
 PO_API int po_gpu_usage(const po_config *cfg, po_gpu_info *devs, size_t max, size_t *count,
                         char *reason, size_t reason_len);
 
+/* Where the effective memory limit comes from: the machine (MemTotal), a cgroup's hard limit (v2
+ * memory.max, v1 limit_in_bytes or a parent's hierarchical_memory_limit), a cgroup v2 soft limit
+ * (memory.high: the kernel throttles and reclaims above it), or the configured budget
+ * MEMORY_LIMIT_BYTES. The lowest one is in force. */
+typedef enum {
+  PO_LIMIT_SYSTEM = 0,
+  PO_LIMIT_CGROUP = 1,
+  PO_LIMIT_CGROUP_HIGH = 2,
+  PO_LIMIT_CONFIG = 3
+} po_limit_source;
+/* "system", "cgroup", "cgroup_high", "config" (the report's strings). */
+PO_API const char *po_limit_source_name(po_limit_source s);
+
 /* What this machine is: for reports and for hardware-aware defaults. */
 typedef struct po_hardware {
   char hostname[256];
@@ -376,9 +406,18 @@ typedef struct po_hardware {
   double cgroup_cpu_limit;     /* cgroup cpu.max quota / period in cores; 0 = no limit */
   uint64_t memory_total_bytes; /* MemTotal */
   uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
-  uint64_t memory_limit_bytes;      /* the cgroup limit when set, else memory_total_bytes */
-  int limit_from_cgroup;            /* 1 when memory_limit_bytes is the cgroup's */
+  uint64_t memory_limit_bytes;      /* the lowest limit in force (po_limit_source) */
+  int limit_from_cgroup;            /* 1 when memory_limit_bytes is a cgroup's (hard or soft) */
   int cgroup_version;               /* 2, 1, or 0 when no memory cgroup was found */
+  po_limit_source memory_limit_source;
+  uint64_t cgroup_memory_high_bytes; /* v2 memory.high, 0 = none */
+  uint64_t cgroup_swap_max_bytes;    /* v2 memory.swap.max; v1 memsw (memory + swap); 0 = none */
+  uint64_t memory_budget_bytes;      /* MEMORY_LIMIT_BYTES, 0 = none */
+  /* where each limit was read ("cgroup v2 /sys/fs/cgroup/a/memory.max"; "" = none) */
+  char memory_max_from[192];
+  char memory_high_from[192];
+  char swap_max_from[192];
+  char cpu_limit_from[192];
   size_t gpu_count;
   size_t gpus_dropped;  /* devices beyond PO_GPU_MAX_DEVICES */
   po_gpu_info gpus[8];  /* the first 8 devices (gpu_count may be larger) */
@@ -386,7 +425,8 @@ typedef struct po_hardware {
 } po_hardware;
 
 /* Probes the hardware (cfg->proc_root, cfg->nvml_library; cfg NULL = defaults). GPUs are queried
- * only when with_gpus is set (it loads NVML: slow). Never fails on a missing source. */
+ * only when with_gpus is set (it loads NVML: slow). Never fails on a missing source; PO_ENOMEM
+ * when an allocation failed. */
 PO_API int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *out);
 
 /* The seed's get_optimal_gpu_targets(): for each device, the memory ratio to stay under and the
@@ -460,7 +500,6 @@ typedef struct po_disk_usage {
   double busy_ratio; /* 0..1 */
 } po_disk_usage;
 
-typedef enum { PO_LIMIT_SYSTEM = 0, PO_LIMIT_CGROUP = 1 } po_limit_source;
 
 /* Sources a sample could not read (bit set = missing this time). */
 enum {
@@ -500,13 +539,17 @@ typedef struct po_system_sample {
   uint64_t swap_free_bytes;
   uint64_t swap_used_bytes;
 
-  /* cgroup (v2 memory.max / memory.current; v1 memory.limit_in_bytes / usage_in_bytes) */
-  int in_cgroup_limit;              /* 1 when a memory limit below "max" is set */
+  /* cgroup (v2 memory.max / memory.current; v1 memory.limit_in_bytes / usage_in_bytes), the
+   * tightest limit from the process's cgroup up to the root */
+  int in_cgroup_limit;              /* 1 when a memory limit (hard or soft) is set */
   uint64_t cgroup_memory_max_bytes; /* 0 = no limit */
+  uint64_t cgroup_memory_high_bytes; /* v2 memory.high (soft); 0 = none */
+  uint64_t cgroup_swap_max_bytes;   /* v2 memory.swap.max; v1 memsw (memory + swap); 0 = none */
   uint64_t cgroup_memory_current_bytes;
-  /* The limit a job judges its memory against: the cgroup limit when set (and below system
-   * total), else the system total. effective_available is limit - current in a cgroup, capped by
-   * the system's MemAvailable; else MemAvailable. */
+  /* The limit a job judges its memory against: the lowest of the system total, the cgroup's hard
+   * and soft limits and MEMORY_LIMIT_BYTES (po_probe_create's config). effective_available is
+   * limit - the job's usage (the cgroup's working set in a cgroup, this process's RSS under a
+   * budget outside one), capped by the system's MemAvailable; else MemAvailable. */
   po_limit_source limit_source;
   uint64_t memory_limit_bytes;
   uint64_t effective_available_bytes;
@@ -569,12 +612,13 @@ PO_API void po_probe_destroy(po_probe *p);
 
 /* One system sample. Rates are relative to this probe's previous po_probe_system call.
  * A source that cannot be read sets its PO_PROBE_MISSING_* bit and leaves its fields 0; this is
- * not an error. Returns 0, or PO_EIO when /proc/stat could not be read. */
+ * not an error. Returns 0, PO_EIO when /proc/stat could not be read, or PO_ENOMEM when a file
+ * outgrew the read buffer and it could not grow (that file's source is then marked missing). */
 PO_API int po_probe_system(po_probe *p, po_system_sample *out);
 
 /* One process sample: pid 0 = this process (through files kept open). with_children adds the
  * live descendants (a /proc scan: slower). Returns 0, PO_ENOENT when the process does not exist,
- * PO_EINVAL on a negative pid. */
+ * PO_EINVAL on a negative pid, PO_ENOMEM when the sample is incomplete for want of memory. */
 PO_API int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample *out);
 
 /* Resets the rate baselines, so the next sample is a "first" sample. */
@@ -591,7 +635,8 @@ PO_API int po_gpu_session_create(const po_config *cfg, po_gpu_session **out);
 PO_API void po_gpu_session_destroy(po_gpu_session *s);
 /* Reads up to max devices into devs (*count written; devices beyond max counted in *dropped when
  * dropped is non-NULL). Returns 0; with no NVML or an NVML error *count is 0 and reason says why.
- * PO_EINVAL for bad arguments. */
+ * PO_EINVAL for bad arguments; PO_ENOMEM (*count 0) when NVML could not be opened for want of
+ * memory (the next query tries again). */
 PO_API int po_gpu_session_query(po_gpu_session *s, po_gpu_info *devs, size_t max, size_t *count,
                                 size_t *dropped, char *reason, size_t reason_len);
 
@@ -622,7 +667,19 @@ typedef struct po_sample {
     int64_t memory_used_bytes;
     int64_t memory_total_bytes;
     double utilization_ratio;
+    double time_to_limit_seconds;    /* forecast against memory_total_bytes; -1 none */
+    double growth_bytes_per_second;  /* the forecast's trend; 0 unknown */
+    int grade;                       /* po_grade in force for this device */
   } gpus[PO_SAMPLE_MAX_GPUS];
+  /* memory pressure (PSI avg10 of /proc/pressure/memory) as ratios 0..1; -1 unknown */
+  double memory_pressure_some_ratio;
+  double memory_pressure_full_ratio;
+  /* The forecast (docs/api.md, "Memory autopilot"): when memory_used_bytes reaches
+   * memory_limit_bytes at the robust trend of the recent samples; -1 when usage is flat or
+   * falling or too few samples were taken; 0 at or over the limit. */
+  double memory_time_to_limit_seconds;
+  double memory_growth_bytes_per_second; /* the trend (Theil-Sen over the window); 0 unknown */
+  int memory_grade;                      /* po_grade in force for host memory */
 } po_sample;
 
 /* Starts the background sampler (the seed's _start_monitoring); 0 when already running. The
@@ -647,7 +704,7 @@ typedef struct po_monitor_stats {
   double interval_seconds;           /* configured interval */
   double effective_interval_seconds; /* after overhead limiting (== interval when not limited) */
   double overhead_core_ratio;        /* sampler thread CPU time / wall time while running */
-  double sample_cpu_seconds_avg;     /* thread CPU time of one sample */
+  double sample_cpu_seconds_avg;     /* sampler thread CPU time per tick, its wake-up included */
   uint64_t events;                   /* threshold firings recorded */
   uint64_t dropped_events; /* firings that did not fit the event ring (counted, not kept) */
   size_t series_bytes;     /* memory held by all series together (constant for a run) */
@@ -668,6 +725,19 @@ PO_API const char *po_metric_name(po_metric m);
 
 typedef enum { PO_CLEANUP_NORMAL = 0, PO_CLEANUP_AGGRESSIVE = 1 } po_cleanup_level;
 
+/* The memory autopilot's grades, in escalation order (docs/api.md, "Memory autopilot"): warn
+ * (listeners are told, nothing is freed), normal cleanup, aggressive cleanup, emergency
+ * (aggressive cleanup, the flight record, the checkpoint handlers). */
+typedef enum {
+  PO_GRADE_NONE = 0,
+  PO_GRADE_WARN = 1,
+  PO_GRADE_NORMAL = 2,
+  PO_GRADE_AGGRESSIVE = 3,
+  PO_GRADE_EMERGENCY = 4
+} po_grade;
+/* "none", "warn", "normal", "aggressive", "emergency". */
+PO_API const char *po_grade_name(po_grade g);
+
 /* What a pressure listener or threshold callback receives. Valid only during the call. */
 typedef struct po_pressure_event {
   double t_seconds;
@@ -677,6 +747,8 @@ typedef struct po_pressure_event {
   double threshold;        /* ratio in force (0 for PO_METRIC_MANUAL) */
   po_cleanup_level level;  /* how hard to clean: aggressive when far over the threshold */
   const po_sample *sample; /* the sample that fired (NULL for PO_METRIC_MANUAL) */
+  po_grade grade;          /* memory firings: the autopilot's grade (NONE for cpu, disk, manual) */
+  double time_to_limit_seconds; /* the forecast when it fired; -1 none */
 } po_pressure_event;
 
 /* A pressure listener: caches register one to shrink themselves, and a program registers one as
@@ -737,6 +809,23 @@ PO_API int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_clea
 PO_API int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanup_level level,
                              po_cleanup_result *out);
 
+/* --- Memory autopilot: the emergency handler -------------------------------------------- */
+
+/* A "checkpoint now" handler: called when the memory autopilot reaches its emergency grade (the
+ * limit is a few seconds away, or cleanup did not move it out of the horizon), once per episode,
+ * on the sampler thread, after an aggressive cleanup and after the flight record was written.
+ * ev->grade is PO_GRADE_EMERGENCY and ev->time_to_limit_seconds the forecast. It should save
+ * what the job cannot afford to lose, quickly. It must not call po_monitor_stop() nor register
+ * or unregister handlers. */
+typedef void (*po_checkpoint_fn)(const po_pressure_event *ev, void *user);
+/* Registers fn (`name` copied, 63 bytes kept); at most 16: PO_EFULL beyond. Handlers run in
+ * registration order. */
+PO_API int po_checkpoint_register(po_optimizer *opt, const char *name, po_checkpoint_fn fn,
+                                  void *user, int *id_out);
+/* After it returns the handler is not running and will not be called. PO_ENOENT for an unknown
+ * id. */
+PO_API int po_checkpoint_unregister(po_optimizer *opt, int id);
+
 /* --- Memory guard ----------------------------------------------------------------------- */
 
 /* Contract for guarded operations: return 0 on success, PO_EOOM when they ran out of memory
@@ -745,11 +834,24 @@ PO_API int po_clear_resource(po_optimizer *opt, po_resource_type type, po_cleanu
  * same ctx and what guarantees the caller's data survives an out-of-memory. */
 typedef int (*po_guard_fn)(void *ctx);
 
+/* A step's memory as a function of its batch size (po_batch_probe measures it): memory =
+ * fixed_bytes + bytes_per_sample * batch, above what was in use before the step. */
+typedef struct po_batch_model {
+  double fixed_bytes;
+  double bytes_per_sample;
+} po_batch_model;
+
 typedef struct po_guard_options {
   const char *name;      /* for the report (NULL: "guard") */
   int device;            /* -1: system/cgroup memory; >= 0: that GPU's free memory */
   double headroom_ratio; /* extra share of required_bytes kept free (0: none) */
   int cleanup_after;     /* cleanup level run after the operation, -1 none (default NORMAL) */
+  /* Batched operations: with both set, required_bytes 0 means the model's memory at *batch, and
+   * an out-of-memory from primary lowers *batch (which primary reads through its ctx) to what the
+   * model says fits after the aggressive cleanup and runs primary once more before the
+   * fallback. */
+  const po_batch_model *batch_model;
+  int64_t *batch;
 } po_guard_options;
 /* Defaults: name "guard", device -1, headroom 0, cleanup_after PO_CLEANUP_NORMAL. */
 PO_API void po_guard_options_init(po_guard_options *o);
@@ -759,6 +861,7 @@ typedef struct po_guard_result {
   int primary_rc; /* primary's return code (0 when it did not run) */
   int64_t required_bytes;
   int64_t available_bytes; /* measured before the decision (-1 unknown) */
+  int64_t retried_batch;   /* the batch primary was run at again after an out-of-memory (0: none) */
 } po_guard_result;
 
 /* The seed's knowledge-transfer safeguard. Checks available memory (after cleanup if short);
@@ -792,6 +895,59 @@ typedef struct po_batch_request {
  * smallest step (8 or 1) fits; *batch_out is then 0. opt may be NULL. */
 PO_API int po_batch_advise(po_optimizer *opt, const po_batch_request *req, int64_t *batch_out);
 
+/* Batch size from measured memory, not from crashes (docs/api.md, "Batch probe"). The caller's
+ * step runs at two or three small batch sizes; perfopt measures the peak memory increment of
+ * each, fits memory = fixed + per_sample * batch, proposes the largest batch that fits the
+ * effective available memory minus a margin, and validates it with one step, halving only if
+ * that step still runs out of memory. */
+
+/* One step (forward and backward) at `batch`: 0, PO_EOOM when it ran out of memory (leaving the
+ * job able to continue, e.g. after catching a CUDA OOM), or another PO_E* code (stops the probe). */
+typedef int (*po_batch_step_fn)(int64_t batch, void *user);
+/* The caller's memory measure, e.g. a framework's peak allocated bytes: called before and after
+ * each step; the step's increment is after - before. */
+typedef int64_t (*po_batch_measure_fn)(void *user);
+/* Distributed jobs: combines one rank's proposal with the others' (their minimum, e.g. through
+ * an all-reduce the caller already has) and returns it. No MPI dependency. */
+typedef int64_t (*po_batch_reduce_fn)(int64_t batch, void *user);
+
+typedef struct po_batch_probe_options {
+  int64_t sizes[3];        /* batch sizes measured (ascending; 0 ends the list; {0}: 1, 4, 16;
+                            * the third is skipped when the first two say it needs more than half
+                            * of the usable memory) */
+  int device;              /* -1 host memory, >= 0 that GPU (NVML used memory) */
+  po_batch_measure_fn measure; /* NULL: peak RSS (host) or NVML used memory (GPU) */
+  void *measure_user;
+  int64_t available_bytes; /* 0: the effective available memory (cgroup-aware), or the GPU's free */
+  double headroom_ratio;   /* share of available kept free (0: 0.05) */
+  int64_t max_batch;       /* cap (0: none) */
+  int64_t multiple;        /* round down to a multiple of this (0 or 1: any) */
+  po_batch_reduce_fn reduce; /* NULL: single process */
+  void *reduce_user;
+} po_batch_probe_options;
+/* Zeroes *o and sets device -1. */
+PO_API void po_batch_probe_options_init(po_batch_probe_options *o);
+
+typedef struct po_batch_probe_result {
+  int64_t batch;           /* validated: one step ran at this size */
+  int64_t proposed_batch;  /* what the model proposed before validation */
+  po_batch_model model;
+  int64_t available_bytes; /* what the proposal was sized against */
+  int steps;               /* step calls: measurements + validation + fallbacks */
+  int fallbacks;           /* halvings after an out-of-memory validation */
+  int nmeasured;
+  int64_t measured_batch[3];
+  int64_t measured_bytes[3]; /* peak increment of each measured step */
+} po_batch_probe_result;
+
+/* Runs the probe. Returns 0 with out->batch; PO_EOOM when a measuring step runs out of memory or
+ * even the smallest batch fails validation; PO_ERANGE when memory does not grow with the batch
+ * (nothing to size: set max_batch); PO_ETOOBIG when no batch fits; the step's own error; PO_EINVAL
+ * for bad options. out is filled as far as the probe got. opt NULL: no optimizer (the machine is
+ * probed directly). Recorded in the report's memory.batch_probes when opt is given. */
+PO_API int po_batch_probe(po_optimizer *opt, po_batch_step_fn step, void *user,
+                          const po_batch_probe_options *o, po_batch_probe_result *out);
+
 /* --- Phases ----------------------------------------------------------------------------- */
 
 /* Marks the start of a phase (e.g. "bucket 3") in the report's resources.phases; a phase still
@@ -801,6 +957,186 @@ PO_API int po_phase_begin(po_optimizer *opt, const char *name);
 PO_API int po_phase_end(po_optimizer *opt);
 /* -1 (default): no cleanup between phases; else the cleanup level run at each po_phase_end. */
 PO_API int po_phase_set_cleanup(po_optimizer *opt, int level);
+
+/* ======================================================================================
+ * Process trees and runs (`perfopt run`, `perfopt attach`)
+ *
+ * A process-tree reader lists a process and all its descendants with their resource use. A run
+ * samples such a tree at its caller's pace and builds the run report: the `processes` section
+ * (per process, the tree's totals and timeline), how the run ended, and the in-process reports
+ * the tree's processes wrote (merged). The caller owns the processes' lifecycle (fork or spawn,
+ * signals, wait): `perfopt run` and `perfopt attach` are such callers.
+ * ====================================================================================== */
+
+#define PO_PROC_COMM_LEN 32
+#define PO_PROC_TREE_MAX 4096 /* processes one reader follows; further descendants are counted */
+
+/* One process of a tree as the reader last read it. Counters are cumulative for the process. */
+typedef struct po_proc_info {
+  int pid;
+  int ppid;
+  char comm[PO_PROC_COMM_LEN]; /* the kernel's name for it (at most 15 bytes for most) */
+  char state;                  /* R running, S sleeping, D disk wait, T stopped, Z zombie, ... */
+  int first_read;              /* 1 on this reader's first read of the process */
+  int renamed;                 /* 1 when comm changed since the previous read (usually an exec) */
+  double start_seconds;        /* when it started, seconds since boot */
+  double user_seconds;
+  double system_seconds;
+  double cpu_ratio; /* cores busy since this reader's previous read of it (first read: since it
+                     * started) */
+  uint64_t rss_bytes;
+  uint64_t peak_rss_bytes; /* VmHWM: the kernel's high-water mark of its RSS */
+  uint64_t swap_bytes;
+  uint64_t minor_faults;
+  uint64_t major_faults;
+  int has_io;           /* /proc/PID/io readable (only the owner's or root's processes) */
+  uint64_t read_bytes;  /* storage bytes read and written */
+  uint64_t write_bytes;
+  uint32_t threads;
+  int open_fds; /* -1 when /proc/PID/fd is not readable */
+  uint64_t voluntary_ctxt_switches;
+  uint64_t involuntary_ctxt_switches;
+} po_proc_info;
+
+/* The tree at one read: sums over its live processes, listed in rows or not. Zombies (exited,
+ * not yet reaped) are counted in `zombies` only. */
+typedef struct po_proc_tree_totals {
+  uint64_t t_ns;       /* CLOCK_MONOTONIC of the read */
+  uint32_t processes;  /* live processes read */
+  uint32_t not_listed; /* of those, beyond the caller's row capacity */
+  uint32_t zombies;
+  uint32_t exited;    /* processes of the previous read that are gone (or zombies) now */
+  uint32_t untracked; /* descendants found beyond PO_PROC_TREE_MAX so far: not read, not counted */
+  double user_seconds;
+  double system_seconds;
+  double cpu_ratio; /* cores */
+  uint64_t rss_bytes;
+  uint64_t swap_bytes;
+  uint64_t minor_faults;
+  uint64_t major_faults;
+  uint64_t read_bytes;
+  uint64_t write_bytes;
+  uint32_t threads;
+  int64_t open_fds; /* over the processes whose fd table is readable */
+  uint64_t voluntary_ctxt_switches;
+  uint64_t involuntary_ctxt_switches;
+} po_proc_tree_totals;
+
+/* The tree does not include its root: it is the root's descendants (perfopt run reads its own
+ * descendants, orphans it adopted as a child subreaper included). */
+#define PO_PROC_TREE_EXCLUDE_ROOT 1u
+
+typedef struct po_proc_tree po_proc_tree;
+
+/* A reader of the tree of root_pid (0 = this process) on cfg->proc_root (cfg NULL: the defaults
+ * with PERFOPT_PROC_ROOT). Each read scans /proc once for processes it has not classified yet
+ * and re-reads the tree's processes through files it keeps open (pread), so its cost grows with
+ * the tree, not with the machine. A descendant stays in the tree when its parent exits and it is
+ * reparented. Returns 0, PO_EINVAL, PO_ENOMEM, or PO_ENOENT when the root does not exist. A
+ * reader is used by one thread at a time. */
+PO_API int po_proc_tree_create(const po_config *cfg, int root_pid, unsigned flags,
+                               po_proc_tree **out);
+/* Closes the kept files and frees the reader. NULL is a no-op. */
+PO_API void po_proc_tree_destroy(po_proc_tree *t);
+/* Reads the tree: up to cap processes into rows (rows may be NULL with cap 0; the root first,
+ * then by pid), *nrows (may be NULL) the number written, *totals (may be NULL) the sums. Returns
+ * 0 (an empty tree is not an error: totals.processes is then 0) or PO_EINVAL. */
+PO_API int po_proc_tree_read(po_proc_tree *t, po_proc_info *rows, size_t cap, size_t *nrows,
+                             po_proc_tree_totals *totals);
+/* The command line of a process (arguments joined by spaces, truncated to len - 1 bytes); ""
+ * when it cannot be read (a kernel thread, an exited process). Returns the length written. */
+PO_API size_t po_proc_tree_cmdline(po_proc_tree *t, int pid, char *buf, size_t len);
+
+/* Resource use of reaped processes, as wait4() or getrusage(RUSAGE_CHILDREN) give it. */
+typedef struct po_child_usage {
+  double user_seconds;
+  double system_seconds;
+  uint64_t max_rss_bytes; /* the largest peak RSS of a single process */
+  uint64_t minor_faults;
+  uint64_t major_faults;
+  uint64_t read_bytes; /* block input and output, in bytes (512 per block) */
+  uint64_t write_bytes;
+  uint64_t voluntary_ctxt_switches;
+  uint64_t involuntary_ctxt_switches;
+} po_child_usage;
+
+typedef struct po_run po_run;
+
+typedef struct po_run_options {
+  /* 0: a run; the tree is the calling process's descendants (make the caller a child subreaper,
+   * prctl(PR_SET_CHILD_SUBREAPER), so that orphans stay in it). > 0: attach to that process's
+   * tree. */
+  int attach_pid;
+  /* The command, NULL-terminated (copied for the report). NULL: read from /proc (attach). */
+  const char *const *argv;
+  /* A directory where the tree's processes write their in-process reports (PERFOPT_OUT=DIR/, see
+   * docs/formats.md), merged by po_run_report_create. NULL: none. */
+  const char *report_dir;
+  double interval_seconds; /* the caller's sampling interval (for the report) */
+} po_run_options;
+
+/* What one sample saw, for a progress line. */
+typedef struct po_run_progress {
+  double elapsed_seconds;
+  double cpu_ratio;   /* cores over the last interval, the whole tree */
+  double cpu_seconds; /* the tree so far: live processes, and exited ones as last seen */
+  uint64_t rss_bytes; /* the tree's RSS now */
+  uint64_t peak_rss_bytes;  /* the largest tree RSS sampled so far */
+  int64_t gpu_memory_bytes; /* the tree's GPU memory now; -1 when no GPU is monitored */
+  int64_t heap_live_bytes;  /* the tree's live heap (po_run_set_heap); -1 when not traced */
+  uint32_t processes;
+} po_run_progress;
+
+typedef enum {
+  PO_RUN_EXITED = 0,   /* the child exited with exit_code */
+  PO_RUN_KILLED = 1,   /* the child was killed by `signal` */
+  PO_RUN_DETACHED = 2, /* attach: watching stopped (duration, signal); the tree still runs */
+  PO_RUN_GONE = 3      /* attach: the root exited; how it ended is not known */
+} po_run_how;
+
+/* How a run ended, as the caller saw it. */
+typedef struct po_run_end {
+  po_run_how how;
+  int exit_code; /* PO_RUN_EXITED */
+  int signal;    /* PO_RUN_KILLED */
+  int core_dumped;
+  int timed_out;        /* the caller ended it at its time limit */
+  int forwarded_signal; /* a signal the caller received and passed on to the tree, 0 none */
+  int has_usage;        /* children is valid */
+  po_child_usage children; /* getrusage(RUSAGE_CHILDREN) at the end: every reaped process */
+} po_run_end;
+
+/* Starts a run (or an attach): reads the host, the out-of-memory kill counters of the cgroup
+ * (memory.events, or memory.oom_control under cgroup v1) and of the system (/proc/vmstat), and
+ * opens the tree reader. Samples nothing yet. Returns 0, PO_EINVAL, PO_ENOMEM, or PO_ENOENT when
+ * the process to attach to does not exist. */
+PO_API int po_run_create(const po_config *cfg, const po_run_options *opt, po_run **out);
+/* The run's direct child, whose end is the run's end. */
+PO_API int po_run_set_child(po_run *r, int pid);
+/* The heap tracker session the run's processes were started under (see "Heap tracking" below;
+ * borrowed: it must outlive the run). Each sample reads its totals (the progress's
+ * heap_live_bytes) and the run report gets memory.heap from a snapshot. */
+struct po_heap_session;
+PO_API int po_run_set_heap(po_run *r, struct po_heap_session *s);
+/* Takes one sample of the tree (and of the GPUs, at most once a second): per-process records,
+ * the tree's totals, peaks and timeline. *out may be NULL. Not thread-safe per run. */
+PO_API int po_run_sample(po_run *r, po_run_progress *out);
+/* A process the caller reaped (the child, or an orphan it adopted): its wait status and usage
+ * (may be NULL) complete its record with the kernel's exact figures. */
+PO_API int po_run_reaped(po_run *r, int pid, int wait_status, const po_child_usage *usage);
+/* Records how the run ended, takes a last sample and reads the OOM counters again. */
+PO_API int po_run_finish(po_run *r, const po_run_end *end);
+/* The run report: perfopt_version, host, run (with `exit`), processes, and the merged in-process
+ * reports' profile (and the first process's memory, resources and cache sections); the keys are
+ * in docs/formats.md. Reads and merges the report directory's files. */
+PO_API int po_run_report_create(po_run *r, po_report **out);
+/* Frees the run (the report directory is the caller's). NULL is a no-op. */
+PO_API void po_run_destroy(po_run *r);
+
+/* The end-of-run summary (`perfopt run`): how it ended, wall, CPU (user, system, cores used),
+ * the tree's peak RSS and when, peak GPU memory, I/O, the top_n functions of the profile when
+ * there is one, and the suggestions when there are any. Returns 0, PO_EINVAL or PO_EIO. */
+PO_API int po_report_write_summary(const po_report *rep, FILE *out, size_t top_n);
 
 /* ======================================================================================
  * Cache (byte-budgeted, typed, SIEVE / S3-FIFO / LRU)
@@ -1222,6 +1558,205 @@ PO_API int po_chart_save_svg(po_chart *chart, const char *path, char *errbuf, si
 PO_API int po_report_write_html(const po_report *rep, FILE *out);
 /* Atomic write of the HTML report; errbuf names the path or the problem. */
 PO_API int po_report_save_html(const po_report *rep, const char *path, char *errbuf, size_t errlen);
+
+/* ======================================================================================
+ * Live endpoint
+ *
+ * An HTTP server (libmicrohttpd, its own threads) for a running job or a saved report:
+ *   /metrics      Prometheus text exposition 0.0.4 (node_exporter names where they exist)
+ *   /report.json  the report model as JSON (a current snapshot)
+ *   /             the live dashboard: the HTML report plus a small inline script that reloads its
+ *                 sections every few seconds (no external scripts, fonts or files)
+ * Off unless asked (po_server_start, or SERVER_ENABLE for an optimizer). GET and HEAD only (405
+ * otherwise), 404 for any other path; nothing on the file system is reachable. Loopback by
+ * default: any other address needs allow_remote and logs a warning. With a token (or PERFOPT_TOKEN
+ * in the environment) every request needs "Authorization: Bearer TOKEN" (401 otherwise).
+ * Requests are bounded in header size (431), connection count and time.
+ * ====================================================================================== */
+
+typedef struct po_server po_server;
+
+/* Zero-initialized options are the defaults. */
+typedef struct po_server_options {
+  const char *address;     /* numeric IPv4 or IPv6 address; NULL or "": "127.0.0.1" */
+  int port;                /* 0: any free port (po_server_port says which) */
+  int allow_remote;        /* required to listen on a non-loopback address */
+  const char *token;       /* bearer token; NULL: PERFOPT_TOKEN from the environment; "": none */
+  int snapshot_ms;         /* a live snapshot is reused this long (0: 500 ms) */
+  int dashboard_refresh_s; /* the dashboard reloads this often (0: 5 s) */
+  int max_connections;     /* concurrent connections (0: 64) */
+  int timeout_s;           /* an idle connection is closed after this (0: 10 s) */
+} po_server_options;
+
+/* Serves opt (NULL: the default optimizer) live: each snapshot is a po_report_create of opt,
+ * reused for snapshot_ms so a scrape storm does not rebuild it. Stop it with po_server_destroy
+ * before destroying opt. PO_EINVAL (bad address, non-loopback without allow_remote, bad option),
+ * PO_EIO (cannot listen: errbuf says why, e.g. the port is in use), PO_ENOMEM. */
+PO_API int po_server_start(po_optimizer *opt, const po_server_options *o, po_server **out,
+                           char *errbuf, size_t errlen);
+/* Serves a fixed report (`perfopt serve`); rep must outlive the server. */
+PO_API int po_server_start_report(const po_report *rep, const po_server_options *o, po_server **out,
+                                  char *errbuf, size_t errlen);
+/* The port the server listens on (the one picked when options.port was 0). */
+PO_API int po_server_port(const po_server *srv);
+/* Stops listening, waits for requests in progress and frees the server. NULL is a no-op. */
+PO_API void po_server_destroy(po_server *srv);
+
+/* Pushes the report's metrics to a Prometheus Pushgateway (for jobs that end before a scrape):
+ * HTTP PUT of the /metrics text to URL/metrics/job/JOB[/instance/INSTANCE], replacing that group.
+ * url: "http://host[:port][/prefix]" (plain HTTP; numeric or resolvable host). instance NULL or ""
+ * leaves the label out (set it per node when several push to one gateway). token: a bearer token
+ * for the gateway (NULL or "": none). Bounded: 10 s in all. PO_EINVAL (bad URL or job), PO_EIO
+ * (connection failed or a non-2xx answer; errbuf has the status line), PO_ENOMEM. */
+PO_API int po_report_push(const po_report *rep, const char *url, const char *job,
+                          const char *instance, const char *token, char *errbuf, size_t errlen);
+
+/* ======================================================================================
+ * Heap tracking
+ *
+ * A session owns a shared-memory segment (a memfd) that the LD_PRELOAD shim libperfopt-heap.so
+ * fills from inside the traced program and its descendants: each process (each fork, each exec'd
+ * image) gets a slot of its own. The parent reads the segment while they run and after they
+ * ended, whatever the cause (exit, SIGKILL, SIGSEGV): nothing depends on the child's exit path.
+ *
+ * Modes: EXACT counts live and peak bytes (and when), allocations and a size histogram, exactly.
+ * SAMPLED adds call sites, sampled on average every sample_interval_bytes allocated (Poisson:
+ * per-site values are unbiased estimates). FULL records the site of every allocation. Bytes are
+ * the sizes the program requested; times are seconds since the session was created.
+ * ====================================================================================== */
+
+typedef enum { PO_HEAP_EXACT = 0, PO_HEAP_SAMPLED = 1, PO_HEAP_FULL = 2 } po_heap_mode;
+
+#define PO_HEAP_HISTOGRAM_BUCKETS 48 /* bucket 0: size 0; bucket b: [2^(b-1), 2^b) bytes */
+#define PO_HEAP_DEFAULT_SAMPLE_INTERVAL_BYTES 524288
+
+typedef struct po_heap_session po_heap_session;
+
+/* Creates the segment (about 100 MB of address space, memory only for what is written). The
+ * sample interval is PO_HEAP_DEFAULT_SAMPLE_INTERVAL_BYTES. Returns 0, PO_ENOMEM, PO_EIO or
+ * PO_EINVAL (unknown mode). */
+PO_API int po_heap_session_create(po_heap_mode mode, po_heap_session **out);
+/* Unmaps and closes the segment; snapshots taken before stay valid. NULL is a no-op. */
+PO_API void po_heap_session_destroy(po_heap_session *s);
+/* Sampled mode's mean interval (>= 1 byte); only processes that attach afterwards use it. */
+PO_API int po_heap_session_set_sample_interval(po_heap_session *s, uint64_t bytes);
+/* The name of a mode ("exact", "sampled", "full"), "unknown" otherwise. */
+PO_API const char *po_heap_mode_name(po_heap_mode mode);
+
+/* The environment a traced child needs, as "NAME=VALUE" strings for execve: LD_PRELOAD (the shim
+ * prepended to any LD_PRELOAD already set), PERFOPT_HEAP_FD and PERFOPT_HEAP_MODE. */
+typedef struct po_heap_env {
+  char ld_preload[4096];
+  char fd[64];
+  char mode[32];
+} po_heap_env;
+
+/* Finds the shim: shim_path when given, else $PERFOPT_HEAP_LIBRARY, else libperfopt-heap.so next
+ * to libperfopt (the shared library), next to the running program or in ../lib from it. Fills
+ * *env and makes the segment's fd inheritable across exec (it is close-on-exec until then).
+ * PO_ENOENT when no shim file exists, PO_ERANGE when a value does not fit. */
+PO_API int po_heap_session_env(po_heap_session *s, const char *shim_path, po_heap_env *env);
+/* The same, then setenv()s the three variables in this process: call it in the child between
+ * fork and exec (or before spawning, knowing every later child inherits them). */
+PO_API int po_heap_session_apply_env(po_heap_session *s, const char *shim_path);
+
+/* Cheap totals over all processes of the session (no symbolization, no allocation): for a
+ * timeline sampled by the parent. Each call also adds a point to the session's timeline
+ * (bounded: when full, pairs of points merge keeping the larger live value). */
+typedef struct po_heap_totals {
+  double t_seconds;           /* when read, since the session was created */
+  int64_t live_bytes;         /* summed over the processes still running */
+  int64_t peak_bytes;         /* the largest process peak so far */
+  double peak_seconds;        /* when that process reached it */
+  uint64_t allocations;       /* summed over every process, ended ones included */
+  uint64_t frees;
+  int64_t mmap_live_bytes;    /* mapped minus unmapped through mmap/munmap/mremap, running ones */
+  uint32_t processes;         /* slots used */
+  uint32_t processes_running; /* slots whose process has neither exited nor exec'd */
+} po_heap_totals;
+PO_API int po_heap_session_totals(po_heap_session *s, po_heap_totals *out);
+
+/* One frame of a call site, symbolized in the parent from the process's saved module map (ELF
+ * symbol tables and DWARF line tables through libdw). Strings belong to the snapshot. */
+typedef struct po_heap_frame {
+  uint64_t address;       /* return address in the traced process */
+  const char *function;   /* NULL when unknown */
+  const char *file;       /* source file, NULL when unknown */
+  int line;               /* 0 when unknown */
+  const char *module;     /* path of the loaded object, NULL when outside every known one */
+  uint64_t module_offset; /* address minus the object's load bias */
+} po_heap_frame;
+
+/* A call site. In sampled mode every value is an unbiased estimate. */
+typedef struct po_heap_site_info {
+  uint64_t allocations;
+  uint64_t allocated_bytes;
+  int64_t live_allocations; /* at the snapshot (for an ended process: at its end) */
+  int64_t live_bytes;
+  int64_t bytes_at_peak; /* live bytes of this site when its process reached its peak */
+  int complete;          /* 0: the process died while recording the stack (no frames) */
+  size_t frame_count;    /* innermost first */
+  po_heap_frame *frames;
+} po_heap_site_info;
+
+/* One process image. "running": attached and neither exited nor exec'd; "exited": ran its exit
+ * path; "exec": replaced its image (the next process with the same pid); "died": gone without
+ * exiting (killed by a signal, or _exit from a raw system call). */
+typedef struct po_heap_process {
+  int32_t pid, ppid;
+  int parent_index;          /* index in processes[] of its fork parent or exec predecessor, -1 */
+  const char *origin;        /* "start", "fork" or "exec" */
+  const char *state;         /* "running", "exited", "exec", "died" */
+  const char *exe;           /* the executable's path */
+  po_heap_mode mode;
+  double start_seconds, end_seconds; /* end -1 while running or when it died */
+  int64_t live_bytes;        /* now, or at its end */
+  int64_t peak_bytes;        /* exact in every mode */
+  double peak_seconds;
+  int64_t inherited_bytes;   /* live bytes a fork child started with */
+  uint64_t allocations, frees, allocated_bytes, freed_bytes;
+  uint64_t size_histogram[PO_HEAP_HISTOGRAM_BUCKETS]; /* allocations per size bucket */
+  uint64_t mmap_calls, munmap_calls, mmap_bytes, munmap_bytes;
+  int64_t mmap_live_bytes, mmap_peak_bytes;
+  /* leaks: for a process that ended (exited or died); exact totals in every mode */
+  int64_t leaked_bytes;
+  int64_t leaked_allocations;
+  /* sites (sampled and full modes): all recorded sites, and lists of indices into them */
+  size_t site_count;
+  po_heap_site_info *sites;
+  size_t top_at_peak_count, top_by_total_count, leak_site_count;
+  size_t *top_at_peak;  /* by bytes_at_peak, largest first */
+  size_t *top_by_total; /* by allocated_bytes */
+  size_t *leak_sites;   /* by live_bytes at the end (ended processes only) */
+  /* what was not recorded exactly */
+  uint64_t sites_dropped, stacks_truncated, threads_shared, modules_dropped, paths_truncated;
+  uint64_t foreign_frees, untracked_allocations, sampled_allocations, unwind_fallbacks;
+  uint64_t incomplete_sites; /* sites without frames (see complete) */
+  uint64_t refused_allocations; /* requests too large to track (16 TiB and above) */
+} po_heap_process;
+
+typedef struct po_heap_snapshot {
+  po_heap_mode mode;
+  uint64_t sample_interval_bytes;
+  double t_seconds;            /* when taken */
+  size_t process_count;
+  po_heap_process *processes;
+  uint64_t processes_dropped;  /* processes that found no free slot */
+  uint64_t slots_invalid;      /* slots rejected as corrupt */
+  int64_t peak_bytes;          /* the largest process peak */
+  double peak_seconds;
+  int peak_process;            /* its index, -1 when no process attached */
+  size_t timeline_count;       /* the session's timeline (po_heap_session_totals calls) */
+  double *timeline_seconds;
+  int64_t *timeline_live_bytes;
+  size_t top_sites;            /* the length limit of each top list */
+} po_heap_snapshot;
+
+/* Reads every process and symbolizes its sites (slow: libdw). top_sites 0 = 20. A corrupt slot is
+ * skipped and counted, never trusted. Returns 0, PO_ENOMEM or PO_EINVAL. */
+PO_API int po_heap_session_snapshot(po_heap_session *s, size_t top_sites,
+                                    po_heap_snapshot **out);
+PO_API void po_heap_snapshot_destroy(po_heap_snapshot *snap);
 
 #ifdef __cplusplus
 }

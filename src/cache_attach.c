@@ -47,13 +47,15 @@ void po__cache_registry_destroy(po_optimizer *opt) {
   opt->caches = NULL;
 }
 
-/* Pressure listener: memory metrics shrink every attached cache (aggressive: to half of the
- * configured fraction); cpu and disk pressure leave caches alone. */
+/* Pressure listener: memory metrics shrink every attached cache to the configured fraction of
+ * what it holds, or of its budget when that is smaller (aggressive: half of that fraction); cpu
+ * and disk pressure, and the autopilot's warn grade, leave caches alone. */
 static int64_t on_pressure(const po_pressure_event *ev, void *user) {
   struct po__cache_registry *r = user;
   if (ev->metric != PO_METRIC_MEMORY && ev->metric != PO_METRIC_GPU_MEMORY &&
       ev->metric != PO_METRIC_MANUAL)
     return 0;
+  if (ev->grade == PO_GRADE_WARN) return 0; /* a heads-up: nothing is freed yet */
   const char *reason = po_metric_name(ev->metric);
   double f = r->opt->cfg.cache_shrink_fraction;
   if (!(f >= 0.0 && f <= 1.0)) f = 0.5;
@@ -63,7 +65,9 @@ static int64_t on_pressure(const po_pressure_event *ev, void *user) {
   for (size_t i = 0; i < r->n; i++) {
     po_cache_stats st;
     po_cache_get_stats(r->caches[i], &st);
-    freed += po__cache_shrink_typed(r->caches[i], (uint64_t)((double)st.budget_bytes * f), reason);
+    /* Of what it holds: a cache far below its budget still gives memory back. */
+    uint64_t base = st.bytes < st.budget_bytes ? st.bytes : st.budget_bytes;
+    freed += po__cache_shrink_typed(r->caches[i], (uint64_t)((double)base * f), reason);
   }
   pthread_mutex_unlock(&r->lock);
   return freed > INT64_MAX ? INT64_MAX : (int64_t)freed;

@@ -54,8 +54,18 @@ int po_cleanup_unregister(po_optimizer *opt, int id) {
   return po__memory_unregister(memory_of(opt), id);
 }
 
+int po_checkpoint_register(po_optimizer *opt, const char *name, po_checkpoint_fn fn, void *user,
+                           int *id_out) {
+  return po__memory_add_checkpoint(memory_of(opt), name, fn, user, id_out);
+}
+
+int po_checkpoint_unregister(po_optimizer *opt, int id) {
+  return po__memory_remove_checkpoint(memory_of(opt), id);
+}
+
 int po_optimize_memory(po_optimizer *opt, po_cleanup_level level, po_cleanup_result *out) {
-  po_pressure_event ev = {po__run_seconds(), PO_METRIC_MANUAL, -1, 0, 0, level, NULL};
+  po_pressure_event ev = {
+      po__run_seconds(), PO_METRIC_MANUAL, -1, 0, 0, level, NULL, PO_GRADE_NONE, -1};
   return po__memory_cleanup(memory_of(opt), level, PO_RESOURCE_ALL, 0, &ev, out, NULL);
 }
 
@@ -74,6 +84,12 @@ int po_guard_run(po_optimizer *opt, int64_t required_bytes, po_guard_fn primary,
 /* opt NULL means "no optimizer" here: the machine is probed directly. */
 int po_batch_advise(po_optimizer *opt, const po_batch_request *req, int64_t *batch_out) {
   return po__memory_batch_advise(opt ? opt->memory : NULL, req, batch_out);
+}
+
+/* opt NULL means "no optimizer" here too. */
+int po_batch_probe(po_optimizer *opt, po_batch_step_fn step, void *user,
+                   const po_batch_probe_options *o, po_batch_probe_result *out) {
+  return po__memory_batch_probe(opt ? opt->memory : NULL, step, user, o, out);
 }
 
 int po_phase_begin(po_optimizer *opt, const char *name) {

@@ -18,6 +18,7 @@ typedef struct taken {
   size_t ncaches;
   char *argv_buf;
   const char *argv[MAX_ARGV];
+  po__flight flight;
   po__report_sources src;
 } taken;
 
@@ -29,11 +30,18 @@ static void release(taken *t) {
   free(t->argv_buf);
 }
 
-/* The machine's facts for a report without an optimizer: read once per process. */
+/* The machine's facts for a report without an optimizer: read once per process (again after an
+ * attempt that failed, so that one failed allocation does not leave them incomplete for good). */
 static po_hardware process_hw_facts;
-static pthread_once_t process_hw_once = PTHREAD_ONCE_INIT;
-static void read_process_hw(void) {
-  po_hardware_probe(NULL, 0, &process_hw_facts);
+static pthread_mutex_t process_hw_lock = PTHREAD_MUTEX_INITIALIZER;
+static int process_hw_read;
+static int process_hw(const po_hardware **out) {
+  pthread_mutex_lock(&process_hw_lock);
+  int rc = process_hw_read ? 0 : po_hardware_probe(NULL, 0, &process_hw_facts);
+  if (!rc) process_hw_read = 1;
+  pthread_mutex_unlock(&process_hw_lock);
+  *out = &process_hw_facts;
+  return rc;
 }
 
 /* The run's origin: the library's start (po__run_seconds counts from it). */
@@ -43,18 +51,19 @@ static void run_times(po__report_sources *src) {
   src->pid = (int)getpid();
 }
 
-/* Takes every snapshot a report of opt needs (opt NULL: profile, host and run only). */
-static int take(po_optimizer *opt, int final, taken *t) {
+/* Takes every snapshot a report of opt needs (opt NULL: profile, host and run only); with_recent
+ * adds the recent samples (the flight record). */
+static int take(po_optimizer *opt, int final, int with_recent, taken *t) {
   po__report_sources *src = &t->src;
-  size_t argc = po__self_argv(&t->argv_buf, t->argv, MAX_ARGV);
+  size_t argc = 0;
+  int rc = po__self_argv(&t->argv_buf, t->argv, MAX_ARGV, &argc);
   src->argv = t->argv;
   src->argc = argc;
   run_times(src);
-  int rc = po__profile_snapshot_create(&t->profile);
+  if (!rc) rc = po__profile_snapshot_create(&t->profile);
   src->profile = t->profile;
   if (!opt) {
-    pthread_once(&process_hw_once, read_process_hw);
-    src->hw = &process_hw_facts;
+    if (!rc) rc = process_hw(&src->hw);
     return rc;
   }
   src->hw = &opt->hw;
@@ -64,22 +73,64 @@ static int take(po_optimizer *opt, int final, taken *t) {
    * which must not open files or load NVML). */
   if (!rc && !final && po__sampler_latest(opt->sampler, &ignored) == PO_ENOENT)
     po__sampler_sample_now(opt->sampler, NULL);
-  if (!rc) rc = po__sampler_snapshot_create(opt->sampler, &t->sampler);
+  if (!rc) rc = po__sampler_snapshot_create(opt->sampler, with_recent, &t->sampler);
   if (!rc) rc = po__memory_snapshot_create(opt->memory, &t->memory);
   if (!rc) rc = po__cache_registry_snapshot(opt, &t->caches, &t->ncaches);
   src->sampler = t->sampler;
   src->memory = t->memory;
   src->caches = t->caches;
   src->ncaches = t->ncaches;
+  pthread_mutex_lock(&opt->flight_mu);
+  t->flight = opt->flight;
+  pthread_mutex_unlock(&opt->flight_mu);
+  src->flight = &t->flight;
   return rc;
 }
 
 int po__optimizer_report(po_optimizer *opt, int final, po_report **out) {
   *out = NULL;
   taken t = {0};
-  int rc = take(opt, final, &t);
+  int rc = take(opt, final, 0, &t);
   if (!rc) rc = po__report_create_from(&t.src, out);
   release(&t);
+  return rc;
+}
+
+int po__optimizer_flight_record(po_optimizer *opt, const po_pressure_event *ev,
+                                const char *reason) {
+  taken *t = po__calloc(1, sizeof *t); /* off the sampler thread's stack */
+  int rc = t ? take(opt, 1, 1, t) : PO_ENOMEM;
+  po_report *rep = NULL;
+  char err[256] = "";
+  double now = po__run_seconds();
+  if (t && !rc) {
+    po__flight *f = &t->flight;
+    f->writes++;
+    f->last_t_seconds = now;
+    f->error[0] = '\0';
+    f->is_record = 1;
+    f->t_seconds = ev->t_seconds;
+    f->metric = ev->metric;
+    f->device = ev->device;
+    f->grade = ev->grade;
+    f->value = ev->value;
+    f->time_to_limit_seconds = ev->time_to_limit_seconds;
+    po__strlcpy(f->reason, reason, sizeof f->reason);
+    rc = po__report_create_from(&t->src, &rep);
+  }
+  if (!rc) rc = po_report_save_json(rep, opt->flight.path, err, sizeof err);
+  if (rc && !err[0]) snprintf(err, sizeof err, "%s", po_strerror(rc));
+  po_report_destroy(rep);
+  if (t) release(t);
+  free(t);
+  pthread_mutex_lock(&opt->flight_mu);
+  if (!rc) {
+    opt->flight.writes++;
+    opt->flight.last_t_seconds = now;
+  }
+  po__strlcpy(opt->flight.error, err, sizeof opt->flight.error);
+  pthread_mutex_unlock(&opt->flight_mu);
+  if (rc) po__log(0, "perfopt: flight record not written: %s", err);
   return rc;
 }
 
@@ -98,7 +149,8 @@ int po_report_create(po_optimizer *opt, po_report **out) {
   return po__optimizer_report(opt, 0, out);
 }
 
-/* ---- conveniences ------------------------------------------------------------------------------ */
+/* ---- conveniences ------------------------------------------------------------------------------
+ */
 
 int po_get_profiling_report(po_report **out) {
   return po_report_create(po_get_optimizer(), out);

@@ -21,17 +21,19 @@ static int read_all(const po_config *cfg, int window_ms, readings *r) {
   po_probe *p = NULL;
   int rc = po_probe_create(cfg, &p);
   if (rc) return rc;
-  po_probe_system(p, &r->sys);
-  po_hardware_probe(cfg, 1, &r->hw);
-  if (window_ms > 0) usleep((useconds_t)window_ms * 1000);
-  po_probe_system(p, &r->sys);
+  /* A source the probe cannot read is reported as missing; only a failed allocation fails. */
+  rc = po_probe_system(p, &r->sys) == PO_ENOMEM ? PO_ENOMEM : 0;
+  if (!rc) rc = po_hardware_probe(cfg, 1, &r->hw);
+  if (!rc && window_ms > 0) usleep((useconds_t)window_ms * 1000);
+  if (!rc && po_probe_system(p, &r->sys) == PO_ENOMEM) rc = PO_ENOMEM;
   po_probe_destroy(p);
-  po_thresholds_resolve(cfg, &r->hw, &r->th);
+  if (!rc) rc = po_thresholds_resolve(cfg, &r->hw, &r->th);
+  if (rc) return rc;
   size_t n = r->hw.gpu_count < 8 ? r->hw.gpu_count : 8;
   po_gpu_optimal_targets(r->hw.gpus, n, r->targets);
   for (size_t i = 0; i < n; i++)
-    r->gpu_threshold[i] =
-        cfg->gpu_memory_threshold > 0 ? cfg->gpu_memory_threshold : r->targets[i].memory_threshold_ratio;
+    r->gpu_threshold[i] = cfg->gpu_memory_threshold > 0 ? cfg->gpu_memory_threshold
+                                                        : r->targets[i].memory_threshold_ratio;
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "perfopt.h"
+#include "support/support.h"
 
 /* ---- free-callback bookkeeping: values are tokens (index + 1) into a freed-count array ---- */
 
@@ -536,7 +537,7 @@ static void run_8_loaders(po_cache *c, loader_ctx *lc, gol_arg *args) {
     args[i] = (gol_arg){c, lc, &bar, 1, NULL};
     assert_int_equal(pthread_create(&th[i], NULL, gol_thread, &args[i]), 0);
   }
-  for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 8; i++) support_join(th[i], SUPPORT_WAIT_SECONDS);
   pthread_barrier_destroy(&bar);
 }
 
@@ -626,12 +627,14 @@ static void test_caching_off(void **state) {
 
 /* ---- concurrent readers and writers (run under ASan and TSan) --------------------------- */
 
+/* Writers always map key k to the value token k + 1, so a reader can check every hit. */
 typedef struct {
   po_cache *c;
   int writer;
   unsigned seed;
   _Atomic int *stop;
-  long hits;
+  long hits;  /* hits whose value belonged to the key */
+  long wrong; /* hits that returned another key's value */
 } rw_arg;
 
 static void *rw_thread(void *p) {
@@ -646,10 +649,15 @@ static void *rw_thread(void *p) {
       if (i % 16 == 0)
         po_cache_remove(a->c, &key, sizeof(key));
       else
-        put_u64(a->c, key, 0, 1 + s % 64, PO_RESOURCE_DATA);
+        put_u64(a->c, key, key + 1, 1 + s % 64, PO_RESOURCE_DATA);
     } else {
       void *v;
-      if (po_cache_get(a->c, &key, sizeof(key), &v) == 0) a->hits++;
+      if (po_cache_get(a->c, &key, sizeof(key), &v) == 0) {
+        if (v == tok(key + 1))
+          a->hits++;
+        else
+          a->wrong++;
+      }
     }
   }
   return NULL;
@@ -662,14 +670,18 @@ static void run_readers_writers(po_cache_policy policy) {
   rw_arg args[4];
   pthread_t th[4];
   for (int i = 0; i < 4; i++) {
-    args[i] = (rw_arg){c, i < 2, (unsigned)i + 1, &stop, 0};
+    args[i] = (rw_arg){c, i < 2, (unsigned)i + 1, &stop, 0, 0};
     assert_int_equal(pthread_create(&th[i], NULL, rw_thread, &args[i]), 0);
   }
-  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 4; i++) support_join(th[i], SUPPORT_WAIT_SECONDS);
   po_cache_stats st;
   po_cache_get_stats(c, &st);
   assert_true(st.bytes <= 20000);
   assert_true(st.hits > 0);
+  for (int i = 2; i < 4; i++) { /* the readers */
+    assert_int_equal(args[i].wrong, 0);
+    assert_true(args[i].hits > 0); /* they did check values */
+  }
   po_cache_destroy(c);
 }
 

@@ -99,18 +99,40 @@ static char *render(po_chart *c) {
   return svg;
 }
 
-static void assert_boxes_disjoint(const po_chart *c) {
-  const po__box *b;
-  size_t n = po__chart_text_boxes(c, &b);
+/* Pairs of boxes that overlap (two markers may touch: they hold no text); prints each. */
+static size_t overlapping_pairs(const po__box *b, size_t n) {
+  size_t bad = 0;
   for (size_t i = 0; i < n; i++)
     for (size_t j = i + 1; j < n; j++) {
-      if (b[i].kind == 3 && b[j].kind == 3) continue; /* two markers may touch; no text */
+      if (b[i].kind == 3 && b[j].kind == 3) continue;
       int overlap = b[i].x < b[j].x + b[j].w && b[j].x < b[i].x + b[i].w &&
                     b[i].y < b[j].y + b[j].h && b[j].y < b[i].y + b[i].h;
-      if (overlap)
-        fail_msg("labels %zu (%.1f,%.1f %.1fx%.1f) and %zu (%.1f,%.1f %.1fx%.1f) overlap", i,
-                 b[i].x, b[i].y, b[i].w, b[i].h, j, b[j].x, b[j].y, b[j].w, b[j].h);
+      if (!overlap) continue;
+      bad++;
+      fprintf(stderr, "labels %zu (%.1f,%.1f %.1fx%.1f) and %zu (%.1f,%.1f %.1fx%.1f) overlap\n", i,
+              b[i].x, b[i].y, b[i].w, b[i].h, j, b[j].x, b[j].y, b[j].w, b[j].h);
     }
+  return bad;
+}
+
+/* The chart's last rendering recorded at least min_text text boxes (labels it drew), and no two
+ * of its boxes overlap. Without the first check a chart that recorded nothing would pass. */
+static void assert_boxes_disjoint(const po_chart *c, size_t min_text) {
+  const po__box *b;
+  size_t n = po__chart_text_boxes(c, &b), text = 0;
+  for (size_t i = 0; i < n; i++) text += b[i].kind != 3;
+  if (text < min_text) fail_msg("%zu text boxes recorded, expected at least %zu", text, min_text);
+  assert_int_equal(overlapping_pairs(b, n), 0);
+}
+
+/* Positive control for the helper: it sees an overlap, and markers touching each other are not
+ * one. */
+static void test_overlap_helper_sees_overlaps(void **state) {
+  (void)state;
+  po__box b[3] = {{10, 10, 50, 12, 0}, {40, 15, 50, 12, 1}, {200, 10, 5, 5, 3}};
+  assert_int_equal(overlapping_pairs(b, 3), 1);
+  po__box m[2] = {{10, 10, 11, 11, 3}, {15, 15, 11, 11, 3}};
+  assert_int_equal(overlapping_pairs(m, 2), 0);
 }
 
 static void assert_ticks_cover(const po_ticks *t, double lo, double hi) {
@@ -137,8 +159,11 @@ static void test_ticks_unit_interval(void **state) {
   assert_int_equal(po_chart_nice_ticks(0, 1, 5, &t), 0);
   assert_int_equal(t.count, 5);
   assert_true(fabs(t.step - 0.25) < 1e-12);
+  /* the same scores for 0..100: step 25 (5 labels, density 1, simplicity 0.4) scores 0.85 and
+   * beats step 20 (6 labels, density 0.75, simplicity 0.6) at 0.775 */
   assert_int_equal(po_chart_nice_ticks(0, 100, 5, &t), 0);
-  assert_true(t.step == 20 || t.step == 25);
+  assert_true(t.step == 25);
+  assert_int_equal(t.count, 5);
 }
 
 static void test_ticks_zero_to_97(void **state) {
@@ -148,7 +173,9 @@ static void test_ticks_zero_to_97(void **state) {
   assert_ticks_cover(&t, 0, 97);
   assert_true(t.values[0] == 0);
   assert_true(t.values[t.count - 1] <= 100);
-  assert_true(t.step == 20 || t.step == 25);
+  /* 0, 25, ..., 100 (score 0.840: coverage 0.952) beats 0, 20, ..., 100 (0.765) */
+  assert_true(t.step == 25);
+  assert_int_equal(t.count, 5);
 }
 
 static void test_ticks_tiny_and_huge_ranges(void **state) {
@@ -319,7 +346,7 @@ static void test_labels_never_overlap(void **state) {
     }
     assert_int_equal(po_chart_optimize(c, widths[w]), 0);
     char *svg = render(c);
-    assert_boxes_disjoint(c);
+    assert_boxes_disjoint(c, 10); /* even at 120 px: tick labels, axis labels, legend */
     free(svg);
     po_chart_destroy(c);
   }
@@ -333,7 +360,7 @@ static void test_labels_never_overlap(void **state) {
   }
   assert_int_equal(po_chart_optimize(b, 500), 0);
   char *svg = render(b);
-  assert_boxes_disjoint(b);
+  assert_boxes_disjoint(b, 20); /* one label per bar at least */
   free(svg);
   po_chart_destroy(b);
 }
@@ -758,11 +785,7 @@ static void test_charts_on_several_threads(void **state) {
   int seeds[4] = {0, 1, 2, 3};
   for (int i = 0; i < 4; i++)
     assert_int_equal(pthread_create(&th[i], NULL, render_charts, &seeds[i]), 0);
-  for (int i = 0; i < 4; i++) {
-    void *rv;
-    pthread_join(th[i], &rv);
-    assert_null(rv);
-  }
+  for (int i = 0; i < 4; i++) assert_null(support_join(th[i], SUPPORT_WAIT_SECONDS));
 }
 
 int main(void) {
@@ -776,6 +799,7 @@ int main(void) {
       cmocka_unit_test(test_format_units),
       cmocka_unit_test(test_axis_labels_share_one_prefix),
       cmocka_unit_test(test_names_are_xml_escaped),
+      cmocka_unit_test(test_overlap_helper_sees_overlaps),
       cmocka_unit_test(test_labels_never_overlap),
       cmocka_unit_test(test_legend_and_ticks_are_drawn),
       cmocka_unit_test(test_flame_geometry),

@@ -500,8 +500,7 @@ static void test_forked_child_reads_itself(void **state) {
     int rc = po_probe_process(p, 0, 0, &ps);
     _exit(rc == 0 && ps.pid == (int)getpid() ? 0 : 1);
   }
-  int status = 0;
-  assert_int_equal(waitpid(child, &status, 0), child);
+  int status = support_wait_child(child, SUPPORT_WAIT_SECONDS);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   po_probe_destroy(p);
 }

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "monitor/sampler.h"
 #include "optimizer.h"
 #include "perfopt.h"
+#include "support/support.h"
 
 #define MS 1000000ull
 
@@ -105,11 +107,14 @@ static po_optimizer *make_opt(int64_t interval_ms, const char *proc_root) {
 
 static void wait_for_samples(po_optimizer *opt, uint64_t n) {
   po_monitor_stats s;
+  double deadline = support_now() + SUPPORT_WAIT_SECONDS;
   for (;;) {
     assert_int_equal(po_monitor_get_stats(opt, &s), 0);
     if (s.samples >= n) return;
-    struct timespec ts = {0, 2 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    if (support_now() > deadline)
+      fail_msg("%llu samples after %.0f s, waiting for %llu", (unsigned long long)s.samples,
+               SUPPORT_WAIT_SECONDS, (unsigned long long)n);
+    support_poll_pause();
   }
 }
 
@@ -147,11 +152,8 @@ static void test_concurrent_stops_and_starts_are_safe(void **state) {
     assert_int_equal(po_monitor_start(opt), 0);
     pthread_t t[3];
     for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&t[i], NULL, stop_thread, opt), 0);
-    for (int i = 0; i < 3; i++) {
-      void *rc;
-      pthread_join(t[i], &rc);
-      assert_int_equal((intptr_t)rc, 0);
-    }
+    for (int i = 0; i < 3; i++)
+      assert_int_equal((intptr_t)support_join(t[i], SUPPORT_WAIT_SECONDS), 0);
     assert_int_equal(po_monitor_running(opt), 0);
   }
   po_optimizer_destroy(opt);
@@ -169,8 +171,28 @@ static void test_stop_does_not_wait_for_a_long_interval(void **state) {
   po_optimizer_destroy(opt);
 }
 
+/* Threads of this process named "perfopt-sampler" (the name the sampler gives itself). */
+static int sampler_threads(void) {
+  DIR *d = opendir("/proc/self/task");
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue; /* the thread has just exited */
+    if (fgets(comm, sizeof comm, f) && !strcmp(comm, "perfopt-sampler\n")) n++;
+    fclose(f);
+  }
+  closedir(d);
+  return n;
+}
+
 static void test_destroy_stops_a_running_sampler(void **state) {
   (void)state;
+  int before = sampler_threads();
   po_config c;
   po_config_defaults(&c);
   c.background_monitoring = 1; /* started by po_optimizer_create */
@@ -179,7 +201,12 @@ static void test_destroy_stops_a_running_sampler(void **state) {
   assert_int_equal(po_optimizer_create(&c, &opt), 0);
   assert_int_equal(po_monitor_running(opt), 1);
   wait_for_samples(opt, 2);
+  assert_int_equal(sampler_threads(), before + 1); /* positive control: it is there, by name */
   po_optimizer_destroy(opt);
+  /* The thread is joined; the kernel may list it for a moment after the join. */
+  double deadline = support_now() + SUPPORT_WAIT_SECONDS;
+  while (sampler_threads() != before && support_now() < deadline) support_poll_pause();
+  assert_int_equal(sampler_threads(), before);
 }
 
 static void test_overhead_limit_stretches_the_interval(void **state) {
@@ -194,11 +221,11 @@ static void test_overhead_limit_stretches_the_interval(void **state) {
   assert_int_equal(po_optimizer_create(&c, &opt), 0);
   assert_int_equal(po_monitor_start(opt), 0);
   po_monitor_stats st;
-  for (int i = 0; i < 2500; i++) { /* the first tick sets it; give up after ~5 s */
+  double deadline = support_now() + SUPPORT_WAIT_SECONDS;
+  for (;;) { /* the first tick sets it */
     po_monitor_get_stats(opt, &st);
-    if (st.effective_interval_seconds > st.interval_seconds) break;
-    struct timespec ts = {0, 2 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    if (st.effective_interval_seconds > st.interval_seconds || support_now() > deadline) break;
+    support_poll_pause();
   }
   assert_true(st.effective_interval_seconds > 0.5);
   assert_true(st.interval_seconds < 0.011);
@@ -220,8 +247,7 @@ static void test_forked_child_has_no_sampler(void **state) {
     if (po_optimize_memory(opt, PO_CLEANUP_NORMAL, NULL) != 0) _exit(3);
     _exit(0);
   }
-  int status = 0;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
+  int status = support_wait_child(pid, SUPPORT_WAIT_SECONDS);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
   assert_int_equal(po_monitor_running(opt), 1); /* the parent's sampler is untouched */
@@ -378,8 +404,10 @@ static void test_gpu_threshold_fires_per_device_with_gpu_cleanup(void **state) {
   assert_true(cJSON_GetObjectItem(d1, "memory_total_bytes")->valuedouble == (double)(16ll << 30));
   const cJSON *series =
       cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(rep), "resources"), "series");
-  assert_int_equal(cJSON_GetArraySize(series), 8 + 2 * 4);
+  assert_int_equal(cJSON_GetArraySize(series), 9 + 2 * 4);
   assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(series, 8), "name")->valuestring,
+                      "memory_time_to_limit_seconds");
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(series, 9), "name")->valuestring,
                       "gpu0_memory_used_bytes");
   po_report_destroy(rep);
   po_optimizer_destroy(opt);

@@ -6,8 +6,8 @@
  * hit), then runs the ordinary zone path. Names are resolved only when a report is built:
  * dladdr() first (exported symbols), then libdw for static functions and for file:line.
  *
- * The probe's own cost is measured at start-up (po__calibrate_probe) and subtracted from every
- * zone, so a 1 ns function is not reported as 20 ns.
+ * The probe's own cost is measured once, lazily, by the profiler (po__set_auto_probe) and
+ * subtracted from every zone when a report is built, so a 1 ns function is not reported as 20 ns.
  */
 #include "profile/profile.h"
 
@@ -86,13 +86,13 @@ NO_INSTR static int symbolize(void *addr, const char **name, const char **file, 
   if (mod) {
     if (!*name) {
       const char *n = dwfl_module_addrname(mod, (GElf_Addr)(uintptr_t)addr);
-      if (n) *name = strdup(n); /* libdw's strings live as long as dwfl; keep our own */
+      if (n) *name = po__strdup(n); /* libdw's strings live as long as dwfl; keep our own */
     }
     Dwfl_Line *ln = dwfl_module_getsrc(mod, (Dwarf_Addr)(uintptr_t)addr);
     int l = 0;
     const char *src = ln ? dwfl_lineinfo(ln, NULL, &l, NULL, NULL, NULL) : NULL;
     if (src) {
-      *file = strdup(src);
+      *file = po__strdup(src);
       *line = l;
     }
   }
@@ -111,9 +111,9 @@ NO_INSTR static void cal_end(void *arg) {
   __cyg_profile_func_exit(arg, NULL);
 }
 
+/* Registers only: the probe is measured lazily by the profiler (its first zone, or the first
+ * report), never here before main. */
 __attribute__((constructor)) NO_INSTR static void auto_init(void) {
   po__set_symbolizer(symbolize);
-  uint64_t bias, full;
-  po__calibrate_probe(cal_begin, cal_end, (void *)(uintptr_t)probe_fn, &bias, &full);
-  po__set_probe_cost(bias, full);
+  po__set_auto_probe(cal_begin, cal_end, (void *)(uintptr_t)probe_fn);
 }

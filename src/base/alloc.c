@@ -51,6 +51,14 @@ void *po__test_realloc(void *p, size_t n) {
 char *po__test_strdup(const char *s) {
   return fail_now() ? NULL : strdup(s);
 }
+
+void *po__test_aligned_alloc(size_t align, size_t n) {
+  return fail_now() ? NULL : aligned_alloc(align, n);
+}
+
+int po__test_fault_point(void) {
+  return fail_now();
+}
 #else
 typedef int po__alloc_unused; /* ISO C forbids an empty translation unit */
 #endif

@@ -16,7 +16,9 @@ enum {
   PO__FORK_RANK_SAMPLER = 20, /* sampler: probe lock, then state lock */
   PO__FORK_RANK_GPU = 30,     /* GPU sessions */
   PO__FORK_RANK_MEMORY = 40,  /* memory: the registry lock */
-  PO__FORK_RANK_PROFILE = 50  /* profiler: thread list and site registry */
+  PO__FORK_RANK_PROFILE = 50, /* profiler: thread list and site registry */
+  PO__FORK_RANK_SERVER = 60,  /* live endpoint: its registry (a child closes inherited sockets) */
+  PO__FORK_RANK_CACHE = 70    /* cache: the child registers for membarrier again */
 };
 
 /* Registers one module's handlers (any may be NULL). At most 16 registrations; returns 0 or

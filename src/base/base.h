@@ -30,6 +30,10 @@ int po__errf(int err, char *errbuf, size_t errlen, const char *fmt, ...)
 /* Records `msg` as this thread's last error message (po_last_error) and returns `err`. */
 int po__set_last_error(int err, const char *msg);
 
+/* This process's id without a system call (glibc's getpid makes one): read once, refreshed in a
+ * child created by fork() (the library's fork handlers; a raw clone without them is not seen). */
+int po__pid(void);
+
 /* strncpy that always terminates and returns 1 when it had to truncate. */
 int po__strlcpy(char *dst, const char *src, size_t size);
 

@@ -60,6 +60,19 @@ static const key_def keys[] = {
      "minimum time between two firings of one threshold"},
     {"SERIES_CAPACITY", T_INT, OFF(series_capacity), 0, 64, 1048576, NULL,
      "points kept per time series (older data is coarsened, never dropped)"},
+    {"MEMORY_LIMIT_BYTES", T_INT, OFF(memory_limit_bytes), 0, 0, 9.0e18, NULL,
+     "memory budget that becomes the effective limit when below the machine's or the cgroup's "
+     "(0 = none)"},
+    {"AUTOPILOT", T_BOOL, OFF(autopilot), 0, 0, 1, NULL,
+     "graded memory actions (warn, cleanup, aggressive, emergency) on the forecast, not only the "
+     "level"},
+    {"AUTOPILOT_HORIZON_SECONDS", T_DOUBLE, OFF(autopilot_horizon_seconds), 0, 1, 86400, NULL,
+     "the autopilot acts when the forecast reaches the memory limit sooner than this"},
+    {"FORECAST_WINDOW_SECONDS", T_DOUBLE, OFF(forecast_window_seconds), 0, 1, 3600, NULL,
+     "recent samples the memory trend is fitted to"},
+    {"FLIGHT_RECORD_PATH", T_STRING, OFF(flight_record_path), SZ(flight_record_path), 0, 0, NULL,
+     "report written at the emergency grade (empty: next to PERFOPT_OUT, else "
+     "perfopt-flight.json)"},
     {"CACHE_BUDGET_BYTES", T_INT, OFF(cache_budget_bytes), 0, 0, 9.0e18, NULL,
      "default byte budget of a cache"},
     {"CACHE_POLICY", T_ENUM, OFF(cache_policy), 0, 0, 2, cache_policies,
@@ -70,6 +83,14 @@ static const key_def keys[] = {
      "root for /proc and /sys probes (empty: the real ones; tests use a fake root)"},
     {"NVML_LIBRARY", T_STRING, OFF(nvml_library), SZ(nvml_library), 0, 0, NULL,
      "path of the NVML library (empty: libnvidia-ml.so.1, then libnvidia-ml.so)"},
+    {"SERVER_ENABLE", T_BOOL, OFF(server_enable), 0, 0, 1, NULL,
+     "the optimizer serves /metrics, /report.json and the live dashboard over HTTP"},
+    {"SERVER_ADDRESS", T_STRING, OFF(server_address), SZ(server_address), 0, 0, NULL,
+     "numeric address the endpoint listens on (non-loopback needs SERVER_ALLOW_REMOTE)"},
+    {"SERVER_PORT", T_INT, OFF(server_port), 0, 0, 65535, NULL,
+     "TCP port of the endpoint (0: any free port)"},
+    {"SERVER_ALLOW_REMOTE", T_BOOL, OFF(server_allow_remote), 0, 0, 1, NULL,
+     "allow a non-loopback SERVER_ADDRESS (set PERFOPT_TOKEN too)"},
 };
 #undef OFF
 #undef SZ
@@ -91,9 +112,14 @@ void po_config_defaults(po_config *cfg) {
   cfg->threshold_hysteresis = 0.05;
   cfg->threshold_cooldown_ms = 5000;
   cfg->series_capacity = 4096;
+  cfg->autopilot = 1;
+  cfg->autopilot_horizon_seconds = 60;
+  cfg->forecast_window_seconds = 60;
   cfg->cache_budget_bytes = 268435456;
   cfg->cache_policy = PO_CACHE_SIEVE;
   cfg->cache_shrink_fraction = 0.5;
+  po__strlcpy(cfg->server_address, "127.0.0.1", sizeof cfg->server_address);
+  cfg->server_port = 9473;
 }
 
 size_t po_config_key_count(void) {

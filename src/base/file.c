@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,16 +72,26 @@ static int create_temp(const char *path, char *tmp, size_t tmplen) {
   return -1;
 }
 
-/* Makes the rename itself durable. Best effort: some file systems refuse fsync on a directory. */
+/* Makes the rename itself durable. Best effort: some file systems refuse fsync on a directory.
+ * No allocation: a failure here must not turn a written file into an error, nor be silent. */
 static void sync_parent_dir(const char *path) {
-  char *dcopy = strdup(path);
-  if (!dcopy) return;
-  int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char dir[PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  size_t n = slash ? (size_t)(slash - path) : 0;
+  if (n >= sizeof dir) return;
+  if (!slash) {
+    strcpy(dir, ".");
+  } else if (n == 0) {
+    strcpy(dir, "/");
+  } else {
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+  }
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     (void)fsync(dfd);
     close(dfd);
   }
-  free(dcopy);
 }
 
 int po__write_file_atomic(const char *path, const void *data, size_t len, char *errbuf,

@@ -32,8 +32,9 @@ static size_t big_size(size_t bytes) {
 }
 /* Zeroed memory; blocks of 2 MiB or more are mapped 2 MiB-aligned. */
 static void *big_alloc(size_t bytes) {
-  if (bytes < HUGE_BYTES) return calloc(1, bytes);
+  if (bytes < HUGE_BYTES) return po__calloc(1, bytes);
   size_t sz = big_size(bytes);
+  if (po__fault_point()) return NULL;
   unsigned char *p =
       mmap(NULL, sz + HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
@@ -90,10 +91,10 @@ static inline uint64_t mix64(uint64_t x) {
 
 uint64_t po__cache_hash(const void *key, size_t len) {
   const unsigned char *p = key;
-  if (len == 8) { /* the common fixed-width key: one round is a full avalanche */
+  if (len == 8) { /* the common fixed-width key (cache_internal.h) */
     uint64_t w;
     memcpy(&w, p, 8);
-    return mix64(w ^ 0x9e3779b97f4a7c15ULL);
+    return po__cache_hash8(w);
   }
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)len * 0xff51afd7ed558ccdULL);
   while (len >= 8) {
@@ -153,7 +154,7 @@ static po__cache_entry *entry_alloc(po_cache *c, size_t keylen) {
   size_t sz = obj_class_size(keylen);
   void *p;
   if (sz > SLAB_MAX_OBJ) {
-    p = malloc(sz);
+    p = po__malloc(sz);
     if (!p) return NULL;
     c->meta_bytes += sz;
   } else {
@@ -240,17 +241,36 @@ static inline int entry_key_eq(const po__cache_entry *e, const void *key, size_t
 
 /* Lock-free lookup: safe inside an epoch section or under the lock. */
 static inline po__cache_entry *table_find(const po__table *t, uint64_t h, const void *key,
-                                         size_t keylen) {
-  size_t i = slot_home(t, h);
+                                          size_t keylen) {
+  size_t cap = t->cap, i = slot_home(t, h);
   uint64_t tag = h & ~SLOT_PTR_MASK;
-  for (size_t n = 0; n < t->cap; n++) {
+  for (size_t n = 0; n < cap; n++) {
     uint64_t s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
     if (s == SLOT_EMPTY) return NULL;
     if (s != SLOT_TOMB && (s & ~SLOT_PTR_MASK) == tag) {
       po__cache_entry *e = (po__cache_entry *)(uintptr_t)(s & SLOT_PTR_MASK);
       if (entry_key_eq(e, key, keylen)) return e;
     }
-    if (++i == t->cap) i = 0;
+    if (++i == cap) i = 0;
+  }
+  return NULL;
+}
+
+/* table_find for an 8-byte key (w): the hit path's common case, with no length dispatch and the
+ * key in a register. */
+static inline po__cache_entry *table_find8(const po__table *t, uint64_t h, uint64_t w) {
+  size_t cap = t->cap, i = slot_home(t, h);
+  uint64_t tag = h & ~SLOT_PTR_MASK;
+  for (size_t n = 0; n < cap; n++) {
+    uint64_t s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+    if (s == SLOT_EMPTY) return NULL;
+    if (s != SLOT_TOMB && (s & ~SLOT_PTR_MASK) == tag) {
+      po__cache_entry *e = (po__cache_entry *)(uintptr_t)(s & SLOT_PTR_MASK);
+      uint64_t k;
+      memcpy(&k, e->key, 8);
+      if (e->keylen == 8 && k == w) return e;
+    }
+    if (++i == cap) i = 0;
   }
   return NULL;
 }
@@ -408,7 +428,7 @@ static po__queue *queue_of(po_cache *c, const po__cache_entry *e) {
 
 static int ghost_grow_map(po_cache *c) {
   size_t cap = c->ghost.map_cap ? c->ghost.map_cap * 2 : 1024;
-  uint64_t *m = calloc(cap, sizeof(uint64_t));
+  uint64_t *m = po__calloc(cap, sizeof(uint64_t));
   if (!m) return PO_ENOMEM;
   for (size_t i = 0; i < c->ghost.map_cap; i++) {
     uint64_t h = c->ghost.map[i];
@@ -477,7 +497,7 @@ static void ghost_add(po_cache *c, uint64_t h, uint64_t size) {
   if ((c->ghost.map_count + 1) * 2 > c->ghost.map_cap && ghost_grow_map(c)) return;
   if (c->ghost.ring_len == c->ghost.ring_cap) {
     size_t cap = c->ghost.ring_cap ? c->ghost.ring_cap * 2 : 1024;
-    po__ghost_rec *r = malloc(cap * sizeof(*r));
+    po__ghost_rec *r = po__malloc(cap * sizeof(*r));
     if (!r) return;
     for (size_t i = 0; i < c->ghost.ring_len; i++)
       r[i] = c->ghost.ring[(c->ghost.ring_head + i) % c->ghost.ring_cap];
@@ -715,7 +735,7 @@ int po_cache_create_ex(uint64_t budget_bytes, const po_cache_options *opts, po_c
   else
     memset(&o, 0, sizeof(o));
   if (!budget_bytes || (unsigned)o.policy > PO_CACHE_LRU) return PO_EINVAL;
-  po_cache *c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
+  po_cache *c = po__aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
   if (!c) return PO_ENOMEM;
   memset(c, 0, sizeof(*c));
   if (pthread_mutex_init(&c->lock, NULL)) {
@@ -836,8 +856,8 @@ static int insert_locked(po_cache *c, po__cache_entry *e, uint64_t h) {
 }
 
 static po__cache_entry *entry_prepare(po_cache *c, const void *key, size_t keylen, void *value,
-                                     uint64_t size, po_resource_type type, uint8_t fn_index,
-                                     uint64_t ttl_ns) {
+                                      uint64_t size, po_resource_type type, uint8_t fn_index,
+                                      uint64_t ttl_ns) {
   po__cache_entry *e = entry_alloc(c, keylen);
   if (!e) return NULL;
   e->value = value;
@@ -916,8 +936,11 @@ static inline void mark_used(const po_cache *c, po__cache_entry *e) {
   }
 }
 
-int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
-  if (!c || !value || !valid_key(key, keylen)) return PO_EINVAL;
+/* po_cache_get in every case (arguments checked): claims the thread's epoch record on its first
+ * read, reads under the lock when none is free, handles caching off, expired entries, LRU's move
+ * to the front and keys of any length. */
+static __attribute__((noinline)) int get_general(po_cache *c, const void *key, size_t keylen,
+                                                 void **value) {
   int rec = po__ebr_enter();
   if (PO__UNLIKELY(!atomic_load_explicit(&c->enabled, memory_order_relaxed))) {
     po__ebr_exit(rec);
@@ -925,9 +948,15 @@ int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
     return PO_ENOENT;
   }
   if (PO__UNLIKELY(rec < 0)) pthread_mutex_lock(&c->lock); /* no epoch slot: read under lock */
-  uint64_t h = po__cache_hash(key, keylen);
   const po__table *t = atomic_load_explicit(&c->table_pub, memory_order_acquire);
-  po__cache_entry *e = table_find(t, h, key, keylen);
+  po__cache_entry *e;
+  if (keylen == 8) {
+    uint64_t w;
+    memcpy(&w, key, 8);
+    e = table_find8(t, po__cache_hash8(w), w);
+  } else {
+    e = table_find(t, po__cache_hash(key, keylen), key, keylen);
+  }
   int rc = PO_ENOENT;
   size_t stat = STRIPE_MISS_UNTYPED;
   if (e) {
@@ -950,6 +979,41 @@ int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
   po__ebr_exit(rec);
   stripe_add(c, rec, stat);
   return rc;
+}
+
+/* Hot path. The common case is handled here with nothing else in the way, so that it compiles
+ * to a short function (few registers to save, no call) and the processor overlaps the memory
+ * accesses of consecutive gets: a thread that already has its epoch record and a stripe of its
+ * own, an 8-byte key, a lock-free policy (SIEVE or S3-FIFO), caching on, and a hit on an entry
+ * without a TTL, or a miss. Anything else is get_general's. */
+int po_cache_get(po_cache *c, const void *key, size_t keylen, void **value) {
+  if (PO__UNLIKELY(!c || !value || !valid_key(key, keylen))) return PO_EINVAL;
+  int rec = po__ebr_my_record;
+  if (PO__LIKELY(keylen == 8 && rec >= 0 && rec < PO__STRIPES && c->policy != PO_CACHE_LRU)) {
+    uint64_t w;
+    memcpy(&w, key, 8);
+    uint64_t h = po__cache_hash8(w);
+    po__ebr_announce(rec);
+    if (PO__LIKELY(atomic_load_explicit(&c->enabled, memory_order_relaxed))) {
+      const po__table *t = atomic_load_explicit(&c->table_pub, memory_order_acquire);
+      po__cache_entry *e = table_find8(t, h, w);
+      if (!e) {
+        po__ebr_exit(rec);
+        stripe_add(c, rec, STRIPE_MISS_UNTYPED);
+        return PO_ENOENT;
+      }
+      if (PO__LIKELY(!e->expire_ms)) {
+        mark_used(c, e);
+        *value = e->value;
+        size_t stat = STRIPE_HIT(e->type);
+        po__ebr_exit(rec);
+        stripe_add(c, rec, stat);
+        return 0;
+      }
+    }
+    po__ebr_exit(rec);
+  }
+  return get_general(c, key, keylen, value);
 }
 
 int po_cache_acquire(po_cache *c, const void *key, size_t keylen, void **value,
@@ -1049,7 +1113,7 @@ int po_cache_get_or_load(po_cache *c, const void *key, size_t keylen, po_cache_l
       return rc;
     }
   }
-  struct po__pending *p = calloc(1, sizeof(*p));
+  struct po__pending *p = po__calloc(1, sizeof(*p));
   if (!p) {
     pthread_mutex_unlock(&c->lock);
     return PO_ENOMEM;

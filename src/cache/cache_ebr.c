@@ -7,9 +7,14 @@
  * on a thread's first read and released when the thread exits. */
 #include "cache/cache_internal.h"
 
+#include "base/atfork.h"
+
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define records po__ebr_records
 #define global_epoch po__ebr_epoch
@@ -21,6 +26,25 @@ _Alignas(64) _Atomic uint64_t global_epoch = 1;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 __thread int my_record __attribute__((tls_model("initial-exec"))) = -1;
+int po__ebr_asymmetric;
+
+/* Registers for expedited private membarrier, before main: from then on readers announce with a
+ * plain store. Without it (kernels before 4.14, a seccomp filter, valgrind) or under
+ * ThreadSanitizer, which cannot see a membarrier's ordering, readers keep their seq_cst store.
+ * The registration belongs to the address space: a forked child registers again (only the
+ * forking thread runs there, outside any read section, so falling back is safe). Once
+ * registered, the kernel guarantees the barrier succeeds. */
+static void ebr_register_membarrier(void) {
+#if !defined(__SANITIZE_THREAD__)
+  po__ebr_asymmetric =
+      syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+}
+
+__attribute__((constructor)) static void ebr_init(void) {
+  ebr_register_membarrier();
+  po__atfork_add(PO__FORK_RANK_CACHE, NULL, NULL, ebr_register_membarrier);
+}
 
 static void record_release(void *arg) {
   int i = (int)((intptr_t)arg - 1);
@@ -62,6 +86,11 @@ uint64_t po__ebr_advance(void) {
 
 uint64_t po__ebr_min_active(void) {
   atomic_thread_fence(memory_order_seq_cst);
+  /* Readers announce with a plain store: a barrier on every CPU running one of this process's
+   * threads makes each announcement made so far visible before the scan below (the classic
+   * asymmetric fence of userspace RCU). */
+  if (po__ebr_asymmetric && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    return 0; /* cannot happen once registered; if it did, free nothing */
   unsigned hi = atomic_load_explicit(&records_hi, memory_order_acquire);
   uint64_t m = UINT64_MAX;
   for (unsigned i = 0; i < hi; i++) {

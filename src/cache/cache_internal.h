@@ -16,20 +16,37 @@ typedef struct {
   _Alignas(64) _Atomic uint64_t active; /* 0 = not reading, else the announced epoch */
   _Atomic int used;
 } po__ebr_record;
-extern po__ebr_record po__ebr_records[PO__EBR_RECORDS];
-extern _Atomic uint64_t po__ebr_epoch;
+/* Hidden: the hot path reaches them directly, not through the GOT (-fPIC). */
+#define PO__HIDDEN __attribute__((visibility("hidden")))
+extern PO__HIDDEN po__ebr_record po__ebr_records[PO__EBR_RECORDS];
+extern PO__HIDDEN _Atomic uint64_t po__ebr_epoch;
 /* -1: no record yet; -2: none was free (reads fall back to the lock) */
-extern __thread int po__ebr_my_record __attribute__((tls_model("initial-exec")));
+extern PO__HIDDEN __thread int po__ebr_my_record __attribute__((tls_model("initial-exec")));
 int po__ebr_enter_slow(void);
+
+/* 1 when the writers fence every reader with membarrier(2) before they scan the records, so a
+ * reader's announcement needs no fence of its own (set once, before main: see cache_ebr.c). */
+extern PO__HIDDEN int po__ebr_asymmetric;
+
+/* Announces the global epoch in record i, visible before any table read that follows: either
+ * the writers' membarrier orders it (a plain store and a compiler barrier here), or a seq_cst
+ * store does (a locked instruction, on every read). */
+static inline void po__ebr_announce(int i) {
+  uint64_t e = atomic_load_explicit(&po__ebr_epoch, memory_order_acquire);
+  if (PO__LIKELY(po__ebr_asymmetric)) {
+    atomic_store_explicit(&po__ebr_records[i].active, e, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+  } else {
+    atomic_store_explicit(&po__ebr_records[i].active, e, memory_order_seq_cst);
+  }
+}
 
 /* Enters a read section: returns this thread's record index, or -1 when every record is taken
  * (the caller then reads under the cache lock). Hot path: one store to the thread's own line. */
 static inline int po__ebr_enter(void) {
   int i = po__ebr_my_record;
   if (PO__UNLIKELY(i < 0)) return po__ebr_enter_slow();
-  uint64_t e = atomic_load_explicit(&po__ebr_epoch, memory_order_acquire);
-  /* seq_cst: the announcement is visible before any table read (store-load ordering) */
-  atomic_store_explicit(&po__ebr_records[i].active, e, memory_order_seq_cst);
+  po__ebr_announce(i);
   return i;
 }
 static inline void po__ebr_exit(int rec) {
@@ -99,7 +116,6 @@ typedef struct po__stripe {
   _Alignas(64) _Atomic uint64_t n[16]; /* hits[5], misses[5], untyped misses */
 } po__stripe;
 
-
 struct po__pending;
 struct po__slab;
 
@@ -156,5 +172,17 @@ struct po_cache {
 };
 
 uint64_t po__cache_hash(const void *key, size_t len);
+
+/* The 8-byte key's hash (the common fixed-width key), inline for the hit path: one round of the
+ * finalizer is a full avalanche. po__cache_hash gives the same value. */
+static inline uint64_t po__cache_hash8(uint64_t w) {
+  uint64_t x = w ^ 0x9e3779b97f4a7c15ULL;
+  x ^= x >> 32;
+  x *= 0xd6e8feb86659fd93ULL;
+  x ^= x >> 32;
+  x *= 0xd6e8feb86659fd93ULL;
+  x ^= x >> 32;
+  return x;
+}
 
 #endif

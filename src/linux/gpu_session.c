@@ -79,17 +79,19 @@ void po_gpu_session_destroy(po_gpu_session *s) {
   free(s);
 }
 
-/* Lock held. */
-static void ensure_open(po_gpu_session *s) {
-  if (s->nvml || s->tried) return;
-  s->tried = 1;
+/* Lock held. Tried once, except after a failed allocation, which the next query retries. */
+static int ensure_open(po_gpu_session *s) {
+  if (s->nvml || s->tried) return 0;
   s->pid = (int)getpid();
-  if (po__nvml_create(s->library, &s->nvml, s->reason, sizeof s->reason) != 0) {
+  int rc = po__nvml_create(s->library, &s->nvml, s->reason, sizeof s->reason);
+  s->tried = rc != PO_ENOMEM;
+  if (rc != 0) {
     s->nvml = NULL;
     /* glibc keeps the failed dlopen's message in a per-thread buffer that a thread exit does not
      * free; reading the (now empty) error state releases it. */
     (void)dlerror();
   }
+  return rc == PO_ENOMEM ? rc : 0;
 }
 
 int po_gpu_session_query(po_gpu_session *s, po_gpu_info *devs, size_t max, size_t *count,
@@ -99,12 +101,12 @@ int po_gpu_session_query(po_gpu_session *s, po_gpu_info *devs, size_t max, size_
   if (dropped) *dropped = 0;
   if (reason && reason_len) reason[0] = '\0';
   pthread_mutex_lock(&s->lock);
-  ensure_open(s);
+  int rc = ensure_open(s);
   if (!s->nvml) {
     if (reason && reason_len) po__strlcpy(reason, s->reason, reason_len);
   } else if (po__nvml_query(s->nvml, devs, max, count, dropped, reason, reason_len) != 0) {
     *count = 0;
   }
   pthread_mutex_unlock(&s->lock);
-  return 0;
+  return rc;
 }

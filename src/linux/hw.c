@@ -2,6 +2,7 @@
  * hardware-aware default thresholds. */
 #include "platform.h"
 #include "base/base.h"
+#include "linux/cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +24,11 @@ static ssize_t read_rel(const char *root, const char *rel, char *dst, size_t len
   return got;
 }
 
-/* "model name" on x86, "Hardware"/"Model"/"cpu model" elsewhere; the first one found. */
-static void cpu_model(const char *root, po_hardware *hw) {
-  char *buf = malloc(65536);
-  if (!buf) return;
+/* "model name" on x86, "Hardware"/"Model"/"cpu model" elsewhere; the first one found.
+ * Returns 0 or PO_ENOMEM. */
+static int cpu_model(const char *root, po_hardware *hw) {
+  char *buf = po__malloc(65536);
+  if (!buf) return PO_ENOMEM;
   if (read_rel(root, "/proc/cpuinfo", buf, 65536) > 0) {
     static const char *keys[] = {"model name", "cpu model", "Hardware", "Model", "Processor"};
     for (size_t k = 0; k < PO__ARRAY_LEN(keys) && !hw->cpu_model[0]; k++) {
@@ -51,34 +53,6 @@ static void cpu_model(const char *root, po_hardware *hw) {
     }
   }
   free(buf);
-}
-
-/* cgroup v2 cpu.max ("max 100000" or "200000 100000") or v1 cfs quota/period, in cores. */
-static double cgroup_cpu_limit(const char *root) {
-  char cg[2048], rel[1200], val[128];
-  if (read_rel(root, "/proc/self/cgroup", cg, sizeof cg) <= 0) return 0;
-  for (char *line = cg, *next; line && *line; line = next) {
-    next = strchr(line, '\n');
-    if (next) *next++ = '\0';
-    if (!strncmp(line, "0::", 3)) {
-      const char *path = line + 3;
-      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/cpu.max", strcmp(path, "/") ? path : "");
-      if (read_rel(root, rel, val, sizeof val) <= 0 &&
-          read_rel(root, "/sys/fs/cgroup/cpu.max", val, sizeof val) <= 0)
-        continue;
-      if (!strncmp(val, "max", 3)) return 0;
-      double quota = strtod(val, NULL);
-      char *sp = strchr(val, ' ');
-      double period = sp ? strtod(sp + 1, NULL) : 100000.0;
-      return (quota > 0 && period > 0) ? quota / period : 0;
-    }
-  }
-  char q[64], per[64];
-  if (read_rel(root, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", q, sizeof q) > 0 &&
-      read_rel(root, "/sys/fs/cgroup/cpu/cpu.cfs_period_us", per, sizeof per) > 0) {
-    double quota = strtod(q, NULL), period = strtod(per, NULL);
-    if (quota > 0 && period > 0) return quota / period;
-  }
   return 0;
 }
 
@@ -92,32 +66,69 @@ static void host_names(po_hardware *hw) {
   po__strlcpy(hw->machine, u.machine, sizeof hw->machine);
 }
 
+/* The limits in force and the file each one was read from. */
+/* Memory and cpu limits: the probe's view of the limiting cgroup, then the tightest anywhere up
+ * the tree. Returns PO_ENOMEM when a scratch buffer cannot be had (the facts stay partial). */
+static int limits(const char *root, int64_t budget, po_hardware *hw) {
+  po_probe *p = NULL;
+  int rc = po__probe_create_at(root, &p);
+  if (rc == PO_ENOMEM) return rc;
+  if (rc == 0) {
+    po__probe_set_memory_budget(p, budget);
+    po_system_sample *s = po__malloc(sizeof *s);
+    rc = s ? po_probe_system(p, s) : PO_ENOMEM;
+    if (rc == 0) {
+      if (hw->cores_online <= 0) hw->cores_online = (int)(s->cpu_count + s->cpus_dropped);
+      hw->memory_total_bytes = s->mem_total_bytes;
+      hw->cgroup_memory_max_bytes = s->cgroup_memory_max_bytes;
+      hw->cgroup_memory_high_bytes = s->cgroup_memory_high_bytes;
+      hw->cgroup_swap_max_bytes = s->cgroup_swap_max_bytes;
+      hw->memory_limit_bytes = s->memory_limit_bytes;
+      hw->memory_limit_source = s->limit_source;
+      hw->limit_from_cgroup =
+          s->limit_source == PO_LIMIT_CGROUP || s->limit_source == PO_LIMIT_CGROUP_HIGH;
+    }
+    free(s);
+    po_probe_destroy(p);
+    if (rc == PO_ENOMEM) return rc;
+  }
+  hw->memory_budget_bytes = budget > 0 ? (uint64_t)budget : 0;
+  po__cgroup *cg = po__malloc(sizeof *cg);
+  if (!cg) return PO_ENOMEM;
+  po__cgroup_discover(root, cg);
+  hw->cgroup_version = cg->version;
+  /* The tightest anywhere up the tree (a sample reads only the limiting directory's). */
+  if (cg->memory_max) hw->cgroup_memory_max_bytes = cg->memory_max;
+  if (cg->memory_high) hw->cgroup_memory_high_bytes = cg->memory_high;
+  hw->cgroup_swap_max_bytes = cg->swap_max;
+  po__strlcpy(hw->memory_max_from, cg->memory_max_from, sizeof hw->memory_max_from);
+  po__strlcpy(hw->memory_high_from, cg->memory_high_from, sizeof hw->memory_high_from);
+  po__strlcpy(hw->swap_max_from, cg->swap_max_from, sizeof hw->swap_max_from);
+  free(cg);
+  hw->cgroup_cpu_limit = po__cgroup_cpu_limit(root, hw->cpu_limit_from, sizeof hw->cpu_limit_from);
+  return 0;
+}
+
 int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
+  return po__hw_facts_budget(root, nvml_library, 0, hw);
+}
+
+int po__hw_facts_budget(const char *root, const char *nvml_library, int64_t budget,
+                        po_hardware *hw) {
   if (!hw) return PO_EINVAL;
   memset(hw, 0, sizeof *hw);
   if (!root) root = "";
   if (!strcmp(root, "/")) root = "";
   if (strlen(root) > 255) return PO_EINVAL;
   host_names(hw);
-  cpu_model(root, hw);
+  if (cpu_model(root, hw) != 0) return PO_ENOMEM;
 
   char buf[4096];
   if (read_rel(root, "/sys/devices/system/cpu/online", buf, sizeof buf) > 0)
     hw->cores_online = po__parse_cpu_list(buf);
 
-  po_probe *p = NULL;
-  if (po__probe_create_at(root, &p) == 0) {
-    po_system_sample *s = malloc(sizeof *s);
-    if (s && po_probe_system(p, s) == 0) {
-      if (hw->cores_online <= 0) hw->cores_online = (int)(s->cpu_count + s->cpus_dropped);
-      hw->memory_total_bytes = s->mem_total_bytes;
-      hw->cgroup_memory_max_bytes = s->cgroup_memory_max_bytes;
-      hw->memory_limit_bytes = s->memory_limit_bytes;
-      hw->limit_from_cgroup = s->limit_source == PO_LIMIT_CGROUP;
-    }
-    free(s);
-    po_probe_destroy(p);
-  }
+  int rc = limits(root, budget, hw);
+  if (rc == PO_ENOMEM) return rc;
   {
     char rel[] = "/proc/self/status";
     char status[8192];
@@ -132,29 +143,17 @@ int po__hw_facts(const char *root, const char *nvml_library, po_hardware *hw) {
   }
   if (hw->cores_allowed <= 0) hw->cores_allowed = hw->cores_online;
   if (hw->cores_online < 0) hw->cores_online = 0;
-  hw->cgroup_cpu_limit = cgroup_cpu_limit(root);
-  {
-    char cg[2048];
-    hw->cgroup_version = 0;
-    if (read_rel(root, "/proc/self/cgroup", cg, sizeof cg) > 0) {
-      if (strstr(cg, ":memory:"))
-        hw->cgroup_version = 1;
-      else if (strstr(cg, "0::"))
-        hw->cgroup_version = 2;
-    }
-  }
-
   if (!nvml_library) {
     po__strlcpy(hw->gpu_reason, "GPUs not queried", sizeof hw->gpu_reason);
     return 0;
   }
   po__nvml *n = NULL;
-  if (po__nvml_create(nvml_library, &n, hw->gpu_reason, sizeof hw->gpu_reason) != 0) return 0;
-  po_gpu_info *devs = calloc(PO_GPU_MAX_DEVICES, sizeof *devs);
+  rc = po__nvml_create(nvml_library, &n, hw->gpu_reason, sizeof hw->gpu_reason);
+  if (rc) return rc == PO_ENOMEM ? rc : 0; /* no GPU is a normal state, no memory is not */
+  po_gpu_info *devs = po__calloc(PO_GPU_MAX_DEVICES, sizeof *devs);
   if (!devs) {
     po__nvml_destroy(n);
-    po__strlcpy(hw->gpu_reason, "out of memory", sizeof hw->gpu_reason);
-    return 0;
+    return PO_ENOMEM;
   }
   size_t count = 0, dropped = 0;
   if (po__nvml_query(n, devs, PO_GPU_MAX_DEVICES, &count, &dropped, hw->gpu_reason,
@@ -206,6 +205,6 @@ int po_hardware_probe(const po_config *cfg, int with_gpus, po_hardware *out) {
   po_config c;
   if (!out) return PO_EINVAL;
   po__probe_config(cfg, &c);
-  return po__hw_facts(c.proc_root, with_gpus ? c.nvml_library : NULL, out);
+  return po__hw_facts_budget(c.proc_root, with_gpus ? c.nvml_library : NULL, c.memory_limit_bytes,
+                             out);
 }
-

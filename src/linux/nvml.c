@@ -9,6 +9,7 @@
 #include "base/base.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,11 @@ struct po__nvml {
   nvmlReturn_t (*get_procs)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_t *); /* v3 or v2 */
   nvmlReturn_t (*get_procs_v1)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_v1_t *);
   int memory_v2_broken; /* the v2 call failed once with a version mismatch: use v1 from now */
+  /* Process lists longer than the stack buffer: a buffer kept for the next queries (a sampler
+   * tick allocates nothing once it has seen the longest list), under its own lock. */
+  pthread_mutex_t procs_mu;
+  nvmlProcessInfo_t *procs;
+  unsigned int procs_cap;
 };
 
 /* dlsym returns void *; converting it to a function pointer is what POSIX requires to work. */
@@ -83,8 +89,9 @@ static const char *nvml_err(const po__nvml *n, nvmlReturn_t rc) {
 int po__nvml_create(const char *library, po__nvml **out, char *reason, size_t reason_len) {
   if (!out) return PO_EINVAL;
   *out = NULL;
-  po__nvml *n = calloc(1, sizeof *n);
+  po__nvml *n = po__calloc(1, sizeof *n);
   if (!n) return po__errf(PO_ENOMEM, reason, reason_len, "out of memory");
+  pthread_mutex_init(&n->procs_mu, NULL);
   const char *names[2] = {"libnvidia-ml.so.1", "libnvidia-ml.so"};
   size_t count = 2;
   if (library && library[0]) {
@@ -101,6 +108,7 @@ int po__nvml_create(const char *library, po__nvml **out, char *reason, size_t re
     }
   }
   if (!n->lib) {
+    pthread_mutex_destroy(&n->procs_mu);
     free(n);
     return po__errf(PO_ENODEV, reason, reason_len, "NVML not loaded: %s", errcopy);
   }
@@ -125,6 +133,7 @@ int po__nvml_create(const char *library, po__nvml **out, char *reason, size_t re
   (void)PO__SYM(n, get_procs_v1, "nvmlDeviceGetComputeRunningProcesses");
   if (!init || !n->get_count || !n->get_handle) {
     dlclose(n->lib);
+    pthread_mutex_destroy(&n->procs_mu);
     free(n);
     return po__errf(PO_ENODEV, reason, reason_len,
                     "NVML library lacks nvmlInit/nvmlDeviceGetCount/GetHandleByIndex");
@@ -133,6 +142,7 @@ int po__nvml_create(const char *library, po__nvml **out, char *reason, size_t re
   if (rc != NVML_SUCCESS) {
     po__errf(PO_ENODEV, reason, reason_len, "nvmlInit failed: %s (%d)", nvml_err(n, rc), rc);
     dlclose(n->lib);
+    pthread_mutex_destroy(&n->procs_mu);
     free(n);
     return PO_ENODEV;
   }
@@ -144,6 +154,8 @@ void po__nvml_destroy(po__nvml *n) {
   if (!n) return;
   if (n->shutdown) (void)n->shutdown();
   dlclose(n->lib);
+  pthread_mutex_destroy(&n->procs_mu);
+  free(n->procs);
   free(n);
 }
 
@@ -201,7 +213,29 @@ static void store_processes(po_gpu_info *d, const nvmlProcessInfo_t *infos, unsi
 /* Per-process GPU memory. More processes than PO_GPU_MAX_PROCESSES: asked again with a buffer of
  * the size the driver said (once: the list may grow in between), the first ones kept, the rest
  * counted. */
-static void read_processes(const po__nvml *n, nvmlDevice_t h, po_gpu_info *d) {
+/* The long-list path of read_processes: asks again with n's kept buffer, grown (doubling) when
+ * the driver reports more processes than it holds. */
+static void read_many_processes(po__nvml *n, nvmlDevice_t h, po_gpu_info *d, unsigned int cnt) {
+  pthread_mutex_lock(&n->procs_mu);
+  if (n->procs_cap < cnt + 16) {
+    unsigned int cap = n->procs_cap * 2 > cnt + 16 ? n->procs_cap * 2 : cnt + 16;
+    nvmlProcessInfo_t *big = po__realloc(n->procs, cap * sizeof *big);
+    if (big) {
+      n->procs = big;
+      n->procs_cap = cap;
+    }
+  }
+  unsigned int got = n->procs_cap;
+  if (n->procs_cap >= cnt && n->get_procs(h, &got, n->procs) == NVML_SUCCESS) {
+    store_processes(d, n->procs, got);
+  } else {
+    d->processes_known = 1;
+    d->processes_dropped = cnt; /* known to exist, not listed */
+  }
+  pthread_mutex_unlock(&n->procs_mu);
+}
+
+static void read_processes(po__nvml *n, nvmlDevice_t h, po_gpu_info *d) {
   nvmlProcessInfo_t infos[PO_GPU_MAX_PROCESSES];
   unsigned int cnt = PO_GPU_MAX_PROCESSES;
   nvmlReturn_t rc;
@@ -210,16 +244,7 @@ static void read_processes(const po__nvml *n, nvmlDevice_t h, po_gpu_info *d) {
     if (rc == NVML_SUCCESS) {
       store_processes(d, infos, cnt);
     } else if (rc == NVML_ERROR_INSUFFICIENT_SIZE && cnt > 0 && cnt < 65536) {
-      unsigned int cap = cnt + 16;
-      nvmlProcessInfo_t *big = calloc(cap, sizeof *big);
-      unsigned int got = cap;
-      if (big && n->get_procs(h, &got, big) == NVML_SUCCESS) {
-        store_processes(d, big, got);
-      } else {
-        d->processes_known = 1;
-        d->processes_dropped = cnt; /* known to exist, not listed */
-      }
-      free(big);
+      read_many_processes(n, h, d, cnt);
     } else {
       note_error(d, n, "nvmlDeviceGetComputeRunningProcesses", rc);
     }

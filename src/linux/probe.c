@@ -1,11 +1,12 @@
 /* Linux system and process probes behind src/platform.h.
  *
  * Cost model: one sample must cost a few microseconds, so every file is opened once in
- * po__probe_create_at and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs regenerate
- * the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the read
- * buffer belongs to the probe (it only grows when a file outgrows it). */
+ * po__probe_create_at and re-read with pread(fd, buf, cap, 0) (procfs, sysfs and cgroupfs
+ * regenerate the text at offset 0), parsed in place by the hand scanner in proc_parse.c, and the
+ * read buffer belongs to the probe (it only grows when a file outgrows it). */
 #include "platform.h"
 #include "base/base.h"
+#include "linux/cgroup.h"
 #include "linux/scan.h"
 
 #include <dirent.h>
@@ -23,6 +24,12 @@
 #define PO__DEV_CACHE 256
 #define PO__BUF_INITIAL 65536
 #define PO__BUF_MAX (16u << 20)
+/* procfs, sysfs and cgroupfs generate a file's text when it is read. A read that returns less
+ * than asked and less than this ended the file: seq_file fills a buffer of at least a page and
+ * stops early only when the next record (well under a kilobyte) would not fit, sysfs attributes
+ * come whole, and a regular file (a fake root) is short only at its end. Not asking again for
+ * the 0 that ends the file saves one system call per file per tick (a few microseconds each). */
+#define PO__SHORT_READ_EOF 2048
 
 enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3 };
 
@@ -36,7 +43,11 @@ struct po_probe {
   int real;
   int fd_stat, fd_meminfo, fd_diskstats, fd_pressure, fd_loadavg;
   int cg_version; /* 2, 1, 0 none */
-  int fd_cg_max, fd_cg_current, fd_cg_stat;
+  int fd_cg_max, fd_cg_high, fd_cg_current, fd_cg_stat;
+  po__cgroup cg;         /* the limits found when the probe was opened */
+  uint64_t budget_bytes; /* MEMORY_LIMIT_BYTES (0: none) */
+  int fd_self_statm;     /* opened with a budget and no cgroup limit: the job is this process */
+  int statm_pid;         /* the process fd_self_statm describes (a forked child reopens it) */
   int has_sys_block;
   /* this process, opened once (reopened after fork) */
   int self_pid;
@@ -62,6 +73,7 @@ struct po_probe {
     uint8_t kind;
   } devs[PO__DEV_CACHE];
   uint32_t parse_errors;
+  int nomem; /* an allocation failed during this call: its result is incomplete */
   po__stat_parsed stat_scratch; /* 20 KB: kept off the caller's stack */
   /* read buffer */
   char *buf;
@@ -94,29 +106,30 @@ static void close_fd(int *fd) {
 }
 
 /* Reads a whole file from offset 0 into p->buf (NUL-terminated). Grows the buffer when the file
- * fills it. Returns the length, or -1. */
+ * fills it. Returns the length, or -1 (when the buffer could not grow, with p->nomem set). */
 static ssize_t read_fd(po_probe *p, int fd) {
   if (fd < 0) return -1;
   for (;;) {
     size_t got = 0;
     for (;;) {
-      ssize_t r = pread(fd, p->buf + got, p->cap - 1 - got, (off_t)got);
+      size_t want = p->cap - 1 - got;
+      ssize_t r = pread(fd, p->buf + got, want, (off_t)got);
       if (r < 0) {
         if (errno == EINTR) continue;
         return -1;
       }
       if (r == 0) break;
       got += (size_t)r;
-      if (got == p->cap - 1) break;
+      if (got == p->cap - 1 || ((size_t)r < want && (size_t)r < PO__SHORT_READ_EOF)) break;
     }
     if (got < p->cap - 1 || p->cap >= PO__BUF_MAX) {
       p->buf[got] = '\0';
       return (ssize_t)got;
     }
-    char *nb = realloc(p->buf, p->cap * 2);
+    char *nb = po__realloc(p->buf, p->cap * 2);
     if (!nb) {
-      p->buf[got] = '\0';
-      return (ssize_t)got;
+      p->nomem = 1;
+      return -1;
     }
     p->buf = nb;
     p->cap *= 2;
@@ -132,15 +145,6 @@ ssize_t po__read_fd_text(int fd, char *dst, size_t len) {
     got += r;
   }
   dst[got] = '\0';
-  return got;
-}
-
-/* Reads a small file by relative path into dst (NUL-terminated). Returns length or -1. */
-static ssize_t read_small(const po_probe *p, const char *rel, char *dst, size_t len) {
-  int fd = open_rel(p, rel);
-  if (fd < 0) return -1;
-  ssize_t got = po__read_fd_text(fd, dst, len);
-  close(fd);
   return got;
 }
 
@@ -167,90 +171,32 @@ static uint64_t parse_u64_text(const char *s, int *ok) {
   return v;
 }
 
-/* Opens memory.max/current/stat (v2) or limit_in_bytes/usage_in_bytes/stat (v1) of the cgroup
- * that limits this process. v2: walks from the process's cgroup up to the root and keeps the
- * tightest limit (a parent's limit applies to its children). */
+/* Opens the memory files of the cgroup directory cgroup.c chose (the tightest limit's, else the
+ * process's own): v2 memory.max, memory.high (when set there), memory.current, memory.stat; v1
+ * memory.limit_in_bytes, memory.usage_in_bytes, memory.stat. */
 static void open_cgroup(po_probe *p) {
-  char text[4096];
-  p->fd_cg_max = p->fd_cg_current = p->fd_cg_stat = -1;
-  p->cg_version = 0;
-  if (read_small(p, "/proc/self/cgroup", text, sizeof text) <= 0) return;
-  char v2path[1024] = "", v1path[1024] = "";
-  int have_v2 = 0, have_v1 = 0;
-  for (char *line = text, *next; line && *line; line = next) {
-    next = strchr(line, '\n');
-    if (next) *next++ = '\0';
-    char *c1 = strchr(line, ':');
-    char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-    if (!c2) continue;
-    if (c1 == line + 1 && line[0] == '0' && c2 == c1 + 1) {
-      have_v2 = !po__strlcpy(v2path, c2 + 1, sizeof v2path);
-    } else {
-      *c2 = '\0';
-      for (char *tok = c1 + 1, *sv; (tok = strtok_r(tok, ",", &sv)); tok = NULL)
-        if (!strcmp(tok, "memory")) have_v1 = !po__strlcpy(v1path, c2 + 1, sizeof v1path);
-    }
+  p->fd_cg_max = p->fd_cg_high = p->fd_cg_current = p->fd_cg_stat = -1;
+  po__cgroup_discover(p->root, &p->cg);
+  p->cg_version = p->cg.version;
+  if (!p->cg_version) return;
+  char rel[PO__CG_PATH + 64];
+  const char *d = p->cg.mem_dir;
+  int v2 = p->cg_version == 2;
+  snprintf(rel, sizeof rel, "%s/%s", d, v2 ? "memory.max" : "memory.limit_in_bytes");
+  p->fd_cg_max = open_rel(p, rel);
+  snprintf(rel, sizeof rel, "%s/%s", d, v2 ? "memory.current" : "memory.usage_in_bytes");
+  p->fd_cg_current = open_rel(p, rel);
+  snprintf(rel, sizeof rel, "%s/memory.stat", d);
+  p->fd_cg_stat = open_rel(p, rel);
+  if (v2 && p->cg.mem_dir_has_high) {
+    snprintf(rel, sizeof rel, "%s/memory.high", d);
+    p->fd_cg_high = open_rel(p, rel);
   }
-  if (have_v2) {
-    char dir[1100], rel[1200], best[1100] = "", first[1100] = "";
-    uint64_t best_lim = UINT64_MAX;
-    po__strlcpy(dir, strcmp(v2path, "/") ? v2path : "", sizeof dir);
-    for (;;) {
-      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/memory.max", dir);
-      if (exists_rel(p, rel)) {
-        if (!first[0]) snprintf(first, sizeof first, "%s", dir[0] ? dir : "/");
-        char val[64];
-        int ok = 0;
-        if (read_small(p, rel, val, sizeof val) > 0) {
-          uint64_t lim = parse_u64_text(val, &ok);
-          if (ok && lim < best_lim) {
-            best_lim = lim;
-            snprintf(best, sizeof best, "%s", dir[0] ? dir : "/");
-          }
-        }
-      }
-      char *slash = strrchr(dir, '/');
-      if (!dir[0]) break;
-      if (slash)
-        *slash = '\0';
-      else
-        dir[0] = '\0';
-    }
-    const char *use = best[0] ? best : first;
-    if (use[0]) {
-      const char *d = strcmp(use, "/") ? use : "";
-      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/memory.max", d);
-      p->fd_cg_max = open_rel(p, rel);
-      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/memory.current", d);
-      p->fd_cg_current = open_rel(p, rel);
-      snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/memory.stat", d);
-      p->fd_cg_stat = open_rel(p, rel);
-      if (p->fd_cg_max >= 0) {
-        p->cg_version = 2;
-        return;
-      }
-    }
-  }
-  if (have_v1) {
-    char rel[1200];
-    const char *cands[2] = {v1path, ""};
-    for (int i = 0; i < 2; i++) {
-      const char *d = strcmp(cands[i], "/") ? cands[i] : "";
-      snprintf(rel, sizeof rel, "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", d);
-      if (!exists_rel(p, rel)) continue;
-      p->fd_cg_max = open_rel(p, rel);
-      snprintf(rel, sizeof rel, "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", d);
-      p->fd_cg_current = open_rel(p, rel);
-      snprintf(rel, sizeof rel, "/sys/fs/cgroup/memory%s/memory.stat", d);
-      p->fd_cg_stat = open_rel(p, rel);
-      p->cg_version = 1;
-      return;
-    }
-  }
+  if (p->fd_cg_max < 0 || p->fd_cg_current < 0) p->cg_version = 0;
 }
 
 static void open_self(po_probe *p) {
-  p->self_pid = (int)getpid();
+  p->self_pid = po__pid();
   p->fd_self_stat = open_rel(p, "/proc/self/stat");
   p->fd_self_status = open_rel(p, "/proc/self/status");
   p->fd_self_io = open_rel(p, "/proc/self/io");
@@ -271,7 +217,7 @@ int po__probe_create_at(const char *root, po_probe **out) {
   if (!out) return PO_EINVAL;
   *out = NULL;
   if (!root) root = "";
-  po_probe *p = calloc(1, sizeof *p);
+  po_probe *p = po__calloc(1, sizeof *p);
   if (!p) return PO_ENOMEM;
   if (po__strlcpy(p->root, root, sizeof p->root)) {
     free(p);
@@ -282,7 +228,7 @@ int po__probe_create_at(const char *root, po_probe **out) {
   p->real = p->root[0] == '\0' || !strcmp(p->root, "/");
   if (!strcmp(p->root, "/")) p->root[0] = '\0';
   p->cap = PO__BUF_INITIAL;
-  p->buf = malloc(p->cap);
+  p->buf = po__malloc(p->cap);
   if (!p->buf) {
     free(p);
     return PO_ENOMEM;
@@ -299,6 +245,7 @@ int po__probe_create_at(const char *root, po_probe **out) {
   p->fd_loadavg = open_rel(p, "/proc/loadavg");
   p->has_sys_block = exists_rel(p, "/sys/block");
   open_cgroup(p);
+  p->fd_self_statm = -1;
   open_self(p);
   p->clk_tck = sysconf(_SC_CLK_TCK);
   if (p->clk_tck <= 0) p->clk_tck = 100;
@@ -312,7 +259,13 @@ int po__probe_create_at(const char *root, po_probe **out) {
 int po_probe_create(const po_config *cfg, po_probe **out) {
   po_config c;
   po__probe_config(cfg, &c);
-  return po__probe_create_at(c.proc_root, out);
+  int rc = po__probe_create_at(c.proc_root, out);
+  if (!rc) po__probe_set_memory_budget(*out, c.memory_limit_bytes);
+  return rc;
+}
+
+void po__probe_set_memory_budget(po_probe *p, int64_t bytes) {
+  if (p) p->budget_bytes = bytes > 0 ? (uint64_t)bytes : 0;
 }
 
 void po_probe_destroy(po_probe *p) {
@@ -323,6 +276,8 @@ void po_probe_destroy(po_probe *p) {
   close_fd(&p->fd_pressure);
   close_fd(&p->fd_loadavg);
   close_fd(&p->fd_cg_max);
+  close_fd(&p->fd_cg_high);
+  close_fd(&p->fd_self_statm);
   close_fd(&p->fd_cg_current);
   close_fd(&p->fd_cg_stat);
   close_self(p);
@@ -405,77 +360,116 @@ static int sample_cpu(po_probe *p, po_system_sample *out) {
 
 /* ---- memory ------------------------------------------------------------------------------- */
 
-static uint64_t cg_read_u64(po_probe *p, int fd, int *unlimited) {
-  *unlimited = 0;
-  ssize_t n = read_fd(p, fd);
-  if (n <= 0) return 0;
-  if (!strncmp(p->buf, "max", 3)) {
-    *unlimited = 1;
-    return 0;
-  }
-  int ok;
-  return parse_u64_text(p->buf, &ok);
+/* A limit file: "max" (and v1's huge "no limit") is 0. */
+static uint64_t cg_read_limit(po_probe *p, int fd) {
+  uint64_t v = 0;
+  if (read_fd(p, fd) > 0) po__cgroup_parse_limit(p->buf, &v);
+  return v;
 }
 
-static uint64_t cg_inactive_file(po_probe *p) {
+static uint64_t cg_read_u64(po_probe *p, int fd) {
+  int ok;
+  return read_fd(p, fd) > 0 ? parse_u64_text(p->buf, &ok) : 0;
+}
+
+/* memory.stat: inactive_file (page cache the kernel drops first) and, for v1 when the limiting
+ * parent is out of view, hierarchical_memory_limit. */
+static uint64_t cg_read_stat(po_probe *p, uint64_t *hier_limit) {
+  *hier_limit = 0;
   ssize_t n = read_fd(p, p->fd_cg_stat);
   if (n <= 0) return 0;
-  const char *key = p->cg_version == 2 ? "inactive_file " : "total_inactive_file ";
-  size_t klen = strlen(key);
-  for (const char *line = p->buf; line && *line;) {
-    if (!strncmp(line, key, klen)) {
-      int ok;
-      return parse_u64_text(line + klen, &ok);
-    }
-    line = strchr(line, '\n');
-    if (line) line++;
-  }
-  return 0;
+  if (p->cg.v1_limit_in_stat)
+    *hier_limit = po__cgroup_stat_value(p->buf, (size_t)n, "hierarchical_memory_limit");
+  return po__cgroup_stat_value(p->buf, (size_t)n,
+                               p->cg_version == 2 ? "inactive_file" : "total_inactive_file");
 }
 
-static void sample_memory(po_probe *p, po_system_sample *out) {
+static void sample_meminfo(po_probe *p, po_system_sample *out) {
   po__meminfo_parsed mi;
   ssize_t n = read_fd(p, p->fd_meminfo);
   if (n <= 0 || po__parse_meminfo(p->buf, (size_t)n, &mi) != 0) {
     out->missing |= PO_PROBE_MISSING_MEMINFO;
-  } else {
-    p->parse_errors += mi.bad_lines;
-    out->mem_total_bytes = mi.total;
-    out->mem_free_bytes = mi.free;
-    out->mem_buffers_bytes = mi.buffers;
-    out->mem_cached_bytes = mi.cached + mi.sreclaimable;
-    out->mem_shared_bytes = mi.shmem;
-    out->mem_available_bytes =
-        mi.has_available ? mi.available : mi.free + mi.buffers + mi.cached; /* pre-3.14 kernels */
-    if (out->mem_available_bytes > mi.total) out->mem_available_bytes = mi.total;
-    out->mem_used_bytes = mi.total - out->mem_available_bytes;
-    out->swap_total_bytes = mi.swap_total;
-    out->swap_free_bytes = mi.swap_free;
-    out->swap_used_bytes = dsub(mi.swap_total, mi.swap_free);
+    return;
   }
+  p->parse_errors += mi.bad_lines;
+  out->mem_total_bytes = mi.total;
+  out->mem_free_bytes = mi.free;
+  out->mem_buffers_bytes = mi.buffers;
+  out->mem_cached_bytes = mi.cached + mi.sreclaimable;
+  out->mem_shared_bytes = mi.shmem;
+  out->mem_available_bytes =
+      mi.has_available ? mi.available : mi.free + mi.buffers + mi.cached; /* pre-3.14 kernels */
+  if (out->mem_available_bytes > mi.total) out->mem_available_bytes = mi.total;
+  out->mem_used_bytes = mi.total - out->mem_available_bytes;
+  out->swap_total_bytes = mi.swap_total;
+  out->swap_free_bytes = mi.swap_free;
+  out->swap_used_bytes = dsub(mi.swap_total, mi.swap_free);
+}
+
+/* The cgroup's limits and usage; when its limit (hard or soft, whichever is lower) is below the
+ * machine's memory, the effective limit becomes it. Returns the cgroup's working set when a
+ * cgroup limit applies, else 0. */
+static uint64_t sample_cgroup(po_probe *p, po_system_sample *out) {
+  if (!p->cg_version) {
+    out->missing |= PO_PROBE_MISSING_CGROUP;
+    return 0;
+  }
+  uint64_t hier;
+  uint64_t inactive = cg_read_stat(p, &hier);
+  uint64_t max = p->cg.v1_limit_in_stat ? hier : cg_read_limit(p, p->fd_cg_max);
+  uint64_t high = p->fd_cg_high >= 0 ? cg_read_limit(p, p->fd_cg_high) : 0;
+  out->cgroup_memory_current_bytes = cg_read_u64(p, p->fd_cg_current);
+  out->cgroup_memory_max_bytes = max;
+  out->cgroup_memory_high_bytes = high;
+  out->cgroup_swap_max_bytes = p->cg.swap_max;
+  uint64_t lim = max && (!high || max <= high) ? max : high;
+  if (!lim) return 0;
+  out->in_cgroup_limit = 1;
+  if (out->mem_total_bytes && lim >= out->mem_total_bytes) return 0; /* the host is tighter */
+  /* Page cache the kernel can drop does not count against the job, as in docker stats and the
+   * kubelet: used = current - inactive_file. */
+  uint64_t used = dsub(out->cgroup_memory_current_bytes, inactive);
+  uint64_t avail = dsub(lim, used);
+  out->limit_source = lim == max ? PO_LIMIT_CGROUP : PO_LIMIT_CGROUP_HIGH;
+  out->memory_limit_bytes = lim;
+  if (out->mem_total_bytes && avail > out->mem_available_bytes) avail = out->mem_available_bytes;
+  out->effective_available_bytes = avail;
+  return used;
+}
+
+/* This process's RSS from /proc/self/statm (the job, when a budget is set outside a cgroup
+ * limit), or 0. */
+static uint64_t self_rss(po_probe *p) {
+  if (p->fd_self_statm >= 0 && p->statm_pid != (int)getpid()) close_fd(&p->fd_self_statm);
+  if (p->fd_self_statm < 0) {
+    p->fd_self_statm = open_rel(p, "/proc/self/statm");
+    p->statm_pid = (int)getpid();
+  }
+  ssize_t n = read_fd(p, p->fd_self_statm);
+  if (n <= 0) return 0;
+  po__scan s;
+  uint64_t size, resident;
+  po__scan_init(&s, p->buf, (size_t)n);
+  if (!po__scan_u64(&s, &size) || !po__scan_u64(&s, &resident)) return 0;
+  return resident * (uint64_t)p->page_size;
+}
+
+static void sample_memory(po_probe *p, po_system_sample *out) {
+  sample_meminfo(p, out);
   out->limit_source = PO_LIMIT_SYSTEM;
   out->memory_limit_bytes = out->mem_total_bytes;
   out->effective_available_bytes = out->mem_available_bytes;
-  if (p->fd_cg_max < 0) {
-    out->missing |= PO_PROBE_MISSING_CGROUP;
-    return;
-  }
-  int unlimited = 0, dummy;
-  uint64_t max = cg_read_u64(p, p->fd_cg_max, &unlimited);
-  out->cgroup_memory_current_bytes = cg_read_u64(p, p->fd_cg_current, &dummy);
-  /* v1 spells "no limit" as a huge page-aligned number (PAGE_COUNTER_MAX pages). */
-  if (unlimited || max == 0 || max >= (1ull << 60)) return;
-  out->cgroup_memory_max_bytes = max;
-  out->in_cgroup_limit = 1;
-  if (out->mem_total_bytes && max >= out->mem_total_bytes) return; /* the host is tighter */
-  /* Page cache the kernel can drop does not count against the job, as in docker stats and the
-   * kubelet: used = current - inactive_file. */
-  uint64_t used = dsub(out->cgroup_memory_current_bytes, cg_inactive_file(p));
-  uint64_t avail = dsub(max, used);
-  out->limit_source = PO_LIMIT_CGROUP;
-  out->memory_limit_bytes = max;
-  if (out->mem_total_bytes && avail > out->mem_available_bytes) avail = out->mem_available_bytes;
-  out->effective_available_bytes = avail;
+  uint64_t job = sample_cgroup(p, out);
+  /* A configured budget below the limit in force becomes the limit; the job's usage is then the
+   * cgroup's working set under a cgroup limit, else this process's RSS. */
+  uint64_t b = p->budget_bytes;
+  if (!b || (out->memory_limit_bytes && b >= out->memory_limit_bytes)) return;
+  if (!job) job = self_rss(p);
+  uint64_t avail = dsub(b, job);
+  out->limit_source = PO_LIMIT_CONFIG;
+  out->memory_limit_bytes = b;
+  if (avail < out->effective_available_bytes || !out->mem_total_bytes)
+    out->effective_available_bytes = avail;
 }
 
 /* ---- pressure, load ----------------------------------------------------------------------- */
@@ -660,6 +654,7 @@ int po_probe_system(po_probe *p, po_system_sample *out) {
   uint64_t t = now_ns();
   out->t_ns = t;
   double dt = p->have_prev ? (double)(t - p->prev_t_ns) / 1e9 : 0.0;
+  p->nomem = 0;
   int rc = sample_cpu(p, out);
   if (!p->have_prev) memset(out->cpus, 0, out->cpu_count * sizeof out->cpus[0]);
   sample_memory(p, out);
@@ -671,7 +666,7 @@ int po_probe_system(po_probe *p, po_system_sample *out) {
   out->parse_errors = p->parse_errors;
   p->have_prev = 1;
   p->prev_t_ns = t;
-  return rc;
+  return p->nomem ? PO_ENOMEM : rc;
 }
 
 /* ---- processes ---------------------------------------------------------------------------- */
@@ -681,7 +676,7 @@ typedef struct proc_files {
   int owned; /* close after use */
 } proc_files;
 
-static int count_fds(int dirfd, int exclude_self_dir) {
+int po__count_fds(int dirfd, int exclude_self_dir) {
   char dbuf[4096];
   int count = 0;
   if (dirfd < 0) return -1;
@@ -791,7 +786,8 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   DIR *d = opendir(path);
   if (!d) return;
   size_t cap = 1024, n = 0;
-  pid_pair *pairs = malloc(cap * sizeof *pairs);
+  pid_pair *pairs = po__malloc(cap * sizeof *pairs);
+  if (!pairs) p->nomem = 1;
   struct dirent *e;
   while (pairs && (e = readdir(d))) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
@@ -804,8 +800,11 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
     if (len <= 0 || po__parse_pidstat(p->buf, (size_t)len, &ps) != 0) continue;
     if (n == cap) {
       if (cap >= 65536) break;
-      pid_pair *np = realloc(pairs, cap * 2 * sizeof *pairs);
-      if (!np) break;
+      pid_pair *np = po__realloc(pairs, cap * 2 * sizeof *pairs);
+      if (!np) {
+        p->nomem = 1;
+        break;
+      }
       pairs = np;
       cap *= 2;
     }
@@ -816,8 +815,9 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
   closedir(d);
   if (!pairs) return;
   /* Breadth-first: a queue of found pids, reusing a marks array. */
-  int *queue = malloc((n + 1) * sizeof *queue);
+  int *queue = po__malloc((n + 1) * sizeof *queue);
   if (!queue) {
+    p->nomem = 1;
     free(pairs);
     return;
   }
@@ -844,10 +844,11 @@ static void add_descendants(po_probe *p, int root_pid, po_process_sample *out) {
 int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample *out) {
   if (!p || !out || pid < 0) return PO_EINVAL;
   memset(out, 0, sizeof *out);
-  int self = pid == 0 || pid == (int)getpid();
+  p->nomem = 0;
+  int self = pid == 0 || pid == po__pid();
   proc_files f;
   if (self) {
-    if (p->self_pid != (int)getpid()) { /* forked: /proc/self fds still name the parent */
+    if (p->self_pid != po__pid()) { /* forked: /proc/self fds still name the parent */
       close_self(p);
       open_self(p);
     }
@@ -856,7 +857,7 @@ int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample 
     f.io = p->fd_self_io;
     f.fddir = p->fd_self_fddir;
     f.owned = 0;
-    pid = (int)getpid();
+    pid = po__pid();
   } else {
     open_files(p, pid, &f);
   }
@@ -865,10 +866,11 @@ int po_probe_process(po_probe *p, int pid, int with_children, po_process_sample 
   int rc = add_process(p, &f, 1, out);
   if (rc == 0) {
     /* The probe's own directory fd is open in this process only when reading ourselves. */
-    out->open_fds = count_fds(f.fddir, self && p->real);
+    out->open_fds = po__count_fds(f.fddir, self && p->real);
     if (with_children) add_descendants(p, pid, out);
   }
   close_files(&f);
+  if (rc == 0 && p->nomem) rc = PO_ENOMEM;
   if (rc != 0) return rc;
   uint64_t t = now_ns();
   double cpu_s = out->user_seconds + out->system_seconds;

@@ -36,7 +36,7 @@ int64_t po__statm_rss_bytes(po__statm *s) {
     close(fd);
     return v;
   }
-  int pid = (int)getpid();
+  int pid = po__pid();
   if (s->fd >= 0 && s->pid != pid) { /* forked: the descriptor names the parent */
     close(s->fd);
     s->fd = -1;
@@ -60,10 +60,36 @@ int64_t po__self_peak_rss_bytes(void) {
   return (int64_t)ru.ru_maxrss * 1024;
 }
 
-size_t po__self_argv(char **buf, const char **argv, size_t max) {
+int po__self_argv(char **buf, const char **argv, size_t max, size_t *argc) {
   size_t len = 0, n = 0;
   *buf = NULL;
-  if (po__read_file("/proc/self/cmdline", 1 << 16, buf, &len, NULL, 0) != 0) return 0;
+  *argc = 0;
+  int rc = po__read_file("/proc/self/cmdline", 1 << 16, buf, &len, NULL, 0);
+  if (rc) return rc == PO_ENOMEM ? rc : 0;
   for (size_t i = 0; i < len && n < max; i += strlen(*buf + i) + 1) argv[n++] = *buf + i;
-  return n;
+  *argc = n;
+  return 0;
+}
+
+int po__self_reset_peak_rss(void) {
+  int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return PO_ENOTSUP;
+  ssize_t n;
+  do n = write(fd, "5", 1); /* 5: reset the peak RSS (Linux 4.0) */
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  return n == 1 ? 0 : PO_ENOTSUP;
+}
+
+int64_t po__self_hwm_bytes(void) {
+  char buf[4096];
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = po__read_fd_text(fd, buf, sizeof buf);
+  close(fd);
+  const char *p = n > 0 ? strstr(buf, "\nVmHWM:") : NULL;
+  if (!p) return -1;
+  char *end;
+  unsigned long long kb = strtoull(p + 7, &end, 10);
+  return end == p + 7 ? -1 : (int64_t)kb * 1024;
 }

@@ -4,6 +4,7 @@
 #include "monitor/memory.h"
 
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ int po__memory_create(const po_config *cfg, po_gpu_session *gpu, po__memory **ou
   pthread_mutex_init(&m->action_mu, NULL);
   pthread_mutex_init(&m->mu, NULL);
   po__strlcpy(m->proc_root, cfg ? cfg->proc_root : "", sizeof m->proc_root);
+  m->budget_bytes = cfg ? cfg->memory_limit_bytes : 0;
   m->gpu = gpu;
   m->statm = (po__statm)PO__STATM_INIT;
   m->next_id = 1;
@@ -121,7 +123,8 @@ int po__memory_register(po__memory *m, const char *name, po_resource_type type, 
   return 0;
 }
 
-_Static_assert(offsetof(po__handler, id) == 0 && offsetof(po__listener, id) == 0,
+_Static_assert(offsetof(po__handler, id) == 0 && offsetof(po__listener, id) == 0 &&
+                   offsetof(po__checkpoint, id) == 0,
                "remove_by_id and find_entry read the id at the start of an entry");
 
 /* Removes the entry `id` from arr (count entries of `size` bytes, each starting with an int id). */
@@ -139,21 +142,25 @@ static int remove_by_id(void *arr, size_t *count, size_t size, int id) {
 /* Unregistering waits for a cleanup in progress on another thread (action_mu), so that the
  * handler's `user` can be freed as soon as this returns. From inside a handler, the registry is
  * edited directly; the running pass re-checks each id before calling it. */
-static int remove_entry(po__memory *m, int id, int listener_list) {
+enum { LIST_HANDLERS, LIST_LISTENERS, LIST_CHECKPOINTS };
+
+static int remove_entry(po__memory *m, int id, int list) {
   if (!m) return PO_EINVAL;
   int locked_action = !in_action;
   if (locked_action) pthread_mutex_lock(&m->action_mu);
   pthread_mutex_lock(&m->mu);
-  int found = listener_list
-                  ? remove_by_id(m->listeners, &m->nlisteners, sizeof(po__listener), id)
-                  : remove_by_id(m->handlers, &m->nhandlers, sizeof(po__handler), id);
+  int found =
+      list == LIST_LISTENERS ? remove_by_id(m->listeners, &m->nlisteners, sizeof(po__listener), id)
+      : list == LIST_CHECKPOINTS
+          ? remove_by_id(m->checkpoints, &m->ncheckpoints, sizeof(po__checkpoint), id)
+          : remove_by_id(m->handlers, &m->nhandlers, sizeof(po__handler), id);
   pthread_mutex_unlock(&m->mu);
   if (locked_action) pthread_mutex_unlock(&m->action_mu);
   return found ? 0 : PO_ENOENT;
 }
 
 int po__memory_unregister(po__memory *m, int id) {
-  return remove_entry(m, id, 0);
+  return remove_entry(m, id, LIST_HANDLERS);
 }
 
 int po__memory_add_listener(po__memory *m, const char *name, po_pressure_fn fn, void *user,
@@ -176,7 +183,30 @@ int po__memory_add_listener(po__memory *m, const char *name, po_pressure_fn fn, 
 }
 
 int po__memory_remove_listener(po__memory *m, int id) {
-  return remove_entry(m, id, 1);
+  return remove_entry(m, id, LIST_LISTENERS);
+}
+
+int po__memory_add_checkpoint(po__memory *m, const char *name, po_checkpoint_fn fn, void *user,
+                              int *id_out) {
+  if (!m || !fn) return PO_EINVAL;
+  pthread_mutex_lock(&m->mu);
+  if (m->ncheckpoints >= PO__MAX_CHECKPOINTS) {
+    pthread_mutex_unlock(&m->mu);
+    return PO_EFULL;
+  }
+  po__checkpoint *c = &m->checkpoints[m->ncheckpoints++];
+  memset(c, 0, sizeof(*c));
+  c->id = m->next_id++;
+  po__strlcpy(c->name, name && *name ? name : "(unnamed)", sizeof(c->name));
+  c->fn = fn;
+  c->user = user;
+  if (id_out) *id_out = c->id;
+  pthread_mutex_unlock(&m->mu);
+  return 0;
+}
+
+int po__memory_remove_checkpoint(po__memory *m, int id) {
+  return remove_entry(m, id, LIST_CHECKPOINTS);
 }
 
 /* ---- cleanup passes ------------------------------------------------------------------------- */
@@ -290,9 +320,19 @@ static void run_listeners(pass *p, const po_pressure_event *ev, int notify_only)
   }
 }
 
+#ifdef PERFOPT_TESTING
+static _Atomic uint64_t trims;
+uint64_t po__memory_test_trims(void) {
+  return trims;
+}
+#endif
+
 /* One malloc_trim for the whole pass: it returns freed arena memory to the system. */
 static void trim(pass *p) {
   malloc_trim(0);
+#ifdef PERFOPT_TESTING
+  trims++;
+#endif
   int64_t after = po__statm_rss_bytes(&p->m->statm);
   int64_t freed = freed_between(p->rss, after);
   p->rss = after;
@@ -323,6 +363,30 @@ int po__memory_cleanup(po__memory *m, po_cleanup_level level, int type, int all_
   return 0;
 }
 
+int po__memory_checkpoint(po__memory *m, const po_pressure_event *ev, po__actions *acts) {
+  if (!m || !ev) return PO_EINVAL;
+  if (in_action) return PO_EBUSY;
+  pthread_mutex_lock(&m->action_mu);
+  in_action = 1;
+  int ids[PO__MAX_CHECKPOINTS];
+  size_t n = 0;
+  pthread_mutex_lock(&m->mu);
+  for (size_t i = 0; i < m->ncheckpoints; i++) ids[n++] = m->checkpoints[i].id;
+  pthread_mutex_unlock(&m->mu);
+  int ran = 0;
+  for (size_t k = 0; k < n; k++) {
+    po__checkpoint c;
+    if (!find_entry(m, m->checkpoints, &m->ncheckpoints, sizeof c, ids[k], &c)) continue;
+    c.fn(ev, c.user);
+    record_cleanup(m, ev->level, PO__RESOURCE_CHECKPOINT, c.name, 0);
+    po__actions_add(acts, "checkpoint:%s", c.name);
+    ran++;
+  }
+  in_action = 0;
+  pthread_mutex_unlock(&m->action_mu);
+  return ran;
+}
+
 /* ---- snapshot ------------------------------------------------------------------------------- */
 
 int po__memory_snapshot_create(po__memory *m, po__memory_snapshot **out) {
@@ -338,6 +402,10 @@ int po__memory_snapshot_create(po__memory *m, po__memory_snapshot **out) {
   s->guards_dropped = m->guards_ring.dropped;
   for (size_t i = 0; i < s->nguards; i++)
     s->guards[i] = m->guards[po__ring_at(&m->guards_ring, i, PO__MAX_GUARD_RECORDS)];
+  s->nprobes = m->probes_ring.len;
+  s->probes_dropped = m->probes_ring.dropped;
+  for (size_t i = 0; i < s->nprobes; i++)
+    s->probes[i] = m->probes[po__ring_at(&m->probes_ring, i, PO__MAX_PROBE_RECORDS)];
   s->nphases = m->nphases;
   s->phases_dropped = m->phases_dropped;
   s->now_seconds = po__run_seconds();

@@ -69,9 +69,12 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
   po_hardware *probed = NULL;
   const po_hardware *hw = hw_in;
   if (!hw) {
-    probed = malloc(sizeof *probed);
-    if (!probed) return PO_ENOMEM;
-    po__hw_facts(c.proc_root, NULL, probed);
+    probed = po__malloc(sizeof *probed);
+    int rc = probed ? po__hw_facts(c.proc_root, NULL, probed) : PO_ENOMEM;
+    if (rc) {
+      free(probed);
+      return rc;
+    }
     hw = probed;
   }
   po_threshold *t;
@@ -106,8 +109,11 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
     t->metric = "memory";
     t->value = v;
     t->source = "hardware default";
+    static const char *const what[] = {"system memory", "cgroup memory limit",
+                                       "cgroup memory.high", "MEMORY_LIMIT_BYTES"};
+    po_limit_source src = hw->memory_limit_source;
     describe_size(t->why, sizeof t->why,
-                  hw->limit_from_cgroup ? "cgroup memory limit" : "system memory", lim, below, v);
+                  (int)src >= 0 && (int)src < 4 ? what[src] : "memory limit", lim, below, v);
   }
 
   t = &out->t[PO_METRIC_GPU_MEMORY];

@@ -27,9 +27,10 @@ static int64_t gpu_free(po__memory *m, int device) {
 
 /* The effective available host memory (cgroup-aware), through a probe of its own: a probe serves
  * one thread at a time, and the sampler owns its own. */
-static int64_t host_available(const char *proc_root) {
+static int64_t host_available(const char *proc_root, int64_t budget) {
   po_probe *p;
   if (po__probe_create_at(proc_root, &p) != 0) return -1;
+  po__probe_set_memory_budget(p, budget);
   po_system_sample *s = po__malloc(sizeof *s);
   int64_t avail = -1;
   if (s && po_probe_system(p, s) == 0 && !(s->missing & PO_PROBE_MISSING_MEMINFO))
@@ -49,7 +50,7 @@ int64_t po__memory_available(po__memory *m, int device) {
     if (has) return v;
   }
   if (device >= 0) return m ? gpu_free(m, device) : -1;
-  return host_available(m ? m->proc_root : "");
+  return host_available(m ? m->proc_root : "", m ? m->budget_bytes : 0);
 }
 
 static void record_guard(po__memory *m, const char *name, const po_guard_result *r, int rc) {
@@ -61,6 +62,7 @@ static void record_guard(po__memory *m, const char *name, const po_guard_result 
   g->available_bytes = r->available_bytes;
   g->ran = r->ran;
   g->result = rc;
+  g->retried_batch = r->retried_batch;
   pthread_mutex_unlock(&m->mu);
 }
 
@@ -70,10 +72,22 @@ static void guard_cleanup(po__memory *m, int device, po_cleanup_level level) {
                      NULL);
 }
 
+/* After an out-of-memory of a batched primary: the batch the model says fits now (after the
+ * aggressive cleanup), when it is smaller than the one that failed; else 0. */
+static int64_t batch_that_fits(po__memory *m, const po_guard_options *o) {
+  if (!o->batch_model || !o->batch || *o->batch <= 1) return 0;
+  int64_t avail = po__memory_available(m, o->device);
+  if (avail < 0) return *o->batch / 2; /* unknown: the halving everyone else does */
+  int64_t b = po__batch_model_fit(o->batch_model, (double)avail, o->headroom_ratio, 0, 1);
+  return b >= 1 && b < *o->batch ? b : 0;
+}
+
 /* Runs primary when `need` fits (after one cleanup when short), the fallback when it does not or
- * when primary runs out of memory. Returns what ran's result. */
+ * when primary runs out of memory (after one more try at a batch that fits, for a batched
+ * primary). Returns what ran's result. */
 static int guard_decide(po__memory *m, double need, po_guard_fn primary, po_guard_fn fallback,
-                        void *ctx, int device, po_guard_result *r) {
+                        void *ctx, const po_guard_options *o, po_guard_result *r) {
+  int device = o->device;
   r->available_bytes = po__memory_available(m, device);
   if (r->available_bytes >= 0 && (double)r->available_bytes < need) {
     /* Short: free what can be freed, then look again before giving up on the primary. */
@@ -86,6 +100,12 @@ static int guard_decide(po__memory *m, double need, po_guard_fn primary, po_guar
     int rc = r->primary_rc = primary(ctx);
     if (rc != PO_EOOM) return rc;
     guard_cleanup(m, device, PO_CLEANUP_AGGRESSIVE);
+    int64_t b = batch_that_fits(m, o);
+    if (b > 0) {
+      *o->batch = r->retried_batch = b;
+      rc = r->primary_rc = primary(ctx);
+      if (rc != PO_EOOM) return rc;
+    }
     if (!fallback) return rc;
     r->ran = 2;
     return fallback(ctx);
@@ -104,12 +124,16 @@ int po__memory_guard(po__memory *m, int64_t required_bytes, po_guard_fn primary,
     o = &def;
   }
   if (!m || !primary || required_bytes < 0 || o->device < -1 || o->headroom_ratio < 0 ||
-      isnan(o->headroom_ratio))
+      isnan(o->headroom_ratio) || (o->batch && *o->batch < 0))
     return PO_EINVAL;
   const char *name = o->name && *o->name ? o->name : "guard";
-  po_guard_result r = {0, 0, required_bytes, -1};
+  if (required_bytes == 0 && o->batch_model && o->batch) {
+    double model = o->batch_model->fixed_bytes + o->batch_model->bytes_per_sample * (double)*o->batch;
+    required_bytes = model > 0 && model < 9e18 ? (int64_t)model : 0;
+  }
+  po_guard_result r = {0, 0, required_bytes, -1, 0};
   double need = (double)required_bytes * (1.0 + o->headroom_ratio);
-  int rc = guard_decide(m, need, primary, fallback, ctx, o->device, &r);
+  int rc = guard_decide(m, need, primary, fallback, ctx, o, &r);
   if (r.ran != 0 &&
       (o->cleanup_after == PO_CLEANUP_NORMAL || o->cleanup_after == PO_CLEANUP_AGGRESSIVE))
     guard_cleanup(m, o->device, (po_cleanup_level)o->cleanup_after);

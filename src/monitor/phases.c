@@ -36,8 +36,8 @@ int po__memory_phase_end(po__memory *m) {
   int level = m->phase_cleanup_level;
   pthread_mutex_unlock(&m->mu);
   if (level != PO_CLEANUP_NORMAL && level != PO_CLEANUP_AGGRESSIVE) return 0;
-  po_pressure_event ev = {
-      po__run_seconds(), PO_METRIC_MANUAL, -1, 0, 0, (po_cleanup_level)level, NULL};
+  po_pressure_event ev = {po__run_seconds(), PO_METRIC_MANUAL, -1, 0, 0, (po_cleanup_level)level,
+                          NULL, PO_GRADE_NONE, -1};
   return po__memory_cleanup(m, (po_cleanup_level)level, PO_RESOURCE_ALL, 0, &ev, NULL, NULL);
 }
 

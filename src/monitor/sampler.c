@@ -16,9 +16,11 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,7 +72,8 @@ struct po__sampler {
   po_gpu_info gpus[PO_SAMPLE_MAX_GPUS];
 
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv; /* start and stop wait here for each other */
+  sem_t wake;        /* posted by a stop: the thread sleeps on it between ticks */
   pthread_t thread;
   int has_thread;
   int stop_requested;
@@ -94,6 +97,18 @@ struct po__sampler {
   /* firings, newest PO__SAMPLER_EVENTS kept */
   po__ring ev_ring;
   po__sampler_event events[PO__SAMPLER_EVENTS];
+  /* forecast and autopilot (mu): resource 0 is host memory, 1 + g GPU g */
+  po__recent *recent; /* allocated with the series, at the first sample */
+  int autopilot;
+  po__autopilot_params ap_params;
+  double window_s;
+  size_t resources;
+  po__forecast fc[PO__SAMPLER_RESOURCES];
+  po__autopilot_state ap[PO__SAMPLER_RESOURCES];
+  double level_since[PO__SAMPLER_RESOURCES]; /* the forecast's level ignores older samples */
+  uint64_t ap_pending[PO__SAMPLER_RESOURCES]; /* record awaiting its check (0: none) */
+  po__ring ap_ring;
+  po__ap_record ap_records[PO__SAMPLER_ACTIONS];
 };
 
 static uint64_t thread_cpu_ns(void) {
@@ -144,6 +159,7 @@ static void atfork_child(void) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->probe_mu, NULL);
     cond_init_monotonic(&s->cv);
+    sem_init(&s->wake, 0, 0);
     if (s->has_thread) {
       s->cpu_ns_done += s->run_cpu_ns;
       s->wall_ns_done += po__now_ns() - s->run_wall_start_ns;
@@ -179,24 +195,32 @@ static int ensure_probe(po__sampler *s) {
   }
   s->probe_stale = 0;
   if (s->probe) return 0;
-  return po__probe_create_at(s->cfg.proc_root, &s->probe);
+  int rc = po__probe_create_at(s->cfg.proc_root, &s->probe);
+  if (!rc) po__probe_set_memory_budget(s->probe, s->cfg.memory_limit_bytes);
+  return rc;
 }
 
 static double ratio_or_unknown(int known, double v) {
   return known ? v : -1;
 }
 
-/* This process on the real /proc, every tick: CPU time from CLOCK_PROCESS_CPUTIME_ID and RSS
- * from /proc/self/statm (one small kept-open file). The full process probe reads stat, status,
+static uint64_t timeval_ns(struct timeval tv) {
+  return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+}
+
+/* This process on the real /proc, every tick: RSS from /proc/statm (one small kept-open file),
+ * and one getrusage for both the peak RSS and the CPU time (user + system, which the kernel
+ * scales to the scheduler's exact runtime: microsecond resolution, monotonic), instead of a
+ * second system call for CLOCK_PROCESS_CPUTIME_ID. The full process probe reads stat, status,
  * io and the fd directory, several times the cost. */
 static void sample_self(po__sampler *s, po_sample *out) {
   out->process_rss_bytes = po__statm_rss_bytes(&s->statm);
-  out->process_peak_rss_bytes = po__self_peak_rss_bytes();
-  struct timespec ts;
-  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0) {
-    uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    out->process_peak_rss_bytes = (int64_t)ru.ru_maxrss * 1024;
+    uint64_t cpu = timeval_ns(ru.ru_utime) + timeval_ns(ru.ru_stime);
     uint64_t wall = po__now_ns();
-    if (s->prev_proc_wall_ns && wall > s->prev_proc_wall_ns && s->statm.pid == (int)getpid())
+    if (s->prev_proc_wall_ns && wall > s->prev_proc_wall_ns && s->statm.pid == po__pid())
       out->process_cpu_ratio =
           (double)(cpu - s->prev_proc_cpu_ns) / (double)(wall - s->prev_proc_wall_ns);
     s->prev_proc_cpu_ns = cpu;
@@ -216,6 +240,10 @@ static void fill_system(const po_system_sample *y, po_sample *out) {
                                  ? (int64_t)(y->memory_limit_bytes - y->effective_available_bytes)
                                  : 0;
   }
+  if (y->has_pressure) {
+    out->memory_pressure_some_ratio = y->pressure_some_avg10 / 100.0;
+    out->memory_pressure_full_ratio = y->pressure_full_avg10 / 100.0;
+  }
   if (y->has_rates && !(y->missing & PO_PROBE_MISSING_DISKSTATS)) {
     out->disk_read_bytes_per_second = y->disk_read_bytes_per_second;
     out->disk_write_bytes_per_second = y->disk_write_bytes_per_second;
@@ -231,6 +259,8 @@ static void sample_unknown(po_sample *out) {
   out->process_rss_bytes = out->process_peak_rss_bytes = -1;
   out->disk_read_bytes_per_second = out->disk_write_bytes_per_second = -1;
   out->disk_busy_ratio = -1;
+  out->memory_pressure_some_ratio = out->memory_pressure_full_ratio = -1;
+  out->memory_time_to_limit_seconds = -1;
 }
 
 /* Reads everything into *out. Missing sources leave their fields at -1. */
@@ -258,18 +288,30 @@ static void take_sample(po__sampler *s, po_sample *out) {
     out->gpus[i].memory_used_bytes = (int64_t)s->gpus[i].memory_used_bytes;
     out->gpus[i].memory_total_bytes = (int64_t)s->gpus[i].memory_total_bytes;
     out->gpus[i].utilization_ratio = s->gpus[i].utilization_gpu_ratio;
+    out->gpus[i].time_to_limit_seconds = -1;
   }
 }
 
 /* ---- series and thresholds (mu held) ------------------------------------------------------ */
 
+/* The series and the recent ring, both sized at the first sample (when the GPU count is known):
+ * every later tick allocates nothing. */
 static int ensure_series(po__sampler *s, size_t gpus) {
   if (s->series) return 0;
+  size_t rows = po__recent_rows_for(s->window_s > 60 ? s->window_s : 60, interval_s(s));
+  s->recent = po__recent_create(rows, gpus);
+  if (!s->recent) return PO_ENOMEM;
+  s->resources = 1 + gpus;
   size_t cap = s->cfg.series_capacity > 4 ? (size_t)s->cfg.series_capacity : 4;
-  s->series = po__series_create(cap, COL_FIXED + 2 * gpus, SERIES_MAX_BYTES);
-  if (!s->series) return PO_ENOMEM;
+  s->series = po__series_create(cap, COL_FIXED + 1 + 2 * gpus, SERIES_MAX_BYTES);
+  if (!s->series) {
+    po__recent_destroy(s->recent);
+    s->recent = NULL;
+    return PO_ENOMEM;
+  }
   for (size_t c = 0; c < COL_FIXED; c++)
     po__series_add_column(s->series, fixed_cols[c].name, fixed_cols[c].unit);
+  po__series_add_column(s->series, "memory_time_to_limit_seconds", "seconds");
   for (size_t g = 0; g < gpus; g++) {
     char name[PO__SERIES_NAME_LEN];
     snprintf(name, sizeof name, "gpu%zu_memory_used_bytes", g);
@@ -286,8 +328,8 @@ static double known(double v) {
 }
 
 static void push_series(po__sampler *s, const po_sample *smp) {
-  if (ensure_series(s, (size_t)smp->gpu_count) != 0) return;
-  double v[COL_FIXED + 2 * PO_SAMPLE_MAX_GPUS];
+  if (!s->series) return;
+  double v[COL_FIXED + 1 + 2 * PO_SAMPLE_MAX_GPUS];
   v[COL_CPU] = known(smp->cpu_utilization_ratio);
   v[COL_PROC_CPU] = known(smp->process_cpu_ratio);
   v[COL_MEM_USED] = known((double)smp->memory_used_bytes);
@@ -296,10 +338,11 @@ static void push_series(po__sampler *s, const po_sample *smp) {
   v[COL_DISK_READ] = known(smp->disk_read_bytes_per_second);
   v[COL_DISK_WRITE] = known(smp->disk_write_bytes_per_second);
   v[COL_DISK_BUSY] = known(smp->disk_busy_ratio);
+  v[COL_FIXED] = known(smp->memory_time_to_limit_seconds);
   for (size_t g = 0; g < s->series_gpus; g++) {
     int have = (int)g < smp->gpu_count;
-    v[COL_FIXED + 2 * g] = have ? known((double)smp->gpus[g].memory_used_bytes) : NAN;
-    v[COL_FIXED + 2 * g + 1] = have ? known(smp->gpus[g].utilization_ratio) : NAN;
+    v[COL_FIXED + 1 + 2 * g] = have ? known((double)smp->gpus[g].memory_used_bytes) : NAN;
+    v[COL_FIXED + 1 + 2 * g + 1] = have ? known(smp->gpus[g].utilization_ratio) : NAN;
   }
   po__series_push(s->series, smp->t_seconds, v);
 }
@@ -322,12 +365,86 @@ static void resolve_gpu_thresholds(po__sampler *s) {
 }
 
 typedef struct firing {
+  double value, threshold;
+  double time_to_limit;
+  uint64_t record_id; /* the autopilot's record of this action (0: none) */
   po_metric metric;
   int device;
-  double value, threshold;
+  po_grade grade; /* the autopilot's (memory metrics with AUTOPILOT on); else NONE */
+  unsigned flags; /* PO__FIRING_* */
 } firing;
 
-static size_t check_thresholds(po__sampler *s, const po_sample *smp, firing *out) {
+/* ---- forecast and autopilot (mu held) ------------------------------------------------------ */
+
+static int resource_of(po_metric metric, int device) {
+  return metric == PO_METRIC_GPU_MEMORY ? 1 + device : 0;
+}
+
+static po__ap_record *record_by_id(po__sampler *s, uint64_t id) {
+  const po__ring *r = &s->ap_ring;
+  if (id == 0 || id > r->total || r->total - id >= r->len) return NULL;
+  return &s->ap_records[po__ring_at(r, r->len - 1 - (size_t)(r->total - id), PO__SAMPLER_ACTIONS)];
+}
+
+/* Appends the sample to the recent ring and writes the forecast of host memory and of each GPU
+ * into it (the forecast is part of every sample). */
+static void forecast(po__sampler *s, po_sample *smp) {
+  if (ensure_series(s, (size_t)smp->gpu_count) != 0) return;
+  po__recent *r = s->recent;
+  po__recent_push(r, smp);
+  for (size_t k = 0; k < s->resources; k++) {
+    size_t col = k == 0 ? PO__RECENT_MEMORY_USED : PO__RECENT_FIXED + PO__RECENT_PER_GPU * (k - 1);
+    int have = k == 0 || (int)(k - 1) < smp->gpu_count;
+    double limit = k == 0 ? (double)smp->memory_limit_bytes
+                  : have  ? (double)smp->gpus[k - 1].memory_total_bytes
+                          : -1;
+    po__ring_view v = po__recent_view(r, col);
+    po__forecast_compute(&v, s->window_s, limit, s->level_since[k], &s->fc[k]);
+    const po__forecast *f = &s->fc[k];
+    double ttl = have ? f->time_to_limit_seconds : -1;
+    double growth = f->trend == PO__TREND_UNKNOWN ? 0 : f->slope_per_second;
+    po__recent_set_last(r, k == 0 ? PO__RECENT_TIME_TO_LIMIT : col + 2, ttl >= 0 ? ttl : NAN);
+    if (k == 0) {
+      smp->memory_time_to_limit_seconds = ttl;
+      smp->memory_growth_bytes_per_second = growth;
+    } else if (have) {
+      smp->gpus[k - 1].time_to_limit_seconds = ttl;
+      smp->gpus[k - 1].growth_bytes_per_second = growth;
+    }
+  }
+}
+
+/* One memory resource through the autopilot: records its checks and actions, and adds the
+ * firing it decides. */
+static void autopilot_step(po__sampler *s, po_metric metric, int device, double ratio, double th,
+                           const po_sample *smp, firing *out, size_t *n) {
+  int k = resource_of(metric, device);
+  double ttl = device < 0 ? smp->memory_time_to_limit_seconds
+                           : smp->gpus[device].time_to_limit_seconds;
+  double psi = device < 0 && smp->memory_pressure_full_ratio >= 0 ? smp->memory_pressure_full_ratio
+                                                                   : NAN;
+  po__autopilot_input in = {smp->t_seconds, ratio, th, ttl, psi};
+  po__autopilot_decision d;
+  po__autopilot_step(&s->ap[k], &s->ap_params, &in, &d);
+  po__ap_record *checked = d.checked ? record_by_id(s, s->ap_pending[k]) : NULL;
+  if (checked) {
+    checked->checked = 1;
+    checked->helped = d.helped;
+    checked->moved_out = d.moved_out;
+    checked->check_t_seconds = smp->t_seconds;
+    checked->time_to_limit_after = ttl;
+  }
+  if (d.rearmed) s->level_since[k] = -INFINITY;
+  if (d.act == PO_GRADE_NONE) return;
+  po__ap_record *rec = &s->ap_records[po__ring_push(&s->ap_ring, PO__SAMPLER_ACTIONS)];
+  *rec = (po__ap_record){s->ap_ring.total, smp->t_seconds, metric, device, d.act, d.trigger,
+                         d.repeat, ratio, ttl, 0, 0, 0, 0, 0, -1};
+  s->ap_pending[k] = rec->id;
+  out[(*n)++] = (firing){ratio, th, ttl, rec->id, metric, device, d.act,
+                         d.first_emergency ? PO__FIRING_FIRST_EMERGENCY : 0u};
+}
+
+static size_t check_thresholds(po__sampler *s, po_sample *smp, firing *out) {
   const po_config *c = &s->cfg;
   uint64_t now = po__now_ns();
   uint64_t cool = c->threshold_cooldown_ms > 0 ? (uint64_t)c->threshold_cooldown_ms * 1000000u : 0;
@@ -344,51 +461,64 @@ static size_t check_thresholds(po__sampler *s, const po_sample *smp, firing *out
   for (int k = 0; k < PO_THRESHOLD_COUNT; k++) {
     if (k == PO_METRIC_GPU_MEMORY) continue;
     double th = s->th.t[k].value;
+    if (k == PO_METRIC_MEMORY && s->autopilot) {
+      autopilot_step(s, PO_METRIC_MEMORY, -1, val[k], th, smp, out, &n);
+      continue;
+    }
     if (po__threshold_step(&s->st[k], val[k], th, hyst, now, cool))
-      out[n++] = (firing){(po_metric)k, -1, val[k], th};
+      out[n++] = (firing){val[k], th, -1, 0, (po_metric)k, -1, PO_GRADE_NONE, 0};
   }
   for (int g = 0; g < smp->gpu_count && g < PO_SAMPLE_MAX_GPUS; g++) {
     double total = (double)smp->gpus[g].memory_total_bytes;
     double v = total > 0 ? (double)smp->gpus[g].memory_used_bytes / total : NAN;
     /* Per device once resolved; until then (or for a device NVML did not list) the common one. */
     double th = s->gpu_threshold[g] > 0 ? s->gpu_threshold[g] : s->th.t[PO_METRIC_GPU_MEMORY].value;
-    if (po__threshold_step(&s->gpu_st[g], v, th, hyst, now, cool))
-      out[n++] = (firing){PO_METRIC_GPU_MEMORY, g, v, th};
+    if (s->autopilot && (size_t)g + 1 < s->resources)
+      autopilot_step(s, PO_METRIC_GPU_MEMORY, g, v, th, smp, out, &n);
+    else if (po__threshold_step(&s->gpu_st[g], v, th, hyst, now, cool))
+      out[n++] = (firing){v, th, -1, 0, PO_METRIC_GPU_MEMORY, g, PO_GRADE_NONE, 0};
+    smp->gpus[g].grade = (size_t)g + 1 < s->resources ? (int)s->ap[g + 1].grade : 0;
   }
+  smp->memory_grade = (int)s->ap[0].grade;
   return n;
 }
 
 /* Runs a firing's actions through the owner's callback (no lock held: user code runs) and
- * records it. */
+ * records it, with what it freed in the autopilot's record. A cleanup that freed memory moves
+ * the forecast's level past this sample. */
 static void dispatch(po__sampler *s, const firing *f, const po_sample *smp) {
-  po_pressure_event ev = {smp->t_seconds,
-                          f->metric,
-                          f->device,
-                          f->value,
-                          f->threshold,
-                          po__threshold_level(f->value, f->threshold),
-                          smp};
+  po_cleanup_level level = f->grade != PO_GRADE_NONE ? po__grade_level(f->grade)
+                                                     : po__threshold_level(f->value, f->threshold);
+  po_pressure_event ev = {smp->t_seconds, f->metric, f->device, f->value,       f->threshold,
+                          level,          smp,       f->grade,  f->time_to_limit};
   po__actions acts;
   memset(&acts, 0, sizeof acts);
-  int64_t freed = s->on_firing ? s->on_firing(&ev, &acts, s->firing_user) : 0;
+  int64_t freed = s->on_firing ? s->on_firing(&ev, f->flags, &acts, s->firing_user) : 0;
   pthread_mutex_lock(&s->mu);
   s->events[po__ring_push(&s->ev_ring, PO__SAMPLER_EVENTS)] =
       (po__sampler_event){smp->t_seconds, f->metric, f->device, f->value, f->threshold,
-                          ev.level,       acts,      freed};
+                          ev.level,       acts,      freed,     f->grade, f->time_to_limit};
+  po__ap_record *rec = record_by_id(s, f->record_id);
+  if (rec) rec->freed_bytes = freed;
+  if (rec && freed > 0) s->level_since[resource_of(f->metric, f->device)] =
+      nextafter(smp->t_seconds, INFINITY);
   pthread_mutex_unlock(&s->mu);
 }
 
-/* Stores a sample and acts on the thresholds it crosses. Called with mu held; releases it
- * before running the actions. */
-static void ingest_and_unlock(po__sampler *s, const po_sample *smp) {
+/* Stores a sample with its forecast and acts on the thresholds it crosses. Called with mu held;
+ * releases it before running the actions. *out (may be NULL) gets the stored sample. */
+static void ingest_and_unlock(po__sampler *s, const po_sample *in, po_sample *out) {
   firing fired[PO_THRESHOLD_COUNT + PO_SAMPLE_MAX_GPUS];
-  push_series(s, smp);
-  s->latest = *smp;
+  po_sample smp = *in;
+  forecast(s, &smp);
+  size_t n = check_thresholds(s, &smp, fired);
+  push_series(s, &smp);
+  s->latest = smp;
   s->has_latest = 1;
   s->samples++;
-  size_t n = check_thresholds(s, smp, fired);
   pthread_mutex_unlock(&s->mu);
-  for (size_t i = 0; i < n; i++) dispatch(s, &fired[i], smp);
+  for (size_t i = 0; i < n; i++) dispatch(s, &fired[i], &smp);
+  if (out) *out = smp;
 }
 
 /* One full tick: probe, store, evaluate thresholds, act. Allocates nothing (the sample lives on
@@ -401,8 +531,7 @@ static void sample_once(po__sampler *s, po_sample *out) {
   /* mu before probe_mu is released: samples reach the series in the order they were taken. */
   pthread_mutex_lock(&s->mu);
   pthread_mutex_unlock(&s->probe_mu);
-  ingest_and_unlock(s, &smp);
-  if (out) *out = smp;
+  ingest_and_unlock(s, &smp, out);
 }
 
 /* ---- the thread --------------------------------------------------------------------------- */
@@ -412,15 +541,17 @@ static struct timespec to_timespec(uint64_t ns) {
   return ts;
 }
 
-/* mu held. Accounts one loop iteration's thread CPU and returns the interval to wait: the
- * configured one, or longer when LIMIT_MONITOR_OVERHEAD keeps the sampler within its budget. */
-static double account_tick(po__sampler *s, uint64_t cpu0, uint64_t c0, uint64_t c1) {
-  s->sample_cpu_ns += c1 - c0;
-  s->samples_timed++;
-  /* Everything this thread spent since its last wake-up, waiting included, against the
-   * budget: that is what it costs the process. */
+/* mu held. Accounts one loop iteration's thread CPU (c1: the thread's CPU clock after the
+ * sample; one clock read per tick, each costs a system call) and returns the interval to wait:
+ * the configured one, or longer when LIMIT_MONITOR_OVERHEAD keeps the sampler within its
+ * budget. */
+static double account_tick(po__sampler *s, uint64_t cpu0, uint64_t c1) {
+  /* Everything this thread spent since the end of the previous tick, waking up included,
+   * against the budget: that is what a tick costs the process. */
   uint64_t iter = c1 - cpu0 - s->run_cpu_ns;
   s->run_cpu_ns = c1 - cpu0;
+  s->sample_cpu_ns += iter;
+  s->samples_timed++;
   s->iter_cpu_ns_avg =
       s->samples_timed == 1 ? (double)iter : 0.8 * s->iter_cpu_ns_avg + 0.2 * (double)iter;
   double want = interval_s(s);
@@ -433,6 +564,15 @@ static double account_tick(po__sampler *s, uint64_t cpu0, uint64_t c0, uint64_t 
   return want;
 }
 
+/* Sleeps until `next` (CLOCK_MONOTONIC) unless a stop posts `wake` first. A semaphore, not a
+ * condition variable: glibc re-takes a condition variable's mutex marked as contended, which
+ * costs one more system call (the unlock's futex wake) every tick. */
+static void sleep_until(po__sampler *s, uint64_t next) {
+  struct timespec ts = to_timespec(next);
+  while (sem_clockwait(&s->wake, CLOCK_MONOTONIC, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 static void *sampler_main(void *arg) {
   po__sampler *s = arg;
   /* Named for top -H and gdb. Not registered with the profiler: it runs no zones. */
@@ -442,19 +582,17 @@ static void *sampler_main(void *arg) {
   pthread_mutex_lock(&s->mu);
   while (!s->stop_requested) {
     pthread_mutex_unlock(&s->mu);
-    uint64_t c0 = thread_cpu_ns();
     sample_once(s, NULL);
     uint64_t c1 = thread_cpu_ns();
     pthread_mutex_lock(&s->mu);
-    double want = account_tick(s, cpu0, c0, c1);
+    double want = account_tick(s, cpu0, c1);
     uint64_t now = po__now_ns();
     next += (uint64_t)(want * 1e9);
     if (next < now) next = now + (uint64_t)(want * 1e9); /* fell behind: do not burst */
-    struct timespec ts = to_timespec(next);
-    while (!s->stop_requested && po__now_ns() < next) {
-      int rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-      if (rc == ETIMEDOUT) break;
-    }
+    if (s->stop_requested) break;
+    pthread_mutex_unlock(&s->mu);
+    sleep_until(s, next);
+    pthread_mutex_lock(&s->mu);
   }
   s->run_cpu_ns = thread_cpu_ns() - cpu0;
   pthread_mutex_unlock(&s->mu);
@@ -476,6 +614,8 @@ int po__sampler_start(po__sampler *s) {
     return 0;
   }
   s->stop_requested = 0;
+  while (sem_trywait(&s->wake) == 0) { /* a post left by a stop that found the thread leaving */
+  }
   s->run_cpu_ns = 0;
   s->run_wall_start_ns = po__now_ns();
   s->effective_interval_s = interval_s(s);
@@ -507,7 +647,7 @@ int po__sampler_stop(po__sampler *s) {
     return 0;
   }
   s->stop_requested = 1;
-  pthread_cond_broadcast(&s->cv);
+  sem_post(&s->wake);
   pthread_t t = s->thread;
   pthread_mutex_unlock(&s->mu);
   pthread_join(t, NULL);
@@ -575,13 +715,13 @@ int po__sampler_get_stats(po__sampler *s, po_monitor_stats *out) {
 int po__sampler_push(po__sampler *s, const po_sample *smp) {
   if (!s || !smp || smp->gpu_count < 0 || smp->gpu_count > PO_SAMPLE_MAX_GPUS) return PO_EINVAL;
   pthread_mutex_lock(&s->mu);
-  ingest_and_unlock(s, smp);
+  ingest_and_unlock(s, smp, NULL);
   return 0;
 }
 
 /* ---- snapshot ------------------------------------------------------------------------------ */
 
-int po__sampler_snapshot_create(po__sampler *s, po__sampler_snapshot **out) {
+int po__sampler_snapshot_create(po__sampler *s, int with_recent, po__sampler_snapshot **out) {
   *out = NULL;
   po__sampler_snapshot *snap = po__calloc(1, sizeof *snap);
   if (!snap) return PO_ENOMEM;
@@ -612,6 +752,22 @@ int po__sampler_snapshot_create(po__sampler *s, po__sampler_snapshot **out) {
   snap->events_dropped = s->ev_ring.dropped;
   for (size_t i = 0; i < s->ev_ring.len; i++)
     snap->events[i] = s->events[po__ring_at(&s->ev_ring, i, PO__SAMPLER_EVENTS)];
+  snap->autopilot = s->autopilot;
+  snap->autopilot_params = s->ap_params;
+  snap->window_seconds = s->window_s;
+  snap->resources = s->resources;
+  memcpy(snap->forecast, s->fc, sizeof snap->forecast);
+  for (size_t k = 0; k < PO__SAMPLER_RESOURCES; k++) {
+    snap->grade[k] = s->ap[k].grade;
+    snap->episodes[k] = s->ap[k].episodes;
+  }
+  snap->nactions = s->ap_ring.len;
+  snap->actions_total = s->ap_ring.total;
+  snap->actions_dropped = s->ap_ring.dropped;
+  for (size_t i = 0; i < s->ap_ring.len; i++)
+    snap->actions[i] = s->ap_records[po__ring_at(&s->ap_ring, i, PO__SAMPLER_ACTIONS)];
+  if (!rc && with_recent && s->recent && !(snap->recent = po__recent_clone(s->recent)))
+    rc = PO_ENOMEM;
   pthread_mutex_unlock(&s->mu);
   if (rc) {
     po__sampler_snapshot_destroy(snap);
@@ -624,6 +780,7 @@ int po__sampler_snapshot_create(po__sampler *s, po__sampler_snapshot **out) {
 void po__sampler_snapshot_destroy(po__sampler_snapshot *snap) {
   if (!snap) return;
   po__series_destroy(snap->series);
+  po__recent_destroy(snap->recent);
   free(snap);
 }
 
@@ -644,7 +801,17 @@ int po__sampler_create(const po_config *cfg, const po_thresholds *th, po_gpu_ses
   pthread_mutex_init(&s->probe_mu, NULL);
   pthread_mutex_init(&s->mu, NULL);
   cond_init_monotonic(&s->cv);
+  sem_init(&s->wake, 0, 0);
   s->effective_interval_s = interval_s(s);
+  s->autopilot = cfg->autopilot;
+  s->window_s = cfg->forecast_window_seconds > 0 ? cfg->forecast_window_seconds : 60;
+  s->ap_params = (po__autopilot_params){
+      cfg->autopilot_horizon_seconds > 0 ? cfg->autopilot_horizon_seconds : 60,
+      cfg->threshold_hysteresis, cfg->threshold_cooldown_ms > 0 ? (double)cfg->threshold_cooldown_ms / 1000.0 : 0};
+  for (size_t k = 0; k < PO__SAMPLER_RESOURCES; k++) {
+    po__autopilot_init(&s->ap[k]);
+    s->level_since[k] = -INFINITY;
+  }
   pthread_mutex_lock(&registry_mu);
   s->next = registry;
   registry = s;
@@ -666,7 +833,9 @@ void po__sampler_destroy(po__sampler *s) {
   po_probe_destroy(s->probe);
   po__statm_close(&s->statm);
   po__series_destroy(s->series);
+  po__recent_destroy(s->recent);
   pthread_cond_destroy(&s->cv);
+  sem_destroy(&s->wake);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->probe_mu);
   free(s);

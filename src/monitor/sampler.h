@@ -7,17 +7,25 @@
 #define PO__SAMPLER_H
 
 #include "base/base.h"
+#include "monitor/autopilot.h"
+#include "monitor/forecast.h"
+#include "monitor/recent.h"
 #include "monitor/series.h"
 #include "monitor/threshold.h"
 
 typedef struct po__sampler po__sampler;
 
 /* Acts on one firing (runs on the sampler thread with no sampler lock held, or on the thread of
- * po__sampler_sample_now). Appends what it did to acts and returns the bytes it freed. */
-typedef int64_t (*po__firing_fn)(const po_pressure_event *ev, po__actions *acts, void *user);
+ * po__sampler_sample_now). Memory firings carry the autopilot's grade (ev->grade); flags has
+ * PO__FIRING_FIRST_EMERGENCY the first time an episode reaches the emergency grade. Appends what
+ * it did to acts and returns the bytes it freed. */
+#define PO__FIRING_FIRST_EMERGENCY 1u
+typedef int64_t (*po__firing_fn)(const po_pressure_event *ev, unsigned flags, po__actions *acts,
+                                 void *user);
 
 /* Creates a stopped sampler with a copy of cfg (interval, series capacity, hysteresis, cool-down,
- * overhead budget, GPU threshold, proc root) and the thresholds in force. gpu may be NULL (no
+ * overhead budget, GPU threshold, proc root, memory budget, autopilot, horizon, forecast window)
+ * and the thresholds in force. gpu may be NULL (no
  * GPUs); it is borrowed and must outlive the sampler. */
 int po__sampler_create(const po_config *cfg, const po_thresholds *th, po_gpu_session *gpu,
                        po__firing_fn on_firing, void *user, po__sampler **out);
@@ -35,6 +43,28 @@ int po__sampler_get_stats(po__sampler *s, po_monitor_stats *out);
  * thread). For tests and benches that feed known values. */
 int po__sampler_push(po__sampler *s, const po_sample *smp);
 
+/* ---- the autopilot's records ------------------------------------------------------------------- */
+
+#define PO__SAMPLER_ACTIONS 256
+#define PO__SAMPLER_RESOURCES (1 + PO_SAMPLE_MAX_GPUS) /* 0: host memory, 1 + g: GPU g */
+
+/* One graded action and, once checked, whether it helped. */
+typedef struct po__ap_record {
+  uint64_t id; /* 1, 2, ... */
+  double t_seconds;
+  po_metric metric;
+  int device;
+  po_grade grade;
+  unsigned trigger; /* PO__TRIGGER_* */
+  int repeat;
+  double ratio;                /* used / limit when it acted */
+  double time_to_limit_before; /* -1 none */
+  int64_t freed_bytes;
+  int checked, helped, moved_out;
+  double check_t_seconds;
+  double time_to_limit_after; /* at the check; -1 none */
+} po__ap_record;
+
 /* ---- snapshot for the report ------------------------------------------------------------------ */
 
 #define PO__SAMPLER_EVENTS 256
@@ -47,6 +77,8 @@ typedef struct po__sampler_event {
   po_cleanup_level level;
   po__actions actions;
   int64_t freed_bytes;
+  po_grade grade;               /* memory firings with the autopilot on; else NONE */
+  double time_to_limit_seconds; /* the forecast when it fired; -1 none */
 } po__sampler_event;
 
 typedef struct po__sampler_snapshot {
@@ -68,10 +100,23 @@ typedef struct po__sampler_snapshot {
   size_t nevents;
   uint64_t events_total, events_dropped;
   po__sampler_event events[PO__SAMPLER_EVENTS]; /* oldest first */
+  /* forecast and autopilot */
+  int autopilot;
+  po__autopilot_params autopilot_params;
+  double window_seconds;
+  size_t resources; /* 1 + GPUs forecast */
+  po__forecast forecast[PO__SAMPLER_RESOURCES];
+  po_grade grade[PO__SAMPLER_RESOURCES];
+  uint64_t episodes[PO__SAMPLER_RESOURCES];
+  size_t nactions;
+  uint64_t actions_total, actions_dropped;
+  po__ap_record actions[PO__SAMPLER_ACTIONS]; /* oldest first */
+  po__recent *recent; /* the recent samples at full resolution (a copy; with_recent only) */
 } po__sampler_snapshot;
 
-/* Allocates and fills a snapshot. Returns 0 or PO_ENOMEM. */
-int po__sampler_snapshot_create(po__sampler *s, po__sampler_snapshot **out);
+/* Allocates and fills a snapshot; with_recent adds a copy of the recent samples (the flight
+ * record). Returns 0 or PO_ENOMEM. */
+int po__sampler_snapshot_create(po__sampler *s, int with_recent, po__sampler_snapshot **out);
 void po__sampler_snapshot_destroy(po__sampler_snapshot *snap);
 
 #endif

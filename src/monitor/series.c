@@ -47,19 +47,19 @@ po__series_set *po__series_create(size_t capacity, size_t max_columns, size_t ma
   }
   capacity &= ~(size_t)1; /* pairs merge cleanly */
   if (capacity < 4) return NULL;
-  po__series_set *s = calloc(1, sizeof(*s) + max_columns * sizeof(po__column));
+  po__series_set *s = po__calloc(1, sizeof(*s) + max_columns * sizeof(po__column));
   if (!s) return NULL;
   s->capacity = capacity;
   s->max_columns = max_columns;
   s->per_bucket = 1;
-  s->t = calloc(capacity, sizeof(double));
+  s->t = po__calloc(capacity, sizeof(double));
   if (!s->t) {
     free(s);
     return NULL;
   }
   /* Every column's buckets are allocated now, so the memory never grows during a run. */
   for (size_t i = 0; i < max_columns; i++) {
-    s->cols[i].b = calloc(capacity, sizeof(po__bucket));
+    s->cols[i].b = po__calloc(capacity, sizeof(po__bucket));
     if (!s->cols[i].b) {
       po__series_destroy(s);
       return NULL;

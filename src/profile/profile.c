@@ -14,6 +14,7 @@
  */
 #include "profile/profile.h"
 
+#include "base/atfork.h"
 #include "base/clock.h"
 #include "base/histogram.h"
 
@@ -105,6 +106,22 @@ typedef struct po__tstate {
   char name[32];
 } po__tstate;
 
+/* Adds one call of d ticks to the frame's node and site record. */
+__attribute__((always_inline)) static inline void record_call(po__frame *f, uint64_t d) {
+  po__node *n = f->n;
+  po__sitestat *ss = f->ss;
+  /* Probe-cost compensation happens at report time, from the call tree: nothing here. */
+  BUMP(n->calls, 1);
+  BUMP(n->total, d);
+  if (d < LD(ss->min)) ST(ss->min, d);
+  if (d > LD(ss->max)) ST(ss->max, d);
+  unsigned __int128 sq = (unsigned __int128)d * d;
+  uint64_t lo = LD(ss->sumsq_lo), add_lo = (uint64_t)sq;
+  ST(ss->sumsq_lo, lo + add_lo);
+  ST(ss->sumsq_hi, LD(ss->sumsq_hi) + (uint64_t)(sq >> 64) + (lo + add_lo < lo));
+  BUMP(ss->hist[po__hist_bucket(d)], 1);
+}
+
 /* ---- process-wide state ---------------------------------------------------------------- */
 
 typedef struct {
@@ -136,17 +153,31 @@ static uint32_t retired_summary_len;
 static uint64_t retired_summary_dropped;
 
 static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 /* The calling thread's state lives in TLS itself (one pointer fewer to chase on the hot path);
  * it is attached (stack != NULL) on first use and released by the thread-exit destructor. */
 static __thread po__tstate tls_state __attribute__((tls_model("initial-exec")));
-static __thread int tls_private; /* calibration thread: never listed, never merged */
+static __thread int tls_private; /* calibrating: never listed, never merged */
 
 PO_API int po__profiling_enabled = 1;
 static int timeline_on;
 static uint32_t timeline_cap = 65536;
 static uint64_t origin_ticks; /* timeline and wall-time origin (first use or reset) */
-static uint64_t probe_bias, probe_full;
+
+/* Probe-cost calibration, one per kind of zone: manual zones (po_zone_begin, the macros,
+ * po_profile_call) and auto-instrumentation (registered by libperfopt-auto). Pending kinds are
+ * measured once, lazily: at the first zone of a thread that has no state yet, on that thread
+ * (see tstate_attach), or failing that when a report is built. Guarded by calib_lock. */
+enum { PROBE_MANUAL, PROBE_AUTO, PROBE_KINDS };
+typedef struct {
+  void (*begin)(void *);
+  void (*end)(void *);
+  void *arg;
+  int registered, done;
+  double bias, full; /* ticks */
+} probe_kind;
+static probe_kind probes[PROBE_KINDS] = {{.registered = 1}};
+static _Atomic int calib_pending = 1; /* a registered kind is not measured yet */
+static void calibrate_pending(void);
 
 static struct {
   _Atomic uint64_t truncated_names, null_names, unmatched_ends, open_at_exit, depth_overflows,
@@ -218,16 +249,22 @@ static uint64_t hash_addr(const void *p) {
   return x;
 }
 
+/* Names are keyed by their first MAX_NAME bytes, the part a site keeps: a longer name maps to the
+ * site of its truncation. */
 static uint64_t hash_str(const char *s) {
   uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  for (size_t i = 0; i < MAX_NAME && s[i]; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
   return h;
+}
+
+static int name_matches(const char *site_name, const char *name) {
+  return strncmp(site_name, name, MAX_NAME) == 0;
 }
 
 static int idx_match(uint32_t id, const void *addr, const char *name) {
   const po__siteinfo *si = &reg[id];
   if (addr) return si->addr == addr;
-  return !si->addr && si->owned_name && !strcmp(si->owned_name, name);
+  return !si->addr && si->owned_name && name_matches(si->owned_name, name);
 }
 
 static int idx_grow_locked(void) {
@@ -340,18 +377,12 @@ static uint64_t ring_dropped(po__tstate *ts);
 
 static void thread_exit(void *arg) {
   po__tstate *ts = arg;
-  if (tls_private) {
-    tstate_release(ts);
-    return;
-  }
   /* Close zones still open: they count up to now and are flagged. */
   uint64_t now = po__ticks();
   pthread_mutex_lock(&ts->lock);
   while (ts->top > ts->stack) {
     po__frame *f = ts->top;
-    uint64_t d = now - f->start;
-    BUMP(f->n->calls, 1);
-    BUMP(f->n->total, d);
+    record_call(f, now - f->start); /* the site record too: min, max, percentiles */
     f->n->flags |= NODE_OPEN_AT_EXIT;
     atomic_fetch_add(&counters.open_at_exit, 1);
     ts->top = f - 1;
@@ -392,19 +423,38 @@ static void thread_exit(void *arg) {
 
 /* fork: the child has only the forking thread. The others' states are kept (their data was
  * recorded before the fork) but folded into the retired tree so they are released like exited
- * threads. Locks are taken around fork so the child never inherits one held by a dead thread. */
+ * threads. Every profiler lock is taken around fork, outermost first (calibration, the thread
+ * list, each live thread's own lock, the site registry), so the child never inherits a lock held
+ * by a thread that no longer exists, nor a tree or table caught half-changed. */
+static pthread_mutex_t calib_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void fork_prepare(void) {
+  /* Calibrated now, the tick ratio never waits for its lock again (which the child may inherit
+   * held): a child's reports must not depend on it. */
+  po__ns_per_tick();
+  pthread_mutex_lock(&calib_lock);
   pthread_mutex_lock(&threads_lock);
+  for (po__tstate *ts = threads; ts; ts = ts->next) pthread_mutex_lock(&ts->lock);
   pthread_mutex_lock(&reg_lock);
 }
 
 static void fork_parent(void) {
   pthread_mutex_unlock(&reg_lock);
+  for (po__tstate *ts = threads; ts; ts = ts->next) pthread_mutex_unlock(&ts->lock);
   pthread_mutex_unlock(&threads_lock);
+  pthread_mutex_unlock(&calib_lock);
+}
+
+static int forget_on_fork; /* po__profile_forget_on_fork */
+static void reset_locked(int lock_threads);
+
+void po__profile_forget_on_fork(int on) {
+  forget_on_fork = on;
 }
 
 static void fork_child(void) {
-  pthread_mutex_unlock(&reg_lock);
+  pthread_mutex_init(&reg_lock, NULL);
+  for (po__tstate *ts = threads; ts; ts = ts->next) pthread_mutex_init(&ts->lock, NULL);
   po__tstate *self = tls_state.stack ? &tls_state : NULL;
   po__tstate *others = threads;
   threads = self;
@@ -420,7 +470,6 @@ static void fork_child(void) {
   if (others && !retired) retired = tstate_new(0);
   for (po__tstate *ts = others, *next; ts; ts = next) {
     next = ts->next;
-    pthread_mutex_init(&ts->lock, NULL); /* its owner does not exist here */
     if (retired) {
       BUMP(ts->dropped, ring_dropped(ts));
       merge_tree(retired, ts);
@@ -429,12 +478,19 @@ static void fork_child(void) {
      * never frees; releasing what it owns is all that can be done. */
     tstate_release(ts);
   }
-  pthread_mutex_unlock(&threads_lock);
+  if (forget_on_fork) reset_locked(0); /* the parent's data is the parent's report */
+  pthread_mutex_init(&threads_lock, NULL);
+  pthread_mutex_init(&calib_lock, NULL);
 }
 
-static void tls_key_init(void) {
-  pthread_key_create(&tls_key, thread_exit);
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
+static int tls_key_ok;
+
+/* Before main and before any profiler lock can be held: the fork handlers (in the library's
+ * ordered registry) and the key whose destructor merges an exiting thread's data. */
+__attribute__((constructor)) static void profile_init(void) {
+  tls_key_ok = pthread_key_create(&tls_key, thread_exit) == 0;
+  if (po__atfork_add(PO__FORK_RANK_PROFILE, fork_prepare, fork_parent, fork_child) != 0)
+    po__log(0, "profiler: no room for fork handlers; a forked child may deadlock");
 }
 
 /* Initializes a zeroed state in place. Returns 0, or -1 when the stack cannot be allocated. */
@@ -495,12 +551,14 @@ static void ring_alloc(po__tstate *ts) {
 }
 
 static po__tstate *tstate_attach(void) {
-  pthread_once(&tls_once, tls_key_init);
   po__tstate *ts = &tls_state;
+  if (tls_private) return tstate_init(ts, 1) == 0 ? ts : NULL; /* calibration: never listed */
+  if (!tls_key_ok) return NULL; /* its data could not be merged at exit */
+  /* The first zone of the process (while this thread has no state yet) measures the probe. */
+  if (PO__UNLIKELY(atomic_load_explicit(&calib_pending, memory_order_acquire))) calibrate_pending();
   if (tstate_init(ts, 1) != 0) return NULL;
   ts->tid = syscall(SYS_gettid);
   pthread_setspecific(tls_key, ts);
-  if (tls_private) return ts;
   pthread_mutex_lock(&threads_lock);
   if (!origin_ticks) origin_ticks = po__ticks();
   if (timeline_on) ring_alloc(ts);
@@ -576,8 +634,12 @@ static inline void zone_begin(po__tstate *ts, uint32_t id) {
     return;
   }
   po__frame *f = ++ts->top;
-  f->n = ss->last_node;
   f->ss = ss;
+  /* Two 8-byte stores, not one: GCC otherwise merges them into a 16-byte vector store (movq,
+   * punpcklqdq, movups) whose halves the end path loads back as 8-byte words. Kept apart, the
+   * zone pair went from 1.24 to 1.19 x the rdtsc pair (bench_profile A/B, medians of 7 runs). */
+  __asm__("" ::: "memory");
+  f->n = ss->last_node;
   f->start = po__ticks();
 }
 
@@ -645,13 +707,30 @@ static inline void record_event(po__tstate *ts, po__event *ring, po__frame *f, u
   atomic_store_explicit(&ts->ring_w, w + 1, memory_order_release);
 }
 
+/* The end of a zone when the flag word is not zero: a skipped begin, or the timeline. */
+__attribute__((noinline)) static void end_flagged(po__tstate *ts, uint64_t flags, uint64_t now) {
+  if (flags & END_SKIP_MASK) {
+    atomic_fetch_sub(&ts->end_flags, 1);
+    return;
+  }
+  po__frame *f = ts->top;
+  if (f == ts->stack) {
+    atomic_fetch_add(&counters.unmatched_ends, 1);
+    return;
+  }
+  uint64_t d = now - f->start;
+  record_call(f, d);
+  record_event(ts, atomic_load_explicit(&ts->ring, memory_order_acquire), f, d);
+  ts->top = f - 1;
+}
+
 void po_zone_end(void) {
   uint64_t now = po__ticks();
   /* A detached thread state has top == stack == NULL: the end is counted as unmatched. */
   po__tstate *ts = &tls_state;
   uint64_t flags = LD(ts->end_flags);
-  if (PO__UNLIKELY(flags & END_SKIP_MASK)) {
-    atomic_fetch_sub(&ts->end_flags, 1);
+  if (PO__UNLIKELY(flags)) {
+    end_flagged(ts, flags, now);
     return;
   }
   po__frame *f = ts->top;
@@ -659,21 +738,7 @@ void po_zone_end(void) {
     atomic_fetch_add(&counters.unmatched_ends, 1);
     return;
   }
-  uint64_t d = now - f->start;
-  po__node *n = f->n;
-  po__sitestat *ss = f->ss;
-  /* Probe-cost compensation happens at report time, from the call tree: nothing here. */
-  BUMP(n->calls, 1);
-  BUMP(n->total, d);
-  if (d < LD(ss->min)) ST(ss->min, d);
-  if (d > LD(ss->max)) ST(ss->max, d);
-  unsigned __int128 sq = (unsigned __int128)d * d;
-  uint64_t lo = LD(ss->sumsq_lo), add_lo = (uint64_t)sq;
-  ST(ss->sumsq_lo, lo + add_lo);
-  ST(ss->sumsq_hi, LD(ss->sumsq_hi) + (uint64_t)(sq >> 64) + (lo + add_lo < lo));
-  BUMP(ss->hist[po__hist_bucket(d)], 1);
-  if (PO__UNLIKELY(flags & END_RING))
-    record_event(ts, atomic_load_explicit(&ts->ring, memory_order_acquire), f, d);
+  record_call(f, now - f->start);
   ts->top = f - 1;
 }
 
@@ -702,11 +767,42 @@ int po_profile_set_timeline(int on, size_t events_per_thread) {
   return 0;
 }
 
+/* po_profile_call's per-thread site cache: direct-mapped on the name's address, each hit checked
+ * against the site's own copy of the name (a caller may reuse one buffer for several names). The
+ * registry never frees a name, so the copy a slot points to stays valid. */
+#define CALL_CACHE_SLOTS 16u
+typedef struct {
+  const char *key;       /* the caller's pointer */
+  const char *site_name; /* the registry's copy */
+  uint32_t id;
+} call_slot;
+static __thread call_slot call_cache[CALL_CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
+
+static uint32_t call_site_slow(call_slot *slot, const char *name) {
+  uint32_t id = po__site_for_name(name);
+  if (!id || !name || !*name) return id;
+  pthread_mutex_lock(&reg_lock);
+  const char *site_name = reg[id].name;
+  pthread_mutex_unlock(&reg_lock);
+  slot->key = name;
+  slot->site_name = site_name;
+  slot->id = id;
+  return id;
+}
+
+static inline uint32_t call_site(const char *name) {
+  uint64_t h = (uint64_t)(uintptr_t)name * 0x9e3779b97f4a7c15ULL;
+  call_slot *slot = &call_cache[h >> 60];
+  _Static_assert(CALL_CACHE_SLOTS == 16, "the slot is the hash's top 4 bits");
+  if (PO__LIKELY(slot->key == name && name && name_matches(slot->site_name, name))) return slot->id;
+  return call_site_slow(slot, name);
+}
+
 void *po_profile_call(const char *name, void *(*fn)(void *), void *arg) {
   if (!fn) return NULL;
-  if (!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED)) return fn(arg);
-  uint32_t id = po__site_for_name(name);
-  po__zone_begin_id(id);
+  po__tstate *ts = &tls_state;
+  if (PO__UNLIKELY(!__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED))) return fn(arg);
+  zone_begin(ts, call_site(name)); /* a detached state takes zone_begin's slow path */
   void *r = fn(arg);
   po_zone_end();
   return r;
@@ -720,13 +816,12 @@ void po_profile_thread_name(const char *name) {
   pthread_mutex_unlock(&ts->lock);
 }
 
-void po__set_probe_cost(uint64_t bias_ticks, uint64_t full_ticks) {
-  probe_bias = bias_ticks;
-  probe_full = full_ticks;
-}
-
 double po_profile_probe_cost_ns(void) {
-  return (double)probe_full * po__ns_per_tick();
+  calibrate_pending();
+  pthread_mutex_lock(&calib_lock);
+  double full = probes[PROBE_MANUAL].done ? probes[PROBE_MANUAL].full : 0;
+  pthread_mutex_unlock(&calib_lock);
+  return full * po__ns_per_tick();
 }
 
 /* Events a live thread's ring has overwritten since the last reset. */
@@ -752,67 +847,119 @@ void po_profile_get_counters(po_profile_counters *out) {
 
 /* ---- calibration ------------------------------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
 }
 
-typedef struct {
-  void (*begin)(void *);
-  void (*end)(void *);
-  void *arg;
-  uint64_t bias, full;
-} calib_job;
+/* One probed zone: the kind's own entry points, or the manual ones a PO_SCOPE compiles to. */
+static inline void probe_begin(const probe_kind *k, po_site *site) {
+  if (k->begin)
+    k->begin(k->arg);
+  else
+    po__zone_begin_on(site);
+}
+static inline void probe_end(const probe_kind *k) {
+  if (k->end)
+    k->end(k->arg);
+  else
+    po_zone_end();
+}
 
-static void *calibrate_thread(void *p) {
-  calib_job *job = p;
-  tls_private = 1; /* this thread's zones are never listed nor merged */
-  if (!tstate_attach()) return NULL;
-  po__tstate *ts = &tls_state;
+/* Measures one kind on the calling thread, whose state must be detached; nothing is listed or
+ * kept. bias = what a zone around nothing measures; full = what one begin/end pair adds to the
+ * zone around it. Medians of ROUNDS rounds. Returns 0, or -1 when a probed zone was not recorded
+ * (profiling switched off meanwhile, or no memory): the kind then stays pending. */
+static int calibrate_kind_here(probe_kind *k) {
   static po_site outer_site = PO_SITE_INIT("po.calibrate.outer", "", 0);
   static po_site inner_site = PO_SITE_INIT("po.calibrate.inner", "", 0);
-  uint32_t inner = po__site_register(&inner_site);
   enum { ROUNDS = 15, PAIRS = 2000 };
-  uint64_t bias[ROUNDS], full[ROUNDS];
-  for (int r = 0; r < ROUNDS; r++) {
-    po__zone_begin_id(po__site_register(&outer_site));
-    for (int i = 0; i < PAIRS; i++) {
-      if (job->begin)
-        job->begin(job->arg);
-      else
-        po__zone_begin_id(inner);
-      if (job->end)
-        job->end(job->arg);
-      else
-        po_zone_end();
+  double bias[ROUNDS], full[ROUNDS];
+  po__tstate *ts = &tls_state;
+  uint32_t outer = po__site_register(&outer_site);
+  po__site_register(&inner_site);
+  int rc = 0;
+  tls_private = 1;
+  for (int r = 0; r < ROUNDS && rc == 0; r++) {
+    po__zone_begin_id(outer);
+    if (!ts->stack) { /* could not attach: there is no zone to end */
+      rc = -1;
+      break;
     }
     po__frame *f = ts->top;
-    uint64_t t0 = f->start;
+    if (f == ts->stack) { /* the begin was skipped: its end consumes the skip */
+      rc = -1;
+      po_zone_end();
+      break;
+    }
+    for (int i = 0; i < PAIRS; i++) {
+      probe_begin(k, &inner_site);
+      probe_end(k);
+    }
     uint64_t t1 = po__ticks();
-    uint64_t child = 0;
+    uint64_t child = 0, calls = 0;
     for (po__node *in = atomic_load(&f->n->first_child); in; in = in->next_sibling) {
       child += LD(in->total);
+      calls += LD(in->calls);
       ST(in->total, 0);
+      ST(in->calls, 0);
     }
+    if (calls != PAIRS) rc = -1;
+    bias[r] = (double)child / PAIRS;
+    full[r] = (double)(t1 - f->start) / PAIRS;
     po_zone_end();
-    bias[r] = child / PAIRS;
-    full[r] = (t1 - t0) / PAIRS;
   }
-  qsort(bias, ROUNDS, sizeof bias[0], cmp_u64);
-  qsort(full, ROUNDS, sizeof full[0], cmp_u64);
-  job->bias = bias[ROUNDS / 2];
-  job->full = full[ROUNDS / 2];
+  if (ts->stack) tstate_release(ts);
+  tls_private = 0;
+  if (rc) return rc;
+  qsort(bias, ROUNDS, sizeof bias[0], cmp_double);
+  qsort(full, ROUNDS, sizeof full[0], cmp_double);
+  k->bias = bias[ROUNDS / 2];
+  k->full = full[ROUNDS / 2];
+  return 0;
+}
+
+/* calib_lock held. */
+static void calibrate_kinds_here(void) {
+  int pending = 0;
+  for (int i = 0; i < PROBE_KINDS; i++) {
+    probe_kind *k = &probes[i];
+    if (k->registered && !k->done) k->done = calibrate_kind_here(k) == 0;
+    pending |= k->registered && !k->done;
+  }
+  atomic_store_explicit(&calib_pending, pending, memory_order_release);
+}
+
+static void *calibrate_thread(void *arg) {
+  (void)arg;
+  calibrate_kinds_here();
   return NULL;
 }
 
-void po__calibrate_probe(void (*begin)(void *), void (*end)(void *), void *arg,
-                         uint64_t *bias_ticks, uint64_t *full_ticks) {
-  /* A private thread, so nothing lands in the real profile and the caller's stack is untouched. */
-  calib_job job = {begin, end, arg, 0, 0};
-  pthread_t t;
-  if (pthread_create(&t, NULL, calibrate_thread, &job) == 0) pthread_join(t, NULL);
-  *bias_ticks = job.bias;
-  *full_ticks = job.full;
+/* Measures every pending kind: on this thread when it has no state yet (the first zone of the
+ * process lands here), else on a private thread (a report built by a thread that has zones).
+ * Nothing to do once every kind is measured, or while profiling is off. */
+static void calibrate_pending(void) {
+  if (!atomic_load_explicit(&calib_pending, memory_order_acquire) ||
+      !__atomic_load_n(&po__profiling_enabled, __ATOMIC_RELAXED) || tls_private)
+    return;
+  pthread_mutex_lock(&calib_lock);
+  if (atomic_load_explicit(&calib_pending, memory_order_relaxed)) {
+    pthread_t t;
+    if (!tls_state.stack)
+      calibrate_kinds_here();
+    else if (pthread_create(&t, NULL, calibrate_thread, NULL) == 0)
+      pthread_join(t, NULL);
+  }
+  pthread_mutex_unlock(&calib_lock);
+}
+
+void po__set_auto_probe(void (*begin)(void *), void (*end)(void *), void *arg) {
+  pthread_mutex_lock(&calib_lock);
+  probe_kind *k = &probes[PROBE_AUTO];
+  *k = (probe_kind){begin, end, arg, 1, 0, 0, 0};
+  atomic_store_explicit(&calib_pending, 1, memory_order_release);
+  pthread_mutex_unlock(&calib_lock);
 }
 
 /* ---- merge and reset ------------------------------------------------------------------------ */
@@ -881,12 +1028,13 @@ static void zero_tree(po__tstate *ts) {
   ts->ring_base = atomic_load(&ts->ring_w);
 }
 
-void po_profile_reset(void) {
-  pthread_mutex_lock(&threads_lock);
+/* Zeroes every thread's data, the retired tree and the counters; threads_lock held. In a forked
+ * child (lock_threads 0) no other thread exists to hold a state's lock. */
+static void reset_locked(int lock_threads) {
   for (po__tstate *ts = threads; ts; ts = ts->next) {
-    pthread_mutex_lock(&ts->lock);
+    if (lock_threads) pthread_mutex_lock(&ts->lock);
     zero_tree(ts);
-    pthread_mutex_unlock(&ts->lock);
+    if (lock_threads) pthread_mutex_unlock(&ts->lock);
   }
   if (retired) {
     tstate_free(retired);
@@ -895,13 +1043,18 @@ void po_profile_reset(void) {
   retired_summary_len = 0;
   retired_summary_dropped = 0;
   origin_ticks = po__ticks();
-  pthread_mutex_unlock(&threads_lock);
   atomic_store(&counters.truncated_names, 0);
   atomic_store(&counters.null_names, 0);
   atomic_store(&counters.unmatched_ends, 0);
   atomic_store(&counters.open_at_exit, 0);
   atomic_store(&counters.depth_overflows, 0);
   atomic_store(&counters.site_overflows, 0);
+}
+
+void po_profile_reset(void) {
+  pthread_mutex_lock(&threads_lock);
+  reset_locked(1);
+  pthread_mutex_unlock(&threads_lock);
 }
 
 /* ---- snapshots for the report ------------------------------------------------------------- */
@@ -916,7 +1069,8 @@ typedef struct {
   double raw_total;      /* sum of measured inclusive ticks of every call (for the mean) */
   double total;          /* compensated inclusive ticks, outermost recursion level only */
   double self;           /* compensated self ticks */
-  double desc_calls;     /* zones that ran inside this site's calls (probe-cost compensation) */
+  double desc_cost;      /* probe ticks of the zones that ran inside this site's calls */
+  double bias, full;     /* this site's calibrated probe cost in ticks (by its kind of zone) */
   uint32_t depth_active; /* how many ancestors of the current DFS node have this site */
 } site_acc;
 
@@ -924,7 +1078,6 @@ typedef struct {
   po__tstate *m;
   site_acc *acc;
   double tick_s;
-  double bias, full; /* calibrated probe cost in ticks (0 without auto-instrumentation) */
   po__profile_snapshot *snap;
   size_t nodes_cap;
   int oom;
@@ -970,10 +1123,12 @@ static po__prof_node *tree_node(walk_ctx *w, po__node *c, int parent_id) {
   return o;
 }
 
-/* Depth-first over the merged tree. Returns the number of zone calls in the subtree below `n`
- * (its descendants), which the probe-cost compensation needs:
- *   total = measured - calls * bias - descendants * full
- *   self  = measured self - calls * bias - sum over children of calls_c * (full - bias)       */
+/* Depth-first over the merged tree. Probe-cost compensation: a zone's measured time holds its own
+ * probe's bias (what a zone around nothing measures) once per call, and the full cost of every
+ * begin/end pair that ran inside it (bias and full are per kind of zone, see site_costs):
+ *   total = measured - calls * bias - sum over descendants of calls_d * full_d
+ *   self  = measured self - calls * bias - sum over children of calls_c * (full_c - bias_c)
+ * Returns the probe ticks of the subtree below `n` (sum over its zones of calls * full). */
 static double walk(walk_ctx *w, po__node *n, int parent_id) {
   double below = 0;
   for (po__node *c = atomic_load(&n->first_child); c; c = c->next_sibling) {
@@ -984,26 +1139,51 @@ static double walk(walk_ctx *w, po__node *n, int parent_id) {
     a->depth_active++;
     double desc = walk(w, c, my_id);
     a->depth_active--;
-    double child_calls = 0, child_total = 0;
+    double child_total = 0, child_probe = 0;
     for (po__node *g = atomic_load(&c->first_child); g; g = g->next_sibling) {
-      child_calls += (double)LD(g->calls);
+      const site_acc *ga = &w->acc[g->site];
       child_total += (double)LD(g->total);
+      child_probe += (double)LD(g->calls) * (ga->full - ga->bias);
     }
     double self = total - child_total;
-    double total_adj = nonneg(total - calls * w->bias - desc * w->full);
-    double self_adj = nonneg(self - calls * w->bias - child_calls * (w->full - w->bias));
+    double total_adj = nonneg(total - calls * a->bias - desc);
+    double self_adj = nonneg(self - calls * a->bias - child_probe);
     a->calls += (uint64_t)calls;
     a->raw_total += total;
     a->self += self_adj;
-    a->desc_calls += desc;
+    a->desc_cost += desc;
     if (a->depth_active == 0) a->total += total_adj; /* recursion: count the outermost only */
     if (my_id >= 0) { /* the array may have moved during the recursion: index again */
       w->snap->nodes[my_id].total_seconds = total_adj * w->tick_s;
       w->snap->nodes[my_id].self_seconds = self_adj * w->tick_s;
     }
-    below += calls + desc;
+    below += calls * a->full + desc;
   }
   return below;
+}
+
+/* Each site's probe cost, by the kind of zone that records it: an address site is
+ * auto-instrumentation, any other a manual zone. Kinds not calibrated cost 0. */
+static void site_costs(walk_ctx *w, uint32_t nsites, po__profile_snapshot *s) {
+  calibrate_pending();
+  pthread_mutex_lock(&calib_lock);
+  probe_kind k[PROBE_KINDS];
+  memcpy(k, probes, sizeof k);
+  pthread_mutex_unlock(&calib_lock);
+  for (int i = 0; i < PROBE_KINDS; i++)
+    if (!k[i].done) k[i].bias = k[i].full = 0;
+  double ns = po__ns_per_tick();
+  s->probe_cost_ns = k[PROBE_MANUAL].full * ns;
+  s->probe_bias_ns = k[PROBE_MANUAL].bias * ns;
+  s->auto_probe_cost_ns = k[PROBE_AUTO].full * ns;
+  s->auto_probe_bias_ns = k[PROBE_AUTO].bias * ns;
+  pthread_mutex_lock(&reg_lock);
+  for (uint32_t id = 1; id < nsites; id++) {
+    const probe_kind *p = &k[reg[id].addr ? PROBE_AUTO : PROBE_MANUAL];
+    w->acc[id].bias = p->bias;
+    w->acc[id].full = p->full;
+  }
+  pthread_mutex_unlock(&reg_lock);
 }
 
 static void function_stats(walk_ctx *w, uint32_t id, double wall_s, po__prof_function *o) {
@@ -1017,7 +1197,7 @@ static void function_stats(walk_ctx *w, uint32_t id, double wall_s, po__prof_fun
   double sumsq = ldexp((double)LD(ss->sumsq_hi), 64) + (double)LD(ss->sumsq_lo);
   double var = n > 0 ? sumsq / n - mean_raw * mean_raw : 0;
   /* Per-call values (min, max, percentiles) are shifted by this site's mean probe cost. */
-  double shift = n > 0 ? w->bias + a->desc_calls / n * w->full : 0;
+  double shift = n > 0 ? a->bias + a->desc_cost / n : 0;
   double mn = LD(ss->min) == UINT64_MAX ? 0 : (double)LD(ss->min);
   double mx = (double)LD(ss->max);
   o->calls = a->calls;
@@ -1152,10 +1332,10 @@ int po__profile_snapshot_create(po__profile_snapshot **out) {
   pthread_mutex_lock(&reg_lock);
   uint32_t nsites = reg_len;
   pthread_mutex_unlock(&reg_lock);
-  walk_ctx w = {m, rc ? NULL : po__calloc(nsites + 1, sizeof(site_acc)),
-                tick_s, (double)probe_bias, (double)probe_full, s, 0, 0};
+  walk_ctx w = {m, rc ? NULL : po__calloc(nsites + 1, sizeof(site_acc)), tick_s, s, 0, 0};
   if (!rc && !w.acc) rc = PO_ENOMEM;
   if (!rc) {
+    site_costs(&w, nsites, s);
     walk(&w, &m->root, -1);
     if (w.oom) rc = PO_ENOMEM;
   }
@@ -1163,7 +1343,6 @@ int po__profile_snapshot_create(po__profile_snapshot **out) {
   if (!rc) {
     for (po__node *c = atomic_load(&m->root.first_child); c; c = c->next_sibling)
       s->profiled_seconds += (double)LD(c->total) * tick_s;
-    s->probe_cost_ns = po_profile_probe_cost_ns();
     s->ns_per_tick = tick_s * 1e9;
     po_profile_get_counters(&s->counters);
   }

@@ -23,15 +23,14 @@ PO_API void po__zone_begin_id(uint32_t id);
 typedef int (*po__symbolizer_fn)(void *addr, const char **name, const char **file, int *line);
 PO_API void po__set_symbolizer(po__symbolizer_fn fn);
 
-/* Probe-cost compensation used by auto-instrumentation: `bias` ticks are removed from every
- * zone's own measurement and `full` ticks from its parent for each descendant zone. */
-PO_API void po__set_probe_cost(uint64_t bias_ticks, uint64_t full_ticks);
-
-/* Measures the cost of a begin/end pair in the calling thread without recording anything:
- * bias = what a zone around nothing measures; full = what the pair adds to an enclosing zone.
- * `begin` is called with `arg` to open each probed zone (NULL: a plain po__zone_begin_id). */
-PO_API void po__calibrate_probe(void (*begin)(void *), void (*end)(void *), void *arg,
-                                uint64_t *bias_ticks, uint64_t *full_ticks);
+/* Probe-cost compensation. Every zone's measured time holds some of its own probe's cost (bias:
+ * what a zone around nothing measures) and all of each nested zone's (full: what one begin/end
+ * pair adds to the zone around it). Both are measured once per kind of zone, lazily (the first
+ * zone of the process, or the first report) and subtracted when a report is built. Manual zones
+ * are always measured; auto-instrumentation registers its entry points here (`begin(arg)` and
+ * `end(arg)` open and close one zone), and address sites (po__site_for_addr) are charged its
+ * cost. */
+PO_API void po__set_auto_probe(void (*begin)(void *), void (*end)(void *), void *arg);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 
@@ -70,7 +69,9 @@ typedef struct po__prof_event { /* one zone of the timeline */
 } po__prof_event;
 
 typedef struct po__profile_snapshot {
-  double wall_seconds, profiled_seconds, probe_cost_ns, ns_per_tick;
+  double wall_seconds, profiled_seconds, ns_per_tick;
+  /* Subtracted probe costs (full, bias; 0 until calibrated): manual zones, auto-instrumentation. */
+  double probe_cost_ns, probe_bias_ns, auto_probe_cost_ns, auto_probe_bias_ns;
   uint64_t dropped_events;
   po__prof_function *functions;
   size_t nfunctions;
@@ -90,5 +91,9 @@ typedef struct po__profile_snapshot {
 /* Merges every thread's data (live and exited) into a snapshot. Returns 0 or PO_ENOMEM. */
 int po__profile_snapshot_create(po__profile_snapshot **out);
 void po__profile_snapshot_destroy(po__profile_snapshot *s);
+
+/* A forked child starts with an empty profile (on: each process writes its own report, see
+ * PERFOPT_OUT), instead of keeping what its parent recorded before the fork (the default). */
+void po__profile_forget_on_fork(int on);
 
 #endif

@@ -31,11 +31,14 @@ int po__report_create_from(const po__report_sources *src, po_report **out) {
   po__report_run(&w, root, src);
   po__report_profile(&w, root, src->profile);
   po__report_memory(&w, root, src->sampler, src->memory);
+  po__report_autopilot(&w, cJSON_GetObjectItemCaseSensitive(root, "memory"), src->sampler,
+                       src->flight);
   po__report_resources(&w, root, src->sampler, src->memory);
   const po__sampler_snapshot *s = src->sampler;
   po__report_gpu(&w, root, s ? s->gpus : NULL, s ? s->gpu_count : 0, s ? s->gpus_dropped : 0,
                  s ? s->gpu_reason : "GPUs not monitored");
   po__report_cache(&w, root, src->caches, src->ncaches);
+  if (src->flight && src->flight->is_record) po__report_flight(&w, root, src->sampler, src->flight);
   po__j_arr(&w, root, "suggestions");
   if (w.err) {
     cJSON_Delete(root);

@@ -1,6 +1,39 @@
 /* The report's `host` and `run` sections. */
 #include "report/report_build.h"
 
+static void limit_json(po__jw *w, cJSON *arr, const char *name, double value, const char *unit,
+                       const char *from, int in_force) {
+  cJSON *o = po__j_obj(w, arr, NULL);
+  po__j_str(w, o, "name", name);
+  po__j_num(w, o, "value", value);
+  po__j_str(w, o, "unit", unit);
+  po__j_str(w, o, "from", from);
+  po__j_bool(w, o, "in_force", in_force);
+}
+
+/* host.limits[]: every limit found and the file (or key) it was read from; in_force marks the
+ * effective memory limit. */
+static void limits_json(po__jw *w, cJSON *host, const po_hardware *hw) {
+  cJSON *arr = po__j_arr(w, host, "limits");
+  po_limit_source src = hw->memory_limit_source;
+  limit_json(w, arr, "memory_total", (double)hw->memory_total_bytes, "bytes",
+             "/proc/meminfo MemTotal", src == PO_LIMIT_SYSTEM);
+  if (hw->cgroup_memory_max_bytes)
+    limit_json(w, arr, "memory_max", (double)hw->cgroup_memory_max_bytes, "bytes",
+               hw->memory_max_from, src == PO_LIMIT_CGROUP);
+  if (hw->cgroup_memory_high_bytes)
+    limit_json(w, arr, "memory_high", (double)hw->cgroup_memory_high_bytes, "bytes",
+               hw->memory_high_from, src == PO_LIMIT_CGROUP_HIGH);
+  if (hw->memory_budget_bytes)
+    limit_json(w, arr, "memory_budget", (double)hw->memory_budget_bytes, "bytes",
+               "MEMORY_LIMIT_BYTES", src == PO_LIMIT_CONFIG);
+  if (hw->cgroup_swap_max_bytes)
+    limit_json(w, arr, "swap_max", (double)hw->cgroup_swap_max_bytes, "bytes", hw->swap_max_from,
+               0);
+  if (hw->cgroup_cpu_limit > 0)
+    limit_json(w, arr, "cpu", hw->cgroup_cpu_limit, "cores", hw->cpu_limit_from, 1);
+}
+
 void po__report_host(po__jw *w, cJSON *root, const po_hardware *hw) {
   cJSON *host = po__j_obj(w, root, "host");
   if (!hw) return;
@@ -14,9 +47,12 @@ void po__report_host(po__jw *w, cJSON *root, const po_hardware *hw) {
   po__j_num(w, host, "cgroup_cpu_limit", hw->cgroup_cpu_limit);
   po__j_num(w, host, "memory_total_bytes", (double)hw->memory_total_bytes);
   po__j_num(w, host, "memory_limit_bytes", (double)hw->memory_limit_bytes);
-  po__j_str(w, host, "memory_limit_source", hw->limit_from_cgroup ? "cgroup" : "system");
+  po__j_str(w, host, "memory_limit_source", po_limit_source_name(hw->memory_limit_source));
   po__j_num(w, host, "cgroup_memory_max_bytes", (double)hw->cgroup_memory_max_bytes);
+  po__j_num(w, host, "cgroup_memory_high_bytes", (double)hw->cgroup_memory_high_bytes);
+  po__j_num(w, host, "cgroup_swap_max_bytes", (double)hw->cgroup_swap_max_bytes);
   po__j_num(w, host, "cgroup_version", hw->cgroup_version);
+  limits_json(w, host, hw);
 }
 
 void po__report_run(po__jw *w, cJSON *root, const po__report_sources *src) {

@@ -6,6 +6,7 @@
  * counted on the page. */
 #include "viz/chart_internal.h"
 #include "base/base.h"
+#include "report/report_html_heap.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -415,18 +416,8 @@ static void rmodel_free(rmodel *m) {
   free(m->s);
 }
 
-static int rmodel_load(const cJSON *root, rmodel *m) {
-  memset(m, 0, sizeof(*m));
-  const cJSON *res = obj(root, "resources");
-  const cJSON *ser = arr(res, "series");
-  m->thresholds = arr(res, "thresholds");
-  m->events = arr(res, "events");
-  m->phases = arr(res, "phases");
-  m->mem_limit = num(obj(root, "memory"), "limit_bytes");
-  m->gpu_devices = arr(obj(root, "gpu"), "devices");
-  size_t cap = ser ? (size_t)cJSON_GetArraySize(ser) : 0;
-  m->s = calloc(cap ? cap : 1, sizeof(rseries));
-  if (!m->s) return PO_ENOMEM;
+/* Loads one `series` array's entries into m (room was made by the caller). */
+static void rmodel_add(rmodel *m, const cJSON *ser) {
   const cJSON *it;
   cJSON_ArrayForEach(it, ser) {
     rseries *s = &m->s[m->n];
@@ -461,6 +452,24 @@ static int rmodel_load(const cJSON *root, rmodel *m) {
     s->n = n;
     m->n++;
   }
+}
+
+/* The resource series and, for a run report (`perfopt run`), the process tree's. */
+static int rmodel_load(const cJSON *root, rmodel *m) {
+  memset(m, 0, sizeof(*m));
+  const cJSON *res = obj(root, "resources");
+  const cJSON *ser = arr(res, "series"), *tree = arr(obj(root, "processes"), "series");
+  m->thresholds = arr(res, "thresholds");
+  m->events = arr(res, "events");
+  m->phases = arr(res, "phases");
+  m->mem_limit = num(obj(root, "memory"), "limit_bytes");
+  m->gpu_devices = arr(obj(root, "gpu"), "devices");
+  size_t cap = (ser ? (size_t)cJSON_GetArraySize(ser) : 0) +
+               (tree ? (size_t)cJSON_GetArraySize(tree) : 0);
+  m->s = calloc(cap ? cap : 1, sizeof(rseries));
+  if (!m->s) return PO_ENOMEM;
+  rmodel_add(m, ser);
+  rmodel_add(m, tree);
   return 0;
 }
 
@@ -581,6 +590,81 @@ static int any_points(rseries *const *s, size_t n) {
 
 #define DROPPED_NOTE "%llu thresholds, bands or markers over the per-chart cap were not drawn."
 
+/* A run report's process tree (`perfopt run`, `perfopt attach`): the tree's CPU and memory over
+ * time, and one row per process. */
+#define MAX_PROCESS_ROWS 200
+
+static void process_row(po__cbuf *b, const cJSON *p) {
+  const char *cmd = str(p, "cmdline");
+  po__cbuf_printf(b, "<tr><td data-v=\"%.0f\">%.0f</td>", num(p, "pid"), num(p, "pid"));
+  po__cbuf_puts(b, "<td class=\"name\" title=\"");
+  esc(b, cmd);
+  po__cbuf_puts(b, "\">");
+  esc(b, cmd && *cmd ? cmd : str(p, "comm"));
+  po__cbuf_puts(b, "</td><td>");
+  esc(b, str(p, "state"));
+  const char *sig = str(p, "signal_name");
+  if (sig) {
+    po__cbuf_puts(b, " (");
+    esc(b, sig);
+    po__cbuf_puts(b, ")");
+  } else if (isfinite(num(p, "exit_code"))) {
+    po__cbuf_printf(b, " (%.0f)", num(p, "exit_code"));
+  }
+  po__cbuf_puts(b, "</td>");
+  num_cell(b, num(p, "start_seconds"), PO_UNIT_ELAPSED);
+  num_cell(b, num(p, "user_seconds") + num(p, "system_seconds"), PO_UNIT_SECONDS);
+  num_cell(b, num(p, "cpu_ratio_average"), PO_UNIT_RATIO);
+  num_cell(b, num(p, "peak_rss_bytes"), PO_UNIT_BYTES);
+  num_cell(b, num(p, "gpu_peak_memory_bytes"), PO_UNIT_BYTES);
+  num_cell(b, num(p, "threads_peak"), PO_UNIT_COUNT);
+  num_cell(b, num(p, "open_fds_peak"), PO_UNIT_COUNT);
+  po__cbuf_puts(b, "</tr>\n");
+}
+
+static void section_processes(po__cbuf *b, rmodel *m, const cJSON *root) {
+  const cJSON *pr = obj(root, "processes");
+  if (!pr) return;
+  po__cbuf_puts(b, "<section id=\"processes\"><h2>Process tree</h2>\n");
+  rseries *cpu = find_series(m, "tree_cpu_ratio"), *rss = find_series(m, "tree_rss_bytes"),
+          *gpu = find_series(m, "tree_gpu_memory_bytes");
+  rseries *all[] = {cpu, rss, gpu};
+  if (!any_points(all, 3)) {
+    note(b, "no data recorded: the process tree was never sampled");
+  } else {
+    po_chart *c = timeline(m, "CPU of the process tree (100% = one core)", PO_UNIT_RATIO, "CPU");
+    if (c) add_rseries(c, cpu, "all processes");
+    emit_chart(b, c, DROPPED_NOTE, 0);
+    c = timeline(m, "Memory of the process tree", PO_UNIT_BYTES, "memory");
+    if (c) {
+      add_rseries(c, rss, "RSS, all processes");
+      add_rseries(c, gpu, "GPU memory, all processes");
+    }
+    emit_chart(b, c, DROPPED_NOTE, 0);
+  }
+  const cJSON *list = arr(pr, "list");
+  size_t n = list ? (size_t)cJSON_GetArraySize(list) : 0, shown = 0;
+  po__cbuf_puts(b, "<div class=\"scroll\"><table class=\"sortable data\"><thead><tr><th>pid</th>"
+                   "<th>command</th><th>state</th><th>started</th><th>CPU</th><th>cores</th>"
+                   "<th>peak RSS</th><th>peak GPU</th><th>threads</th><th>files</th></tr></thead>"
+                   "<tbody>\n");
+  const cJSON *p;
+  cJSON_ArrayForEach(p, list) {
+    if (shown == MAX_PROCESS_ROWS) break;
+    if (!cJSON_IsObject(p)) continue;
+    process_row(b, p);
+    shown++;
+  }
+  po__cbuf_puts(b, "</tbody></table></div>\n");
+  if (shown < n) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "Showing the first %zu processes; %zu more are in the JSON report.",
+             shown, n - shown);
+    note(b, msg);
+  }
+  po__cbuf_puts(b, "</section>\n");
+}
+
 static void section_cpu(po__cbuf *b, rmodel *m) {
   po__cbuf_puts(b, "<section id=\"cpu\"><h2>CPU</h2>\n");
   rseries *sys = find_series(m, "cpu_utilization_ratio"),
@@ -600,6 +684,85 @@ static void section_cpu(po__cbuf *b, rmodel *m) {
   po__cbuf_puts(b, "</section>\n");
 }
 
+/* The forecast drawn ahead of the memory curve: a line from the forecast's level at the last
+ * sample to where the trend meets the limit (memory.forecast), with the limit and a marker where
+ * they meet. Drawn at most a horizon (or a quarter of the run, when longer) ahead, so that a
+ * distant limit does not squeeze the recorded curve. */
+static void add_forecast(po_chart *c, const rseries *used, const cJSON *mem) {
+  const cJSON *f = obj(mem, "forecast");
+  double level = num(f, "level_bytes"), slope = num(f, "slope_bytes_per_second");
+  double ttl = num(f, "time_to_limit_seconds"), limit = num(f, "limit_bytes");
+  double horizon = num(f, "horizon_seconds");
+  const char *trend = str(f, "trend");
+  if (!used || !used->n || !trend || strcmp(trend, "rising") || !(ttl >= 0) ||
+      !isfinite(level) || !(slope > 0) || !(limit > 0))
+    return;
+  double t0 = used->t[used->n - 1], span = t0 - used->t[0];
+  double ahead = isfinite(horizon) && horizon > span / 4 ? horizon : span / 4;
+  if (!(ahead > 0)) ahead = ttl;
+  double dt = ttl < ahead ? ttl : ahead;
+  double x[2] = {t0, t0 + dt}, y[2] = {level, level + slope * dt};
+  po_chart_add_series(c, "forecast", PO_UNIT_BYTES, x, y, 2);
+  po_chart_add_threshold(c, limit, "memory limit");
+  char tb[48], label[96];
+  po_format_value(ttl, PO_UNIT_SECONDS, tb, sizeof tb);
+  snprintf(label, sizeof label, "limit forecast in %s", tb);
+  po_chart_add_marker(c, t0 + dt, y[1], ttl <= ahead ? label : "forecast continues");
+}
+
+/* The autopilot's graded actions and whether each helped; the flight record when one exists. */
+static void section_autopilot(po__cbuf *b, const cJSON *root) {
+  const cJSON *mem = obj(root, "memory"), *ap = obj(mem, "autopilot"), *it;
+  const cJSON *acts = arr(ap, "actions"), *fl = obj(root, "flight");
+  if (fl) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "Flight record: written at the emergency grade (%s).",
+             str(fl, "reason") ? str(fl, "reason") : "no reason recorded");
+    note(b, msg);
+  }
+  if (!acts || cJSON_GetArraySize(acts) == 0) return;
+  po__cbuf_puts(b, "<h3>Autopilot</h3><table class=\"data sortable\"><thead><tr><th>time</th>"
+                   "<th>metric</th><th>grade</th><th>trigger</th><th>limit in (before)</th>"
+                   "<th>freed</th><th>limit in (after)</th><th>helped</th></tr></thead><tbody>");
+  int k = 0;
+  cJSON_ArrayForEach(it, acts) {
+    if (k++ >= MAX_EVENT_ROWS) break;
+    po__cbuf_puts(b, "<tr>");
+    num_cell(b, num(it, "t_seconds"), PO_UNIT_ELAPSED);
+    po__cbuf_puts(b, "<td>");
+    esc(b, str(it, "metric"));
+    po__cbuf_puts(b, "</td><td>");
+    esc(b, str(it, "grade"));
+    po__cbuf_puts(b, "</td><td>");
+    const cJSON *tr, *trig = arr(it, "trigger");
+    int first = 1;
+    cJSON_ArrayForEach(tr, trig) {
+      if (!first) po__cbuf_puts(b, ", ");
+      esc(b, cJSON_IsString(tr) ? tr->valuestring : "");
+      first = 0;
+    }
+    po__cbuf_puts(b, "</td>");
+    double before = num(it, "time_to_limit_before_seconds");
+    num_cell(b, before >= 0 ? before : NAN, PO_UNIT_SECONDS);
+    num_cell(b, num(it, "freed_bytes"), PO_UNIT_BYTES);
+    double after = num(it, "time_to_limit_after_seconds");
+    num_cell(b, after >= 0 ? after : NAN, PO_UNIT_SECONDS);
+    const cJSON *helped = cJSON_GetObjectItemCaseSensitive(it, "helped");
+    po__cbuf_puts(b, !helped ? "<td>not checked</td>"
+                     : cJSON_IsTrue(helped) ? "<td>yes</td>"
+                                            : "<td>no</td>");
+    po__cbuf_puts(b, "</tr>\n");
+  }
+  po__cbuf_puts(b, "</tbody></table>\n");
+  int total = cJSON_GetArraySize(acts);
+  if (total > MAX_EVENT_ROWS) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "%d more autopilot actions are in the JSON report.",
+             total - MAX_EVENT_ROWS);
+    note(b, msg);
+  }
+}
+
 static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
   po__cbuf_puts(b, "<section id=\"memory\"><h2>Memory</h2>\n");
   rseries *rss = find_series(m, "process_rss_bytes"), *used = find_series(m, "memory_used_bytes");
@@ -613,6 +776,7 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
       add_rseries(c, used, "system used");
       add_rseries(c, rss, "this process (RSS)");
       add_alerts(c, m, "memory", -1, PO_UNIT_BYTES, m->mem_limit);
+      add_forecast(c, used, obj(root, "memory"));
       /* the peak: the highest sample of the process (its max column when recorded) */
       if (rss && rss->n) {
         const double *v = rss->mx ? rss->mx : rss->last;
@@ -706,6 +870,7 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
     }
     po__cbuf_puts(b, "</tbody></table>\n");
   }
+  section_autopilot(b, root);
   po__cbuf_puts(b, "</section>\n");
 }
 
@@ -920,6 +1085,10 @@ static const char SCRIPT[] =
     "b.appendChild(r);s.forEach(function(e){b.appendChild(e);});});});});});})();";
 
 char *po__html_render_json(const cJSON *root, size_t *len) {
+  return po__html_render_json_with(root, NULL, len);
+}
+
+char *po__html_render_json_with(const cJSON *root, const char *extra, size_t *len) {
   if (!root) return NULL;
   po__cbuf b;
   po__cbuf_init(&b);
@@ -940,6 +1109,7 @@ char *po__html_render_json(const cJSON *root, size_t *len) {
   po__cbuf_puts(&b, "</h1>\n<nav><a href=\"#summary\">summary</a>");
   if (cJSON_GetArraySize(arr(root, "suggestions")) > 0)
     po__cbuf_puts(&b, "<a href=\"#suggestions\">suggestions</a>");
+  if (obj(root, "processes")) po__cbuf_puts(&b, "<a href=\"#processes\">processes</a>");
   po__cbuf_puts(&b,
                 "<a href=\"#functions\">functions</a><a href=\"#flame\">flame graph</a>"
                 "<a href=\"#cpu\">CPU</a><a href=\"#memory\">memory</a><a href=\"#disk\">disk</a>"
@@ -952,8 +1122,10 @@ char *po__html_render_json(const cJSON *root, size_t *len) {
   if (rmodel_load(root, &m) != 0)
     b.oom = 1;
   else {
+    section_processes(&b, &m, root);
     section_cpu(&b, &m);
     section_memory(&b, &m, root);
+    po__html_section_heap(&b, root);
     section_disk(&b, &m);
     section_gpu(&b, &m, root);
     section_other(&b, &m);
@@ -966,7 +1138,9 @@ char *po__html_render_json(const cJSON *root, size_t *len) {
   po__cbuf_puts(&b,
                 ". Self-contained: no network access, no external files. Times are seconds "
                 "since the run started; hover charts for details.</footer>\n");
-  po__cbuf_printf(&b, "<script>%s</script>\n</body></html>\n", SCRIPT);
+  po__cbuf_printf(&b, "<script>%s</script>\n", SCRIPT);
+  if (extra) po__cbuf_puts(&b, extra);
+  po__cbuf_puts(&b, "</body></html>\n");
   return po__cbuf_detach(&b, len);
 }
 

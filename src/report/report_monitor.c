@@ -11,12 +11,13 @@ static const char *level_name(po_cleanup_level l) {
 
 static const char *limit_source_name(const po__sampler_snapshot *s) {
   if (!s || !s->has_latest || s->latest.memory_limit_bytes < 0) return "unknown";
-  return s->latest.memory_limit_source == PO_LIMIT_CGROUP ? "cgroup" : "system";
+  return po_limit_source_name(s->latest.memory_limit_source);
 }
 
 static const char *record_type_name(int type) {
   if (type == PO__RESOURCE_LISTENER) return "listener";
   if (type == PO__RESOURCE_ALLOCATOR) return "allocator";
+  if (type == PO__RESOURCE_CHECKPOINT) return "checkpoint";
   return po_resource_type_name(type);
 }
 
@@ -45,7 +46,34 @@ static void guards_json(po__jw *w, cJSON *mem, const po__memory_snapshot *m) {
     po__j_num(w, o, "available_bytes", (double)g->available_bytes);
     po__j_str(w, o, "ran", ran[g->ran >= 0 && g->ran <= 2 ? g->ran : 0]);
     po__j_str(w, o, "result", g->result == 0 ? "ok" : po_err_name(g->result));
+    if (g->retried_batch) po__j_num(w, o, "retried_batch", (double)g->retried_batch);
   }
+}
+
+static void batch_probes_json(po__jw *w, cJSON *mem, const po__memory_snapshot *m) {
+  cJSON *arr = po__j_arr(w, mem, "batch_probes");
+  for (size_t i = 0; m && i < m->nprobes && !w->err; i++) {
+    const po__probe_record *p = &m->probes[i];
+    const po_batch_probe_result *r = &p->r;
+    cJSON *o = po__j_obj(w, arr, NULL);
+    po__j_num(w, o, "t_seconds", p->t_seconds);
+    po__j_num(w, o, "device", p->device);
+    po__j_str(w, o, "result", p->result == 0 ? "ok" : po_err_name(p->result));
+    po__j_num(w, o, "batch", (double)r->batch);
+    po__j_num(w, o, "proposed_batch", (double)r->proposed_batch);
+    po__j_num(w, o, "fixed_bytes", r->model.fixed_bytes);
+    po__j_num(w, o, "bytes_per_sample", r->model.bytes_per_sample);
+    po__j_num(w, o, "available_bytes", (double)r->available_bytes);
+    po__j_num(w, o, "steps", r->steps);
+    po__j_num(w, o, "fallbacks", r->fallbacks);
+    cJSON *ms = po__j_arr(w, o, "measured");
+    for (int k = 0; k < r->nmeasured && k < 3; k++) {
+      cJSON *x = po__j_obj(w, ms, NULL);
+      po__j_num(w, x, "batch", (double)r->measured_batch[k]);
+      po__j_num(w, x, "peak_increment_bytes", (double)r->measured_bytes[k]);
+    }
+  }
+  po__j_num(w, mem, "dropped_batch_probes", m ? (double)m->probes_dropped : 0);
 }
 
 void po__report_memory(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
@@ -59,13 +87,14 @@ void po__report_memory(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
   po__j_num(w, mem, "available_bytes", l ? (double)l->memory_available_bytes : -1);
   cleanups_json(w, mem, m);
   guards_json(w, mem, m);
+  batch_probes_json(w, mem, m);
   po__j_num(w, mem, "dropped_cleanups", m ? (double)m->cleanups_dropped : 0);
   po__j_num(w, mem, "dropped_guards", m ? (double)m->guards_dropped : 0);
 }
 
 /* ---- resources ------------------------------------------------------------------------------ */
 
-static void series_json(po__jw *w, cJSON *arr, const po__series_set *set) {
+void po__report_series(po__jw *w, cJSON *arr, const po__series_set *set) {
   for (size_t c = 0; set && c < po__series_columns(set) && !w->err; c++) {
     cJSON *o = po__j_obj(w, arr, NULL);
     po__j_str(w, o, "name", po__series_name(set, c));
@@ -129,6 +158,10 @@ static void events_json(po__jw *w, cJSON *r, const po__sampler_snapshot *s) {
     for (int k = 0; k < e->actions.n; k++) po__j_str(w, acts, NULL, e->actions.item[k]);
     po__j_num(w, o, "freed_bytes", (double)e->freed_bytes);
     if (e->actions.dropped) po__j_num(w, o, "dropped_actions", e->actions.dropped);
+    if (e->grade != PO_GRADE_NONE) {
+      po__j_str(w, o, "grade", po_grade_name(e->grade));
+      po__j_num(w, o, "time_to_limit_seconds", e->time_to_limit_seconds);
+    }
   }
   po__j_num(w, r, "dropped_events", (double)s->events_dropped);
 }
@@ -157,7 +190,7 @@ void po__report_resources(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
     po__j_num(w, r, "overhead_core_ratio", s->overhead_core_ratio);
     po__j_num(w, r, "series_bytes", (double)s->series_bytes);
     po__j_num(w, r, "samples_per_bucket", (double)po__series_samples_per_bucket(s->series));
-    series_json(w, po__j_arr(w, r, "series"), s->series);
+    po__report_series(w, po__j_arr(w, r, "series"), s->series);
     po__report_thresholds(w, r, &s->thresholds, s->gpus, s->gpu_count,
                           s->gpu_thresholds_resolved ? s->gpu_threshold : NULL,
                           s->gpu_threshold_from_config);
@@ -226,9 +259,12 @@ static void memory_json(po__jw *w, cJSON *sys, const po_system_sample *s) {
   po__j_num(w, sys, "swap_total_bytes", (double)s->swap_total_bytes);
   po__j_num(w, sys, "swap_used_bytes", (double)s->swap_used_bytes);
   po__j_num(w, sys, "memory_limit_bytes", (double)s->memory_limit_bytes);
-  po__j_str(w, sys, "memory_limit_source", s->limit_source == PO_LIMIT_CGROUP ? "cgroup" : "system");
+  po__j_str(w, sys, "memory_limit_source", po_limit_source_name(s->limit_source));
   po__j_num(w, sys, "effective_available_bytes", (double)s->effective_available_bytes);
   po__j_num(w, sys, "cgroup_memory_current_bytes", (double)s->cgroup_memory_current_bytes);
+  po__j_num(w, sys, "cgroup_memory_max_bytes", (double)s->cgroup_memory_max_bytes);
+  po__j_num(w, sys, "cgroup_memory_high_bytes", (double)s->cgroup_memory_high_bytes);
+  po__j_num(w, sys, "cgroup_swap_max_bytes", (double)s->cgroup_swap_max_bytes);
   cJSON *la = po__j_arr(w, sys, "load_average");
   for (int i = 0; i < 3; i++) po__j_num(w, la, NULL, s->loadavg[i]);
   po__j_num(w, sys, "memory_pressure_some_avg10_ratio",

@@ -30,6 +30,42 @@ static void fmt_time(char *buf, size_t len, double s) {
     snprintf(buf, len, "%.1f ns", s * 1e9);
 }
 
+static const char *text_str(const cJSON *o, const char *k) {
+  const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+  return v ? v : "";
+}
+
+/* The memory forecast, the autopilot's actions and the flight record, when the report has them. */
+static void write_memory_forecast(const cJSON *root, FILE *out) {
+  const cJSON *mem = cJSON_GetObjectItemCaseSensitive(root, "memory");
+  const cJSON *f = cJSON_GetObjectItemCaseSensitive(mem, "forecast");
+  const cJSON *ap = cJSON_GetObjectItemCaseSensitive(mem, "autopilot");
+  const cJSON *fl = cJSON_GetObjectItemCaseSensitive(root, "flight");
+  if (!f) return;
+  double lim = num(f, "limit_bytes"), level = num(f, "level_bytes"), ttl = num(f, "time_to_limit_seconds");
+  fprintf(out, "memory: %.1f MiB of a %.1f MiB limit (%s); trend %s", level / 1048576.0,
+          lim / 1048576.0, text_str(mem, "limit_source"), text_str(f, "trend"));
+  if (ttl >= 0)
+    fprintf(out, ", %.1f MiB/s: the limit in %.0f s", num(f, "slope_bytes_per_second") / 1048576.0,
+            ttl);
+  fprintf(out, "; autopilot grade %s\n", text_str(f, "grade"));
+  const cJSON *acts = cJSON_GetObjectItemCaseSensitive(ap, "actions"), *a;
+  int n = 0, helped = 0;
+  double freed = 0;
+  cJSON_ArrayForEach(a, acts) {
+    n++;
+    freed += num(a, "freed_bytes");
+    helped += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "helped"));
+  }
+  if (n)
+    fprintf(out, "autopilot: %d actions (%d moved the limit out of the %.0f s horizon), %.1f MiB "
+                 "freed\n",
+            n, helped, num(ap, "horizon_seconds"), freed / 1048576.0);
+  const cJSON *fr = cJSON_GetObjectItemCaseSensitive(ap, "flight_record");
+  if (num(fr, "writes") > 0) fprintf(out, "flight record: %s\n", text_str(fr, "path"));
+  if (fl) fprintf(out, "this is the flight record: %s\n", text_str(fl, "reason"));
+}
+
 int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t top_n) {
   const cJSON *root = po_report_json(rep);
   if (!root || !out) return PO_EINVAL;
@@ -77,5 +113,6 @@ int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t t
     fprintf(out, "note: %.0f zone names over 255 bytes were truncated\n",
             num(cnt, "truncated_names"));
   free(rows);
+  write_memory_forecast(root, out);
   return ferror(out) ? PO_EIO : 0;
 }

@@ -103,7 +103,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return 0;
   size_t n = *cap ? *cap * 2 : 8;
   while (n < need) n *= 2;
-  void *q = realloc(*p, n * elem);
+  void *q = po__realloc(*p, n * elem);
   if (!q) return PO_ENOMEM;
   *p = q;
   *cap = n;
@@ -114,7 +114,7 @@ static char *dup_or_empty(const char *s) {
   if (!s) s = "";
   size_t n = strlen(s);
   if (n > 4096) n = 4096; /* labels beyond this cannot be shown anyway */
-  char *d = malloc(n + 1);
+  char *d = po__malloc(n + 1);
   if (!d) return NULL;
   memcpy(d, s, n);
   d[n] = '\0';
@@ -129,7 +129,7 @@ static int is_timeseries(const po_chart *c) {
 
 po_chart *po_chart_create(po_chart_kind kind, const char *title) {
   if ((int)kind < 0 || kind > PO_CHART_FLAME) return NULL;
-  po_chart *c = calloc(1, sizeof(*c));
+  po_chart *c = po__calloc(1, sizeof(*c));
   if (!c) return NULL;
   c->kind = kind;
   c->width = 800;
@@ -223,9 +223,9 @@ static int add_series_common(po_chart *c, const char *name, po_unit unit, const 
   s.n = n;
   s.name = dup_or_empty(name);
   size_t bytes = (n ? n : 1) * sizeof(double);
-  s.x = malloc(bytes);
-  s.y = malloc(bytes);
-  if (range) s.y2 = malloc(bytes);
+  s.x = po__malloc(bytes);
+  s.y = po__malloc(bytes);
+  if (range) s.y2 = po__malloc(bytes);
   if (!s.name || !s.x || !s.y || (range && !s.y2)) {
     free(s.name);
     free_series_data(&s);
@@ -399,8 +399,11 @@ static int draw_text(po_chart *c, po__cbuf *b, const layout *L, double x, double
     for (size_t i = 0; i < c->nboxes; i++)
       if (boxes_overlap(&pad, &c->boxes[i])) return 0;
   }
-  if (grow((void **)&c->boxes, &c->capboxes, c->nboxes + 1, sizeof(po__box)) == 0)
-    c->boxes[c->nboxes++] = box;
+  if (grow((void **)&c->boxes, &c->capboxes, c->nboxes + 1, sizeof(po__box)) != 0) {
+    b->oom = 1; /* an unrecorded box could let a later label overlap this one */
+    return 0;
+  }
+  c->boxes[c->nboxes++] = box;
   po__cbuf_printf(b, "<text x=\"%.1f\" y=\"%.1f\"", x, y);
   if (anchor != 's') po__cbuf_printf(b, " text-anchor=\"%s\"", anchor == 'm' ? "middle" : "end");
   if (size != FONT) po__cbuf_printf(b, " font-size=\"%g\"", size);
@@ -597,7 +600,8 @@ static double sy(const layout *L, double y) {
 /* Keeps x/y/y2 at the sorted indices keep[0..m) and frees the rest. */
 static int keep_points(series *s, const size_t *keep, size_t m) {
   size_t bytes = (m ? m : 1) * sizeof(double);
-  double *nx = malloc(bytes), *ny = malloc(bytes), *ny2 = s->range ? malloc(bytes) : NULL;
+  double *nx = po__malloc(bytes), *ny = po__malloc(bytes),
+         *ny2 = s->range ? po__malloc(bytes) : NULL;
   if (!nx || !ny || (s->range && !ny2)) {
     free(nx);
     free(ny);
@@ -636,8 +640,8 @@ static int reduce_range(const layout *L, series *s, size_t width) {
   if (s->n <= 2 * width) return 0;
   size_t cap = 2 * width + 2 * s->n / 2 + 2; /* gaps can at most alternate with points */
   if (cap > s->n) cap = s->n;
-  double *nx = malloc(cap * sizeof(double)), *nlo = malloc(cap * sizeof(double)),
-         *nhi = malloc(cap * sizeof(double));
+  double *nx = po__malloc(cap * sizeof(double)), *nlo = po__malloc(cap * sizeof(double)),
+         *nhi = po__malloc(cap * sizeof(double));
   if (!nx || !nlo || !nhi) {
     free(nx), free(nlo), free(nhi);
     return PO_ENOMEM;
@@ -677,7 +681,7 @@ static int reduce_series(const layout *L, series *s, size_t width) {
   if (s->range) return reduce_range(L, s, width);
   size_t cap = po_ds_capacity(PO_DS_M4, width);
   if (s->n <= cap) return 0;
-  size_t *idx = malloc(cap * sizeof(size_t));
+  size_t *idx = po__malloc(cap * sizeof(size_t));
   if (!idx) return PO_ENOMEM;
   int64_t m = m4_indices(L, s->x, s->y, s->n, width, idx, cap);
   int rc = m < 0 ? (int)m : keep_points(s, idx, (size_t)m);
@@ -695,9 +699,9 @@ static int reduce_stacked(const layout *L, po_chart *c, size_t width) {
   const series *ref = NULL;
   for (size_t i = 0; i < c->nser; i++)
     if (!c->ser[i].range) ref = &c->ser[i];
-  size_t *idx = malloc(cap * sizeof(size_t));
-  unsigned char *mark = calloc(n, 1);
-  double *sum = calloc(n, sizeof(double));
+  size_t *idx = po__malloc(cap * sizeof(size_t));
+  unsigned char *mark = po__calloc(n, 1);
+  double *sum = po__calloc(n, sizeof(double));
   int rc = (!idx || !mark || !sum) ? PO_ENOMEM : 0;
   /* the total's envelope and the bottom layer are exact; middle boundaries follow those points */
   const double *bottom = NULL;
@@ -714,7 +718,7 @@ static int reduce_stacked(const layout *L, po_chart *c, size_t width) {
   }
   size_t total = 0;
   for (size_t k = 0; rc == 0 && k < n; k++) total += mark[k];
-  size_t *keep = rc == 0 ? malloc((total ? total : 1) * sizeof(size_t)) : NULL;
+  size_t *keep = rc == 0 ? po__malloc((total ? total : 1) * sizeof(size_t)) : NULL;
   if (rc == 0 && !keep) rc = PO_ENOMEM;
   if (rc == 0) {
     size_t m = 0;
@@ -775,15 +779,15 @@ static int flame_layout(po_chart *c, double x0, double width) {
   size_t n = c->nframes;
   if (n == 0) return 0;
   qsort(c->frames, n, sizeof(frame), cmp_i64);
-  fnode *nodes = malloc(n * sizeof(fnode));
-  size_t *first = calloc(n + 1, sizeof(size_t)); /* first child slot per parent (+ roots) */
-  size_t *count = calloc(n + 1, sizeof(size_t));
+  fnode *nodes = po__malloc(n * sizeof(fnode));
+  size_t *first = po__calloc(n + 1, sizeof(size_t)); /* first child slot per parent (+ roots) */
+  size_t *count = po__calloc(n + 1, sizeof(size_t));
   typedef struct item {
     size_t node;
     double x, w;
     int depth;
   } item;
-  item *stack = malloc((n + 1) * sizeof(item));
+  item *stack = po__malloc((n + 1) * sizeof(item));
   if (!nodes || !first || !count || !stack) {
     free(nodes);
     free(first);
@@ -1029,8 +1033,8 @@ static int draw_stacked(po_chart *c, po__cbuf *b, const layout *L) {
   for (size_t i = 0; i < c->nser; i++)
     if (!c->ser[i].range) sn = c->ser[i].n, x = c->ser[i].x, nl++;
   if (sn == 0 || nl == 0) return 0;
-  double *cum = calloc(nl * sn, sizeof(double));
-  size_t *which = malloc(nl * sizeof(size_t));
+  double *cum = po__calloc(nl * sn, sizeof(double));
+  size_t *which = po__malloc(nl * sizeof(size_t));
   if (!cum || !which) {
     free(cum);
     free(which);
@@ -1184,8 +1188,10 @@ static void draw_thresholds(po_chart *c, po__cbuf *b, const layout *L) {
 }
 
 /* Marks an area labels must avoid (a marker); markers themselves may touch each other. */
-static void add_obstacle(po_chart *c, double x, double y, double w, double h) {
-  if (grow((void **)&c->boxes, &c->capboxes, c->nboxes + 1, sizeof(po__box)) == 0)
+static void add_obstacle(po_chart *c, po__cbuf *b, double x, double y, double w, double h) {
+  if (grow((void **)&c->boxes, &c->capboxes, c->nboxes + 1, sizeof(po__box)) != 0)
+    b->oom = 1;
+  else
     c->boxes[c->nboxes++] = (po__box){x, y, w, h, 3};
 }
 
@@ -1202,13 +1208,13 @@ static void draw_markers(po_chart *c, po__cbuf *b, const layout *L) {
                       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"#ffffff\" "
                       "stroke-width=\"1.5\"/>",
                       x, sy(L, yv), ALERT_COLOR);
-      add_obstacle(c, x - 5.5, sy(L, yv) - 5.5, 11, 11);
+      add_obstacle(c, b, x - 5.5, sy(L, yv) - 5.5, 11, 11);
     } else {
       po__cbuf_printf(b,
                       "<path d=\"M%.1f %.1fl-5 -8h10z\" fill=\"%s\" stroke=\"#ffffff\" "
                       "stroke-width=\"1\"/>",
                       x, L->py + 1, ALERT_COLOR);
-      add_obstacle(c, x - 5.5, L->py - 7.5, 11, 9);
+      add_obstacle(c, b, x - 5.5, L->py - 7.5, 11, 9);
     }
     po__cbuf_puts(b, "</g>\n");
   }
@@ -1339,6 +1345,9 @@ static void render_flame(po_chart *c, po__cbuf *b) {
       size_t k = find_frame(c->frames, c->nframes, c->rects[i].id);
       if (k != SIZE_MAX) root_total += c->frames[k].total;
     }
+  /* Frames measure time unless the x axis says otherwise (bytes: an allocation flame graph). */
+  po_unit unit = c->axis_unit_set[0] ? c->axis_unit[0] : PO_UNIT_SECONDS;
+  const char *what = unit == PO_UNIT_BYTES ? "allocations" : "calls";
   for (size_t i = 0; i < c->nrects; i++) {
     const po__frame_rect *r = &c->rects[i];
     size_t k = find_frame(c->frames, c->nframes, r->id);
@@ -1347,12 +1356,12 @@ static void render_flame(po_chart *c, po__cbuf *b) {
     double y = top + r->depth * ROW_H;
     if (y + ROW_H > L.H) continue;
     char tot[48], self[48];
-    po_format_value(f->total, PO_UNIT_SECONDS, tot, sizeof(tot));
-    po_format_value(f->self, PO_UNIT_SECONDS, self, sizeof(self));
+    po_format_value(f->total, unit, tot, sizeof(tot));
+    po_format_value(f->self, unit, self, sizeof(self));
     po__cbuf_puts(b, "<g><title>");
     po__cbuf_xml(b, f->name);
-    po__cbuf_printf(b, "\n%llu calls, total %s (%.1f%%), self %s</title>",
-                    (unsigned long long)f->calls, tot,
+    po__cbuf_printf(b, "\n%llu %s, total %s (%.1f%%), self %s</title>",
+                    (unsigned long long)f->calls, what, tot,
                     root_total > 0 ? 100.0 * f->total / root_total : 0.0, self);
     po__cbuf_printf(b,
                     "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "

@@ -71,5 +71,8 @@ size_t po__chart_series_points(const po_chart *chart, size_t i);
 /* ---- HTML report from a model tree (src/html_report.c) ----------------------------------- */
 /* Renders the HTML report of the report tree `root` into a malloc'd string. NULL on ENOMEM. */
 char *po__html_render_json(const struct cJSON *root, size_t *len);
+/* The same page with `extra` (HTML, e.g. the live dashboard's script) inserted just before
+ * </body>; extra NULL gives exactly po__html_render_json's page. */
+char *po__html_render_json_with(const struct cJSON *root, const char *extra, size_t *len);
 
 #endif

@@ -258,13 +258,13 @@ static int csv_record(po_csv *c, double *vals, char ***header, size_t *nfields) 
     if (header) {
       if (nnames == names_cap) { /* doubling: a header of 100k columns stays linear */
         size_t ncap = names_cap ? 2 * names_cap : 16;
-        char **nn = realloc(names, ncap * sizeof *nn);
+        char **nn = po__realloc(names, ncap * sizeof *nn);
         if (!nn) goto nomem;
         names = nn;
         names_cap = ncap;
       }
       size_t len = fe - fs;
-      char *s = malloc(len + 1);
+      char *s = po__malloc(len + 1);
       if (!s) goto nomem;
       size_t k = 0;
       for (size_t i = fs; i < fe; i++) {
@@ -425,10 +425,10 @@ int po_csv_create(const char *path, const po_csv_options *opt, po_csv **out, cha
     close(fd);
     return po__errf(PO_EINVAL, errbuf, errlen, "%s: is a directory, not a file", path);
   }
-  po_csv *c = calloc(1, sizeof *c);
+  po_csv *c = po__calloc(1, sizeof *c);
   size_t cap = opt && opt->buffer_bytes ? opt->buffer_bytes : CSV_DEFAULT_BUF;
   if (cap < CSV_MIN_BUF) cap = CSV_MIN_BUF;
-  if (!c || !(c->own = malloc(cap))) {
+  if (!c || !(c->own = po__malloc(cap))) {
     free(c);
     close(fd);
     return po__errf(PO_ENOMEM, errbuf, errlen, "%s: out of memory", path);
@@ -449,7 +449,7 @@ int po_csv_create_mem(const char *data, size_t len, const po_csv_options *opt, p
                       char *errbuf, size_t errlen) {
   if ((!data && len) || !out) return po__errf(PO_EINVAL, errbuf, errlen, "csv: NULL argument");
   *out = NULL;
-  po_csv *c = calloc(1, sizeof *c);
+  po_csv *c = po__calloc(1, sizeof *c);
   if (!c) return po__errf(PO_ENOMEM, errbuf, errlen, "csv: out of memory");
   c->fd = -1;
   c->buf = data ? data : "";
@@ -516,7 +516,7 @@ int po_csv_select(po_csv *c, const size_t *cols, size_t ncols) {
   for (size_t i = 0; i < ncols; i++)
     if (cols[i] + 1 > maxc) maxc = cols[i] + 1;
   if (maxc > 1000000) return PO_EINVAL;
-  int16_t *map = malloc((maxc ? maxc : 1) * sizeof *map);
+  int16_t *map = po__malloc((maxc ? maxc : 1) * sizeof *map);
   if (!map) return PO_ENOMEM;
   for (size_t i = 0; i < maxc; i++) map[i] = -1;
   for (size_t i = ncols; i-- > 0;) map[cols[i]] = (int16_t)i;

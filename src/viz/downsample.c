@@ -648,9 +648,9 @@ int64_t po_ds_minmaxlttb(const po_ds_input *in, size_t n_out, size_t ratio, size
 
   /* Preselect: MinMax of the inner points, plus the first and last point. */
   size_t pcap = po_ds_capacity(PO_DS_MINMAX, bins) + 2;
-  size_t *sel = malloc(pcap * sizeof *sel);
-  double *gx = malloc(pcap * sizeof *gx);
-  double *gy = malloc(pcap * sizeof *gy);
+  size_t *sel = po__malloc(pcap * sizeof *sel);
+  double *gx = po__malloc(pcap * sizeof *gx);
+  double *gy = po__malloc(pcap * sizeof *gy);
   int64_t ret;
   if (!sel || !gx || !gy) {
     ret = po__errf(PO_ENOMEM, errbuf, errlen, "MinMaxLTTB: out of memory");

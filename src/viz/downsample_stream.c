@@ -93,12 +93,14 @@ static int64_t st_floordiv2(int64_t v) {
 }
 
 int po_ds_stream_create(size_t buckets, po_ds_stream **out) {
-  if (!out || buckets < 2 || buckets > ((size_t)1 << 28)) return PO_EINVAL;
-  po_ds_stream *s = calloc(1, sizeof *s);
+  if (!out) return PO_EINVAL;
+  *out = NULL;
+  if (buckets < 2 || buckets > ((size_t)1 << 28)) return PO_EINVAL;
+  po_ds_stream *s = po__calloc(1, sizeof *s);
   if (!s) return PO_ENOMEM;
   s->nb = buckets;
-  s->b = malloc(buckets * sizeof *s->b);
-  s->raw = malloc(buckets * sizeof *s->raw);
+  s->b = po__malloc(buckets * sizeof *s->b);
+  s->raw = po__malloc(buckets * sizeof *s->raw);
   if (!s->b || !s->raw) {
     po_ds_stream_destroy(s);
     return PO_ENOMEM;

@@ -26,7 +26,7 @@ static int cbuf_reserve(po__cbuf *b, size_t extra) {
     }
     cap *= 2;
   }
-  char *p = realloc(b->data, cap);
+  char *p = po__realloc(b->data, cap);
   if (!p) {
     b->oom = 1;
     return -1;

@@ -8,7 +8,8 @@ fail=0
 failed=""
 for t in tests/cli/test_*.sh; do
   [ -e "$t" ] || continue
-  if sh "$t"; then
+  # A hung command fails its test after PERFOPT_TEST_TIMEOUT seconds (default 600).
+  if timeout -k 10 "${PERFOPT_TEST_TIMEOUT:-600}" sh "$t"; then
     pass=$((pass + 1))
   else
     fail=$((fail + 1))

@@ -9,7 +9,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "test_perfopt_out: FAIL: $*"; exit 1; }
 CC=${CC:-cc}
-LIBS="-lcjson -ldl -lm -lpthread"
+LIBS="-lcjson -lmicrohttpd -ldw -lelf -ldl -lm -lpthread"
+# A sanitizer build of the library needs the program linked with the same runtime.
+nm "$B/libperfopt.a" 2>/dev/null | grep -q ' U __asan_init' && CC="$CC -fsanitize=address,undefined"
+nm "$B/libperfopt.a" 2>/dev/null | grep -q ' U __tsan_init' && CC="$CC -fsanitize=thread"
 
 cat >"$tmp/zones.c" <<'C'
 #include <perfopt.h>

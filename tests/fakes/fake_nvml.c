@@ -7,6 +7,7 @@
  *   fail-init       nvmlInit_v2 returns NVML_ERROR_DRIVER_NOT_LOADED (9)
  *   fail-count      nvmlDeviceGetCount_v2 returns NVML_ERROR_UNKNOWN (999)
  *   fail-calls      every per-device query returns NVML_ERROR_GPU_IS_LOST (15)
+ *   fail-calls-last the same for the last device only (the others answer)
  *   v1-only         nvmlDeviceGetMemoryInfo_v2 returns NVML_ERROR_FUNCTION_NOT_FOUND (13)
  *   many-procs      device 0 runs 40 processes (more than a caller's buffer)
  * Device i: name "Fake GPU i", uuid "GPU-fake-000i", total (i+1)*8 GiB, used (i+1) GiB,
@@ -40,7 +41,7 @@ typedef struct {
 #define MIB (1024ull * 1024)
 
 static unsigned int n_devices = 1;
-static int fail_count, fail_calls, v1_only, many_procs, initialized;
+static int fail_count, fail_calls, fail_last, v1_only, many_procs, initialized;
 static struct nvmlDevice_st { unsigned int index; } devices[64];
 
 /* Exported with default visibility: these are the library's API. */
@@ -65,7 +66,7 @@ nvmlReturn_t nvmlInit_v2(void) {
   const char *cfg = getenv("PERFOPT_FAKE_NVML");
   char buf[256];
   n_devices = 1;
-  fail_count = fail_calls = v1_only = many_procs = 0;
+  fail_count = fail_calls = fail_last = v1_only = many_procs = 0;
   snprintf(buf, sizeof buf, "%s", cfg ? cfg : "1");
   for (char *sv, *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
     if (!strcmp(tok, "fail-init")) return 9;
@@ -73,6 +74,8 @@ nvmlReturn_t nvmlInit_v2(void) {
       fail_count = 1;
     else if (!strcmp(tok, "fail-calls"))
       fail_calls = 1;
+    else if (!strcmp(tok, "fail-calls-last"))
+      fail_last = 1;
     else if (!strcmp(tok, "v1-only"))
       v1_only = 1;
     else if (!strcmp(tok, "many-procs"))
@@ -126,14 +129,19 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvmlDevice_t *dev) {
   return 0;
 }
 
+/* The per-device calls of d fail. */
+static int failing(nvmlDevice_t d) {
+  return fail_calls || (fail_last && d->index + 1 == n_devices);
+}
+
 nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *name, unsigned int len) {
-  if (fail_calls) return 15;
+  if (failing(d)) return 15;
   snprintf(name, len, "Fake GPU %u", d->index);
   return 0;
 }
 
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *uuid, unsigned int len) {
-  if (fail_calls) return 15;
+  if (failing(d)) return 15;
   snprintf(uuid, len, "GPU-fake-%04u", d->index);
   return 0;
 }
@@ -147,7 +155,7 @@ static void values(unsigned int i, unsigned long long *total, unsigned long long
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m) {
   unsigned long long total, used, reserved;
-  if (fail_calls) return 15;
+  if (failing(d)) return 15;
   values(d->index, &total, &used, &reserved);
   m->total = total;
   m->used = used + reserved; /* v1 counts reserved memory as used */
@@ -158,7 +166,7 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m) {
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *m) {
   unsigned long long total, used, reserved;
   if (v1_only) return 13;
-  if (fail_calls) return 15;
+  if (failing(d)) return 15;
   if (m->version != (unsigned int)(sizeof(nvmlMemory_v2_t) | (2u << 24))) return 25;
   values(d->index, &total, &used, &reserved);
   m->total = total;
@@ -169,21 +177,21 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *m) {
 }
 
 nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d, nvmlUtilization_t *u) {
-  if (fail_calls) return 15;
+  if (failing(d)) return 15;
   u->gpu = 10 * (d->index + 1);
   u->memory = 5 * (d->index + 1);
   return 0;
 }
 
 nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t d, int sensor, unsigned int *t) {
-  if (fail_calls) return 15;
+  if (failing(d)) return 15;
   if (sensor != 0) return 2;
   *t = 40 + d->index;
   return 0;
 }
 
 nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int *mw) {
-  if (fail_calls) return 15;
+  if (failing(d)) return 15;
   *mw = 100000 + d->index * 1000;
   return 0;
 }
@@ -191,7 +199,7 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int *mw) {
 nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned int *count,
                                                      nvmlProcessInfo_t *infos) {
   unsigned int n = d->index == 0 ? (many_procs ? 40u : 2u) : 0u;
-  if (fail_calls) return 15;
+  if (failing(d)) return 15;
   if (*count < n) {
     *count = n;
     return 7; /* NVML_ERROR_INSUFFICIENT_SIZE */
