@@ -22,6 +22,7 @@ FEATURES = ("ret_1", "ret_6", "ret_24", "vol_6", "vol_24", "vchg_6", "vchg_24", 
 TRAIN_SHARE = 0.7
 BAD_PRINT_RATIO = 2.0  # high / low above this is a bad print
 BUCKETS = ("low_vol", "mid_vol", "high_vol")
+PERIOD_SECONDS = {"daily": 86400, "hourly": 3600}  # a step longer than 1.5 periods is a gap
 
 
 class Candles:
@@ -35,7 +36,8 @@ class Candles:
         self.t, self.open, self.high, self.low, self.close, self.volume = a.T.copy()
         self.rows_read, self.skipped = read, skipped
         steps = np.diff(self.t)
-        self.period_seconds = float(np.median(steps)) if len(steps) else 0.0
+        self.period_seconds = float(PERIOD_SECONDS.get(layout) or
+                                    (np.median(steps) if len(steps) else 0.0))
         gaps = steps[steps > 1.5 * self.period_seconds] if len(steps) else steps
         self.gaps = int(len(gaps))
         self.largest_gap_periods = float(gaps.max() / self.period_seconds) if len(gaps) else 0.0

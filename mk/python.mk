@@ -20,10 +20,10 @@ all: python
 python: $(PY_BUILDS)
 
 $(BUILD)/python/system/.built: $(PY_SOURCES) $(LIB_A)
-	@CC="$(CC)" OPT="$(OPT)" scripts/build-python $(SYSTEM_PYTHON) $(BUILD)/python/system $(LIB_A)
+	@CC="$(CC)" OPT="$(OPT)" LIBS="$(LIB_LIBS)" scripts/build-python $(SYSTEM_PYTHON) $(BUILD)/python/system $(LIB_A)
 	@touch $@
 $(BUILD)/python/path/.built: $(PY_SOURCES) $(LIB_A)
-	@CC="$(CC)" OPT="$(OPT)" scripts/build-python $(PATH_PYTHON) $(BUILD)/python/path $(LIB_A) optional
+	@CC="$(CC)" OPT="$(OPT)" LIBS="$(LIB_LIBS)" scripts/build-python $(PATH_PYTHON) $(BUILD)/python/path $(LIB_A) optional
 	@mkdir -p $(dir $@) && touch $@
 $(BUILD)/python/.skipped:
 	@mkdir -p $(dir $@) && echo "sanitizer build: the Python package is not built" > $@

@@ -38,18 +38,17 @@ def find_perfopt():
 
 
 include, lib = find_perfopt()
-with open(os.path.join(include, "perfopt.h")) as f:
-    has_probe = "po_batch_probe(" in f.read()
+# What libperfopt itself links against (the Makefile's LIB_LIBS).
+libs = pkg_config("--libs", "libcjson", "libmicrohttpd", "libdw", "libelf")
 
 extension = Extension(
     "perfopt._perfopt",
     sources=sorted(os.path.join("ext", n) for n in os.listdir(os.path.join(HERE, "ext"))
                    if n.endswith(".c")),
     include_dirs=[include],
-    define_macros=[("PYPO_HAVE_BATCH_PROBE", "1")] if has_probe else [],
     extra_compile_args=["-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden"],
     extra_objects=[lib],
-    extra_link_args=shlex.split(pkg_config("--libs", "libcjson") or "-lcjson")
+    extra_link_args=shlex.split(libs or "-lcjson -lmicrohttpd -ldw -lelf")
     + ["-ldl", "-lm", "-lpthread", "-Wl,--exclude-libs,ALL"],
 )
 

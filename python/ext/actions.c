@@ -253,7 +253,7 @@ PyObject *pypo_guard(pypo_Optimizer *self, PyObject *args, PyObject *kw) {
   o.name = name;
   po_optimizer *opt = pypo_opt(self);
   if (!opt) return NULL;
-  po_guard_result res = {0, 0, 0, -1};
+  po_guard_result res = {.available_bytes = -1};
   int rc;
   self->busy++;
   PYPO_NOGIL(rc = po_guard_run(opt, (int64_t)required, guard_primary,
@@ -273,7 +273,6 @@ PyObject *pypo_guard(pypo_Optimizer *self, PyObject *args, PyObject *kw) {
 
 /* ---- the batch probe ------------------------------------------------------------------------------- */
 
-#ifdef PYPO_HAVE_BATCH_PROBE
 typedef struct {
   PyObject *step, *measure, *reduce;
   PyObject *exc_type, *exc_value, *exc_tb;
@@ -388,10 +387,3 @@ PyObject *pypo_batch_probe(pypo_Optimizer *self, PyObject *args, PyObject *kw) {
   if (rc == PO_EINVAL) return PyErr_Format(PyExc_ValueError, "batch_probe: invalid options");
   return probe_result(rc, &res);
 }
-#else
-PyObject *pypo_batch_probe(pypo_Optimizer *self, PyObject *args, PyObject *kw) {
-  (void)self, (void)args, (void)kw;
-  return PyErr_Format(PyExc_NotImplementedError,
-                      "this libperfopt has no po_batch_probe (built from an older perfopt.h)");
-}
-#endif

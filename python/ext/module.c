@@ -485,11 +485,7 @@ static int add_constants(PyObject *m) {
 #define PYPO_ERR_CONST(name, value, msg) bad |= PyModule_AddIntConstant(m, #name, value);
   PO_ERRNO_MAP(PYPO_ERR_CONST)
 #undef PYPO_ERR_CONST
-#ifdef PYPO_HAVE_BATCH_PROBE
   bad |= PyModule_AddIntConstant(m, "HAVE_BATCH_PROBE", 1);
-#else
-  bad |= PyModule_AddIntConstant(m, "HAVE_BATCH_PROBE", 0);
-#endif
   return bad ? -1 : 0;
 }
 

@@ -363,8 +363,6 @@ class PerformanceOptimizer:
 
         measure(): bytes in use (called before and after each step; perfopt.torch.peak_measure
         gives CUDA's peak); None: the process's peak RSS (host) or NVML (GPU)."""
-        if not _perfopt.HAVE_BATCH_PROBE:
-            raise NotImplementedError("this perfopt build has no batch probe (po_batch_probe)")
         errors = []
 
         def run_step(batch):

@@ -110,7 +110,10 @@ class ProgressiveTraining(unittest.TestCase):
             self.assertEqual([t[1] for t in res["transfers"]],
                              ["cold start (first bucket)", "warm start", "warm start"])
             self.assertGreaterEqual(res["dashboard_redraws"], 2)
-            self.assertEqual(res["cache"]["per_type"]["data"]["entries"], 3)
+            # Each bucket's tensors are loaded into the cache once (cleanup between buckets
+            # may evict them afterwards: they are not used again).
+            self.assertEqual(res["cache"]["loads"], 3)
+            self.assertEqual(res["cache"]["per_type"]["data"]["misses"], 3)
             with open(os.path.join(d, "report.json")) as f:
                 rep = json.load(f)
             f = functions(rep)
