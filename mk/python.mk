@@ -6,7 +6,7 @@
 # Sanitizer builds skip the package: CPython would need the sanitizer runtime preloaded.
 SYSTEM_PYTHON ?= /usr/bin/python3
 PATH_PYTHON ?= python3
-PY_SOURCES := $(wildcard python/ext/*.c python/ext/*.h python/perfopt/*.py) include/perfopt.h \
+PY_SOURCES := $(wildcard python/ext/*.c python/ext/*.h python/perfopt/*.py python/*.py) include/perfopt.h \
               scripts/build-python
 
 ifeq ($(SAN),)

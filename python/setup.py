@@ -1,8 +1,9 @@
 """Builds perfopt's Python package: `pip install --no-build-isolation ./python` (offline, with the
 setuptools Debian ships). The C extension links libperfopt statically, from the repository's
-build (PERFOPT_BUILD, default ../build: run `make` first) or from an installed perfopt found with
-pkg-config (`make install`); only the extension's init function is exported, so the library inside
-never clashes with another copy of libperfopt in the same process."""
+build (PERFOPT_BUILD, default ../build: run `make` first; headers from PERFOPT_INCLUDE, default
+../include) or from an installed perfopt found with pkg-config (`make install`); only the
+extension's init function is exported, so the library inside never clashes with another copy of
+libperfopt in the same process. Also installs `performance_optimizer`, the seed's module name."""
 import os
 import shlex
 import subprocess
@@ -24,7 +25,7 @@ def pkg_config(*args):
 def find_perfopt():
     """(include dir, static library) of the repository's build, else of an installed perfopt."""
     build = os.environ.get("PERFOPT_BUILD") or os.path.join(ROOT, "build")
-    include = os.path.join(ROOT, "include")
+    include = os.environ.get("PERFOPT_INCLUDE") or os.path.join(ROOT, "include")
     lib = os.path.join(build, "libperfopt.a")
     if os.path.exists(os.path.join(include, "perfopt.h")) and os.path.exists(lib):
         return include, lib
@@ -52,4 +53,4 @@ extension = Extension(
     + ["-ldl", "-lm", "-lpthread", "-Wl,--exclude-libs,ALL"],
 )
 
-setup(ext_modules=[extension], packages=["perfopt"])
+setup(ext_modules=[extension], packages=["perfopt"], py_modules=["performance_optimizer"])
