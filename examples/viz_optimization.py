@@ -131,7 +131,8 @@ def main(argv=None):
                                     ("PNG file", "png_bytes", 1024, "KiB"),
                                     ("SVG file", "svg_bytes", 1024, "KiB"),
                                     ("points drawn", "points_drawn", 1, "")):
-        print(f"{label:24}{raw[key] / scale:>12.1f} {unit:<2}{opt[key] / scale:>11.1f} {unit}")
+        f = ".1f" if unit else ",.0f"
+        print(f"{label:24}{raw[key] / scale:>12{f}} {unit:<2}{opt[key] / scale:>11{f}} {unit}")
     print(f"PNG pixels: {pix['differ']} of {pix['drawn']} drawn pixels differ "
           f"({pix['differ_over_64_levels']} by more than 64 of 255 levels)")
     if yard:

@@ -144,6 +144,25 @@ class ProgressiveTraining(unittest.TestCase):
                                                                 prev.parameters())))
 
 
+class VizOptimization(unittest.TestCase):
+    def test_small_curve_side_by_side(self):
+        require("matplotlib")
+        import viz_optimization
+        with tempfile.TemporaryDirectory() as d:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                self.assertEqual(viz_optimization.main(["--points", "200000", "--out", d]), 0)
+            with open(os.path.join(d, "viz_results.json")) as f:
+                r = json.load(f)
+        self.assertEqual(r["as_is"]["points_drawn"], 200000)
+        self.assertLess(r["optimized"]["points_drawn"], 20000)
+        pix = r["pixels"]
+        self.assertTrue(pix["same_size"])
+        self.assertGreater(pix["drawn"], 1000)
+        self.assertLessEqual(pix["differ_over_64_levels"], 0.001 * pix["drawn"])
+        self.assertIn("PNG pixels", out.getvalue())
+
+
 class SystemReport(unittest.TestCase):
     def test_runs_and_prints_every_section(self):
         import system_report
