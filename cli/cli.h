@@ -16,6 +16,7 @@ int po_cli_top(int argc, char **argv);
 int po_cli_plot(int argc, char **argv);
 int po_cli_config(int argc, char **argv);
 int po_cli_serve(int argc, char **argv);
+int po_cli_merge(int argc, char **argv);
 
 /* ---- options (cli/options.c) ------------------------------------------------------------------
  * Each parser prints its error as "perfopt CMD: ..." and returns -1; the caller exits 2. */

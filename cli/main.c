@@ -21,7 +21,8 @@ typedef struct {
 static const po_cmd commands[] = {
     {"run", po_cli_run, "run any command and profile it: its process tree, and in-process reports"},
     {"attach", po_cli_attach, "profile a process tree that is already running"},
-    {"report", po_cli_report, "print or convert a saved report (text, JSON, HTML)"},
+    {"report", po_cli_report, "print, convert or compare saved reports (text, JSON, HTML, ...)"},
+    {"merge", po_cli_merge, "merge the reports of a job's ranks (or several runs) into one"},
     {"sysinfo", po_cli_sysinfo, "hardware, current resource usage, thresholds in force, GPUs"},
     {"top", po_cli_top, "live view of CPU per core, memory, disks and GPUs"},
     {"plot", po_cli_plot, "plot a large CSV as SVG with bounded memory (downsampled)"},

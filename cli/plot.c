@@ -122,24 +122,6 @@ static double normalize_epoch(double v) {
   return v;
 }
 
-static void format_utc(double t, char *buf, size_t len) {
-  int64_t days = (int64_t)floor(t / 86400.0);
-  int64_t secs = (int64_t)(t - (double)days * 86400.0);
-  /* civil_from_days */
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp + (mp < 10 ? 3 : -9);
-  y += m <= 2;
-  snprintf(buf, len, "%04d-%02d-%02d %02d:%02d UTC", (int)(y % 100000), (int)(m % 13),
-           (int)(d % 32), (int)(secs / 3600 % 24), (int)(secs / 60 % 60));
-}
-
 /* ---- the command -------------------------------------------------------------------------- */
 
 static int parse_method(const char *s, po_ds_method *m) {
@@ -454,10 +436,9 @@ static int check_rows(const po_csv *csv, const plot_args *a, const plot_state *s
   return 0;
 }
 
-/* How the x axis is shown: a time axis becomes years/days/seconds since its first instant. */
-static void x_axis(const plot_state *st, const po_csv *csv, double xmin, double xmax, double *scale,
+/* How the x axis is shown: calendar time as dates (UTC), else the column's own numbers. */
+static void x_axis(const plot_state *st, const po_csv *csv, double xmin, double xmax,
                    po_unit *unit, char *label, size_t len) {
-  *scale = 1;
   *unit = PO_UNIT_NONE;
   if (!st->has_x) {
     snprintf(label, len, "row");
@@ -468,19 +449,8 @@ static void x_axis(const plot_state *st, const po_csv *csv, double xmin, double 
     snprintf(label, len, "%s", name && name[0] ? name : "x");
     return;
   }
-  char start[64];
-  format_utc(xmin, start, sizeof start);
-  double span = xmax - xmin;
-  if (span >= 2 * 365.25 * 86400) {
-    *scale = 1.0 / (365.25 * 86400);
-    snprintf(label, len, "years since %s", start);
-  } else if (span >= 3 * 86400) {
-    *scale = 1.0 / 86400;
-    snprintf(label, len, "days since %s", start);
-  } else {
-    *unit = PO_UNIT_ELAPSED;
-    snprintf(label, len, "time since %s", start);
-  }
+  *unit = PO_UNIT_DATE;
+  snprintf(label, len, "date (UTC)");
 }
 
 /* Draws every stream's points, reduced to the width, into the chart. */
@@ -495,17 +465,14 @@ static int add_series(po_chart *chart, const plot_args *a, const plot_state *st,
     po_cli_error("plot", "out of memory");
     goto out;
   }
-  double scale = 1;
   po_unit xunit = PO_UNIT_NONE;
   char xlabel[128], err[512];
-  x_axis(st, csv, res->xmin, res->xmax, &scale, &xunit, xlabel, sizeof xlabel);
+  x_axis(st, csv, res->xmin, res->xmax, &xunit, xlabel, sizeof xlabel);
   po_chart_set_axis(chart, 'x', xlabel, xunit);
   if (st->ny == 1) po_chart_set_axis(chart, 'y', st->yname[0], PO_UNIT_NONE);
-  double origin = xunit == PO_UNIT_NONE && scale == 1 ? 0 : res->xmin;
   for (size_t i = 0; i < st->ny; i++) {
     int64_t k = po_ds_stream_read(st->stream[i], px, py, NULL, maxp);
     if (k < 0) goto out;
-    for (int64_t j = 0; j < k; j++) px[j] = (px[j] - origin) * scale;
     po_ds_input in = {0};
     in.x = px;
     in.y = py;

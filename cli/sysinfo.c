@@ -13,7 +13,8 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: perfopt sysinfo [--json] [--window MS]\n"
           "Hardware, current resource usage (CPU measured over --window, default 200 ms),\n"
-          "the thresholds in force and where they come from, and the GPUs (or why none).\n"
+          "the thresholds in force and where they come from, the GPUs (or why none), and\n"
+          "suggestions (swap in use, memory pressure).\n"
           "PERFOPT_PROC_ROOT and PERFOPT_NVML_LIBRARY point the probes elsewhere.\n");
 }
 
@@ -111,6 +112,16 @@ static void print_thresholds_and_gpus(const cJSON *root) {
   if (num(g, "dropped_devices") > 0) printf("  ... and %.0f more\n", num(g, "dropped_devices"));
 }
 
+static void print_suggestions(const cJSON *root) {
+  const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "suggestions"), *s;
+  printf("\nSuggestions\n");
+  if (cJSON_GetArraySize(list) == 0) printf("  none\n");
+  cJSON_ArrayForEach(s, list) {
+    printf("  [%s] %s: %s\n", str(s, "severity"), str(s, "id"), str(s, "title"));
+    if (*str(s, "action")) printf("      %s\n", str(s, "action"));
+  }
+}
+
 static int parse_args(int argc, char **argv, int *json, long *window_ms) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) {
@@ -158,6 +169,7 @@ int po_cli_sysinfo(int argc, char **argv) {
     print_host(cJSON_GetObjectItemCaseSensitive(root, "host"));
     print_system(cJSON_GetObjectItemCaseSensitive(root, "system"));
     print_thresholds_and_gpus(root);
+    print_suggestions(root);
   }
   po_report_destroy(rep);
   return rc; /* main reports a write error on stdout */

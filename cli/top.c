@@ -7,6 +7,7 @@
 #include "perfopt.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
@@ -220,6 +221,13 @@ static void draw(frame *f, const po_system_sample *s, const view *v, double inte
   if (f->tty) fr_raw(f, "\033[J", 3); /* clear what a longer previous frame left below */
 }
 
+/* Monotonic milliseconds. */
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 int po_cli_top(int argc, char **argv) {
   long pid = 0, interval_ms = 1000, iterations = 0;
   for (int i = 1; i < argc; i++) {
@@ -303,34 +311,37 @@ int po_cli_top(int argc, char **argv) {
   term_size(&f.rows, &f.cols);
   if (!tty) f.rows = 1 << 20;
   po_probe_system(probe, s); /* baseline: the first frame shows rates over a short window */
-  long wait_ms = interval_ms < 250 ? interval_ms : 250;
+  /* Ticks keep an absolute deadline: a key press wakes the poll but never moves the next frame
+   * (pressing keys faster than the interval must not freeze the screen). */
+  double deadline = now_ms() + (double)(interval_ms < 250 ? interval_ms : 250);
   long frames = 0;
   int rc = 0;
   while (!g_stop) {
     /* Wait for the next tick, a key, a resize or a signal. */
+    double left = deadline - now_ms();
     struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
-    int pr = poll(&pfd, g_tty_raw ? 1 : 0, (int)wait_ms);
+    int pr = left > 0 ? poll(&pfd, g_tty_raw ? 1 : 0, (int)ceil(left)) : 0;
     if (pr > 0 && (pfd.revents & POLLIN)) {
       char c;
       ssize_t n = read(STDIN_FILENO, &c, 1);
       if (n == 1 && (c == 'q' || c == 'Q')) break;
       if (n == 1 && c == 12) g_resized = 1; /* Ctrl-L redraws */
-      continue; /* another key: keep waiting for the tick (a fresh sample would skew rates) */
     }
     if (g_stop) break;
     if (g_resized) {
       g_resized = 0;
       term_size(&f.rows, &f.cols);
       if (tty) fputs("\033[2J", stdout);
+      if (frames > 0 && now_ms() < deadline) {
+        /* Redraw the last sample at the new size without taking a new one (a fresh sample
+         * would skew the rates). */
+        f.len = 0;
+        draw(&f, s, v, (double)interval_ms / 1000.0);
+        fwrite(f.buf, 1, f.len, stdout);
+        fflush(stdout);
+      }
     }
-    if (pr < 0 && errno == EINTR && frames > 0) {
-      /* A resize: redraw the last sample at the new size without taking a new one. */
-      f.len = 0;
-      draw(&f, s, v, (double)interval_ms / 1000.0);
-      fwrite(f.buf, 1, f.len, stdout);
-      fflush(stdout);
-      continue;
-    }
+    if (pr != 0 && now_ms() < deadline) continue; /* a key or a signal before the tick */
     po_probe_system(probe, s);
     if (v->pid > 0) {
       v->has_proc = po_probe_process(probe, v->pid, 1, &v->proc) == 0;
@@ -349,7 +360,9 @@ int po_cli_top(int argc, char **argv) {
     }
     frames++;
     if (iterations && frames >= iterations) break;
-    wait_ms = interval_ms;
+    double now = now_ms();
+    deadline += (double)interval_ms;
+    if (deadline < now) deadline = now + (double)interval_ms; /* after a stall: no burst */
   }
   restore_terminal();
   free(f.buf);

@@ -212,6 +212,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   cfg.monitor_interval_ms = 20; /* a short run: sample often enough to draw timelines */
+  cfg.monitor_cpu_budget = 0.05; /* ... which costs more than the default budget of 0.5% */
   po_optimizer *opt;
   if (po_optimizer_create(&cfg, &opt) != 0) {
     fprintf(stderr, "btc_backtest: cannot create the optimizer\n");

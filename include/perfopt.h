@@ -124,6 +124,8 @@ typedef struct po_config {
   char server_address[64]; /* SERVER_ADDRESS (numeric IPv4/IPv6, "127.0.0.1") */
   int64_t server_port;     /* SERVER_PORT (0 .. 65535, 9473; 0 = any free port) */
   int server_allow_remote; /* SERVER_ALLOW_REMOTE (bool, false): for a non-loopback address */
+  /* Where each key's value came from, kept by the loaders (read with po_config_key_source). */
+  unsigned char key_origin[64];
 } po_config;
 
 /* Fills *cfg with the built-in defaults (no environment, no file). */
@@ -157,6 +159,11 @@ PO_API int po_config_load(po_config *cfg, char *errbuf, size_t errlen);
 PO_API char *po_config_to_json(const po_config *cfg);
 
 /* Number of keys, and key i's name / description (NULL past the end). */
+/* Where the value of KEY in cfg came from: "default" (the built-in value), "config file",
+ * "environment" (PERFOPT_<KEY>) or "program" (po_config_set, po_config_load_json, or a field
+ * the program assigned: a value that differs from the default without a recorded origin).
+ * NULL for an unknown key. Static strings. */
+PO_API const char *po_config_key_source(const po_config *cfg, const char *key);
 PO_API size_t po_config_key_count(void);
 PO_API const char *po_config_key_name(size_t i);
 PO_API const char *po_config_key_help(size_t i);
@@ -305,7 +312,8 @@ struct cJSON;
 PO_API int po_report_create(po_optimizer *opt, po_report **out);
 /* The system resource report (`perfopt sysinfo`): host facts, one system sample whose rates cover
  * window_ms, the thresholds in force and the GPUs (with the seed's GPU targets), in the report's
- * keys: perfopt_version, host, system, thresholds, gpu. cfg NULL: the defaults. Loads NVML. */
+ * keys: perfopt_version, host, system, thresholds, gpu, suggestions. cfg NULL: the defaults.
+ * Loads NVML. */
 PO_API int po_report_create_sysinfo(const po_config *cfg, int window_ms, po_report **out);
 /* Reads a saved report back (for `perfopt report`). errbuf names the path or the problem. */
 PO_API int po_report_load(const char *path, po_report **out, char *errbuf, size_t errlen);
@@ -322,6 +330,54 @@ PO_API int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, s
 /* The timeline as Chrome Trace Event JSON (Perfetto, chrome://tracing), atomically. */
 PO_API int po_report_save_trace(const po_report *rep, const char *path, char *errbuf,
                                 size_t errlen);
+
+/* ---- advisor and exports ---------------------------------------------------------------- */
+
+/* Runs the advisor's rules over the model and replaces its `suggestions` (docs/formats.md lists
+ * the rules). po_report_create already does; this re-runs them on a loaded report, e.g. one an
+ * older version wrote. Returns 0, PO_EINVAL or PO_ENOMEM (the report is then unchanged). */
+PO_API int po_report_advise(po_report *rep);
+/* Chrome Trace Event JSON to a stream: zones as complete events per thread, resource and memory
+ * series as counters, phases as async events, threshold firings as instant events. */
+PO_API int po_report_write_trace(const po_report *rep, FILE *out);
+
+/* Folded stacks ("main;train;forward 1234" per line) for flamegraph.pl and speedscope. */
+typedef enum {
+  PO_FOLDED_TIME = 0,      /* self time per calling context, in microseconds */
+  PO_FOLDED_HEAP_BYTES = 1 /* bytes allocated per allocating stack (memory.heap.call_tree) */
+} po_folded_value;
+/* Returns PO_ENOENT when the report has nothing of that kind (no call tree, no heap data). */
+PO_API int po_report_write_folded(const po_report *rep, FILE *out, po_folded_value what);
+PO_API int po_report_save_folded(const po_report *rep, const char *path, po_folded_value what,
+                                 char *errbuf, size_t errlen);
+
+/* Prometheus text exposition (format 0.0.4), the same text the live endpoint's /metrics serves:
+ * node_exporter's and the client libraries' names where they exist
+ * (process_resident_memory_bytes, node_memory_MemAvailable_bytes, ...), perfopt_* otherwise; base
+ * units; HELP and TYPE for every family (docs/formats.md, "Prometheus metrics"). */
+PO_API int po_report_write_prom(const po_report *rep, FILE *out);
+PO_API int po_report_save_prom(const po_report *rep, const char *path, char *errbuf,
+                               size_t errlen);
+/* The same exposition as a string (free with po_free); NULL on ENOMEM. */
+PO_API char *po_report_to_prom(const po_report *rep, size_t *len);
+
+/* Compares two reports (a: before, b: after) into a diff report whose model is
+ * {perfopt_version, diff: {...}} (docs/formats.md): functions slower or faster by self time and
+ * by p95, memory and peak up or down, suggestions new and vanished. */
+PO_API int po_report_diff(const po_report *a, const po_report *b, po_report **out);
+/* The diff as a table for people. */
+PO_API int po_report_write_diff_text(const po_report *diff, FILE *out);
+/* Evaluates a gate on a diff: "slower:10%" (a function's self time or p95 rose more than 10%),
+ * "wall:5%", "peak:10%" (peak RSS), "rss:10%", "suggestions:warning" (a new suggestion of at
+ * least that severity). Returns 1 when the condition holds (a regression; `why` says which), 0
+ * when not, PO_EINVAL for a malformed spec (`why` says what is allowed). */
+PO_API int po_diff_check(const po_report *diff, const char *spec, char *why, size_t whylen);
+
+/* Merges the reports of a distributed job's ranks (or of several runs), in rank order, into one:
+ * an aggregate profile (calls and times summed, the slowest rank per function), the
+ * memory-heaviest rank's memory, every rank's caches and GPUs, and a `ranks` section side by
+ * side. Returns 0, PO_EINVAL (n == 0) or PO_ENOMEM. */
+PO_API int po_report_merge(const po_report *const *reps, size_t n, po_report **out);
 
 /* Conveniences: build opt's report (NULL: the default optimizer) and save or print it. A failed
  * write is logged and its message kept for po_last_error. */
@@ -448,7 +504,8 @@ PO_API int po_gpu_optimal_targets(const po_gpu_info *devs, size_t n, po_gpu_targ
 typedef struct po_threshold {
   const char *metric; /* po_metric_name(): "cpu", "memory", "gpu_memory", "disk_busy" (static) */
   double value;       /* ratio 0..1 */
-  const char *source; /* "config" or "hardware default" (static strings) */
+  const char *source; /* "default", "config file", "environment", "program" (po_config_key_source)
+                         or "hardware default" (the key is 0) (static strings) */
   char why[160]; /* e.g. "hardware default: 16 GiB effective memory limit (< 64 GiB) -> 0.85" */
 } po_threshold;
 
@@ -1288,6 +1345,11 @@ typedef struct po_cache_stats {
   uint64_t metadata_bytes;           /* the cache's own memory: entries, key copies, table, ghost */
   double hit_ratio;                  /* hits / (hits + misses), 0 when no lookups */
   po_cache_type_stats per_type[PO_CACHE_TYPE_COUNT];
+  /* the trace of insertions (each put, and each load after a miss): a working-set estimate is
+   * distinct_keys_inserted x inserted_bytes / insertions */
+  uint64_t insertions;
+  uint64_t inserted_bytes;         /* declared sizes of the inserted entries, summed */
+  uint64_t distinct_keys_inserted; /* a HyperLogLog estimate (standard error about 6.5%) */
 } po_cache_stats;
 /* A consistent snapshot of the counters (counters from concurrent gets may lag by a few). */
 PO_API void po_cache_get_stats(const po_cache *c, po_cache_stats *out);
@@ -1464,7 +1526,8 @@ typedef enum {
   PO_UNIT_RATIO = 5,            /* 0..1 shown as a percentage: 85% */
   PO_UNIT_CELSIUS = 6,          /* 71 °C */
   PO_UNIT_WATTS = 7,            /* 250 W, 1.2 kW */
-  PO_UNIT_COUNT = 8             /* an integer count: 1,234 calls -> 1.23k */
+  PO_UNIT_COUNT = 8,            /* an integer count: 1,234 calls -> 1.23k */
+  PO_UNIT_DATE = 9              /* Unix seconds on a calendar axis (UTC): 2021, 2021-06, 06-09 12:00 */
 } po_unit;
 
 /* The unit named by a report "unit" string ("bytes", "ratio", "bytes_per_second", "seconds",

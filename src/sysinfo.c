@@ -62,6 +62,10 @@ int po_report_create_sysinfo(const po_config *cfg, int window_ms, po_report **ou
     rc = w.err;
     if (!rc && !(*out = po__report_wrap(root))) rc = PO_ENOMEM;
     if (rc && !*out) cJSON_Delete(w.err ? root : NULL);
+    if (!rc && (rc = po_report_advise(*out)) != 0) { /* swap in use, memory pressure */
+      po_report_destroy(*out);
+      *out = NULL;
+    }
   }
   free(r);
   return rc;

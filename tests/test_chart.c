@@ -779,6 +779,130 @@ static void *render_charts(void *arg) {
   return NULL;
 }
 
+/* A one-series report section: n samples of `name` with value f(i). */
+static cJSON *series_json(const char *name, const char *unit, size_t n, double base, double step) {
+  cJSON *s = cJSON_CreateObject();
+  cJSON_AddStringToObject(s, "name", name);
+  cJSON_AddStringToObject(s, "unit", unit);
+  cJSON *t = cJSON_AddArrayToObject(s, "t_seconds"), *l = cJSON_AddArrayToObject(s, "last");
+  for (size_t i = 0; i < n; i++) {
+    cJSON_AddItemToArray(t, cJSON_CreateNumber((double)i));
+    cJSON_AddItemToArray(l, cJSON_CreateNumber(base + step * (double)(i % 4)));
+  }
+  return s;
+}
+
+/* The text of the section with that id (up to its end), copied; NULL when absent. */
+static char *section_of(const char *html, const char *id) {
+  char open[64];
+  snprintf(open, sizeof open, "<section id=\"%s\">", id);
+  const char *a = strstr(html, open);
+  if (!a) return NULL;
+  const char *e = strstr(a, "</section>");
+  return strndup(a, (size_t)(e - a));
+}
+
+static void test_html_cpu_is_drawn_in_cores(void **state) {
+  (void)state;
+  /* a single-threaded job on 2 cores: the process at 1 core, the machine at 50% */
+  cJSON *root = cJSON_Parse("{\"perfopt_version\":\"0.1.0\",\"host\":{\"cores_online\":2},"
+                            "\"resources\":{\"series\":[]}}");
+  cJSON *ser = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "resources"), "series");
+  cJSON_AddItemToArray(ser, series_json("cpu_utilization_ratio", "ratio", 60, 0.5, 0));
+  cJSON_AddItemToArray(ser, series_json("process_cpu_ratio", "ratio", 60, 1.0, 0));
+  size_t len;
+  char *html = po__html_render_json(root, &len);
+  char *cpu = section_of(html, "cpu");
+  assert_non_null(cpu);
+  assert_non_null(strstr(cpu, "CPU: cores busy"));
+  assert_non_null(strstr(cpu, "all 2 cores"));
+  assert_null(strstr(cpu, "100%")); /* no percent axis for a share of one core */
+  assert_int_equal(count_of(cpu, "<svg "), 1);
+  free(cpu);
+  free(html);
+  /* without the core count: two charts, the process in cores on its own */
+  cJSON_DeleteItemFromObject(root, "host");
+  html = po__html_render_json(root, &len);
+  cpu = section_of(html, "cpu");
+  assert_int_equal(count_of(cpu, "<svg "), 2);
+  assert_non_null(strstr(cpu, "CPU: this process (cores busy)"));
+  free(cpu);
+  free(html);
+  cJSON_Delete(root);
+}
+
+static void test_html_small_process_memory_gets_its_own_scale(void **state) {
+  (void)state;
+  cJSON *root = cJSON_Parse("{\"perfopt_version\":\"0.1.0\",\"resources\":{\"series\":[]}}");
+  cJSON *ser = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "resources"), "series");
+  cJSON_AddItemToArray(ser, series_json("memory_used_bytes", "bytes", 60, 20e9, 1e8));
+  cJSON_AddItemToArray(ser, series_json("process_rss_bytes", "bytes", 60, 30e6, 1e6));
+  size_t len;
+  char *html = po__html_render_json(root, &len);
+  char *mem = section_of(html, "memory");
+  assert_non_null(strstr(mem, "This process: RSS (peak marked)"));
+  assert_non_null(strstr(mem, "System memory"));
+  free(mem);
+  free(html);
+  /* a process that is most of the machine's use shares its chart (positive control) */
+  cJSON_ReplaceItemInArray(ser, 1, series_json("process_rss_bytes", "bytes", 60, 15e9, 1e6));
+  html = po__html_render_json(root, &len);
+  mem = section_of(html, "memory");
+  assert_null(strstr(mem, "This process: RSS"));
+  assert_non_null(strstr(mem, "Memory over time (peak marked)"));
+  free(mem);
+  free(html);
+  cJSON_Delete(root);
+}
+
+static void test_html_tables_use_labels_and_say_none(void **state) {
+  (void)state;
+  cJSON *root = cJSON_Parse(
+      "{\"perfopt_version\":\"0.1.0\",\"host\":{\"cores_online\":2,\"cgroup_memory_max_bytes\":0,"
+      "\"cgroup_cpu_limit\":0,\"memory_total_bytes\":25276026880},"
+      "\"run\":{\"pid\":7,\"start_unix_seconds\":1600000000},"
+      "\"memory\":{\"available_bytes\":-1}}");
+  size_t len;
+  char *html = po__html_render_json(root, &len);
+  char *sum = section_of(html, "summary");
+  assert_non_null(strstr(sum, ">cgroup memory limit</th><td>none<"));
+  assert_non_null(strstr(sum, ">cgroup CPU limit (cores)</th><td>none<"));
+  assert_non_null(strstr(sum, ">memory</th><td>23.5 GiB<"));
+  assert_non_null(strstr(sum, ">started</th><td>2020-09-13 12:26:40 UTC<"));
+  assert_non_null(strstr(sum, ">available under the limit</th><td>not measured<"));
+  assert_null(strstr(sum, ">cgroup_memory_max_bytes<")); /* the key is only the tooltip */
+  assert_null(strstr(sum, "0 B"));
+  free(sum);
+  free(html);
+  cJSON_Delete(root);
+}
+
+static void test_date_ticks_fall_on_calendar_boundaries(void **state) {
+  (void)state;
+  po_ticks t;
+  double ref;
+  char buf[64];
+  /* 2014-09-17 .. 2024-01-01: whole years */
+  assert_int_equal(po__axis_ticks(1410912000, 1704067200, 6, PO_UNIT_DATE, &t, &ref), 0);
+  assert_true(t.count >= 3 && t.count <= 12);
+  for (size_t i = 0; i < t.count; i++) {
+    po__format_tick(t.values[i], PO_UNIT_DATE, ref, t.step, buf, sizeof buf);
+    assert_int_equal(strlen(buf), 4); /* "2016" */
+    assert_int_equal(fmod(t.values[i] - 1451606400, 86400), 0); /* midnight */
+  }
+  /* ten days: whole days */
+  assert_int_equal(po__axis_ticks(1600000000, 1600864000, 6, PO_UNIT_DATE, &t, &ref), 0);
+  po__format_tick(t.values[1], PO_UNIT_DATE, ref, t.step, buf, sizeof buf);
+  assert_int_equal(strlen(buf), 10); /* "2020-09-14" */
+  /* six hours: hours and minutes */
+  assert_int_equal(po__axis_ticks(1600000000, 1600021600, 6, PO_UNIT_DATE, &t, &ref), 0);
+  po__format_tick(t.values[1], PO_UNIT_DATE, ref, t.step, buf, sizeof buf);
+  assert_non_null(strchr(buf, ':'));
+  assert_int_equal(fmod(t.values[1], 3600), 0);
+  po_format_value(1600000000, PO_UNIT_DATE, buf, sizeof buf);
+  assert_string_equal(buf, "2020-09-13 12:26:40 UTC");
+}
+
 static void test_charts_on_several_threads(void **state) {
   (void)state;
   pthread_t th[4];
@@ -791,6 +915,10 @@ static void test_charts_on_several_threads(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ticks_unit_interval),
+      cmocka_unit_test(test_html_cpu_is_drawn_in_cores),
+      cmocka_unit_test(test_html_small_process_memory_gets_its_own_scale),
+      cmocka_unit_test(test_html_tables_use_labels_and_say_none),
+      cmocka_unit_test(test_date_ticks_fall_on_calendar_boundaries),
       cmocka_unit_test(test_ticks_zero_to_97),
       cmocka_unit_test(test_ticks_tiny_and_huge_ranges),
       cmocka_unit_test(test_ticks_negative_range),

@@ -113,6 +113,37 @@ static void test_file_then_environment_override_defaults(void **state) {
   unsetenv("PERFOPT_PROFILING");
 }
 
+static void test_each_key_says_where_its_value_came_from(void **state) {
+  (void)state;
+  char path[256], err[256];
+  snprintf(path, sizeof path, "%s/origin.json", support_tmpdir());
+  FILE *f = fopen(path, "w");
+  fputs("{\"CPU_THRESHOLD\": 0.7, \"DISK_BUSY_THRESHOLD\": 0.6}", f);
+  fclose(f);
+  setenv("PERFOPT_CONFIG", path, 1);
+  setenv("PERFOPT_DISK_BUSY_THRESHOLD", "0.5", 1);
+  po_config c;
+  assert_int_equal(po_config_load(&c, err, sizeof err), 0);
+  unsetenv("PERFOPT_CONFIG");
+  unsetenv("PERFOPT_DISK_BUSY_THRESHOLD");
+  assert_string_equal(po_config_key_source(&c, "CPU_THRESHOLD"), "config file");
+  assert_string_equal(po_config_key_source(&c, "DISK_BUSY_THRESHOLD"), "environment");
+  assert_string_equal(po_config_key_source(&c, "MEMORY_THRESHOLD"), "default");
+  assert_string_equal(po_config_key_source(&c, "memory_threshold"), "default"); /* any case */
+  assert_int_equal(po_config_set(&c, "MEMORY_THRESHOLD", "0.8", err, sizeof err), 0);
+  assert_string_equal(po_config_key_source(&c, "MEMORY_THRESHOLD"), "program");
+  c.series_capacity = 128; /* assigned directly: differs from the default */
+  assert_string_equal(po_config_key_source(&c, "SERIES_CAPACITY"), "program");
+  c.monitor_interval_ms = 1000; /* assigned the default value: indistinguishable */
+  assert_string_equal(po_config_key_source(&c, "MONITOR_INTERVAL_MS"), "default");
+  assert_null(po_config_key_source(&c, "NO_SUCH_KEY"));
+  assert_null(po_config_key_source(NULL, "CPU_THRESHOLD"));
+  po_config d;
+  po_config_defaults(&d);
+  assert_int_equal(po_config_load_json(&d, "{\"CPU_THRESHOLD\": 0.5}", err, sizeof err), 0);
+  assert_string_equal(po_config_key_source(&d, "CPU_THRESHOLD"), "program");
+}
+
 static void test_to_json_round_trips(void **state) {
   (void)state;
   po_config c, d;
@@ -124,7 +155,7 @@ static void test_to_json_round_trips(void **state) {
   po_config_defaults(&d);
   char err[256];
   assert_int_equal(po_config_load_json(&d, s, err, sizeof err), 0);
-  assert_memory_equal(&c, &d, sizeof c);
+  assert_memory_equal(&c, &d, offsetof(po_config, key_origin)); /* the values; origins differ */
   po_free(s);
   assert_true(po_config_key_count() >= 4);
   assert_string_equal(po_config_key_name(0), "ENABLE_PROFILING");
@@ -329,6 +360,7 @@ int main(void) {
       cmocka_unit_test(test_errors_name_the_key_and_what_is_allowed),
       cmocka_unit_test(test_json_is_all_or_nothing),
       cmocka_unit_test(test_file_then_environment_override_defaults),
+      cmocka_unit_test(test_each_key_says_where_its_value_came_from),
       cmocka_unit_test(test_to_json_round_trips),
       cmocka_unit_test(test_errors_have_names),
       cmocka_unit_test(test_json_unknown_key_warns_with_the_closest_and_is_skipped),

@@ -142,7 +142,8 @@ static void test_64_cores_with_a_truncated_stat_line(void **state) {
 static void test_only_whole_disks_are_counted(void **state) {
   (void)state;
   po_system_sample *s = sample_of(CONTAINER);
-  /* sda and nvme0n1; partitions, loop0 and dm-0 (stacked on sda2) are not counted */
+  /* sda and nvme0n1; partitions, loop0, dm-0 (stacked on sda2) and the unused 0-byte zram0 are
+   * not counted */
   assert_int_equal(s->disk_count, 2);
   assert_string_equal(s->disks[0].name, "sda");
   assert_string_equal(s->disks[1].name, "nvme0n1");
@@ -153,6 +154,26 @@ static void test_only_whole_disks_are_counted(void **state) {
   assert_int_equal(s->disks[0].busy_ms, 300);
   assert_int_equal(s->disks[1].read_bytes, 8192 * 512); /* an 11-field (old kernel) line */
   assert_int_equal(s->disks[0].new_disk, 0);
+  free(s);
+}
+
+static void test_unused_empty_device_is_listed_once_it_does_io(void **state) {
+  (void)state;
+  const char *root = copy_root(CONTAINER, "zram");
+  po_probe *p = NULL;
+  po_system_sample *s = malloc(sizeof *s);
+  assert_int_equal(po__probe_create_at(root, &p), 0);
+  assert_int_equal(po_probe_system(p, s), 0);
+  for (uint32_t i = 0; i < s->disk_count; i++) assert_string_not_equal(s->disks[i].name, "zram0");
+  /* configured and used: now a disk like any other */
+  rewrite(root, "/sys/block/zram0/size", "8388608\n");
+  rewrite(root, "/proc/diskstats",
+          "   8       0 sda 1000 0 2048 100 500 0 4096 50 0 300 150\n"
+          " 253       1 zram0 12 0 96 1 30 0 240 2 0 3 3\n");
+  assert_int_equal(po_probe_system(p, s), 0);
+  assert_int_equal(s->disk_count, 2);
+  assert_string_equal(s->disks[1].name, "zram0");
+  po_probe_destroy(p);
   free(s);
 }
 
@@ -339,7 +360,7 @@ static void test_thresholds_left_at_zero_get_hardware_defaults(void **state) {
   assert_true(fabs(th.t[PO_METRIC_MEMORY].value - 0.75) < 1e-9);
   assert_non_null(strstr(th.t[PO_METRIC_MEMORY].why, "cgroup memory limit 4.0 GiB"));
   assert_string_equal(th.t[PO_METRIC_GPU_MEMORY].source, "hardware default");
-  assert_string_equal(th.t[PO_METRIC_DISK_BUSY].source, "config");
+  assert_string_equal(th.t[PO_METRIC_DISK_BUSY].source, "program"); /* assigned in the struct */
   assert_true(fabs(th.t[PO_METRIC_DISK_BUSY].value - 0.95) < 1e-9);
   assert_string_equal(th.t[PO_METRIC_DISK_BUSY].metric, "disk_busy");
 }
@@ -353,7 +374,7 @@ static void test_thresholds_from_config_are_kept(void **state) {
   cfg.cpu_threshold = 0.6;
   cfg.memory_threshold = 0;
   assert_int_equal(po_thresholds_resolve(&cfg, NULL, &th), 0);
-  assert_string_equal(th.t[PO_METRIC_CPU].source, "config");
+  assert_string_equal(th.t[PO_METRIC_CPU].source, "program");
   assert_true(fabs(th.t[PO_METRIC_CPU].value - 0.6) < 1e-9);
   /* 256 GiB of system memory, no cgroup -> 0.90 */
   assert_true(fabs(th.t[PO_METRIC_MEMORY].value - 0.90) < 1e-9);
@@ -515,6 +536,7 @@ int main(void) {
       cmocka_unit_test(test_no_pressure_file_is_a_normal_state),
       cmocka_unit_test(test_64_cores_with_a_truncated_stat_line),
       cmocka_unit_test(test_only_whole_disks_are_counted),
+      cmocka_unit_test(test_unused_empty_device_is_listed_once_it_does_io),
       cmocka_unit_test(test_partitions_recognized_without_sys_block),
       cmocka_unit_test(test_utilization_between_samples),
       cmocka_unit_test(test_disk_appearing_between_samples),

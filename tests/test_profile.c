@@ -257,8 +257,11 @@ static void test_manual_zone_probe_cost_is_subtracted(void **state) {
 
 /* ---- recursion and the call tree ---------------------------------------------------------- */
 
+/* Each call does some work of its own (a few hundred ns), so that the compensated times stay well
+ * above the probe-cost estimate's error on a busy machine. */
 static int fib(int n) {
   PO_PROFILE_FUNCTION();
+  spin(300);
   return n < 2 ? n : fib(n - 1) + fib(n - 2);
 }
 
@@ -802,7 +805,7 @@ static void test_failed_save_keeps_previous_file(void **state) {
   free(before);
 }
 
-static void test_text_report_marks_bottlenecks(void **state) {
+static void test_text_report_marks_only_findings(void **state) {
   (void)state;
   for (int i = 0; i < 100; i++) nested_child_b();
   char *buf = NULL;
@@ -811,8 +814,10 @@ static void test_text_report_marks_bottlenecks(void **state) {
   assert_int_equal(po_optimizer_write_text(NULL, f, PO_SORT_SELF), 0);
   fclose(f);
   assert_non_null(strstr(buf, "nested_child_b"));
-  assert_non_null(strstr(buf, "!!"));
   assert_non_null(strstr(buf, "p95"));
+  /* marks come from the advisor's findings (tests/test_advisor.c), never from a row's rank */
+  assert_null(strstr(buf, "!!"));
+  assert_true(strstr(buf, "\n! ") == NULL || strstr(buf, "marks: ! hot") != NULL);
   free(buf);
 }
 
@@ -934,7 +939,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup(test_timeline_events_in_trace, reset),
       cmocka_unit_test_setup(test_json_report_has_every_documented_field, reset),
       cmocka_unit_test_setup(test_failed_save_keeps_previous_file, reset),
-      cmocka_unit_test_setup(test_text_report_marks_bottlenecks, reset),
+      cmocka_unit_test_setup(test_text_report_marks_only_findings, reset),
       cmocka_unit_test_setup(test_bad_names_are_counted, reset),
       cmocka_unit_test_setup(test_end_without_begin_is_ignored_and_counted, reset),
       cmocka_unit_test_setup(test_runtime_disable_records_nothing, reset),

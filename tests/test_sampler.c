@@ -340,7 +340,7 @@ static void test_memory_threshold_fires_cleanup_and_listeners_once(void **state)
     const cJSON *t = cJSON_GetArrayItem(th, i);
     if (!strcmp(cJSON_GetObjectItem(t, "metric")->valuestring, "memory")) {
       found_memory = 1;
-      assert_string_equal(cJSON_GetObjectItem(t, "source")->valuestring, "config");
+      assert_string_equal(cJSON_GetObjectItem(t, "source")->valuestring, "program");
       assert_true(fabs(cJSON_GetObjectItem(t, "value")->valuedouble - 0.3) < 1e-9);
     }
   }

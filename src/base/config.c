@@ -132,6 +132,42 @@ const char *po_config_key_help(size_t i) {
   return i < PO__ARRAY_LEN(keys) ? keys[i].help : NULL;
 }
 
+/* ---- where each value came from ---------------------------------------------------------------- */
+
+enum { ORIGIN_DEFAULT = 0, ORIGIN_FILE = 1, ORIGIN_ENV = 2, ORIGIN_PROGRAM = 3 };
+_Static_assert(PO__ARRAY_LEN(keys) <= sizeof(((po_config *)0)->key_origin), "key_origin too small");
+
+static void mark(po_config *cfg, const key_def *k, int origin) {
+  cfg->key_origin[k - keys] = (unsigned char)origin;
+}
+
+static int is_default(const po_config *cfg, const key_def *k) {
+  po_config d;
+  po_config_defaults(&d);
+  const char *a = (const char *)cfg + k->offset, *b = (const char *)&d + k->offset;
+  switch (k->type) {
+    case T_DOUBLE:
+      return *(const double *)(const void *)a == *(const double *)(const void *)b;
+    case T_INT:
+      return *(const int64_t *)(const void *)a == *(const int64_t *)(const void *)b;
+    case T_STRING:
+      return strncmp(a, b, k->size) == 0;
+    default:
+      return *(const int *)(const void *)a == *(const int *)(const void *)b;
+  }
+}
+
+static const key_def *find_key(const char *name);
+
+const char *po_config_key_source(const po_config *cfg, const char *key) {
+  static const char *const names[] = {"default", "config file", "environment", "program"};
+  const key_def *k = cfg && key ? find_key(key) : NULL;
+  if (!k) return NULL;
+  unsigned o = cfg->key_origin[k - keys];
+  if (o == ORIGIN_DEFAULT && !is_default(cfg, k)) o = ORIGIN_PROGRAM;
+  return names[o < 4 ? o : 0];
+}
+
 static const key_def *find_key(const char *name) {
   for (size_t i = 0; i < PO__ARRAY_LEN(keys); i++)
     if (!strcasecmp(keys[i].name, name)) return &keys[i];
@@ -324,7 +360,10 @@ int po_config_set(po_config *cfg, const char *key, const char *value, char *errb
   if (!k) return unknown_key(key, errbuf, errlen);
   po_config tmp = *cfg;
   int rc = set_text(&tmp, k, value, errbuf, errlen);
-  if (rc == 0) *cfg = tmp;
+  if (rc == 0) {
+    mark(&tmp, k, ORIGIN_PROGRAM);
+    *cfg = tmp;
+  }
   return rc;
 }
 
@@ -357,9 +396,10 @@ static int line_of(const char *text, const char *at) {
   return line;
 }
 
-/* `what` names the source in warnings (a path, or "configuration"). */
-static int load_json(po_config *cfg, const char *json, const char *what, char *errbuf,
-                     size_t errlen) {
+/* `what` names the source in warnings (a path, or "configuration"); `origin` is recorded for
+ * each key set (po_config_key_source). */
+static int load_json(po_config *cfg, const char *json, const char *what, int origin,
+                     char *errbuf, size_t errlen) {
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
   if (!root) {
@@ -382,6 +422,7 @@ static int load_json(po_config *cfg, const char *json, const char *what, char *e
       }
       rc = set_json(&tmp, k, item, errbuf, errlen);
       if (rc) break;
+      mark(&tmp, k, origin);
     }
   }
   cJSON_Delete(root);
@@ -391,7 +432,7 @@ static int load_json(po_config *cfg, const char *json, const char *what, char *e
 
 int po_config_load_json(po_config *cfg, const char *json, char *errbuf, size_t errlen) {
   if (!cfg || !json) return po__errf(PO_EINVAL, errbuf, errlen, "NULL argument");
-  return load_json(cfg, json, "configuration", errbuf, errlen);
+  return load_json(cfg, json, "configuration", ORIGIN_PROGRAM, errbuf, errlen);
 }
 
 int po_config_load_file(po_config *cfg, const char *path, char *errbuf, size_t errlen) {
@@ -400,7 +441,7 @@ int po_config_load_file(po_config *cfg, const char *path, char *errbuf, size_t e
   int rc = po__read_file(path, 1 << 20, &text, NULL, errbuf, errlen);
   if (rc) return rc == PO_ENOENT ? PO_ECONFIG : rc;
   char inner[256];
-  rc = load_json(cfg, text, path, inner, sizeof inner);
+  rc = load_json(cfg, text, path, ORIGIN_FILE, inner, sizeof inner);
   free(text);
   if (rc) return po__errf(rc, errbuf, errlen, "%s: %s", path, inner);
   return 0;
@@ -442,6 +483,7 @@ int po_config_from_env(po_config *cfg, char *errbuf, size_t errlen) {
                       "yes/no, on/off)",
                       shorthand);
     tmp.enable_profiling = b;
+    mark(&tmp, find_key("ENABLE_PROFILING"), ORIGIN_ENV);
   }
   for (size_t i = 0; i < PO__ARRAY_LEN(keys); i++) {
     char var[64];
@@ -451,6 +493,7 @@ int po_config_from_env(po_config *cfg, char *errbuf, size_t errlen) {
     char inner[256];
     int rc = set_text(&tmp, &keys[i], v, inner, sizeof inner);
     if (rc) return po__errf(rc, errbuf, errlen, "PERFOPT_%s", inner); /* inner starts KEY: */
+    mark(&tmp, &keys[i], ORIGIN_ENV);
   }
   *cfg = tmp;
   return 0;

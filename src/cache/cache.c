@@ -19,6 +19,7 @@
 #include "cache/cache_internal.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -832,6 +833,31 @@ static int make_room(po_cache *c, uint64_t size) {
 }
 
 /* Inserts a prepared entry (key copied, fields set) under the lock. On error nothing changed. */
+/* ---- distinct keys inserted: HyperLogLog (Flajolet et al. 2007) ------------------------------
+ * 256 one-byte registers (standard error 1.04 / sqrt(256), about 6.5%): the trace of misses
+ * (every load inserts) sized from counters alone could not tell 5,000 evictions of 40 keys from
+ * 5,000 distinct keys. Updated under the lock, on insertion only (never on a hit). */
+static void hll_add(uint8_t *reg, uint64_t h) {
+  uint64_t x = mix64(h ^ 0x6a09e667f3bcc909ULL);
+  size_t j = (size_t)(x >> 56);
+  uint64_t rest = x << 8;
+  uint8_t rank = (uint8_t)(rest ? __builtin_clzll(rest) + 1 : 57);
+  if (rank > reg[j]) reg[j] = rank;
+}
+
+static uint64_t hll_estimate(const uint8_t *reg) {
+  const double m = PO__CACHE_HLL_REGISTERS;
+  double sum = 0;
+  int zeros = 0;
+  for (size_t j = 0; j < PO__CACHE_HLL_REGISTERS; j++) {
+    sum += ldexp(1.0, -reg[j]);
+    zeros += reg[j] == 0;
+  }
+  double e = 0.7213 / (1 + 1.079 / m) * m * m / sum;
+  if (e <= 2.5 * m && zeros) e = m * log(m / zeros); /* small range: linear counting */
+  return (uint64_t)llround(e);
+}
+
 static int insert_locked(po_cache *c, po__cache_entry *e, uint64_t h) {
   if (e->size > c->budget) return PO_ETOOBIG;
   po__cache_entry *old = table_find(c->table, h, e->key, e->keylen);
@@ -847,6 +873,8 @@ static int insert_locked(po_cache *c, po__cache_entry *e, uint64_t h) {
   c->type_bytes[e->type] += e->size;
   c->type_entries[e->type]++;
   c->insertions++;
+  c->inserted_bytes += e->size;
+  hll_add(c->inserted_hll, h);
   if (e->pins) {
     c->pinned_entries++;
     c->pinned_bytes += e->size;
@@ -1390,6 +1418,9 @@ void po_cache_get_stats(const po_cache *cc, po_cache_stats *out) {
   out->shrinks = c->shrinks;
   out->shrinks_dropped = c->shrinks_dropped;
   out->metadata_bytes = c->meta_bytes;
+  out->insertions = c->insertions;
+  out->inserted_bytes = c->inserted_bytes;
+  out->distinct_keys_inserted = hll_estimate(c->inserted_hll);
   for (int t = 0; t < PO_CACHE_TYPE_COUNT; t++) {
     po_cache_type_stats *ts = &out->per_type[t];
     ts->hits = c->load_hits[t];

@@ -119,6 +119,8 @@ typedef struct po__stripe {
 struct po__pending;
 struct po__slab;
 
+#define PO__CACHE_HLL_REGISTERS 256
+
 struct po_cache {
   /* read-mostly, shared with readers */
   _Alignas(64) _Atomic(po__table *) table_pub;
@@ -160,6 +162,9 @@ struct po_cache {
   struct po__pending *pending;
   uint64_t shrinks, shrinks_dropped;
   po__shrink_rec shrink_ring[PO__SHRINKS];
+  /* the trace of insertions, for a working-set estimate: bytes, and a HyperLogLog of the keys */
+  uint64_t inserted_bytes;
+  uint8_t inserted_hll[PO__CACHE_HLL_REGISTERS];
   int user_enabled, owner_enabled;
   char name[64];
 

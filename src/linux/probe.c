@@ -31,7 +31,9 @@
  * the 0 that ends the file saves one system call per file per tick (a few microseconds each). */
 #define PO__SHORT_READ_EOF 2048
 
-enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3 };
+/* DEV_EMPTY: a whole disk with no capacity that never did I/O (an unconfigured zram device, an
+ * empty drive): not listed, and classified again once it does I/O. */
+enum { DEV_WHOLE = 1, DEV_PART = 2, DEV_SKIP = 3, DEV_EMPTY = 4 };
 
 typedef struct po__prev_disk {
   char name[PO_PROBE_DISK_NAME_LEN];
@@ -553,10 +555,32 @@ typedef struct {
  * and md* whose I/O is already counted on the disks below them). /sys/block lists whole disks;
  * without /sys, a name that extends the previous disk's name by digits (sda1, nvme0n1p2) is a
  * partition. */
+/* Reads a small file by relative path into dst (NUL-terminated). Returns length or -1. */
+static ssize_t read_small(const po_probe *p, const char *rel, char *dst, size_t len) {
+  int fd = open_rel(p, rel);
+  if (fd < 0) return -1;
+  ssize_t got = po__read_fd_text(fd, dst, len);
+  close(fd);
+  return got;
+}
+
+/* /sys/block/<name>/size reads 0 (sectors): a device without capacity. */
+static int zero_size(const po_probe *p, const char *name) {
+  char rel[128], val[32];
+  snprintf(rel, sizeof rel, "/sys/block/%s/size", name);
+  ssize_t n = read_small(p, rel, val, sizeof val);
+  return n > 0 && val[0] == '0' && (n == 1 || val[1] == '\n' || val[1] == '\0');
+}
+
 static int classify(disk_ctx *c, const po__diskstat_line *d) {
   po_probe *p = c->p;
+  uint32_t cached = p->dev_count;
   for (uint32_t i = 0; i < p->dev_count; i++)
-    if (!strcmp(p->devs[i].name, d->name)) return p->devs[i].kind;
+    if (!strcmp(p->devs[i].name, d->name)) {
+      if (p->devs[i].kind != DEV_EMPTY || (!d->reads && !d->writes)) return p->devs[i].kind;
+      cached = i; /* it started doing I/O: look again */
+      break;
+    }
   int kind;
   if (!strncmp(d->name, "loop", 4) || !strncmp(d->name, "ram", 3) || d->major == 7 ||
       d->major == 1) {
@@ -565,6 +589,7 @@ static int classify(disk_ctx *c, const po__diskstat_line *d) {
     char rel[128];
     snprintf(rel, sizeof rel, "/sys/block/%s", d->name);
     kind = exists_rel(p, rel) ? (slaves_nonempty(p, d->name) ? DEV_SKIP : DEV_WHOLE) : DEV_PART;
+    if (kind == DEV_WHOLE && !d->reads && !d->writes && zero_size(p, d->name)) kind = DEV_EMPTY;
   } else {
     size_t l = strlen(c->last_whole);
     const char *rest = d->name + l;
@@ -577,7 +602,9 @@ static int classify(disk_ctx *c, const po__diskstat_line *d) {
       }
     }
   }
-  if (p->dev_count < PO__DEV_CACHE) {
+  if (cached < p->dev_count) {
+    p->devs[cached].kind = (uint8_t)kind;
+  } else if (p->dev_count < PO__DEV_CACHE) {
     memcpy(p->devs[p->dev_count].name, d->name, sizeof d->name);
     p->devs[p->dev_count].kind = (uint8_t)kind;
     p->dev_count++;

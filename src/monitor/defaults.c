@@ -54,11 +54,22 @@ int po_gpu_optimal_targets(const po_gpu_info *devs, size_t n, po_gpu_target *out
   return 0;
 }
 
-static void set_config(po_threshold *t, const char *metric, double v) {
+/* A threshold the configuration gives (non-zero), with where that value came from: the
+ * built-in default, the config file, the environment or the program. */
+static void set_config(po_threshold *t, const po_config *c, const char *key, const char *metric,
+                       double v) {
+  const char *src = po_config_key_source(c, key);
   t->metric = metric;
   t->value = v;
-  t->source = "config";
-  snprintf(t->why, sizeof t->why, "config: %.2f", v);
+  t->source = src ? src : "program";
+  if (!strcmp(t->source, "default"))
+    snprintf(t->why, sizeof t->why, "default %.2f (%s=0 picks one for this machine)", v, key);
+  else if (!strcmp(t->source, "environment"))
+    snprintf(t->why, sizeof t->why, "environment PERFOPT_%s: %.2f", key, v);
+  else if (!strcmp(t->source, "config file"))
+    snprintf(t->why, sizeof t->why, "config file (PERFOPT_CONFIG) %s: %.2f", key, v);
+  else
+    snprintf(t->why, sizeof t->why, "set by the program (%s): %.2f", key, v);
 }
 
 int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thresholds *out) {
@@ -81,7 +92,7 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
 
   t = &out->t[PO_METRIC_CPU];
   if (c.cpu_threshold > 0) {
-    set_config(t, "cpu", c.cpu_threshold);
+    set_config(t, &c, "CPU_THRESHOLD", "cpu", c.cpu_threshold);
   } else {
     /* Few cores: one busy core already moves the average a lot, and the job competes with
      * everything else on the box; leave more room. */
@@ -101,7 +112,7 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
 
   t = &out->t[PO_METRIC_MEMORY];
   if (c.memory_threshold > 0) {
-    set_config(t, "memory", c.memory_threshold);
+    set_config(t, &c, "MEMORY_THRESHOLD", "memory", c.memory_threshold);
   } else {
     double below;
     uint64_t lim = hw->memory_limit_bytes ? hw->memory_limit_bytes : hw->memory_total_bytes;
@@ -118,7 +129,7 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
 
   t = &out->t[PO_METRIC_GPU_MEMORY];
   if (c.gpu_memory_threshold > 0) {
-    set_config(t, "gpu_memory", c.gpu_memory_threshold);
+    set_config(t, &c, "GPU_MEMORY_THRESHOLD", "gpu_memory", c.gpu_memory_threshold);
   } else {
     size_t known =
         hw->gpu_count < PO__ARRAY_LEN(hw->gpus) ? hw->gpu_count : PO__ARRAY_LEN(hw->gpus);
@@ -141,7 +152,7 @@ int po_thresholds_resolve(const po_config *cfg, const po_hardware *hw_in, po_thr
 
   t = &out->t[PO_METRIC_DISK_BUSY];
   if (c.disk_busy_threshold > 0) {
-    set_config(t, "disk_busy", c.disk_busy_threshold);
+    set_config(t, &c, "DISK_BUSY_THRESHOLD", "disk_busy", c.disk_busy_threshold);
   } else {
     t->metric = "disk_busy";
     t->value = 0.90;

@@ -1,5 +1,6 @@
 /* report: the one report model (a cJSON tree) that every output reads, built from typed
  * snapshots (report_build.h), and its JSON file form. */
+#include "report/advisor.h"
 #include "report/report_build.h"
 
 #include <stdlib.h>
@@ -40,6 +41,7 @@ int po__report_create_from(const po__report_sources *src, po_report **out) {
   po__report_cache(&w, root, src->caches, src->ncaches);
   if (src->flight && src->flight->is_record) po__report_flight(&w, root, src->sampler, src->flight);
   po__j_arr(&w, root, "suggestions");
+  if (!w.err) w.err = po__advise(root);
   if (w.err) {
     cJSON_Delete(root);
     return w.err;
@@ -76,6 +78,10 @@ int po_report_load(const char *path, po_report **out, char *errbuf, size_t errle
   rc = po__report_parse(text, len, path, out, errbuf, errlen);
   free(text);
   return rc;
+}
+
+int po_report_advise(po_report *rep) {
+  return rep ? po__advise(rep->root) : PO_EINVAL;
 }
 
 void po_report_destroy(po_report *rep) {

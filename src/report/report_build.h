@@ -86,7 +86,7 @@ void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
 /* A series set as the report's `series[]` entries (name, unit, t_seconds, min, max, last). */
 void po__report_series(po__jw *w, cJSON *arr, const po__series_set *set);
 
-/* ---- the run report (perfopt run / attach: report_run.c, report_merge.c) ----------------------- */
+/* ---- the run report (perfopt run / attach: report_run.c, report_merge_tree.c) -------------------- */
 
 /* One process's failure to write its in-process report (from its PERFOPT_OUT marker file). */
 typedef struct po__inproc_error {
@@ -139,6 +139,10 @@ int po__report_set_profile(po_report *rep, const po__profile_snapshot *p,
 /* Parses a report from memory (`what` names it in errors). The fuzz target's entry point. */
 int po__report_parse(const char *text, size_t len, const char *what, po_report **out, char *errbuf,
                      size_t errlen);
+
+/* Prints s in exactly `cols` columns of a text table (UTF-8 aware): padded with spaces, or cut
+ * with a trailing "…" when longer (report_text.c). */
+void po__text_cell(FILE *out, const char *s, size_t cols);
 
 /* A report wrapping a tree built elsewhere in this module (takes ownership). NULL on ENOMEM. */
 po_report *po__report_wrap(cJSON *root);

@@ -41,6 +41,9 @@ static void cache_json(po__jw *w, cJSON *arr, const po__cache_snapshot *c) {
   po__j_num(w, o, "load_failures", (double)st->load_failures);
   po__j_num(w, o, "metadata_bytes", (double)st->metadata_bytes);
   po__j_num(w, o, "hit_ratio", st->hit_ratio);
+  po__j_num(w, o, "insertions", (double)st->insertions);
+  po__j_num(w, o, "inserted_bytes", (double)st->inserted_bytes);
+  po__j_num(w, o, "distinct_keys_inserted", (double)st->distinct_keys_inserted);
   cJSON *pt = po__j_arr(w, o, "per_type");
   for (int t = 0; t < PO_CACHE_TYPE_COUNT; t++) type_json(w, pt, t, &st->per_type[t]);
   shrinks_json(w, o, c);

@@ -112,31 +112,103 @@ static void emit_chart(po__cbuf *b, po_chart *c, const char *dropped_fmt, size_t
   po_chart_destroy(c);
 }
 
-/* Key/value rows from an object's scalar members, formatted by the unit in the key name. */
+/* ---- key/value tables: labels people read, not JSON keys ------------------------------------- */
+
+static const struct {
+  const char *key, *label;
+  int zero_is_none; /* 0 means "no limit" / "none" for this key */
+} KV_LABELS[] = {
+    {"hostname", "host name", 0},
+    {"os", "operating system", 0},
+    {"kernel", "kernel", 0},
+    {"machine", "architecture", 0},
+    {"cpu_model", "CPU", 0},
+    {"cores_online", "cores online", 0},
+    {"cores_allowed", "cores this process may use", 0},
+    {"cgroup_cpu_limit", "cgroup CPU limit (cores)", 1},
+    {"memory_total_bytes", "memory", 0},
+    {"memory_limit_bytes", "memory limit in force", 1},
+    {"memory_limit_source", "memory limit set by", 0},
+    {"cgroup_memory_max_bytes", "cgroup memory limit", 1},
+    {"cgroup_version", "cgroup version", 1},
+    {"pid", "process id", 0},
+    {"start_unix_seconds", "started", 0},
+    {"report_unix_seconds", "report taken", 0},
+    {"wall_seconds", "wall time", 0},
+    {"rss_bytes", "RSS when the report was taken", 0},
+    {"peak_rss_bytes", "peak RSS", 0},
+    {"limit_bytes", "effective memory limit", 1},
+    {"limit_source", "memory limit set by", 0},
+    {"available_bytes", "available under the limit", 0},
+    {"dropped_cleanups", "cleanups not listed (over 512)", 0},
+    {"dropped_guards", "guard runs not listed (over 256)", 0},
+    {"rank", "rank", 0},
+};
+
+/* The label of `key`: from the table, else the key with its unit suffix dropped and underscores
+ * as spaces. *zero_is_none tells whether 0 means "none" for it. */
+static void kv_label(const char *key, char *buf, size_t len, int *zero_is_none) {
+  *zero_is_none = 0;
+  for (size_t i = 0; i < PO__ARRAY_LEN(KV_LABELS); i++)
+    if (strcmp(key, KV_LABELS[i].key) == 0) {
+      *zero_is_none = KV_LABELS[i].zero_is_none;
+      snprintf(buf, len, "%s", KV_LABELS[i].label);
+      return;
+    }
+  static const char *const suffixes[] = {"_unix_seconds", "_bytes_per_second", "_bytes",
+                                         "_seconds", "_ratio"};
+  size_t n = strlen(key);
+  for (size_t i = 0; i < PO__ARRAY_LEN(suffixes); i++) {
+    size_t sl = strlen(suffixes[i]);
+    if (n > sl && strcmp(key + n - sl, suffixes[i]) == 0) {
+      n -= sl;
+      break;
+    }
+  }
+  snprintf(buf, len, "%.*s", (int)n, key);
+  for (char *p = buf; *p; p++)
+    if (*p == '_') *p = ' ';
+}
+
+static void kv_number(po__cbuf *b, const char *key, double v, int zero_is_none) {
+  if (v == -1) { /* the report's "not measured" */
+    po__cbuf_puts(b, "not measured");
+  } else if (v == 0 && zero_is_none) {
+    po__cbuf_puts(b, "none");
+  } else if (strstr(key, "unix_seconds")) {
+    time_t t = (time_t)to_i64(v, 0);
+    struct tm tm;
+    char buf[64];
+    if (gmtime_r(&t, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm))
+      esc(b, buf);
+  } else {
+    po_unit u = po_unit_from_name(key);
+    if (u == PO_UNIT_NONE)
+      po__cbuf_printf(b, "%.10g", v);
+    else
+      fmt(b, v, u);
+  }
+}
+
+/* Key/value rows from an object's scalar members, labelled and formatted by their key. */
 static void kv_rows(po__cbuf *b, const cJSON *o) {
   const cJSON *it;
   cJSON_ArrayForEach(it, o) {
     if (!it->string || cJSON_IsObject(it) || cJSON_IsArray(it) || cJSON_IsNull(it)) continue;
-    po__cbuf_puts(b, "<tr><th>");
+    char label[128];
+    int zero_is_none;
+    kv_label(it->string, label, sizeof label, &zero_is_none);
+    po__cbuf_puts(b, "<tr><th title=\"");
     esc(b, it->string);
+    po__cbuf_puts(b, "\">");
+    esc(b, label);
     po__cbuf_puts(b, "</th><td>");
     if (cJSON_IsString(it))
       esc(b, it->valuestring);
     else if (cJSON_IsBool(it))
       po__cbuf_puts(b, cJSON_IsTrue(it) ? "yes" : "no");
-    else if (strstr(it->string, "unix_seconds")) {
-      time_t t = (time_t)to_i64(it->valuedouble, 0);
-      struct tm tm;
-      char buf[64];
-      if (gmtime_r(&t, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm))
-        esc(b, buf);
-    } else {
-      po_unit u = po_unit_from_name(it->string);
-      if (u == PO_UNIT_NONE)
-        po__cbuf_printf(b, "%.10g", it->valuedouble);
-      else
-        fmt(b, it->valuedouble, u);
-    }
+    else
+      kv_number(b, it->string, it->valuedouble, zero_is_none);
     po__cbuf_puts(b, "</td></tr>\n");
   }
 }
@@ -158,7 +230,10 @@ static void section_summary(po__cbuf *b, const cJSON *root) {
       {"wall time", wall, PO_UNIT_SECONDS},
       {"peak memory (RSS)", peak, PO_UNIT_BYTES},
       {"profiled functions", (double)cJSON_GetArraySize(arr(prof, "functions")), PO_UNIT_COUNT},
-      {"resource samples", num(res, "sample_count"), PO_UNIT_COUNT}};
+      {"resource samples", num(res, "sample_count"), PO_UNIT_COUNT},
+      {"suggestions", arr(root, "suggestions") ? (double)cJSON_GetArraySize(arr(root, "suggestions"))
+                                               : NAN,
+       PO_UNIT_COUNT}};
   for (size_t i = 0; i < PO__ARRAY_LEN(cards); i++) {
     po__cbuf_puts(b, "<div class=\"card\"><div class=\"big\">");
     if (isfinite(cards[i].v))
@@ -200,6 +275,37 @@ static void section_summary(po__cbuf *b, const cJSON *root) {
   po__cbuf_puts(b, "</div></div></section>\n");
 }
 
+/* ---- suggestions (the advisor's findings) ---------------------------------------------------- */
+
+/* Evidence is [{name, value, unit}] (a plain string in reports of older versions). */
+static void suggestion_evidence(po__cbuf *b, const cJSON *ev) {
+  if (cJSON_IsString(ev)) {
+    po__cbuf_puts(b, "<div>Evidence: ");
+    esc(b, ev->valuestring);
+    po__cbuf_puts(b, "</div>");
+    return;
+  }
+  if (!cJSON_IsArray(ev) || cJSON_GetArraySize(ev) == 0) return;
+  po__cbuf_puts(b, "<div class=\"ev\">Evidence: ");
+  const cJSON *e;
+  int first = 1;
+  cJSON_ArrayForEach(e, ev) {
+    const char *name = str(e, "name"), *unit = str(e, "unit");
+    double v = num(e, "value");
+    if (!name) continue;
+    if (!first) po__cbuf_puts(b, "; ");
+    first = 0;
+    esc(b, name);
+    po__cbuf_puts(b, " <b>");
+    if (unit && strcmp(unit, "cores") == 0)
+      po__cbuf_printf(b, "%.2f cores", v);
+    else
+      fmt(b, v, po_unit_from_name(unit));
+    po__cbuf_puts(b, "</b>");
+  }
+  po__cbuf_puts(b, "</div>");
+}
+
 static void section_suggestions(po__cbuf *b, const cJSON *root) {
   const cJSON *s = arr(root, "suggestions");
   if (!s || cJSON_GetArraySize(s) == 0) return;
@@ -216,11 +322,16 @@ static void section_suggestions(po__cbuf *b, const cJSON *root) {
     po__cbuf_puts(b, "</span> <b>");
     esc(b, str(it, "title"));
     po__cbuf_puts(b, "</b>");
-    if (str(it, "evidence")) {
-      po__cbuf_puts(b, "<div>Evidence: ");
-      esc(b, str(it, "evidence"));
-      po__cbuf_puts(b, "</div>");
+    if (str(it, "id")) {
+      po__cbuf_puts(b, " <span class=\"sid\">");
+      esc(b, str(it, "id"));
+      if (str(it, "target")) {
+        po__cbuf_puts(b, " &#183; ");
+        esc(b, str(it, "target"));
+      }
+      po__cbuf_puts(b, "</span>");
     }
+    suggestion_evidence(b, cJSON_GetObjectItemCaseSensitive(it, "evidence"));
     if (str(it, "action")) {
       po__cbuf_puts(b, "<div>Action: ");
       esc(b, str(it, "action"));
@@ -403,6 +514,7 @@ typedef struct rmodel {
   size_t n;
   const cJSON *thresholds, *events, *phases;
   double mem_limit;
+  double cores; /* host.cores_online: what cpu_utilization_ratio is a share of; NaN unknown */
   const cJSON *gpu_devices;
 } rmodel;
 
@@ -463,6 +575,8 @@ static int rmodel_load(const cJSON *root, rmodel *m) {
   m->events = arr(res, "events");
   m->phases = arr(res, "phases");
   m->mem_limit = num(obj(root, "memory"), "limit_bytes");
+  m->cores = num(obj(root, "host"), "cores_online");
+  if (!(m->cores >= 1 && m->cores < 1e6)) m->cores = NAN;
   m->gpu_devices = arr(obj(root, "gpu"), "devices");
   size_t cap = (ser ? (size_t)cJSON_GetArraySize(ser) : 0) +
                (tree ? (size_t)cJSON_GetArraySize(tree) : 0);
@@ -515,8 +629,8 @@ static po_unit metric_unit(const char *metric) {
   return PO_UNIT_NONE;
 }
 
-/* Thresholds and firing events for the chart: ratio thresholds on byte charts are scaled by the
- * limit the ratio refers to (memory limit, GPU memory total). */
+/* Thresholds and firing events for the chart: ratio thresholds on byte or core charts are scaled
+ * by what the ratio refers to (memory limit, GPU memory total, the host's cores). */
 static void add_alerts(po_chart *c, rmodel *m, const char *prefix, int device, po_unit unit,
                        double scale) {
   const cJSON *it;
@@ -525,7 +639,7 @@ static void add_alerts(po_chart *c, rmodel *m, const char *prefix, int device, p
     double v = num(it, "value");
     if (!metric_matches(it, prefix, device) || !isfinite(v) || v <= 0) continue;
     po_unit mu = metric_unit(metric);
-    if (unit == PO_UNIT_BYTES && mu == PO_UNIT_RATIO) {
+    if (mu == PO_UNIT_RATIO && unit != PO_UNIT_RATIO) { /* bytes of a limit, cores of a host */
       if (!isfinite(scale) || scale <= 0) continue;
       v *= scale;
     } else if (mu != unit) {
@@ -665,6 +779,33 @@ static void section_processes(po__cbuf *b, rmodel *m, const cJSON *root) {
   po__cbuf_puts(b, "</section>\n");
 }
 
+/* ---- CPU and memory timelines: each quantity on a scale where it can be read ---------------- */
+
+/* A copy of s with every value multiplied by k (for a ratio of all cores drawn in cores). */
+static int scaled_copy(const rseries *s, double k, rseries *out) {
+  memset(out, 0, sizeof *out);
+  out->name = s->name;
+  out->unit = PO_UNIT_NONE;
+  out->n = s->n;
+  out->t = s->t;
+  double **dst[] = {&out->mn, &out->mx, &out->last};
+  const double *src[] = {s->mn, s->mx, s->last};
+  for (int j = 0; j < 3; j++) {
+    if (!src[j]) continue;
+    *dst[j] = malloc((s->n ? s->n : 1) * sizeof(double));
+    if (!*dst[j]) return PO_ENOMEM;
+    for (size_t i = 0; i < s->n; i++) (*dst[j])[i] = src[j][i] * k;
+  }
+  return 0;
+}
+
+static void free_scaled(rseries *s) {
+  free(s->mn), free(s->mx), free(s->last);
+}
+
+/* The machine's busy share and this process's cores on one axis in cores: the process is never
+ * drawn as "100%" above a system at 50% (a share of one core against a share of all of them),
+ * and nothing is clipped at 100%. Without the core count, two charts. */
 static void section_cpu(po__cbuf *b, rmodel *m) {
   po__cbuf_puts(b, "<section id=\"cpu\"><h2>CPU</h2>\n");
   rseries *sys = find_series(m, "cpu_utilization_ratio"),
@@ -672,14 +813,36 @@ static void section_cpu(po__cbuf *b, rmodel *m) {
   rseries *all[] = {sys, proc};
   if (!any_points(all, 2)) {
     note(b, "no data recorded: no CPU samples (background monitoring off or too short a run)");
-  } else {
-    po_chart *c = timeline(m, "CPU utilization", PO_UNIT_RATIO, "CPU");
-    if (c) {
-      add_rseries(c, sys, "system");
+  } else if (isfinite(m->cores)) {
+    po_chart *c = timeline(m, "CPU: cores busy", PO_UNIT_NONE, "cores");
+    rseries sys_cores;
+    int rc = sys && sys->n ? scaled_copy(sys, m->cores, &sys_cores) : 0;
+    if (rc) b->oom = 1;
+    if (c && !rc) {
+      char label[64];
+      snprintf(label, sizeof label, "all %.0f cores", m->cores);
+      po_chart_add_threshold(c, m->cores, label);
+      if (sys && sys->n) add_rseries(c, &sys_cores, "whole machine");
       add_rseries(c, proc, "this process");
-      add_alerts(c, m, "cpu", -1, PO_UNIT_RATIO, NAN);
+      add_alerts(c, m, "cpu", -1, PO_UNIT_NONE, m->cores);
+      if (sys) sys->used = 1;
     }
+    if (sys && sys->n) free_scaled(&sys_cores);
     emit_chart(b, c, DROPPED_NOTE, 0);
+  } else {
+    if (sys && sys->n) {
+      po_chart *c = timeline(m, "CPU: the whole machine (share of all cores)", PO_UNIT_RATIO, "CPU");
+      if (c) {
+        add_rseries(c, sys, "whole machine");
+        add_alerts(c, m, "cpu", -1, PO_UNIT_RATIO, NAN);
+      }
+      emit_chart(b, c, DROPPED_NOTE, 0);
+    }
+    if (proc && proc->n) {
+      po_chart *c = timeline(m, "CPU: this process (cores busy)", PO_UNIT_NONE, "cores");
+      if (c) add_rseries(c, proc, "this process");
+      emit_chart(b, c, DROPPED_NOTE, 0);
+    }
   }
   po__cbuf_puts(b, "</section>\n");
 }
@@ -763,6 +926,58 @@ static void section_autopilot(po__cbuf *b, const cJSON *root) {
   }
 }
 
+/* The process's peak (its max column when recorded) as a marker. */
+static void add_peak_marker(po_chart *c, const rseries *rss) {
+  if (!rss || !rss->n) return;
+  const double *v = rss->mx ? rss->mx : rss->last;
+  size_t pk = SIZE_MAX;
+  for (size_t i = 0; i < rss->n; i++)
+    if (isfinite(v[i]) && (pk == SIZE_MAX || v[i] > v[pk])) pk = i;
+  if (pk == SIZE_MAX) return;
+  char vb[48], tb[48], label[128];
+  po_format_value(v[pk], PO_UNIT_BYTES, vb, sizeof(vb));
+  po_format_value(rss->t[pk], PO_UNIT_ELAPSED, tb, sizeof(tb));
+  snprintf(label, sizeof(label), "peak of this process: %s at %s", vb, tb);
+  po_chart_add_marker(c, rss->t[pk], v[pk], label);
+}
+
+static double series_max(const rseries *s) {
+  double mx = NAN;
+  for (size_t i = 0; s && i < s->n; i++) {
+    double v = s->mx ? s->mx[i] : s->last[i];
+    if (isfinite(v) && !(v <= mx)) mx = v;
+  }
+  return mx;
+}
+
+/* The process on the machine's scale (with the forecast drawn ahead of the machine's curve), or on its own when it would be a flat line there (under a
+ * tenth of the machine's use). */
+static void memory_timelines(po__cbuf *b, rmodel *m, rseries *rss, rseries *used,
+                             const cJSON *mem) {
+  double rmax = series_max(rss), umax = series_max(used);
+  int own = isfinite(rmax) && isfinite(umax) && rmax > 0 && rmax < 0.1 * umax;
+  if (own) {
+    po_chart *p = timeline(m, "This process: RSS (peak marked)", PO_UNIT_BYTES, "memory");
+    if (p) {
+      add_rseries(p, rss, "this process (RSS)");
+      add_peak_marker(p, rss);
+    }
+    emit_chart(b, p, DROPPED_NOTE, 0);
+  }
+  po_chart *c = timeline(m, own ? "System memory" : "Memory over time (peak marked)", PO_UNIT_BYTES,
+                         "memory");
+  if (c) {
+    add_rseries(c, used, "system used");
+    if (!own) {
+      add_rseries(c, rss, "this process (RSS)");
+      add_peak_marker(c, rss);
+    }
+    add_alerts(c, m, "memory", -1, PO_UNIT_BYTES, m->mem_limit);
+    add_forecast(c, used, mem);
+  }
+  emit_chart(b, c, DROPPED_NOTE, 0);
+}
+
 static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
   po__cbuf_puts(b, "<section id=\"memory\"><h2>Memory</h2>\n");
   rseries *rss = find_series(m, "process_rss_bytes"), *used = find_series(m, "memory_used_bytes");
@@ -771,28 +986,7 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
   if (!any_points(all, 3)) {
     note(b, "no data recorded: no memory samples");
   } else {
-    po_chart *c = timeline(m, "Memory over time (peak marked)", PO_UNIT_BYTES, "memory");
-    if (c) {
-      add_rseries(c, used, "system used");
-      add_rseries(c, rss, "this process (RSS)");
-      add_alerts(c, m, "memory", -1, PO_UNIT_BYTES, m->mem_limit);
-      add_forecast(c, used, obj(root, "memory"));
-      /* the peak: the highest sample of the process (its max column when recorded) */
-      if (rss && rss->n) {
-        const double *v = rss->mx ? rss->mx : rss->last;
-        size_t pk = SIZE_MAX;
-        for (size_t i = 0; i < rss->n; i++)
-          if (isfinite(v[i]) && (pk == SIZE_MAX || v[i] > v[pk])) pk = i;
-        if (pk != SIZE_MAX) {
-          char vb[48], tb[48], label[128];
-          po_format_value(v[pk], PO_UNIT_BYTES, vb, sizeof(vb));
-          po_format_value(rss->t[pk], PO_UNIT_ELAPSED, tb, sizeof(tb));
-          snprintf(label, sizeof(label), "peak of this process: %s at %s", vb, tb);
-          po_chart_add_marker(c, rss->t[pk], v[pk], label);
-        }
-      }
-    }
-    emit_chart(b, c, DROPPED_NOTE, 0);
+    memory_timelines(b, m, rss, used, obj(root, "memory"));
     /* memory by category: this process, other processes, available (needs a shared time axis) */
     if (rss && used && avail && rss->n == used->n && used->n == avail->n && rss->n > 0 &&
         memcmp(rss->t, used->t, rss->n * sizeof(double)) == 0 &&
@@ -1045,6 +1239,98 @@ static void section_cache(po__cbuf *b, const cJSON *root) {
   po__cbuf_puts(b, "</tbody></table>\n</section>\n");
 }
 
+/* ---- ranks (a merged report: perfopt merge) ------------------------------------------------ */
+
+#define MAX_RANK_COLUMNS 16
+#define MAX_RANK_FUNCTIONS 20
+
+static void ranks_table(po__cbuf *b, const cJSON *ranks) {
+  po__cbuf_puts(b,
+                "<table class=\"data sortable\"><thead><tr><th>rank</th><th>host</th><th>pid</th>"
+                "<th>wall time</th><th>profiled</th><th>peak RSS</th><th>top function</th>"
+                "<th>its self time</th><th>suggestions</th></tr></thead><tbody>\n");
+  const cJSON *r;
+  cJSON_ArrayForEach(r, ranks) {
+    po__cbuf_puts(b, "<tr>");
+    num_cell(b, num(r, "rank"), PO_UNIT_COUNT);
+    po__cbuf_puts(b, "<td>");
+    esc(b, str(r, "hostname"));
+    po__cbuf_puts(b, "</td>");
+    num_cell(b, num(r, "pid"), PO_UNIT_COUNT);
+    num_cell(b, num(r, "wall_seconds"), PO_UNIT_SECONDS);
+    num_cell(b, num(r, "profiled_seconds"), PO_UNIT_SECONDS);
+    num_cell(b, num(r, "peak_rss_bytes"), PO_UNIT_BYTES);
+    po__cbuf_puts(b, "<td class=\"name\">");
+    esc(b, str(r, "top_function"));
+    po__cbuf_puts(b, "</td>");
+    num_cell(b, num(r, "top_function_self_seconds"), PO_UNIT_SECONDS);
+    po__cbuf_printf(b, "<td>%.0f critical, %.0f warning, %.0f info</td></tr>\n",
+                    num(r, "suggestions_critical"), num(r, "suggestions_warning"),
+                    num(r, "suggestions_info"));
+  }
+  po__cbuf_puts(b, "</tbody></table>\n");
+}
+
+/* The functions with the most self time, one column per rank; the slowest rank's cell marked. */
+static void ranks_functions(po__cbuf *b, const cJSON *root, int nranks) {
+  const cJSON *fns = arr(obj(root, "profile"), "functions");
+  size_t n = fns ? (size_t)cJSON_GetArraySize(fns) : 0;
+  if (n == 0) return;
+  fnref *v = collect_refs(b, fns, "self_seconds", &n);
+  if (!v) return;
+  qsort(v, n, sizeof(fnref), cmp_fnref_desc);
+  int cols = nranks < MAX_RANK_COLUMNS ? nranks : MAX_RANK_COLUMNS;
+  po__cbuf_puts(b, "<h3>Self time per rank</h3><div class=\"scroll\"><table class=\"data\">"
+                   "<thead><tr><th>function</th>");
+  for (int r = 0; r < cols; r++) po__cbuf_printf(b, "<th>rank %d</th>", r);
+  po__cbuf_puts(b, "</tr></thead><tbody>\n");
+  for (size_t i = 0; i < n && i < MAX_RANK_FUNCTIONS; i++) {
+    const cJSON *per = arr(v[i].f, "rank_self_seconds");
+    int slowest = (int)to_i64(num(v[i].f, "slowest_rank"), -1);
+    po__cbuf_puts(b, "<tr><td class=\"name\">");
+    esc(b, str(v[i].f, "name"));
+    po__cbuf_puts(b, "</td>");
+    for (int r = 0; r < cols; r++) {
+      const cJSON *x = cJSON_GetArrayItem(per, r);
+      if (r == slowest) po__cbuf_puts(b, "<td class=\"slowest\" title=\"slowest rank\">");
+      else po__cbuf_puts(b, "<td>");
+      if (cJSON_IsNumber(x))
+        fmt(b, x->valuedouble, PO_UNIT_SECONDS);
+      else
+        po__cbuf_puts(b, "&#8212;");
+      po__cbuf_puts(b, "</td>");
+    }
+    po__cbuf_puts(b, "</tr>\n");
+  }
+  po__cbuf_puts(b, "</tbody></table></div>\n");
+  if (nranks > cols) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "Showing the first %d of %d ranks; the JSON report has them all.",
+             cols, nranks);
+    note(b, msg);
+  }
+  free(v);
+}
+
+static void section_ranks(po__cbuf *b, const cJSON *root) {
+  const cJSON *ranks = arr(root, "ranks");
+  int n = cJSON_GetArraySize(ranks);
+  if (n <= 0) return;
+  po__cbuf_puts(b, "<section id=\"ranks\"><h2>Ranks</h2>\n");
+  const cJSON *m = obj(root, "merge");
+  char msg[200];
+  snprintf(msg, sizeof msg,
+           "%d reports merged: the slowest rank is %.0f, the memory-heaviest is %.0f (its "
+           "memory is shown below). Functions and call trees are summed over the ranks.",
+           n, num(m, "slowest_rank"), num(m, "memory_heaviest_rank"));
+  po__cbuf_puts(b, "<p class=\"hint\">");
+  esc(b, msg);
+  po__cbuf_puts(b, "</p>\n");
+  ranks_table(b, ranks);
+  ranks_functions(b, root, n);
+  po__cbuf_puts(b, "</section>\n");
+}
+
 static const char STYLE[] =
     "body{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;font-size:14px;color:#222;"
     "margin:0 auto;padding:16px 24px;max-width:1180px;background:#fafafa}"
@@ -1067,6 +1353,8 @@ static const char STYLE[] =
     "ul.sugg{list-style:none;padding:0}ul.sugg li{background:#fff;border-left:5px solid #56B4E9;"
     "padding:8px 12px;margin:6px 0}ul.sugg li.warn{border-color:#E69F00}ul.sugg "
     "li.crit{border-color:#D55E00}.sev{text-transform:uppercase;font-size:11px;color:#555}"
+    ".sid{font-size:12px;color:#777;margin-left:6px}ul.sugg div{margin-top:3px}"
+    "td.slowest{background:#fde0cf;font-weight:bold}"
     "footer{margin:32px 0 8px;color:#777;font-size:12px}";
 
 static const char SCRIPT[] =
@@ -1110,12 +1398,14 @@ char *po__html_render_json_with(const cJSON *root, const char *extra, size_t *le
   if (cJSON_GetArraySize(arr(root, "suggestions")) > 0)
     po__cbuf_puts(&b, "<a href=\"#suggestions\">suggestions</a>");
   if (obj(root, "processes")) po__cbuf_puts(&b, "<a href=\"#processes\">processes</a>");
+  if (cJSON_GetArraySize(arr(root, "ranks")) > 0) po__cbuf_puts(&b, "<a href=\"#ranks\">ranks</a>");
   po__cbuf_puts(&b,
                 "<a href=\"#functions\">functions</a><a href=\"#flame\">flame graph</a>"
                 "<a href=\"#cpu\">CPU</a><a href=\"#memory\">memory</a><a href=\"#disk\">disk</a>"
                 "<a href=\"#gpu\">GPU</a><a href=\"#cache\">caches</a></nav>\n");
   section_summary(&b, root);
   section_suggestions(&b, root);
+  section_ranks(&b, root);
   section_functions(&b, root);
   section_flame(&b, root);
   rmodel m;

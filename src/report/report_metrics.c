@@ -4,8 +4,8 @@
  * node_memory_MemAvailable_bytes), perfopt_* otherwise; base units in the names; counters end in
  * _total.
  *
- * Interim: the `advisor` branch writes the project's serializer (src/report/report_prom.c); this
- * file stands behind po__report_prom_text until that lands, then one of the two goes.
+ * The one serializer: /metrics, the Pushgateway push and `perfopt report --format prom`
+ * (po_report_write_prom, report_prom.c) all write this text.
  *
  * The input may be a loaded report file (user input): metric names derived from it are
  * sanitized, label values escaped, and a family or label set is never written twice (Prometheus
@@ -362,6 +362,101 @@ static void caches(prom *p, const cJSON *root, po__cbuf *l) {
   }
 }
 
+/* ---- a sysinfo report's system section, the host, the advisor's findings --------------------
+ * node_exporter's names for what /proc/meminfo, /proc/loadavg and /proc/diskstats say (a sysinfo
+ * report's `system`), the host's MemTotal, and the suggestions by severity. Families the run's
+ * sections already wrote are skipped by family(). */
+
+static void system_section(prom *p, const cJSON *root, po__cbuf *l) {
+  const cJSON *host = po__j_get(root, "host"), *sys = po__j_get(root, "system");
+  single(p, "node_memory_MemTotal_bytes", "gauge", "Memory information field MemTotal_bytes.",
+         cJSON_IsNumber(po__j_get(host, "memory_total_bytes"))
+             ? po__j_getnum(host, "memory_total_bytes")
+             : NAN);
+  if (!sys) return;
+  const cJSON *avail = po__j_get(sys, "memory_available_bytes");
+  single(p, "node_memory_MemAvailable_bytes", "gauge",
+         "Memory information field MemAvailable_bytes.", cJSON_IsNumber(avail) ? avail->valuedouble : NAN);
+  const cJSON *st = po__j_get(sys, "swap_total_bytes"), *su = po__j_get(sys, "swap_used_bytes");
+  single(p, "node_memory_SwapTotal_bytes", "gauge", "Memory information field SwapTotal_bytes.",
+         cJSON_IsNumber(st) ? st->valuedouble : NAN);
+  single(p, "node_memory_SwapFree_bytes", "gauge", "Memory information field SwapFree_bytes.",
+         cJSON_IsNumber(st) && cJSON_IsNumber(su) ? st->valuedouble - su->valuedouble : NAN);
+  static const char *const load[] = {"node_load1", "node_load5", "node_load15"};
+  static const char *const load_help[] = {"1m load average.", "5m load average.",
+                                          "15m load average."};
+  const cJSON *la = po__j_get(sys, "load_average");
+  for (int i = 0; i < 3 && cJSON_GetArraySize(la) == 3; i++) {
+    const cJSON *x = cJSON_GetArrayItem(la, i);
+    single(p, load[i], "gauge", load_help[i], cJSON_IsNumber(x) ? x->valuedouble : NAN);
+  }
+  static const char *const psi[][3] = {
+      {"memory_pressure_some_avg10_ratio", "perfopt_memory_pressure_some_ratio",
+       "Share of time some tasks stalled on memory over 10 s (PSI)."},
+      {"memory_pressure_full_avg10_ratio", "perfopt_memory_pressure_full_ratio",
+       "Share of time all tasks stalled on memory over 10 s (PSI)."},
+      {"cpu_utilization_ratio", "perfopt_cpu_utilization_ratio",
+       "Share of all cores busy (1 - idle - iowait)."}};
+  for (size_t i = 0; i < PO__ARRAY_LEN(psi); i++) {
+    const cJSON *x = po__j_get(sys, psi[i][0]);
+    single(p, psi[i][1], "gauge", psi[i][2], cJSON_IsNumber(x) ? x->valuedouble : NAN);
+  }
+  static const char *const disk[][3] = {
+      {"read_bytes", "node_disk_read_bytes_total", "The total number of bytes read successfully."},
+      {"write_bytes", "node_disk_written_bytes_total",
+       "The total number of bytes written successfully."}};
+  const cJSON *disks = po__j_get(sys, "disks"), *d;
+  for (size_t k = 0; k < 2 && cJSON_GetArraySize(disks) > 0; k++) {
+    if (!family(p, disk[k][1], "counter", disk[k][2])) continue;
+    int i = 0;
+    cJSON_ArrayForEach(d, disks) {
+      const cJSON *v = po__j_get(d, disk[k][0]);
+      const char *name = po__j_getstr(d, "name");
+      /* a repeated device name gets "#<index>" so the label sets stay distinct */
+      int dup = 0;
+      for (const cJSON *e = disks->child; e != d && name && !dup; e = e->next)
+        dup = po__j_getstr(e, "name") && !strcmp(po__j_getstr(e, "name"), name);
+      char alt[160];
+      snprintf(alt, sizeof alt, "%.120s#%d", name ? name : "", i++);
+      if (cJSON_IsNumber(v) && v->valuedouble >= 0)
+        sample(p, disk[k][1], labels(l, "device", dup || !name ? alt : name, NULL, NULL),
+               v->valuedouble);
+    }
+  }
+  /* the thresholds of a sysinfo report are at the top level */
+  const cJSON *t;
+  int header = 0;
+  cJSON_ArrayForEach(t, po__j_get(root, "thresholds")) {
+    const char *metric = po__j_getstr(t, "metric");
+    const cJSON *v = po__j_get(t, "value"), *dev = po__j_get(t, "device");
+    if (!metric || !cJSON_IsNumber(v)) continue;
+    if (!header && !family(p, "perfopt_threshold_ratio", "gauge", "Thresholds in force.")) break;
+    header = 1;
+    char g[24];
+    snprintf(g, sizeof g, "%d", cJSON_IsNumber(dev) ? (int)dev->valuedouble : -1);
+    sample(p, "perfopt_threshold_ratio",
+           cJSON_IsNumber(dev) ? labels(l, "metric", metric, "gpu", g)
+                               : labels(l, "metric", metric, NULL, NULL),
+           v->valuedouble);
+  }
+}
+
+static void suggestions(prom *p, const cJSON *root, po__cbuf *l) {
+  const cJSON *list = po__j_get(root, "suggestions"), *s;
+  if (!cJSON_IsArray(list) || !family(p, "perfopt_suggestions", "gauge",
+                                      "The advisor's suggestions for this report, by severity."))
+    return;
+  static const char *const sev[] = {"critical", "warning", "info"};
+  for (int k = 0; k < 3; k++) {
+    double n = 0;
+    cJSON_ArrayForEach(s, list) {
+      const char *v = po__j_getstr(s, "severity");
+      n += v && !strcmp(v, sev[k]);
+    }
+    sample(p, "perfopt_suggestions", labels(l, "severity", sev[k], NULL, NULL), n);
+  }
+}
+
 char *po__report_prom_text(const po_report *rep, size_t *len) {
   const cJSON *root = po_report_json(rep);
   if (!root) return NULL;
@@ -375,6 +470,8 @@ char *po__report_prom_text(const po_report *rep, size_t *len) {
   gpus(p, root, &l);
   functions(p, root, &l);
   caches(p, root, &l);
+  system_section(p, root, &l);
+  suggestions(p, root, &l);
   if (l.oom) p->b.oom = 1;
   po__cbuf_free(&l);
   char *out = po__cbuf_detach(&p->b, len);

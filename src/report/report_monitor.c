@@ -131,15 +131,16 @@ void po__report_thresholds(po__jw *w, cJSON *parent, const po_thresholds *th,
     const po_threshold *t = &th->t[k];
     if (k == PO_METRIC_GPU_MEMORY && per_device) continue;
     threshold_json(w, arr, po_metric_name((po_metric)k), -1, t->value,
-                   t->source ? t->source : "config", t->why);
+                   t->source ? t->source : "program", t->why);
   }
   for (size_t g = 0; per_device && g < ngpus; g++) {
     char why[200];
     snprintf(why, sizeof why, "%s for GPU %zu (%s, %.1f GiB)",
              gpu_from_config ? "GPU_MEMORY_THRESHOLD" : "hardware default", g, gpus[g].name,
              (double)gpus[g].memory_total_bytes / (1024.0 * 1024 * 1024));
+    const char *src = th->t[PO_METRIC_GPU_MEMORY].source;
     threshold_json(w, arr, "gpu_memory", (int)g, gpu_threshold[g],
-                   gpu_from_config ? "config" : "hardware default", why);
+                   gpu_from_config ? (src ? src : "program") : "hardware default", why);
   }
 }
 

@@ -187,7 +187,7 @@ int po_chart_set_size(po_chart *c, int width_px, int height_px) {
 }
 
 int po_chart_set_axis(po_chart *c, char axis, const char *label, po_unit unit) {
-  if (!c || (axis != 'x' && axis != 'y') || (int)unit < 0 || unit > PO_UNIT_COUNT) return PO_EINVAL;
+  if (!c || (axis != 'x' && axis != 'y') || (int)unit < 0 || unit > PO_UNIT_DATE) return PO_EINVAL;
   int a = axis == 'y';
   char *l = NULL;
   if (label && !(l = dup_or_empty(label))) return PO_ENOMEM;
@@ -202,7 +202,7 @@ static int add_series_common(po_chart *c, const char *name, po_unit unit, const 
                              const double *y, const double *y2, const size_t *idx, size_t n,
                              int range) {
   if (!c || (!y && n > 0) || (range && !y2 && n > 0) || !is_timeseries(c)) return PO_EINVAL;
-  if ((int)unit < 0 || unit > PO_UNIT_COUNT) return PO_EINVAL;
+  if ((int)unit < 0 || unit > PO_UNIT_DATE) return PO_EINVAL;
   if (c->nser >= MAX_SERIES) {
     c->dropped++;
     return PO_ERANGE;

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const double Q[] = {1, 5, 2, 2.5, 4, 3};
 #define NQ ((int)PO__ARRAY_LEN(Q))
@@ -202,6 +203,90 @@ int po_chart_time_ticks(double dmin, double dmax, int target, po_ticks *out) {
   return fill_ticks(floor(dmin / best_step) * best_step, best_step, best_k, out);
 }
 
+/* ---- calendar dates (PO_UNIT_DATE: Unix seconds, UTC) ----------------------------------------
+ * Ticks at calendar boundaries: round seconds, minutes, hours and days, then whole months and
+ * years (first of the month, 00:00 UTC), so a ten-year price series reads 2015, 2016, ... rather
+ * than "years since". `step` is the nominal length of the step in seconds; the labels' format
+ * follows from it. */
+
+#define DAY 86400.0
+#define MONTH_S (30.436875 * DAY)
+
+static double month_start(long months) { /* months since year 0 -> Unix seconds */
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  long y = months >= 0 ? months / 12 : -((-months + 11) / 12);
+  tm.tm_year = (int)(y - 1900);
+  tm.tm_mon = (int)(months - y * 12);
+  tm.tm_mday = 1;
+  return (double)timegm(&tm);
+}
+
+static long month_of(double t) {
+  time_t tt = (time_t)floor(t);
+  struct tm tm;
+  if (!gmtime_r(&tt, &tm)) return 0;
+  return (long)(tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
+static int date_month_ticks(double dmin, double dmax, int months, po_ticks *out) {
+  long lo = month_of(dmin), hi = month_of(dmax);
+  lo -= ((lo % months) + months) % months;
+  if (month_start(hi) < dmax) hi++;
+  hi += (months - ((hi - lo) % months)) % months;
+  long k = (hi - lo) / months + 1;
+  if (k < 2 || k > PO_TICKS_MAX) return PO_EINVAL;
+  out->count = (size_t)k;
+  for (long i = 0; i < k; i++) out->values[i] = month_start(lo + i * months);
+  out->min = out->values[0];
+  out->max = out->values[k - 1];
+  out->step = months * MONTH_S;
+  return 0;
+}
+
+static int date_ticks(double dmin, double dmax, int target, po_ticks *out) {
+  static const double secs[] = {1,    2,    5,     10,    15,    30,    60,     120, 300,
+                                600,  900,  1800,  3600,  7200,  10800, 21600, 43200, DAY,
+                                2 * DAY, 7 * DAY, 14 * DAY};
+  static const int months[] = {1, 2, 3, 6, 12, 24, 60, 120, 240, 600, 1200, 2400, 6000};
+  memset(out, 0, sizeof(*out));
+  sanitize_range(&dmin, &dmax);
+  if (!(dmin > -6e10 && dmax < 2.5e11)) return po_chart_nice_ticks(dmin, dmax, target, out);
+  double best = INFINITY;
+  po_ticks cand;
+  for (size_t i = 0; i < PO__ARRAY_LEN(secs) + PO__ARRAY_LEN(months); i++) {
+    if (i < PO__ARRAY_LEN(secs)) {
+      double st = secs[i], lo = floor(dmin / st) * st, hi = ceil(dmax / st) * st;
+      double kf = (hi - lo) / st + 1;
+      if (kf > PO_TICKS_MAX || kf < 2 || fill_ticks(lo, st, (int)llround(kf), &cand)) continue;
+    } else if (date_month_ticks(dmin, dmax, months[i - PO__ARRAY_LEN(secs)], &cand)) {
+      continue;
+    }
+    double span = cand.max - cand.min;
+    double err = fabs((double)cand.count - target) + (span > 0 ? (span - (dmax - dmin)) / span : 0);
+    if (err < best) {
+      best = err;
+      *out = cand;
+    }
+  }
+  return isfinite(best) ? 0 : po_chart_nice_ticks(dmin, dmax, target, out);
+}
+
+/* A date label whose precision follows the tick step. */
+static int format_date(double v, double step, char *buf, size_t len) {
+  time_t t = (time_t)llround(v);
+  struct tm tm;
+  if (!isfinite(v) || !gmtime_r(&t, &tm)) return snprintf(buf, len, "n/a");
+  const char *f = step >= 360 * DAY     ? "%Y"
+                  : step >= 28 * DAY    ? "%Y-%m"
+                  : step >= DAY         ? "%Y-%m-%d"
+                  : step >= 60          ? "%m-%d %H:%M"
+                  : step > 0            ? "%H:%M:%S"
+                                        : "%Y-%m-%d %H:%M:%S UTC";
+  size_t n = strftime(buf, len, f, &tm);
+  return n ? (int)n : snprintf(buf, len, "n/a");
+}
+
 /* ---- units -------------------------------------------------------------------------------- */
 
 po_unit po_unit_from_name(const char *name) {
@@ -209,7 +294,8 @@ po_unit po_unit_from_name(const char *name) {
   static const struct {
     const char *suffix;
     po_unit unit;
-  } map[] = {{"bytes_per_second", PO_UNIT_BYTES_PER_SECOND},
+  } map[] = {{"unix_seconds", PO_UNIT_DATE},
+             {"bytes_per_second", PO_UNIT_BYTES_PER_SECOND},
              {"bytes", PO_UNIT_BYTES},
              {"ratio", PO_UNIT_RATIO},
              {"seconds", PO_UNIT_SECONDS},
@@ -363,6 +449,7 @@ static void unit_scale(po_unit unit, double ref, double *div, const char **name,
 
 int po_format_value(double v, po_unit unit, char *buf, size_t len) {
   if (!buf || len == 0) return PO_EINVAL;
+  if (unit == PO_UNIT_DATE) return format_date(v, 0, buf, len);
   if (isnan(v)) return snprintf(buf, len, "n/a");
   if (isinf(v)) return snprintf(buf, len, v > 0 ? "inf" : "-inf");
   double div;
@@ -388,6 +475,7 @@ int po_format_value(double v, po_unit unit, char *buf, size_t len) {
 int po__format_tick(double v, po_unit unit, double ref, double step, char *buf, size_t len) {
   if (!buf || len == 0) return PO_EINVAL;
   if (!isfinite(v)) return po_format_value(v, unit, buf, len);
+  if (unit == PO_UNIT_DATE) return format_date(v, step, buf, len);
   double div;
   const char *name, *sep, *suffix;
   unit_scale(unit, ref, &div, &name, &sep, &suffix);
@@ -405,6 +493,7 @@ int po__axis_ticks(double dmin, double dmax, int target, po_unit unit, po_ticks 
   sanitize_range(&dmin, &dmax);
   *ref = fmax(fabs(dmin), fabs(dmax));
   if (unit == PO_UNIT_ELAPSED) return po_chart_time_ticks(dmin, dmax, target, out);
+  if (unit == PO_UNIT_DATE) return date_ticks(dmin, dmax, target, out);
   double div;
   const char *name, *sep, *suffix;
   unit_scale(unit, *ref, &div, &name, &sep, &suffix);

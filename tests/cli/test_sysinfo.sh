@@ -53,6 +53,9 @@ assert [x["name"] for x in d["system"]["disks"]] == ["sda", "nvme0n1"]
 th = {t["metric"]: t for t in d["thresholds"]}
 assert th["memory"]["source"] == "hardware default" and th["memory"]["value"] == 0.75, th
 assert "cgroup memory limit" in th["memory"]["why"], th
+# nothing configured: the built-in defaults say so, not "config"
+assert th["cpu"]["source"] == "default" and th["cpu"]["value"] == 0.8, th
+assert th["disk_busy"]["source"] == "default", th
 g = d["gpu"]
 assert g["available"] is True and len(g["devices"]) == 4 and g["dropped_devices"] == 0, g
 gt = [t for t in d["thresholds"] if t["metric"] == "gpu_memory"]
@@ -60,6 +63,13 @@ assert [t["device"] for t in gt] == [0, 1, 2, 3], gt
 assert g["devices"][3]["memory_total_bytes"] == 32 << 30
 assert g["devices"][0]["processes"][0]["pid"] == 1000
 PY
+
+# The environment says so too, in the text form.
+PERFOPT_PROC_ROOT=tests/fakes/proc/container PERFOPT_CPU_THRESHOLD=0.7 "$PERFOPT" sysinfo \
+  --window 0 >"$tmp/env.txt" 2>/dev/null || fail "env threshold exit status"
+grep -q "cpu *0.70 *environment PERFOPT_CPU_THRESHOLD" "$tmp/env.txt" \
+  || fail "threshold source not environment: $(grep cpu "$tmp/env.txt")"
+grep -q "config:" "$tmp/env.txt" && fail "a threshold still claims 'config'"
 
 # No GPU: the reason is given, exit status stays 0.
 PERFOPT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1 "$PERFOPT" sysinfo --json --window 0 \

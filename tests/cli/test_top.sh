@@ -50,6 +50,22 @@ wait_for 'TOP-EXIT=0' 50 || { cat /tmp/top-pane.$$; fail "q did not exit with st
 grep -q '^perfopt top' /tmp/top-pane.$$ && fail "terminal not restored"
 grep -q '^perfopt top  ' /tmp/top-pane.$$ && fail "the alternate screen was not left"
 
+# Keys pressed faster than the interval do not hold the next frame back: with a frame every
+# second and a key every 0.3 s for 4 s, the clock in the header still moves.
+$T send-keys "clear; $PERFOPT top --interval 1000; echo TOP3-EXIT=\$?" Enter
+wait_for '^perfopt top' 50 || fail "third top did not draw"
+first=$($T capture-pane -p | grep '^perfopt top' | head -1)
+i=0
+while [ $i -lt 13 ]; do
+  $T send-keys x
+  sleep 0.3
+  i=$((i + 1))
+done
+later=$($T capture-pane -p | grep '^perfopt top' | head -1)
+[ "$first" != "$later" ] || fail "no new frame while keys were pressed ($first)"
+$T send-keys q
+wait_for 'TOP3-EXIT=0' 50 || fail "q did not exit the third top"
+
 $T send-keys "clear; $PERFOPT top --interval 200; echo TOP2-EXIT=\$?" Enter
 wait_for '^perfopt top' 50 || fail "second top did not draw"
 $T send-keys C-c

@@ -261,6 +261,14 @@ static void add_threshold(cJSON *arr, const char *metric, int device, double v, 
   cJSON_AddItemToArray(arr, o);
 }
 
+static void add_evidence(cJSON *arr, const char *name, double value, const char *unit) {
+  cJSON *e = cJSON_CreateObject();
+  cJSON_AddStringToObject(e, "name", name);
+  cJSON_AddNumberToObject(e, "value", value);
+  cJSON_AddStringToObject(e, "unit", unit);
+  cJSON_AddItemToArray(arr, e);
+}
+
 cJSON *fixture_report(double run, double dt, int gpus, int tree_nodes) {
   rng_state = 0x9E3779B97F4A7C15ULL;
   cJSON *root = cJSON_CreateObject();
@@ -431,16 +439,22 @@ cJSON *fixture_report(double run, double dt, int gpus, int tree_nodes) {
 
   cJSON *sug = cJSON_AddArrayToObject(root, "suggestions");
   cJSON *s1 = cJSON_CreateObject();
+  cJSON_AddStringToObject(s1, "id", "leak-suspect");
   cJSON_AddStringToObject(s1, "severity", "warning");
-  cJSON_AddStringToObject(s1, "title", "Process memory grows 3 GiB over the run");
-  cJSON_AddStringToObject(s1, "evidence",
-                          "process_rss_bytes rose from 6.0 GiB to 9.5 GiB; peak 20.9 GiB at 17 h");
+  cJSON_AddStringToObject(s1, "title", "RSS grew in each of 12 phases, by 256 MiB per phase");
+  cJSON *sev = cJSON_AddArrayToObject(s1, "evidence");
+  add_evidence(sev, "at the end of the first phase", 6.0 * GIB, "bytes");
+  add_evidence(sev, "at the end of the last phase", 9.5 * GIB, "bytes");
+  add_evidence(sev, "growth per phase", 256 * MIB, "bytes");
   cJSON_AddStringToObject(s1, "action", "Free evaluation buffers after each epoch (<eval_batch>)");
   cJSON_AddItemToArray(sug, s1);
   cJSON *s2 = cJSON_CreateObject();
+  cJSON_AddStringToObject(s2, "id", "gpu-underused");
   cJSON_AddStringToObject(s2, "severity", "info");
   cJSON_AddStringToObject(s2, "title", "GPU idle during evaluation");
-  cJSON_AddStringToObject(s2, "evidence", "gpu0_utilization_ratio under 20% for 4% of the run");
+  cJSON_AddStringToObject(s2, "target", "gpu0");
+  sev = cJSON_AddArrayToObject(s2, "evidence");
+  add_evidence(sev, "mean GPU utilization", 0.18, "ratio");
   cJSON_AddStringToObject(s2, "action", "Overlap evaluation with the next epoch's data loading");
   cJSON_AddItemToArray(sug, s2);
   return root;
