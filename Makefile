@@ -4,7 +4,7 @@
 #   make test       unit tests (cmocka) and CLI tests
 #   make asan/tsan  the same suite under AddressSanitizer+UBSan / ThreadSanitizer
 #   make bench      benchmarks (BENCH <name> <value> <unit> lines)
-#   make demo       profiles a real workload and writes its report
+#   make demo       profiles a real workload and writes its report (make demo-viz: the chart example)
 #   make demo-python  the PyTorch progressive-training example (python/, docs/python.md)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make format / lint / fuzz / clean
@@ -220,6 +220,10 @@ DEMO_DIR ?= demo-out
 demo: all
 	@mkdir -p $(DEMO_DIR)
 	BUILD=$(BUILD) sh scripts/demo.sh $(DEMO_DIR)
+# the memory-optimized visualization example (README "Examples")
+.PHONY: demo-viz
+demo-viz: all
+	$(BUILD)/examples/viz_optimization --out $(DEMO_DIR)/viz-c
 
 # ---- install -------------------------------------------------------------------------------
 # The loader cache must learn the new soname before an installed program can start: ldconfig runs

@@ -1601,6 +1601,10 @@ PO_API int po_chart_add_frame(po_chart *chart, int64_t id, int64_t parent, const
  * width when width_px is 0) from the data (series count, legend and label lengths, bar or frame
  * count), and frees the full-resolution copies. Idempotent. */
 PO_API int po_chart_optimize(po_chart *chart, int width_px);
+/* on 0: po_chart_optimize (and the render) still size the chart but keep every point: the
+ * unoptimized picture, to compare the optimized one with (a 10M-point line is a ~100 MB SVG).
+ * on 1 is the default. PO_ESTATE when turning reduction off after a reduction already ran. */
+PO_API int po_chart_set_reduction(po_chart *chart, int on);
 
 /* Items not drawn: decorations over their cap, bars over the cap, frames under a pixel. */
 PO_API size_t po_chart_dropped(const po_chart *chart);

@@ -32,7 +32,8 @@ static void emergency(po_optimizer *opt, const po_pressure_event *ev, po__action
   po__log(0, "perfopt: memory emergency: %s; writing the flight record", reason);
   int rc = po__optimizer_flight_record(opt, ev, reason);
   po__actions_add(acts, rc ? "flight_record:failed" : "flight_record");
-  if (po__memory_checkpoint(opt->memory, ev, acts) > 0) po__optimizer_flight_record(opt, ev, reason);
+  if (po__memory_checkpoint(opt->memory, ev, acts) > 0)
+    po__optimizer_flight_record(opt, ev, reason);
 }
 
 /* A threshold firing: memory pressure runs the whole registry, GPU memory pressure the GPU
@@ -46,8 +47,8 @@ static int64_t on_firing(const po_pressure_event *ev, unsigned flags, po__action
                                                   : PO__RESOURCE_NONE;
   if (ev->grade == PO_GRADE_WARN) {
     type = PO__RESOURCE_NONE;
-    po__log(1, "perfopt: %s limit forecast in %.0f s at the current trend", po_metric_name(ev->metric),
-            ev->time_to_limit_seconds);
+    po__log(1, "perfopt: %s limit forecast in %.0f s at the current trend",
+            po_metric_name(ev->metric), ev->time_to_limit_seconds);
   }
   po_cleanup_result res = {0, 0, 0, 0};
   po__memory_cleanup(opt->memory, ev->level, type, 0, ev, &res, acts);
@@ -55,16 +56,32 @@ static int64_t on_firing(const po_pressure_event *ev, unsigned flags, po__action
   return res.freed_bytes;
 }
 
-/* FLIGHT_RECORD_PATH, else PERFOPT_OUT with ".flight.json" for its ".json", else
- * perfopt-flight.json in the working directory. */
+static int is_dir_value(const char *v);
+
+/* FLIGHT_RECORD_PATH, else next to PERFOPT_OUT: DIR/perfopt-<pid>.flight.json for a directory
+ * (where `perfopt run` finds it: a killed command's run report takes it in), else the value with
+ * ".flight.json" for its ".json" and each %p replaced by the pid, else perfopt-flight.json in the
+ * working directory. */
 static void flight_path(const po_config *cfg, char *out, size_t len) {
   const char *env = getenv("PERFOPT_OUT");
+  int pid = (int)getpid();
   if (cfg->flight_record_path[0]) {
     po__strlcpy(out, cfg->flight_record_path, len);
+  } else if (env && *env && is_dir_value(env)) {
+    snprintf(out, len, "%s%sperfopt-%d.flight.json", env, env[strlen(env) - 1] == '/' ? "" : "/",
+             pid);
   } else if (env && *env) {
-    size_t n = strlen(env);
+    size_t n = strlen(env), o = 0;
     if (n > 5 && !strcmp(env + n - 5, ".json")) n -= 5;
-    snprintf(out, len, "%.*s.flight.json", (int)n, env);
+    for (size_t i = 0; i < n && o + 16 < len; i++) {
+      if (env[i] == '%' && i + 1 < n && env[i + 1] == 'p') {
+        o += (size_t)snprintf(out + o, len - o, "%d", pid);
+        i++;
+      } else {
+        out[o++] = env[i];
+      }
+    }
+    snprintf(out + o, len - o, ".flight.json");
   } else {
     po__strlcpy(out, "perfopt-flight.json", len);
   }
@@ -323,7 +340,8 @@ void po__test_write_out_report(void) {
 }
 #endif
 
-/* ---- the process-wide default ----------------------------------------------------------------- */
+/* ---- the process-wide default -----------------------------------------------------------------
+ */
 
 po_optimizer *po_get_optimizer(void) {
   pthread_mutex_lock(&default_lock);

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #define MAX_ARGV 256
-#define MAX_REPORTS 256    /* in-process reports merged; further ones are counted */
-#define MAX_ERRORS 64      /* in-process write failures listed */
+#define MAX_REPORTS 256 /* in-process reports merged; further ones are counted */
+#define MAX_ERRORS 64   /* in-process write failures listed */
 #define MAX_REPORT_BYTES (256u << 20)
 
 struct po_run {
@@ -162,6 +162,9 @@ typedef struct collected {
   uint64_t not_merged;
   po__inproc_error errors[MAX_ERRORS];
   size_t nerrors;
+  po_report *flight; /* the flight record of a process that wrote no report (killed) */
+  int flight_pid;
+  int report_pids[MAX_REPORTS];
 } collected;
 
 static void add_error(collected *c, int pid, const char *msg) {
@@ -171,8 +174,9 @@ static void add_error(collected *c, int pid, const char *msg) {
   c->nerrors++;
 }
 
-/* pid from "perfopt-<pid>.json", "perfopt-<pid>-<n>.json" or "perfopt-<pid>.err"; 0 otherwise.
- * *kind: 'j' report, 'e' failure marker. */
+/* pid from "perfopt-<pid>.json", "perfopt-<pid>-<n>.json", "perfopt-<pid>.err" or
+ * "perfopt-<pid>.flight.json"; 0 otherwise. *kind: 'j' report, 'e' failure marker, 'f' the
+ * memory autopilot's flight record. */
 static int parse_name(const char *name, char *kind) {
   if (strncmp(name, "perfopt-", 8)) return 0;
   char *end;
@@ -185,6 +189,8 @@ static int parse_name(const char *name, char *kind) {
     *kind = 'j';
   else if (!strcmp(end, ".err"))
     *kind = 'e';
+  else if (!strcmp(end, ".flight.json"))
+    *kind = 'f';
   else
     return 0;
   return (int)pid;
@@ -216,12 +222,38 @@ static void load_report(collected *c, const char *path, int pid) {
   }
   c->reps[c->n] = rep;
   c->roots[c->n] = po_report_json(rep);
+  c->report_pids[c->n] = pid;
   c->n++;
+}
+
+/* A flight record (written at the autopilot's emergency grade) is kept when it is the command's
+ * own (pid `top`) or the first one found; it goes into the run's report only when its process
+ * wrote no report (it was killed), see take_flight. A record that does not load is skipped. */
+static void load_flight(collected *c, const char *path, int pid, int top) {
+  if (c->flight && (c->flight_pid == top || pid != top)) return;
+  po_report *rep = NULL;
+  char err[300];
+  if (po_report_load(path, &rep, err, sizeof err) != 0) {
+    po__log(1, "perfopt: flight record %s not read: %s", path, err);
+    return;
+  }
+  po_report_destroy(c->flight);
+  c->flight = rep;
+  c->flight_pid = pid;
+}
+
+/* The run's report takes in the kept flight record (the samples, forecast and actions the
+ * process had before it was killed) unless that process's own report was merged. */
+static int take_flight(const collected *c, po_report *rep) {
+  if (!c->flight) return 0;
+  for (size_t i = 0; i < c->n; i++)
+    if (c->report_pids[i] == c->flight_pid) return 0;
+  return po__report_add_flight(rep, c->flight, "");
 }
 
 /* Loads every report (and failure marker) in the directory. Only regular files are read: a link
  * planted in it is never followed. */
-static int collect(const char *dir, collected *c) {
+static int collect(const char *dir, int top, collected *c) {
   c->reps = po__calloc(MAX_REPORTS, sizeof *c->reps);
   c->roots = po__calloc(MAX_REPORTS, sizeof *c->roots);
   if (!c->reps || !c->roots) return PO_ENOMEM;
@@ -237,6 +269,8 @@ static int collect(const char *dir, collected *c) {
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
     if (kind == 'e')
       read_error_file(c, path, pid);
+    else if (kind == 'f')
+      load_flight(c, path, pid, top);
     else
       load_report(c, path, pid);
   }
@@ -246,6 +280,7 @@ static int collect(const char *dir, collected *c) {
 
 static void release(collected *c) {
   for (size_t i = 0; i < c->n; i++) po_report_destroy(c->reps[i]);
+  po_report_destroy(c->flight);
   free(c->reps);
   free(c->roots);
 }
@@ -258,7 +293,7 @@ int po_run_report_create(po_run *r, po_report **out) {
   collected col;
   memset(&col, 0, sizeof col);
   int rc = po__treemon_snapshot_create(r->mon, &snap);
-  if (!rc) rc = collect(r->report_dir, &col);
+  if (!rc) rc = collect(r->report_dir, r->attach_pid ? r->attach_pid : r->child_pid, &col);
   if (!rc && r->heap) rc = po_heap_session_snapshot(r->heap, 0, &heap);
   if (!rc) {
     po__run_sources src = {0};
@@ -285,6 +320,14 @@ int po_run_report_create(po_run *r, po_report **out) {
     src.nerrors = col.nerrors;
     src.heap = heap;
     rc = po__report_create_run(&src, out);
+    if (!rc) rc = take_flight(&col, *out);
+    /* The advisor reads the whole run report, flight record included: the saved file carries
+     * its suggestions like an in-process report does. */
+    if (!rc) rc = po_report_advise(*out);
+    if (rc && *out) {
+      po_report_destroy(*out);
+      *out = NULL;
+    }
   }
   po_heap_snapshot_destroy(heap);
   release(&col);

@@ -17,6 +17,7 @@
 #include "monitor/autopilot.h"
 #include "optimizer.h"
 #include "report/report_build.h"
+#include "report/report_metrics.h"
 #include "support/support.h"
 
 static const po__autopilot_params P = {60, 0.05, 5};
@@ -279,6 +280,19 @@ static const cJSON *get(const cJSON *o, const char *k) {
   return v;
 }
 
+/* The report's HTML (html != 0) or text, in a string the caller frees. */
+static char *render(const po_report *rep, int html) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&buf, &len);
+  assert_non_null(m);
+  assert_int_equal(
+      html ? po_report_write_html(rep, m) : po_report_write_text(rep, m, PO_SORT_TOTAL, 5), 0);
+  fclose(m);
+  assert_non_null(buf);
+  return buf;
+}
+
 static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
   (void)state;
   char flight[512];
@@ -327,6 +341,13 @@ static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
   assert_string_equal(get(fr, "path")->valuestring, flight);
   assert_true(get(fr, "writes")->valuedouble >= 1);
   assert_string_equal(get(fr, "error")->valuestring, "");
+  /* the HTML draws the forecast ahead of the memory curve; the text says when the limit comes */
+  char *html = render(rep, 1), *text = render(rep, 0);
+  assert_non_null(strstr(html, "<title>limit forecast in"));
+  assert_non_null(strstr(text, "autopilot grade emergency"));
+  assert_non_null(strstr(text, "the limit in"));
+  free(html);
+  free(text);
   po_report_destroy(rep);
 
   /* The flight record: the report, why, and the recent samples at full resolution. */
@@ -356,6 +377,20 @@ static void test_a_leak_nothing_stops_reaches_the_emergency_once(void **state) {
   assert_true(cJSON_GetArraySize(get(get(rf, "autopilot"), "actions")) >= 4);
   assert_int_equal(cJSON_GetArraySize(get(get(rf, "samples"), "t_seconds")), n);
   po_report_destroy(run_rep);
+  /* positive control: a report without a forecast (as a run's) draws none; the text of the
+   * flight record it took in shows the forecast the killed process had */
+  static const char bare_json[] = "{\"perfopt_version\": \"t\"}";
+  po_report *bare;
+  assert_int_equal(po__report_parse(bare_json, strlen(bare_json), "t", &bare, err, sizeof err), 0);
+  assert_int_equal(po__report_add_flight(bare, fl, ""), 0);
+  html = render(bare, 1);
+  text = render(bare, 0);
+  assert_null(strstr(html, "<title>limit forecast in"));
+  assert_non_null(strstr(text, "flight record, written"));
+  assert_non_null(strstr(text, "autopilot grade emergency"));
+  free(html);
+  free(text);
+  po_report_destroy(bare);
   po_report_destroy(fl);
   po_optimizer_destroy(opt);
 }
@@ -452,7 +487,8 @@ static void test_each_gpu_has_its_own_forecast_and_grades(void **state) {
   assert_true(latest.memory_time_to_limit_seconds < 0); /* host: flat */
   assert_int_equal(latest.memory_grade, PO_GRADE_NONE);
   /* 8000 - 8000 MB at t = 40: the GPU is at its limit */
-  assert_true(latest.gpus[0].time_to_limit_seconds >= 0 && latest.gpus[0].time_to_limit_seconds < 1);
+  assert_true(latest.gpus[0].time_to_limit_seconds >= 0 &&
+              latest.gpus[0].time_to_limit_seconds < 1);
   assert_true(fabs(latest.gpus[0].growth_bytes_per_second - 100.0 * MB) < 5.0 * MB);
   assert_int_equal(latest.gpus[0].grade, PO_GRADE_EMERGENCY);
   assert_int_equal(checkpoints, 1);
@@ -540,8 +576,8 @@ static void test_flight_record_allocation_failures_are_recorded(void **state) {
   snprintf(flight, sizeof flight, "%s/alloc.flight.json", support_tmpdir());
   po_optimizer *opt = autopilot_opt(flight);
   push_growth(opt, 0, 20);
-  po_pressure_event ev = {20, PO_METRIC_MEMORY, -1, 0.5, 0.99, PO_CLEANUP_AGGRESSIVE, NULL,
-                          PO_GRADE_EMERGENCY, 5};
+  po_pressure_event ev = {20,   PO_METRIC_MEMORY,   -1, 0.5, 0.99, PO_CLEANUP_AGGRESSIVE,
+                          NULL, PO_GRADE_EMERGENCY, 5};
   int failures = 0;
   for (uint64_t n = 1;; n++) {
     unlink(flight);
@@ -566,6 +602,63 @@ static void test_flight_record_allocation_failures_are_recorded(void **state) {
   po_optimizer_destroy(opt);
 }
 
+/* Prometheus: the forecast from memory.forecast (none is +Inf, never the series' stale last
+ * value), the grade as a number, each GPU's time to limit, the autopilot's actions and bytes. */
+static char *prom_of(const char *json) {
+  char text[4096];
+  snprintf(text, sizeof text, "{\"perfopt_version\": \"test\", %s", json + 1);
+  po_report *rep = NULL;
+  char err[256];
+  assert_int_equal(po__report_parse(text, strlen(text), "test", &rep, err, sizeof err), 0);
+  size_t len = 0;
+  char *out = po__report_prom_text(rep, &len);
+  assert_non_null(out);
+  po_report_destroy(rep);
+  return out;
+}
+
+static void test_prometheus_exposes_the_forecast(void **state) {
+  (void)state;
+  static const char *series =
+      "\"resources\": {\"series\": [{\"name\": \"memory_time_to_limit_seconds\", \"last\": [12.5, "
+      "null]}]}";
+  char json[2048];
+  snprintf(json, sizeof json,
+           "{\"memory\": {\"forecast\": {\"trend\": \"rising\", \"time_to_limit_seconds\": 42.5, "
+           "\"slope_bytes_per_second\": 1048576, \"grade\": \"aggressive\", \"gpus\": "
+           "[{\"device\": 1, \"trend\": \"flat\", \"time_to_limit_seconds\": -1}]}, "
+           "\"autopilot\": {\"actions\": [{\"freed_bytes\": 1000}, {\"freed_bytes\": 24}], "
+           "\"dropped_actions\": 3}}, %s}",
+           series);
+  char *t = prom_of(json);
+  assert_non_null(strstr(t, "\nperfopt_memory_forecast_time_to_limit_seconds 42.5\n"));
+  assert_non_null(strstr(t, "\nperfopt_memory_forecast_slope_bytes_per_second 1048576\n"));
+  assert_non_null(strstr(t, "\nperfopt_memory_autopilot_grade{grade=\"aggressive\"} 1\n"));
+  assert_non_null(
+      strstr(t, "\nperfopt_gpu_memory_forecast_time_to_limit_seconds{gpu=\"1\"} +Inf\n"));
+  assert_non_null(strstr(t, "\nperfopt_memory_autopilot_actions_total 5\n"));
+  assert_non_null(strstr(t, "\nperfopt_memory_autopilot_freed_bytes_total 1024\n"));
+  assert_null(strstr(t, "12.5")); /* the series' stale value is not exposed */
+  free(t);
+  /* no rising trend: +Inf, once */
+  snprintf(json, sizeof json,
+           "{\"memory\": {\"forecast\": {\"trend\": \"flat\", \"time_to_limit_seconds\": -1, "
+           "\"grade\": \"none\"}}, %s}",
+           series);
+  t = prom_of(json);
+  char *hit = strstr(t, "\nperfopt_memory_forecast_time_to_limit_seconds +Inf\n");
+  assert_non_null(hit);
+  assert_null(strstr(hit + 1, "\nperfopt_memory_forecast_time_to_limit_seconds "));
+  assert_non_null(strstr(t, "\nperfopt_memory_autopilot_grade{grade=\"none\"} 1\n"));
+  free(t);
+  /* a report without a forecast exposes none of it */
+  t = prom_of("{\"memory\": {\"rss_bytes\": 5}}");
+  assert_null(strstr(t, "time_to_limit"));
+  assert_null(strstr(t, "autopilot"));
+  assert_non_null(strstr(t, "process_resident_memory_bytes 5")); /* positive control */
+  free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_forecast_climbs_the_ladder_when_nothing_helps),
@@ -584,6 +677,7 @@ int main(void) {
       cmocka_unit_test(test_recent_ring_allocation_failures_are_clean),
       cmocka_unit_test(test_first_sample_allocation_failures_are_clean),
       cmocka_unit_test(test_flight_record_allocation_failures_are_recorded),
+      cmocka_unit_test(test_prometheus_exposes_the_forecast),
   };
   return cmocka_run_group_tests_name("autopilot", tests, NULL, NULL);
 }

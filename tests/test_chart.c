@@ -589,6 +589,69 @@ static void test_stacked_areas_share_reduced_x(void **state) {
   free(t), free(a), free(b);
 }
 
+/* The series path of a one-series line chart: its "d" attribute (borrowed from svg). */
+static const char *series_path(const char *svg) {
+  const char *d = strstr(svg, "stroke-linejoin");
+  return d ? strstr(d, "d=\"") + 3 : NULL;
+}
+
+static void test_reduction_off_keeps_every_point(void **state) {
+  (void)state;
+  size_t n = 50000;
+  double *y = malloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) y[i] = sin((double)i / 50.0) + (double)(i % 7) * 0.01;
+  po_chart *c = po_chart_create(PO_CHART_LINES, "full resolution");
+  assert_int_equal(po_chart_add_series(c, "signal", PO_UNIT_NONE, NULL, y, n), 0);
+  assert_int_equal(po_chart_set_reduction(c, 0), 0);
+  assert_int_equal(po_chart_optimize(c, 800), 0);
+  assert_int_equal(po__chart_series_points(c, 0), n);
+  free(render(c)); /* the render keeps them too (it optimizes only when asked to) */
+  assert_int_equal(po__chart_series_points(c, 0), n);
+  /* turned back on, the next optimize reduces; after that the full copy is gone for good */
+  assert_int_equal(po_chart_set_reduction(c, 1), 0);
+  assert_int_equal(po_chart_optimize(c, 800), 0);
+  assert_true(po__chart_series_points(c, 0) <= 4 * 800);
+  assert_int_equal(po_chart_set_reduction(c, 0), PO_ESTATE);
+  assert_int_equal(po_chart_set_reduction(NULL, 0), PO_EINVAL);
+  po_chart_destroy(c);
+  free(y);
+}
+
+/* Every point of a line sits at the centre of its pixel column (x = whole pixel + 0.5), which is
+ * what makes the M4-reduced line cover the same pixels as the full one. */
+static void test_line_points_sit_at_column_centres(void **state) {
+  (void)state;
+  size_t n = 30000;
+  double *y = malloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) y[i] = (double)((i * 7919) % 1000);
+  for (int reduce = 0; reduce < 2; reduce++) {
+    po_chart *c = po_chart_create(PO_CHART_LINES, NULL);
+    assert_int_equal(po_chart_add_series(c, "noise", PO_UNIT_NONE, NULL, y, n), 0);
+    assert_int_equal(po_chart_set_reduction(c, reduce), 0);
+    char *svg = render(c);
+    const char *p = series_path(svg);
+    assert_non_null(p);
+    size_t xs = 0;
+    while (*p && *p != '"') {
+      /* "Mx y" then " x y" pairs */
+      if (*p == 'M' || *p == 'L') p++;
+      char *end;
+      double x = strtod(p, &end);
+      assert_true(end > p);
+      assert_true(fabs(x - floor(x) - 0.5) < 1e-9);
+      xs++;
+      p = end;
+      strtod(p, &end); /* y */
+      p = end;
+      while (*p == ' ') p++;
+    }
+    assert_true(reduce ? xs < n : xs == n);
+    free(svg);
+    po_chart_destroy(c);
+  }
+  free(y);
+}
+
 /* ---- HTML report ---------------------------------------------------------------------------- */
 
 static size_t count_of(const char *s, const char *needle) {
@@ -937,6 +1000,8 @@ int main(void) {
       cmocka_unit_test(test_bad_arguments_are_errors),
       cmocka_unit_test(test_optimize_reduces_to_width_and_keeps_extremes),
       cmocka_unit_test(test_stacked_areas_share_reduced_x),
+      cmocka_unit_test(test_reduction_off_keeps_every_point),
+      cmocka_unit_test(test_line_points_sit_at_column_centres),
       cmocka_unit_test(test_html_report_24h_under_2mb),
       cmocka_unit_test(test_html_report_empty_sections_say_so),
       cmocka_unit_test(test_html_report_save_through_the_model),

@@ -26,6 +26,7 @@
 #include "base/base.h"
 #include "monitor/heap_session.h"
 #include "perfopt.h"
+#include "report/report_build.h"
 #include "report/report_heap.h"
 
 #define MIB (1024 * 1024)

@@ -72,8 +72,8 @@ static cJSON *fixture_with_zones(void) {
 static void test_trace_parses_with_zones_counters_phases_and_instants(void **state) {
   (void)state;
   cJSON *src = fixture_with_zones();
-  int nphases = cJSON_GetArraySize(
-      cJSON_GetObjectItem(cJSON_GetObjectItem(src, "resources"), "phases"));
+  int nphases =
+      cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(src, "resources"), "phases"));
   po_report *rep = wrap(src);
   char *text = written(rep, po_report_write_trace);
   cJSON *t = cJSON_Parse(text);
@@ -194,8 +194,8 @@ static void test_folded_heap_reads_the_allocation_tree(void **state) {
   po_report_destroy(rep);
   /* a cycle in a hostile file is skipped, not followed forever */
   r = tree_report();
-  tree = cJSON_AddArrayToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(r, "memory"), "heap"),
-                                "call_tree");
+  tree = cJSON_AddArrayToObject(
+      cJSON_AddObjectToObject(cJSON_AddObjectToObject(r, "memory"), "heap"), "call_tree");
   node(tree, 0, 1, "a", 0);
   node(tree, 1, 0, "b", 0);
   cJSON_AddNumberToObject(cJSON_GetArrayItem(tree, 1), "self_bytes", 8);
@@ -244,8 +244,8 @@ static void check_exposition(const char *text) {
 static void test_prom_exposition_is_well_formed_with_node_names(void **state) {
   (void)state;
   cJSON *r = fixture_report(600, 1, 2, 200);
-  cJSON *f = cJSON_GetArrayItem(
-      cJSON_GetObjectItem(cJSON_GetObjectItem(r, "profile"), "functions"), 0);
+  cJSON *f =
+      cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "profile"), "functions"), 0);
   cJSON_ReplaceItemInObject(f, "name", cJSON_CreateString("odd \"name\"\\with\nnewline"));
   po_report *rep = wrap(r);
   char *text = written(rep, po_report_write_prom);
@@ -288,6 +288,49 @@ static void test_prom_of_a_sysinfo_report_uses_node_exporter_names(void **state)
   po_report_destroy(rep);
 }
 
+/* The autopilot's forecast and grade: time to the limit when rising (+Inf when flat), the grade
+ * in force as a state set, per GPU with a label; nothing for an unknown trend or grade. */
+static void test_prom_exports_the_memory_forecast_and_grade(void **state) {
+  (void)state;
+  cJSON *r = cJSON_Parse(
+      "{\"perfopt_version\":\"0.1.0\",\"memory\":{\"rss_bytes\":100,\"forecast\":{"
+      "\"trend\":\"rising\",\"time_to_limit_seconds\":42.5,\"slope_bytes_per_second\":-3,"
+      "\"grade\":\"aggressive\",\"pressure_some_ratio\":0.25,\"pressure_full_ratio\":-1,"
+      "\"gpus\":[{\"device\":1,\"trend\":\"flat\",\"time_to_limit_seconds\":-1,\"grade\":\"warn\"},"
+      "{\"device\":1,\"trend\":\"rising\",\"time_to_limit_seconds\":5,\"grade\":\"none\"},"
+      "{\"device\":2,\"trend\":\"unknown\",\"grade\":\"bogus\"}]},"
+      "\"autopilot\":{\"episodes\":2,\"actions\":[{},{},{}],\"dropped_actions\":4}}}");
+  po_report *rep = wrap(r);
+  char *text = written(rep, po_report_write_prom);
+  check_exposition(text);
+  assert_non_null(strstr(text, "\nperfopt_memory_forecast_time_to_limit_seconds 42.5\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_forecast_slope_bytes_per_second -3\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_autopilot_grade{grade=\"aggressive\"} 1\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_autopilot_grade{grade=\"none\"} 0\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_pressure_some_ratio 0.25\n"));
+  assert_null(strstr(text, "perfopt_memory_pressure_full_ratio")); /* -1: no PSI */
+  assert_non_null(
+      strstr(text, "\nperfopt_gpu_memory_forecast_time_to_limit_seconds{gpu=\"1\"} +Inf\n"));
+  assert_non_null(
+      strstr(text, "\nperfopt_gpu_memory_autopilot_grade{gpu=\"1\",grade=\"warn\"} 1\n"));
+  assert_null(strstr(text, "{gpu=\"1\"} 5\n")); /* the repeated device is skipped */
+  assert_null(strstr(text, "{gpu=\"2\""));      /* unknown trend and grade: nothing */
+  assert_non_null(strstr(text, "\nperfopt_memory_autopilot_episodes_total 2\n"));
+  assert_non_null(strstr(text, "\nperfopt_memory_autopilot_actions_total 7\n"));
+  free(text);
+  po_report_destroy(rep);
+  /* flat: +Inf; a grade outside the five: no grade family */
+  rep =
+      wrap(cJSON_Parse("{\"perfopt_version\":\"0.1.0\",\"memory\":{\"forecast\":{"
+                       "\"trend\":\"flat\",\"time_to_limit_seconds\":-1,\"grade\":7}}}"));
+  text = written(rep, po_report_write_prom);
+  check_exposition(text);
+  assert_non_null(strstr(text, "\nperfopt_memory_forecast_time_to_limit_seconds +Inf\n"));
+  assert_null(strstr(text, "perfopt_memory_autopilot_grade"));
+  free(text);
+  po_report_destroy(rep);
+}
+
 /* ---- diff ---------------------------------------------------------------------------------- */
 
 static cJSON *run_report(double wall, double peak) {
@@ -325,8 +368,8 @@ static void suggestion(cJSON *r, const char *id, const char *severity) {
 
 static const cJSON *diff_fn(const po_report *d, const char *name) {
   const cJSON *f;
-  cJSON_ArrayForEach(f, cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(d), "diff"),
-                                            "functions")) {
+  cJSON_ArrayForEach(
+      f, cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(d), "diff"), "functions")) {
     if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(f, "name")), name)) return f;
   }
   return NULL;
@@ -369,8 +412,8 @@ static void test_diff_classifies_functions_and_suggestions(void **state) {
   assert_float_equal(
       cJSON_GetNumberValue(cJSON_GetObjectItem(diff_fn(d, "simulate"), "self_change_ratio")), 0.2,
       1e-9);
-  const cJSON *sg = cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(d), "diff"),
-                                        "suggestions");
+  const cJSON *sg =
+      cJSON_GetObjectItem(cJSON_GetObjectItem(po_report_json(d), "diff"), "suggestions");
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sg, "new")), 1);
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sg, "vanished")), 1);
   char *buf = NULL;
@@ -406,8 +449,8 @@ static void test_diff_gates_hold_only_past_their_limit(void **state) {
   assert_int_equal(po_diff_check(d, "rss:10%", why, sizeof why), 1);
   assert_int_equal(po_diff_check(d, "suggestions:warning", why, sizeof why), 1);
   assert_int_equal(po_diff_check(d, "suggestions:critical", why, sizeof why), 0);
-  static const char *const bad[] = {"slower", "slower:", "slower:x%", "slower:-5%", "fast:10%",
-                                    "suggestions:loud", "", "slower:10%%"};
+  static const char *const bad[] = {"slower",   "slower:",          "slower:x%", "slower:-5%",
+                                    "fast:10%", "suggestions:loud", "",          "slower:10%%"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     assert_int_equal(po_diff_check(d, bad[i], why, sizeof why), PO_EINVAL);
     assert_non_null(strstr(why, "slower:PCT"));
@@ -478,8 +521,9 @@ static void test_merge_sums_functions_and_names_the_slowest_rank(void **state) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "ranks")), 3);
   const cJSON *caches = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "cache"), "caches");
   assert_int_equal(cJSON_GetArraySize(caches), 3);
-  assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(caches, 1), "name")),
-                      "rank 1: samples");
+  assert_string_equal(
+      cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(caches, 1), "name")),
+      "rank 1: samples");
   /* rank 1's own io-bound finding is kept with its rank; its profile findings are recomputed */
   int io = 0;
   const cJSON *s;
@@ -492,6 +536,15 @@ static void test_merge_sums_functions_and_names_the_slowest_rank(void **state) {
     }
   }
   assert_int_equal(io, 1);
+  /* the ranks' own findings are ordered with the rest: critical, warning, info */
+  int last = 0;
+  cJSON_ArrayForEach(s, cJSON_GetObjectItem(root, "suggestions")) {
+    const char *sv = cJSON_GetStringValue(cJSON_GetObjectItem(s, "severity"));
+    int rank = !strcmp(sv, "critical") ? 0 : !strcmp(sv, "warning") ? 1 : 2;
+    assert_true(rank >= last);
+    last = rank;
+  }
+  assert_int_equal(last, 2); /* positive control: an info one after the warning */
   /* every output still renders the merged report */
   char *html = NULL;
   size_t len;
@@ -503,6 +556,35 @@ static void test_merge_sums_functions_and_names_the_slowest_rank(void **state) {
   po_report_destroy(m);
   for (int i = 0; i < 3; i++) po_report_destroy(reps[i]);
   assert_int_equal(po_report_merge(NULL, 0, &m), PO_EINVAL);
+}
+
+/* The ranks' call trees merge with the run's tree merger (report_merge_tree.c): by path, a node
+ * whose parent is missing is left out (not made a root), a node still open at exit stays marked,
+ * and the ranks' own truncation counts add up. */
+static void test_merge_of_ranks_merges_call_trees_by_path(void **state) {
+  (void)state;
+  cJSON *a = rank_report(0, 20, MIB), *b = rank_report(1, 30, MIB);
+  cJSON *tree = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "profile"), "call_tree");
+  node(tree, 7, 99, "orphan", 5); /* parent 99 is nowhere */
+  cJSON_AddTrueToObject(cJSON_GetArrayItem(tree, 1), "open_at_exit");
+  cJSON_AddNumberToObject(cJSON_GetObjectItem(b, "profile"), "call_tree_truncated", 3);
+  po_report *reps[2] = {wrap(a), wrap(b)};
+  po_report *m;
+  assert_int_equal(po_report_merge((const po_report *const *)reps, 2, &m), 0);
+  const cJSON *prof = cJSON_GetObjectItem(po_report_json(m), "profile");
+  const cJSON *t = cJSON_GetObjectItem(prof, "call_tree"), *n;
+  /* positive control: main, simulate, only_rank0, only_rank1 are there */
+  assert_int_equal(cJSON_GetArraySize(t), 4);
+  int roots = 0;
+  cJSON_ArrayForEach(n, t) {
+    assert_string_not_equal(cJSON_GetStringValue(cJSON_GetObjectItem(n, "name")), "orphan");
+    roots += support_num(n, "parent") < 0;
+  }
+  assert_int_equal(roots, 1);
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(t, 1), "open_at_exit")));
+  assert_float_equal(support_num(prof, "call_tree_truncated"), 3, 0);
+  po_report_destroy(m);
+  for (int i = 0; i < 2; i++) po_report_destroy(reps[i]);
 }
 
 static void *hook_malloc(size_t n) {
@@ -529,8 +611,9 @@ static void test_diff_and_merge_survive_allocation_failures(void **state) {
         po_report_destroy(out);
         break;
       }
-      if (rc != PO_ENOMEM) fail_msg("%s: allocation %llu failed, rc %d", which ? "merge" : "diff",
-                                    (unsigned long long)n, rc);
+      if (rc != PO_ENOMEM)
+        fail_msg("%s: allocation %llu failed, rc %d", which ? "merge" : "diff",
+                 (unsigned long long)n, rc);
       assert_null(out);
       failures++;
     }
@@ -578,9 +661,11 @@ int main(void) {
       cmocka_unit_test(test_folded_heap_reads_the_allocation_tree),
       cmocka_unit_test(test_prom_exposition_is_well_formed_with_node_names),
       cmocka_unit_test(test_prom_of_a_sysinfo_report_uses_node_exporter_names),
+      cmocka_unit_test(test_prom_exports_the_memory_forecast_and_grade),
       cmocka_unit_test(test_diff_classifies_functions_and_suggestions),
       cmocka_unit_test(test_diff_gates_hold_only_past_their_limit),
       cmocka_unit_test(test_merge_sums_functions_and_names_the_slowest_rank),
+      cmocka_unit_test(test_merge_of_ranks_merges_call_trees_by_path),
       cmocka_unit_test(test_diff_and_merge_survive_allocation_failures),
       cmocka_unit_test(test_exports_survive_allocation_failures),
   };

@@ -141,7 +141,8 @@ static int severity_rank(const cJSON *s) {
 }
 
 /* Stable reorder: critical, then warning, then info; within one, the rules' order. */
-static void order_by_severity(cJSON *arr) {
+void po__adv_order(cJSON *arr) {
+  if (!cJSON_IsArray(arr)) return;
   cJSON *items[3] = {NULL, NULL, NULL}, *tails[3] = {NULL, NULL, NULL};
   cJSON *it = arr->child;
   while (it) {
@@ -195,7 +196,7 @@ int po__advise(cJSON *root) {
     cJSON_Delete(a.out);
     return a.w.err;
   }
-  order_by_severity(a.out);
+  po__adv_order(a.out);
   /* Replaced through the pointer with the old member's key: no allocation can fail half-way
    * (cJSON_ReplaceItemInObject ignores a failed copy of the key). */
   cJSON *old = cJSON_GetObjectItemCaseSensitive(root, "suggestions");

@@ -57,6 +57,8 @@
 /* Builds the suggestions of `root` and replaces its `suggestions` array (added when absent).
  * Returns 0, or PO_ENOMEM (root is then unchanged). */
 int po__advise(cJSON *root);
+/* Reorders a suggestions array stably: critical, then warning, then info (allocates nothing). */
+void po__adv_order(cJSON *arr);
 
 /* ---- for the rules (src/report/advisor_*.c) ---------------------------------------------- */
 

@@ -3,6 +3,8 @@
 #include "report/report_build.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 static void forecast_json(po__jw *w, cJSON *o, const po__forecast *f, po_grade grade,
                           const po__sampler_snapshot *s) {
@@ -87,8 +89,7 @@ void po__report_autopilot(po__jw *w, cJSON *mem, const po__sampler_snapshot *s,
   flight_status_json(w, ap, flight);
 }
 
-void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
-                       const po__flight *f) {
+void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s, const po__flight *f) {
   cJSON *fl = po__j_obj(w, root, "flight");
   po__j_str(w, fl, "reason", f->reason);
   po__j_num(w, fl, "t_seconds", f->t_seconds);
@@ -135,4 +136,75 @@ int po__report_add_flight(po_report *rep, const po_report *flight, const char *p
     return PO_ENOMEM;
   }
   return 0;
+}
+
+/* ---- text -------------------------------------------------------------------------------------
+ */
+
+static double tnum(const cJSON *o, const char *key) {
+  const cJSON *v = po__j_get(o, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static const char *tstr(const cJSON *o, const char *key) {
+  const char *v = po__j_getstr(o, key);
+  return v ? v : "?";
+}
+
+/* One line: memory in use against the effective limit (the whole machine's or the cgroup's use,
+ * as the limit counts it), the trend and when it meets the limit, the grade in force. Before the
+ * forecast has its samples only the grade is told (a level of -1 is "not measured"). */
+static void text_forecast(FILE *out, const char *in, const cJSON *f, const char *source) {
+  double lim = tnum(f, "limit_bytes"), level = tnum(f, "level_bytes");
+  double ttl = tnum(f, "time_to_limit_seconds");
+  const char *trend = tstr(f, "trend");
+  if (!(level >= 0) || !(lim > 0) || !strcmp(trend, "unknown")) {
+    fprintf(out, "%smemory forecast: not enough samples for a trend; autopilot grade %s\n", in,
+            tstr(f, "grade"));
+    return;
+  }
+  fprintf(out, "%smemory in use: %.1f MiB of a %.1f MiB limit (%s); trend %s", in,
+          level / 1048576.0, lim / 1048576.0, source, trend);
+  if (ttl >= 0)
+    fprintf(out, ", %.1f MiB/s: the limit in %.*f s", tnum(f, "slope_bytes_per_second") / 1048576.0,
+            ttl < 10 ? 1 : 0, ttl);
+  fprintf(out, "; autopilot grade %s\n", tstr(f, "grade"));
+}
+
+static void text_actions(FILE *out, const char *in, const cJSON *ap) {
+  const cJSON *a;
+  int n = 0, helped = 0;
+  double freed = 0;
+  cJSON_ArrayForEach(a, po__j_get(ap, "actions")) {
+    n++;
+    if (tnum(a, "freed_bytes") > 0) freed += tnum(a, "freed_bytes");
+    helped += cJSON_IsTrue(po__j_get(a, "helped"));
+  }
+  if (n)
+    fprintf(out,
+            "%sautopilot: %d actions (%d moved the limit out of the %.0f s horizon), %.1f MiB "
+            "freed\n",
+            in, n, helped, tnum(ap, "horizon_seconds"), freed / 1048576.0);
+}
+
+void po__report_text_forecast(const cJSON *root, FILE *out, const char *in) {
+  const cJSON *mem = po__j_get(root, "memory"), *f = po__j_get(mem, "forecast");
+  const cJSON *ap = po__j_get(mem, "autopilot"), *fl = po__j_get(root, "flight");
+  if (f) {
+    text_forecast(out, in, f, tstr(mem, "limit_source"));
+    text_actions(out, in, ap);
+    const cJSON *fr = po__j_get(ap, "flight_record");
+    if (tnum(fr, "writes") > 0) fprintf(out, "%sflight record: %s\n", in, tstr(fr, "path"));
+    if (fl) fprintf(out, "%sthis is the flight record: %s\n", in, tstr(fl, "reason"));
+    return;
+  }
+  if (!fl) return;
+  /* a run's report: the flight record of a process that was killed after writing it */
+  fprintf(out,
+          "%sflight record, written %.1f s into the process that was then killed: %s (%.0f "
+          "samples)\n",
+          in, tnum(fl, "t_seconds"), tstr(fl, "reason"), tnum(fl, "sample_count"));
+  if (po__j_get(fl, "forecast"))
+    text_forecast(out, in, po__j_get(fl, "forecast"), tstr(fl, "limit_source"));
+  text_actions(out, in, po__j_get(fl, "autopilot"));
 }

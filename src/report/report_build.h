@@ -79,6 +79,9 @@ void po__report_autopilot(po__jw *w, cJSON *mem, const po__sampler_snapshot *s,
  * the forecast, autopilot and limit it had (from its `memory`) and the file it came from.
  * PO_EINVAL when `flight` is not a flight record; PO_ENOMEM. */
 int po__report_add_flight(po_report *rep, const po_report *flight, const char *path);
+/* Text lines for the memory forecast, the autopilot's actions and the flight record (a report's
+ * memory.forecast, or a run report's `flight`), each line starting with `indent`. */
+void po__report_text_forecast(const cJSON *root, FILE *out, const char *indent);
 /* The flight record's `flight` section: why, and the recent samples at full resolution. */
 void po__report_flight(po__jw *w, cJSON *root, const po__sampler_snapshot *s,
                        const po__flight *flight);
@@ -125,6 +128,11 @@ int po__report_create_run(const po__run_sources *src, po_report **out);
 /* Writes into root the tree's `profile`: the n in-process reports' profiles merged. Reports are
  * read defensively: a missing or mistyped field counts as absent. */
 void po__report_merge_profiles(po__jw *w, cJSON *root, const cJSON *const *reports, size_t n);
+/* Writes into prof `call_tree` (the n profiles' call trees merged by path: (parent, name); nodes
+ * whose parent is missing or listed later are left out; at most 20000 nodes) and
+ * `call_tree_truncated` (the inputs' counts plus the nodes left out here). Also used by
+ * po_report_merge (report_merge_ranks.c). */
+void po__report_merge_call_trees(po__jw *w, cJSON *prof, const cJSON *const *profs, size_t n);
 /* The run.pid of a report root (0 when absent or not a valid pid). */
 int po__report_pid(const cJSON *report);
 /* The processes.reports[] entries: per report its pid, argv, times and its own profile (without

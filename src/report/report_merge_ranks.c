@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TREE_NODES 20000
-
 /* ---- a string-keyed index (open addressing, FNV-1a) ------------------------------------------- */
 
 typedef struct strmap {
@@ -132,105 +130,6 @@ static void fn_json(po__jw *w, cJSON *arr, const agg_fn *a, size_t ranks, double
   for (size_t r = 0; r < ranks; r++) po__j_num(w, per, NULL, a->rank_self[r]);
 }
 
-/* ---- call tree ------------------------------------------------------------------------------ */
-
-typedef struct agg_node {
-  const char *name;
-  int64_t parent, first_child, last_child, next;
-  double calls, total, self;
-} agg_node;
-
-typedef struct tree_set {
-  agg_node *v;
-  size_t n, cap, dropped;
-  strmap map;
-  const char *probe;
-  int64_t probe_parent;
-} tree_set;
-
-static int node_same(void *ctx, int64_t i) {
-  tree_set *t = ctx;
-  return t->v[i].parent == t->probe_parent && strcmp(t->v[i].name, t->probe) == 0;
-}
-
-/* The merged node for (parent, name), created when new; -1 when the tree is full. */
-static int64_t node_get(tree_set *t, int64_t parent, const char *name) {
-  t->probe = name;
-  t->probe_parent = parent;
-  int64_t *slot = map_slot(&t->map, name, parent, node_same, t);
-  if (*slot >= 0) return *slot;
-  if (t->n == t->cap) return -1;
-  int64_t id = (int64_t)t->n++;
-  agg_node *x = &t->v[id];
-  memset(x, 0, sizeof *x);
-  x->name = name;
-  x->parent = parent;
-  x->first_child = x->last_child = x->next = -1;
-  if (parent >= 0) {
-    agg_node *p = &t->v[parent];
-    if (p->last_child < 0)
-      p->first_child = id;
-    else
-      t->v[p->last_child].next = id;
-    p->last_child = id;
-  }
-  *slot = id;
-  return id;
-}
-
-/* One rank's tree, in depth-first order: the stack maps its node ids to merged ones. */
-static void tree_add(tree_set *t, const cJSON *tree) {
-  struct {
-    double id;
-    int64_t merged;
-  } stack[512] = {{0, 0}};
-  size_t depth = 0;
-  const cJSON *n;
-  cJSON_ArrayForEach(n, tree) {
-    const cJSON *id = po__j_get(n, "id");
-    const char *name = po__j_getstr(n, "name");
-    if (!cJSON_IsNumber(id) || !name) continue;
-    double parent = cJSON_IsNumber(po__j_get(n, "parent")) ? po__j_getnum(n, "parent") : -1;
-    while (depth && stack[depth - 1].id != parent) depth--;
-    int64_t m = depth < 512 ? node_get(t, depth ? stack[depth - 1].merged : -1, name) : -1;
-    if (m < 0) {
-      t->dropped++;
-      continue;
-    }
-    t->v[m].calls += po__j_getnum(n, "calls");
-    t->v[m].total += po__j_getnum(n, "total_seconds");
-    t->v[m].self += po__j_getnum(n, "self_seconds");
-    stack[depth].id = id->valuedouble;
-    stack[depth++].merged = m;
-  }
-}
-
-/* The merged tree in depth-first order, renumbered 0.. in that order. */
-static void tree_json(po__jw *w, cJSON *arr, const tree_set *t, int64_t *order_id) {
-  int64_t next_id = 0;
-  for (size_t root = 0; root < t->n && !w->err; root++) {
-    if (t->v[root].parent >= 0) continue;
-    int64_t cur = (int64_t)root;
-    while (cur >= 0 && !w->err) {
-      const agg_node *x = &t->v[cur];
-      order_id[cur] = next_id++;
-      cJSON *o = po__j_obj(w, arr, NULL);
-      po__j_num(w, o, "id", (double)order_id[cur]);
-      po__j_num(w, o, "parent", x->parent >= 0 ? (double)order_id[x->parent] : -1);
-      po__j_str(w, o, "name", x->name);
-      po__j_num(w, o, "calls", x->calls);
-      po__j_num(w, o, "total_seconds", x->total);
-      po__j_num(w, o, "self_seconds", x->self);
-      if (x->first_child >= 0) {
-        cur = x->first_child;
-        continue;
-      }
-      while (cur >= 0 && t->v[cur].next < 0) cur = t->v[cur].parent; /* up to a sibling */
-      if (cur >= 0) cur = t->v[cur].next;
-    }
-  }
-}
-
 /* ---- the merged report ------------------------------------------------------------------------ */
 
 typedef struct merge_in {
@@ -263,41 +162,37 @@ static void dup_into(po__jw *w, cJSON *parent, const char *key, const cJSON *src
 static int profile_json(po__jw *w, cJSON *root, const merge_in *in) {
   cJSON *prof = po__j_obj(w, root, "profile");
   double wall_max = 0, wall_sum = 0, profiled = 0;
-  size_t nfn = 0, nnodes = 0;
+  size_t nfn = 0;
   for (size_t r = 0; r < in->n; r++) {
     const cJSON *p = po__j_get(in->r[r], "profile");
     wall_max = fmax(wall_max, po__j_getnum(p, "wall_seconds"));
     wall_sum += po__j_getnum(p, "wall_seconds");
     profiled += po__j_getnum(p, "profiled_seconds");
     nfn += (size_t)cJSON_GetArraySize(po__j_get(p, "functions"));
-    nnodes += (size_t)cJSON_GetArraySize(po__j_get(p, "call_tree"));
   }
   po__j_num(w, prof, "wall_seconds", wall_max);
   po__j_num(w, prof, "profiled_seconds", profiled);
   po__j_num(w, prof, "ranks", (double)in->n);
   fn_set fs = {0};
-  tree_set ts = {0};
   fs.ranks = in->n;
   fs.cap = nfn;
-  ts.cap = nnodes < MAX_TREE_NODES ? nnodes : MAX_TREE_NODES;
   fs.v = po__calloc(nfn ? nfn : 1, sizeof *fs.v);
-  ts.v = po__calloc(ts.cap ? ts.cap : 1, sizeof *ts.v);
-  int64_t *order = po__calloc(ts.cap ? ts.cap : 1, sizeof *order);
-  int rc = fs.v && ts.v && order ? 0 : PO_ENOMEM;
+  const cJSON **profs = po__calloc(in->n ? in->n : 1, sizeof *profs);
+  int rc = fs.v && profs ? 0 : PO_ENOMEM;
   if (!rc) rc = map_init(&fs.map, nfn);
-  if (!rc) rc = map_init(&ts.map, ts.cap);
   for (size_t r = 0; r < in->n && !rc; r++) {
     const cJSON *p = po__j_get(in->r[r], "profile"), *f;
+    profs[r] = p;
     cJSON_ArrayForEach(f, po__j_get(p, "functions")) {
       if (!rc) rc = fn_add(&fs, r, f);
     }
-    tree_add(&ts, po__j_get(p, "call_tree"));
   }
   if (!rc) {
+    /* Functions by name (a rank's self time each, for the slowest rank); the call tree by path
+     * with the run's merger of in-process reports. */
     cJSON *funcs = po__j_arr(w, prof, "functions");
     for (size_t i = 0; i < fs.n && !w->err; i++) fn_json(w, funcs, &fs.v[i], in->n, wall_sum);
-    tree_json(w, po__j_arr(w, prof, "call_tree"), &ts, order);
-    po__j_num(w, prof, "call_tree_truncated", (double)ts.dropped);
+    po__report_merge_call_trees(w, prof, profs, in->n);
     po__j_arr(w, prof, "threads");
     cJSON *tl = po__j_obj(w, prof, "timeline");
     po__j_bool(w, tl, "enabled", 0);
@@ -306,9 +201,7 @@ static int profile_json(po__jw *w, cJSON *root, const merge_in *in) {
   for (size_t i = 0; fs.v && i < fs.n; i++) free(fs.v[i].rank_self);
   free(fs.v);
   free(fs.map.slot);
-  free(ts.v);
-  free(ts.map.slot);
-  free(order);
+  free(profs);
   return rc;
 }
 
@@ -487,6 +380,7 @@ int po_report_merge(const po_report *const *reps, size_t n, po_report **out) {
   po__j_arr(&w, root, "suggestions");
   if (!w.err) w.err = po__advise(root);
   rank_suggestions(&w, root, &in);
+  if (!w.err) po__adv_order((cJSON *)po__j_get(root, "suggestions"));
   free(roots);
   if (w.err) {
     cJSON_Delete(root);

@@ -294,7 +294,7 @@ static void write_tree(po__jw *w, cJSON *prof, tree_merge *m) {
   free(stack);
 }
 
-static void merge_trees(po__jw *w, cJSON *prof, const cJSON *const *profs, size_t n) {
+void po__report_merge_call_trees(po__jw *w, cJSON *prof, const cJSON *const *profs, size_t n) {
   tree_merge m = {0};
   size_t total = 0;
   for (size_t i = 0; i < n; i++) total += (size_t)cJSON_GetArraySize(array_of(profs[i], "call_tree"));
@@ -407,7 +407,7 @@ void po__report_merge_profiles(po__jw *w, cJSON *root, const cJSON *const *repor
   po__j_num(w, prof, "ns_per_tick", tick);
   po__j_num(w, prof, "processes", (double)n);
   merge_functions(w, prof, profs, n, wall_sum);
-  merge_trees(w, prof, profs, n);
+  po__report_merge_call_trees(w, prof, profs, n);
   merge_lists(w, prof, profs, pids, n);
   free(profs);
   free(pids);

@@ -199,7 +199,7 @@ static void resources(prom *p, const cJSON *root, po__cbuf *l) {
     const char *name = po__j_getstr(s, "name");
     /* Covered above under node_exporter's names; GPUs below with a label. */
     if (!name || !strcmp(name, "process_rss_bytes") || !strcmp(name, "memory_available_bytes") ||
-        !strncmp(name, "gpu", 3))
+        !strcmp(name, "memory_time_to_limit_seconds") || !strncmp(name, "gpu", 3))
       continue;
     char fam[NAME_MAX_LEN];
     char clean[NAME_MAX_LEN - 8];
@@ -376,7 +376,8 @@ static void system_section(prom *p, const cJSON *root, po__cbuf *l) {
   if (!sys) return;
   const cJSON *avail = po__j_get(sys, "memory_available_bytes");
   single(p, "node_memory_MemAvailable_bytes", "gauge",
-         "Memory information field MemAvailable_bytes.", cJSON_IsNumber(avail) ? avail->valuedouble : NAN);
+         "Memory information field MemAvailable_bytes.",
+         cJSON_IsNumber(avail) ? avail->valuedouble : NAN);
   const cJSON *st = po__j_get(sys, "swap_total_bytes"), *su = po__j_get(sys, "swap_used_bytes");
   single(p, "node_memory_SwapTotal_bytes", "gauge", "Memory information field SwapTotal_bytes.",
          cJSON_IsNumber(st) ? st->valuedouble : NAN);
@@ -441,6 +442,112 @@ static void system_section(prom *p, const cJSON *root, po__cbuf *l) {
   }
 }
 
+/* ---- the memory forecast and the autopilot (memory.forecast, memory.autopilot) -------------- */
+
+/* A number of the report, NaN when missing or not a number. */
+static double num(const cJSON *o, const char *key) {
+  const cJSON *v = po__j_get(o, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *const grades[] = {"none", "warn", "normal", "aggressive", "emergency"};
+
+/* Seconds until the limit at the trend: the forecast's value when rising, +Inf when flat or
+ * falling (an alert `< 600` then reads naturally), NaN (nothing written) when unknown. */
+static double time_to_limit(const cJSON *f) {
+  const char *trend = po__j_getstr(f, "trend");
+  const cJSON *t = po__j_get(f, "time_to_limit_seconds");
+  if (!trend) return NAN;
+  if (!strcmp(trend, "rising"))
+    return cJSON_IsNumber(t) && t->valuedouble >= 0 ? t->valuedouble : NAN;
+  return !strcmp(trend, "flat") || !strcmp(trend, "falling") ? INFINITY : NAN;
+}
+
+/* The grade in force as a state set: one sample per grade, 1 for the one in force. Nothing when
+ * the report's grade is not one of the five. gpu is NULL for host memory. */
+static void grade_samples(prom *p, const char *fam, const char *grade, const char *gpu, po__cbuf *l,
+                          int *header, const char *help) {
+  size_t k = 0;
+  while (k < PO__ARRAY_LEN(grades) && (!grade || strcmp(grade, grades[k]))) k++;
+  if (k == PO__ARRAY_LEN(grades)) return;
+  if (!*header && !family(p, fam, "gauge", help)) return;
+  *header = 1;
+  for (size_t g = 0; g < PO__ARRAY_LEN(grades); g++)
+    sample(
+        p, fam,
+        gpu ? labels(l, "gpu", gpu, "grade", grades[g]) : labels(l, "grade", grades[g], NULL, NULL),
+        g == k);
+}
+
+static void gpu_forecasts(prom *p, const cJSON *list, po__cbuf *l) {
+  int header_t = 0, header_g = 0, seen[64] = {0};
+  const cJSON *g;
+  cJSON_ArrayForEach(g, list) {
+    const cJSON *dev = po__j_get(g, "device");
+    if (!cJSON_IsNumber(dev) || dev->valuedouble < 0 || dev->valuedouble >= 64 ||
+        seen[(int)dev->valuedouble])
+      continue;
+    seen[(int)dev->valuedouble] = 1;
+    char d[16];
+    snprintf(d, sizeof d, "%d", (int)dev->valuedouble);
+    double t = time_to_limit(g);
+    if (!isnan(t) &&
+        (header_t || family(p, "perfopt_gpu_memory_forecast_time_to_limit_seconds", "gauge",
+                            "Seconds until the GPU's memory is full at the recent "
+                            "trend (+Inf when not rising)."))) {
+      header_t = 1;
+      sample(p, "perfopt_gpu_memory_forecast_time_to_limit_seconds",
+             labels(l, "gpu", d, NULL, NULL), t);
+    }
+    grade_samples(p, "perfopt_gpu_memory_autopilot_grade", po__j_getstr(g, "grade"), d, l,
+                  &header_g, "The memory autopilot's grade in force for the GPU (1 for it).");
+  }
+}
+
+static void forecast(prom *p, const cJSON *root, po__cbuf *l) {
+  const cJSON *mem = po__j_get(root, "memory");
+  const cJSON *f = po__j_get(mem, "forecast"), *ap = po__j_get(mem, "autopilot");
+  if (cJSON_IsObject(f)) {
+    double t = time_to_limit(f);
+    if (!isnan(t) && family(p, "perfopt_memory_forecast_time_to_limit_seconds", "gauge",
+                            "Seconds until memory reaches its effective limit at the recent "
+                            "trend (+Inf when not rising)."))
+      sample(p, "perfopt_memory_forecast_time_to_limit_seconds", "", t);
+    const cJSON *slope = po__j_get(f, "slope_bytes_per_second");
+    if (cJSON_IsNumber(slope) && isfinite(slope->valuedouble) &&
+        family(p, "perfopt_memory_forecast_slope_bytes_per_second", "gauge",
+               "Trend of memory use in bytes per second (Theil-Sen over the window)."))
+      sample(p, "perfopt_memory_forecast_slope_bytes_per_second", "", slope->valuedouble);
+    int header = 0;
+    grade_samples(p, "perfopt_memory_autopilot_grade", po__j_getstr(f, "grade"), NULL, l, &header,
+                  "The memory autopilot's grade in force (1 for it).");
+    single(p, "perfopt_memory_pressure_some_ratio", "gauge",
+           "PSI memory some avg10: share of time some task stalled on memory.",
+           num(f, "pressure_some_ratio"));
+    single(p, "perfopt_memory_pressure_full_ratio", "gauge",
+           "PSI memory full avg10: share of time all tasks stalled on memory.",
+           num(f, "pressure_full_ratio"));
+    gpu_forecasts(p, po__j_get(f, "gpus"), l);
+  }
+  if (cJSON_IsObject(ap)) {
+    single(p, "perfopt_memory_autopilot_episodes_total", "counter",
+           "Memory pressure episodes the autopilot handled.", num(ap, "episodes"));
+    if (cJSON_IsArray(po__j_get(ap, "actions")))
+      single(p, "perfopt_memory_autopilot_actions_total", "counter",
+             "Cleanups the memory autopilot ran.",
+             cJSON_GetArraySize(po__j_get(ap, "actions")) +
+                 fmax(0, po__j_getnum(ap, "dropped_actions")));
+    double freed = 0;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, po__j_get(ap, "actions")) {
+      double b = po__j_getnum(a, "freed_bytes");
+      if (b > 0) freed += b;
+    }
+    single(p, "perfopt_memory_autopilot_freed_bytes_total", "counter",
+           "Bytes freed by the memory autopilot's recorded actions (kept ones).", freed);
+  }
+}
+
 static void suggestions(prom *p, const cJSON *root, po__cbuf *l) {
   const cJSON *list = po__j_get(root, "suggestions"), *s;
   if (!cJSON_IsArray(list) || !family(p, "perfopt_suggestions", "gauge",
@@ -466,6 +573,7 @@ char *po__report_prom_text(const po_report *rep, size_t *len) {
   po__cbuf_init(&l);
   po__cbuf_init(&p->b);
   run_and_memory(p, root, &l);
+  forecast(p, root, &l);
   resources(p, root, &l);
   gpus(p, root, &l);
   functions(p, root, &l);

@@ -192,6 +192,7 @@ int po_report_write_summary(const po_report *rep, FILE *out, size_t top_n) {
   int rc = functions(out, root, top_n);
   suggestions(out, root);
   last_samples(out, root);
+  po__report_text_forecast(root, out, "  ");
   notes(out, root);
   if (rc) return rc;
   return ferror(out) ? PO_EIO : 0;

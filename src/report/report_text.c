@@ -32,42 +32,6 @@ static void fmt_time(char *buf, size_t len, double s) {
     snprintf(buf, len, "%.1f ns", s * 1e9);
 }
 
-static const char *text_str(const cJSON *o, const char *k) {
-  const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-  return v ? v : "";
-}
-
-/* The memory forecast, the autopilot's actions and the flight record, when the report has them. */
-static void write_memory_forecast(const cJSON *root, FILE *out) {
-  const cJSON *mem = cJSON_GetObjectItemCaseSensitive(root, "memory");
-  const cJSON *f = cJSON_GetObjectItemCaseSensitive(mem, "forecast");
-  const cJSON *ap = cJSON_GetObjectItemCaseSensitive(mem, "autopilot");
-  const cJSON *fl = cJSON_GetObjectItemCaseSensitive(root, "flight");
-  if (!f) return;
-  double lim = num(f, "limit_bytes"), level = num(f, "level_bytes"), ttl = num(f, "time_to_limit_seconds");
-  fprintf(out, "memory: %.1f MiB of a %.1f MiB limit (%s); trend %s", level / 1048576.0,
-          lim / 1048576.0, text_str(mem, "limit_source"), text_str(f, "trend"));
-  if (ttl >= 0)
-    fprintf(out, ", %.1f MiB/s: the limit in %.0f s", num(f, "slope_bytes_per_second") / 1048576.0,
-            ttl);
-  fprintf(out, "; autopilot grade %s\n", text_str(f, "grade"));
-  const cJSON *acts = cJSON_GetObjectItemCaseSensitive(ap, "actions"), *a;
-  int n = 0, helped = 0;
-  double freed = 0;
-  cJSON_ArrayForEach(a, acts) {
-    n++;
-    freed += num(a, "freed_bytes");
-    helped += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "helped"));
-  }
-  if (n)
-    fprintf(out, "autopilot: %d actions (%d moved the limit out of the %.0f s horizon), %.1f MiB "
-                 "freed\n",
-            n, helped, num(ap, "horizon_seconds"), freed / 1048576.0);
-  const cJSON *fr = cJSON_GetObjectItemCaseSensitive(ap, "flight_record");
-  if (num(fr, "writes") > 0) fprintf(out, "flight record: %s\n", text_str(fr, "path"));
-  if (fl) fprintf(out, "this is the flight record: %s\n", text_str(fl, "reason"));
-}
-
 /* Prints s in exactly `cols` columns (UTF-8 aware): padded with spaces, or cut with a trailing
  * "…" when longer. */
 void po__text_cell(FILE *out, const char *s, size_t cols) {
@@ -263,6 +227,6 @@ int po_report_write_text(const po_report *rep, FILE *out, po_sort sort, size_t t
   notes(out, prof);
   suggestions_text(out, sugg);
   free(rows);
-  write_memory_forecast(root, out);
+  po__report_text_forecast(root, out, "");
   return ferror(out) ? PO_EIO : 0;
 }

@@ -88,6 +88,8 @@ struct po_chart {
   frame *frames;
   size_t nframes, capframes;
   int optimized;
+  int full_resolution; /* po_chart_set_reduction(c, 0): optimize sizes but reduces nothing */
+  int reduced;         /* a reduction ran: the full-resolution copies may be gone */
   int flame_depth;
   size_t dropped;        /* items refused at insertion (caps) */
   size_t render_dropped; /* items the last render could not draw (sub-pixel frames) */
@@ -182,6 +184,15 @@ int po_chart_set_size(po_chart *c, int width_px, int height_px) {
   if (height_px != 0 && (height_px < 60 || height_px > 20000)) return PO_ERANGE;
   if (width_px) c->width = width_px, c->fixed_w = 1;
   if (height_px) c->height = height_px, c->fixed_h = 1;
+  c->optimized = 0;
+  return 0;
+}
+
+int po_chart_set_reduction(po_chart *c, int on) {
+  if (!c) return PO_EINVAL;
+  if (c->full_resolution == !on) return 0;
+  if (c->reduced && !on) return PO_ESTATE;
+  c->full_resolution = !on;
   c->optimized = 0;
   return 0;
 }
@@ -591,6 +602,12 @@ static void compute_layout(const po_chart *c, layout *L) {
 static double sx(const layout *L, double x) {
   return L->px + (x - L->xlo) * (L->pw / (L->xhi - L->xlo));
 }
+/* A data point's x: the centre of the pixel column po_ds_column puts it in (px and pw are whole
+ * pixels), so that every point of a column lies on one vertical line and the M4-reduced line
+ * covers exactly the pixels of the full one (docs/api.md "Pixel-exact M4"). */
+static double sx_point(const layout *L, double x) {
+  return L->px + (double)po_ds_column(x, L->xlo, L->xhi, (size_t)L->pw) + 0.5;
+}
 static double sy(const layout *L, double y) {
   return L->py + L->ph - (y - L->ylo) * (L->ph / (L->yhi - L->ylo));
 }
@@ -881,9 +898,13 @@ int po_chart_optimize(po_chart *c, int width_px) {
     layout L;
     compute_layout(c, &L);
     size_t width = (size_t)L.pw;
-    if (c->kind == PO_CHART_STACKED && stack_compatible(c)) {
+    if (c->full_resolution) {
+      /* every point kept: the reference picture the reduced one is compared with */
+    } else if (c->kind == PO_CHART_STACKED && stack_compatible(c)) {
+      c->reduced = 1;
       rc = reduce_stacked(&L, c, width);
     } else {
+      c->reduced = 1;
       for (size_t i = 0; rc == 0 && i < c->nser; i++) rc = reduce_series(&L, &c->ser[i], width);
     }
   } else if (c->kind == PO_CHART_BARS) {
@@ -999,7 +1020,7 @@ static void path_line(po__cbuf *b, const layout *L, const double *x, const doubl
       pen = 0;
       continue;
     }
-    put_xy(b, pen ? 0 : 'M', sx(L, x[k]), sy(L, y[k]));
+    put_xy(b, pen ? 0 : 'M', sx_point(L, x[k]), sy(L, y[k]));
     pen = 1;
   }
 }
@@ -1014,12 +1035,12 @@ static void path_area(po__cbuf *b, const layout *L, const double *x, const doubl
     size_t s = k;
     while (k < n && isfinite(hi[k]) && (!lo || isfinite(lo[k]))) k++;
     if (k == s) break;
-    for (size_t i = s; i < k; i++) put_xy(b, i == s ? 'M' : 0, sx(L, x[i]), sy(L, hi[i]));
+    for (size_t i = s; i < k; i++) put_xy(b, i == s ? 'M' : 0, sx_point(L, x[i]), sy(L, hi[i]));
     if (lo) {
-      for (size_t i = k; i-- > s;) put_xy(b, 0, sx(L, x[i]), sy(L, lo[i]));
+      for (size_t i = k; i-- > s;) put_xy(b, 0, sx_point(L, x[i]), sy(L, lo[i]));
     } else {
-      put_xy(b, 0, sx(L, x[k - 1]), sy(L, base));
-      put_xy(b, 0, sx(L, x[s]), sy(L, base));
+      put_xy(b, 0, sx_point(L, x[k - 1]), sy(L, base));
+      put_xy(b, 0, sx_point(L, x[s]), sy(L, base));
     }
     po__cbuf_puts(b, "Z");
   }

@@ -49,11 +49,34 @@ shrunk = [c for c in m["cleanups"] if c["type"] == "listener" and c["handler"] =
 assert shrunk and max(c["freed_bytes"] for c in shrunk) > 0, "the cache never shrank"
 EOF
 
-PERFOPT_MEMORY_LIMIT_BYTES=$LIMIT PERFOPT_FLIGHT_RECORD_PATH="$T/no.flight.json" \
+# Without the handler, through `perfopt run` (no flight record path: the job writes it into run's
+# report directory), the budget stops it, and the run's report takes in the flight record it
+# wrote at the emergency grade: the last samples, the forecast and the actions it had.
+PERFOPT_MEMORY_LIMIT_BYTES=$LIMIT "$PERFOPT" run --quiet -o "$T/no.json" -- \
   "$JOB" --enforce --sync --step-ms 5 --steps 80 --no-handler >"$T/no.out" 2>"$T/no.err"
 rc=$?
 [ $rc -eq 137 ] || fail "without the handler the job was not stopped by the budget (exit $rc)"
 grep -q "over the" "$T/no.err" || fail "the stand-in for the OOM killer did not say why"
+# killed: the flight record is in the run's report, and `perfopt report` reads and shows it
+flight_check() { # report, what the kill was (oom: the kernel's OOM killer, self: the stand-in)
+  python3 - "$1" "$2" <<'EOF2'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ex = r["run"]["exit"]
+assert ex["signal_name"] == "SIGKILL" and ex["shell_status"] == 137, ex
+assert ex["oom_killed"] is (sys.argv[2] == "oom"), ex
+f = r["flight"]
+assert f["grade"] == "emergency", f["grade"]
+assert f["sample_count"] >= 8 and len(f["samples"]["memory_used_bytes"]) == f["sample_count"]
+assert f["forecast"]["limit_bytes"] > 0 and f["forecast"]["time_to_limit_seconds"] >= 0
+assert any(a["grade"] == "emergency" for a in f["autopilot"]["actions"])
+EOF2
+}
+flight_check "$T/no.json" self || fail "the run's report of the killed job lacks its flight record"
+"$PERFOPT" report "$T/no.json" >"$T/no.txt" 2>&1 || fail "perfopt report cannot read the run's report"
+grep -q "flight record" "$T/no.txt" || fail "perfopt report does not show the flight record"
+# positive control: the check fails on the survivor's report (no flight, not killed)
+flight_check "$T/ok.json" self 2>/dev/null && fail "the flight check passes on a report without one"
 
 # ---- under a real cgroup memory limit ---------------------------------------------------------
 make_cgroup() {
@@ -89,21 +112,18 @@ sh -c "echo \$\$ >'$CG/cgroup.procs' && PERFOPT_FLIGHT_RECORD_PATH='$T/cg-ok.fli
   || fail "in a cgroup limited to $LIMIT bytes the job with the autopilot did not survive: $(tail -3 "$T/cg-ok.err")"
 python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['memory']; assert m['limit_source']=='cgroup', m['limit_source']; assert m['autopilot']['actions']" "$T/cg-ok.json" \
   || fail "the report in the cgroup does not judge memory against the cgroup or shows no action"
-# Without: the kernel's OOM killer stops it, and the flight record written at the emergency
-# grade explains it.
+# Without: the kernel's OOM killer stops it; `perfopt run` names the OOM kill (the cgroup's
+# counter rose) and its report holds the flight record written at the emergency grade.
 before=$(oom_kills)
-sh -c "echo \$\$ >'$CG/cgroup.procs' && PERFOPT_FLIGHT_RECORD_PATH='$T/cg-no.flight.json' \
+"$PERFOPT" run --quiet -o "$T/cg-no.json" -- sh -c "echo \$\$ >'$CG/cgroup.procs' && \
   exec '$JOB' --sync --step-ms 5 --steps 80 --no-handler" >"$T/cg-no.out" 2>"$T/cg-no.err"
 rc=$?
 after=$(oom_kills)
 [ $rc -eq 137 ] || fail "without the handler the job was not killed in the cgroup (exit $rc)"
 [ "$after" -gt "$before" ] || fail "the cgroup counted no OOM kill ($before -> $after)"
-python3 - "$T/cg-no.flight.json" <<'EOF' || fail "no flight record explains the OOM kill"
-import json, sys
-r = json.load(open(sys.argv[1]))
-f = r["flight"]
-assert f["grade"] == "emergency"
-assert f["sample_count"] >= 8 and len(f["samples"]["memory_used_bytes"]) == f["sample_count"]
-assert r["memory"]["forecast"]["limit_bytes"] > 0
-EOF
+flight_check "$T/cg-no.json" oom || fail "the run's report does not name the OOM kill or lacks the flight record"
+"$PERFOPT" report "$T/cg-no.json" >"$T/cg-no.txt" 2>&1 || fail "perfopt report cannot read the OOM-killed run's report"
+grep -q "flight record" "$T/cg-no.txt" || fail "perfopt report does not show the flight record"
+# positive control: the budget's stand-in kill is not an OOM kill
+flight_check "$T/no.json" oom 2>/dev/null && fail "the OOM check passes on a kill that was not one"
 echo "test_autopilot: ok"

@@ -94,6 +94,12 @@ rss=$(query_value 'process_resident_memory_bytes{job="perfopt"}') ||
 python3 -c "import sys; sys.exit(0 if float('$rss') > 1e6 else 1)" || fail "implausible RSS $rss"
 calls=$(query_value 'perfopt_function_calls_total{job="perfopt",function="train_step"}') ||
   fail "Prometheus has no perfopt_function_calls_total from the live endpoint"
+# what the autopilot adds: the grade in force (a state set) and the forecast's time to the limit
+grade=$(query_value 'sum(perfopt_memory_autopilot_grade{job="perfopt"})') ||
+  fail "Prometheus has no perfopt_memory_autopilot_grade from the live endpoint"
+[ "$grade" = 1 ] || fail "the autopilot grade state set sums to $grade, not 1"
+query_value 'perfopt_memory_forecast_slope_bytes_per_second{job="perfopt"}' >/dev/null ||
+  fail "Prometheus has no perfopt_memory_forecast_slope_bytes_per_second from the live endpoint"
 pushed=$(query_value 'perfopt_function_calls_total{job="shortjob",instance="node-a",function="train_step"}') ||
   fail "Prometheus has no pushed series of the short job (through the Pushgateway)"
 [ "$(curl -s -G "http://127.0.0.1:$p_prom/api/v1/query" --data-urlencode 'query=up{job="perfopt"}' |
