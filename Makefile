@@ -5,6 +5,7 @@
 #   make asan/tsan  the same suite under AddressSanitizer+UBSan / ThreadSanitizer
 #   make bench      benchmarks (BENCH <name> <value> <unit> lines)
 #   make demo       profiles a real workload and writes its report (make demo-viz: the chart example)
+#   make demo-python  the PyTorch progressive-training example (python/, docs/python.md)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make format / lint / fuzz / clean
 #
@@ -209,8 +210,11 @@ $(BUILD)/bench/bench_profile: $(BUILD)/obj/bench/bench_profile.o $(AUTO_A) $(LIB
 	$(CC) $(APP_LDFLAGS) -o $@ $< $(AUTO_A) $(STATIC_LIBS) $(DW_LIBS)
 
 BENCH_DEPS ?=
+# Benchmarks run one at a time after the C ones (mk/*.mk add their targets).
+BENCH_AFTER ?=
 bench: all $(BENCHES) $(BENCH_DEPS)
 	@set -e; for b in $(BENCHES); do echo "# $$b"; BUILD=$(BUILD) $$b; done
+	@set -e; for t in $(BENCH_AFTER); do $(MAKE) --no-print-directory $$t; done
 
 DEMO_DIR ?= demo-out
 demo: all
