@@ -32,6 +32,9 @@ void po__probe_set_memory_budget(po_probe *p, int64_t bytes);
 /* Reads fd to its end (retrying on EINTR) into dst, at most len - 1 bytes, NUL-terminated.
  * Returns the length read (the file may be longer). Does not close fd. */
 ssize_t po__read_fd_text(int fd, char *dst, size_t len);
+/* Reads the file root + rel (root "" for the real one) like po__read_fd_text. Returns the length,
+ * or -1 when the path is too long or the file cannot be opened. */
+ssize_t po__read_rel_text(const char *root, const char *rel, char *dst, size_t len);
 
 /* Counts the entries of an open /proc/PID/fd directory (from its start, with getdents64). With
  * exclude_self_dir, the directory's own descriptor is not counted (a process reading itself).

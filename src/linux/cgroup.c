@@ -15,17 +15,6 @@
 
 #define NO_LIMIT (1ull << 60) /* v1 spells "none" as PAGE_COUNTER_MAX pages */
 
-static ssize_t read_rel(const char *root, const char *rel, char *dst, size_t len) {
-  char path[1400];
-  int n = snprintf(path, sizeof path, "%s%s", root, rel);
-  if (n < 0 || (size_t)n >= sizeof path) return -1;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t got = po__read_fd_text(fd, dst, len);
-  close(fd);
-  return got;
-}
-
 int po__cgroup_parse_limit(const char *s, uint64_t *out) {
   *out = 0;
   while (*s == ' ' || *s == '\t') s++;
@@ -64,7 +53,7 @@ uint64_t po__cgroup_stat_value(const char *text, size_t len, const char *key) {
  * holding `controller`. Returns 1 when found; "/" becomes "". */
 static int own_path(const char *root, const char *controller, char *out, size_t len) {
   char text[4096];
-  if (read_rel(root, "/proc/self/cgroup", text, sizeof text) <= 0) return 0;
+  if (po__read_rel_text(root, "/proc/self/cgroup", text, sizeof text) <= 0) return 0;
   for (char *line = text, *next; line && *line; line = next) {
     next = strchr(line, '\n');
     if (next) *next++ = '\0';
@@ -102,7 +91,7 @@ static int read_limit(const char *root, const char *base, const char *dir, const
                       uint64_t *out, char *rel, size_t rel_len) {
   char val[64];
   snprintf(rel, rel_len, "%s%s/%s", base, dir, file);
-  if (read_rel(root, rel, val, sizeof val) <= 0) return 0;
+  if (po__read_rel_text(root, rel, val, sizeof val) <= 0) return 0;
   return po__cgroup_parse_limit(val, out);
 }
 
@@ -154,7 +143,7 @@ static int discover_v2(const char *root, po__cgroup *out) {
   uint64_t high;
   snprintf(rel, sizeof rel, "%s/memory.high", out->mem_dir);
   char val[64];
-  out->mem_dir_has_high = read_rel(root, rel, val, sizeof val) > 0 &&
+  out->mem_dir_has_high = po__read_rel_text(root, rel, val, sizeof val) > 0 &&
                           po__cgroup_parse_limit(val, &high) && high != 0;
   return 1;
 }
@@ -182,7 +171,7 @@ static int discover_v1(const char *root, po__cgroup *out) {
   char *text = malloc(16384);
   if (!text) return 1;
   snprintf(rel, sizeof rel, "%s/memory.stat", own);
-  ssize_t n = read_rel(root, rel, text, 16384);
+  ssize_t n = po__read_rel_text(root, rel, text, 16384);
   if (n > 0) {
     char what[64] = "cgroup v1 hierarchical_memory_limit in";
     uint64_t h = po__cgroup_stat_value(text, (size_t)n, "hierarchical_memory_limit");
@@ -220,7 +209,7 @@ static void cpu_v2(const char *root, double *best, char *from, size_t from_len) 
   if (!own_path(root, NULL, dir, sizeof dir)) return;
   do {
     snprintf(rel, sizeof rel, "/sys/fs/cgroup%s/cpu.max", dir);
-    if (read_rel(root, rel, val, sizeof val) <= 0 || !strncmp(val, "max", 3)) continue;
+    if (po__read_rel_text(root, rel, val, sizeof val) <= 0 || !strncmp(val, "max", 3)) continue;
     double quota = strtod(val, NULL);
     char *sp = strchr(val, ' ');
     double period = sp ? strtod(sp + 1, NULL) : 100000.0;
@@ -236,13 +225,13 @@ static void cpu_v1(const char *root, double *best, char *from, size_t from_len) 
   if (!own_path(root, "cpu", own, sizeof own)) return;
   for (size_t b = 0; b < PO__ARRAY_LEN(bases); b++) {
     snprintf(rel, sizeof rel, "%s/cpu.cfs_quota_us", bases[b]);
-    if (read_rel(root, rel, q, sizeof q) <= 0) continue;
+    if (po__read_rel_text(root, rel, q, sizeof q) <= 0) continue;
     po__strlcpy(dir, own, sizeof dir);
     do {
       snprintf(rel, sizeof rel, "%s%s/cpu.cfs_period_us", bases[b], dir);
-      if (read_rel(root, rel, per, sizeof per) <= 0) continue;
+      if (po__read_rel_text(root, rel, per, sizeof per) <= 0) continue;
       snprintf(rel, sizeof rel, "%s%s/cpu.cfs_quota_us", bases[b], dir);
-      if (read_rel(root, rel, q, sizeof q) <= 0) continue;
+      if (po__read_rel_text(root, rel, q, sizeof q) <= 0) continue;
       double quota = strtod(q, NULL), period = strtod(per, NULL);
       if (quota > 0 && period > 0) keep_cores(quota / period, best, from, from_len, "cgroup v1", rel);
     } while (parent_dir(dir));

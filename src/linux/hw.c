@@ -13,23 +13,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-static ssize_t read_rel(const char *root, const char *rel, char *dst, size_t len) {
-  char path[512];
-  int n = snprintf(path, sizeof path, "%s%s", root, rel);
-  if (n < 0 || (size_t)n >= sizeof path) return -1;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t got = po__read_fd_text(fd, dst, len);
-  close(fd);
-  return got;
-}
-
 /* "model name" on x86, "Hardware"/"Model"/"cpu model" elsewhere; the first one found.
  * Returns 0 or PO_ENOMEM. */
 static int cpu_model(const char *root, po_hardware *hw) {
   char *buf = po__malloc(65536);
   if (!buf) return PO_ENOMEM;
-  if (read_rel(root, "/proc/cpuinfo", buf, 65536) > 0) {
+  if (po__read_rel_text(root, "/proc/cpuinfo", buf, 65536) > 0) {
     static const char *keys[] = {"model name", "cpu model", "Hardware", "Model", "Processor"};
     for (size_t k = 0; k < PO__ARRAY_LEN(keys) && !hw->cpu_model[0]; k++) {
       size_t kl = strlen(keys[k]);
@@ -124,7 +113,7 @@ int po__hw_facts_budget(const char *root, const char *nvml_library, int64_t budg
   if (cpu_model(root, hw) != 0) return PO_ENOMEM;
 
   char buf[4096];
-  if (read_rel(root, "/sys/devices/system/cpu/online", buf, sizeof buf) > 0)
+  if (po__read_rel_text(root, "/sys/devices/system/cpu/online", buf, sizeof buf) > 0)
     hw->cores_online = po__parse_cpu_list(buf);
 
   int rc = limits(root, budget, hw);
@@ -133,7 +122,7 @@ int po__hw_facts_budget(const char *root, const char *nvml_library, int64_t budg
     char rel[] = "/proc/self/status";
     char status[8192];
     po__status_parsed st;
-    ssize_t n = read_rel(root, rel, status, sizeof status);
+    ssize_t n = po__read_rel_text(root, rel, status, sizeof status);
     if (n > 0 && po__parse_status(status, (size_t)n, &st) == 0 && st.cpus_allowed_list[0])
       hw->cores_allowed = po__parse_cpu_list(st.cpus_allowed_list);
   }

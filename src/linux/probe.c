@@ -150,6 +150,17 @@ ssize_t po__read_fd_text(int fd, char *dst, size_t len) {
   return got;
 }
 
+ssize_t po__read_rel_text(const char *root, const char *rel, char *dst, size_t len) {
+  char path[1400];
+  int n = snprintf(path, sizeof path, "%s%s", root, rel);
+  if (n < 0 || (size_t)n >= sizeof path) return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t got = po__read_fd_text(fd, dst, len);
+  close(fd);
+  return got;
+}
+
 static int exists_rel(const po_probe *p, const char *rel) {
   char path[512];
   if (path_of(p, path, sizeof path, rel) != 0) return 0;
