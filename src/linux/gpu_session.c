@@ -37,11 +37,11 @@ static void fork_parent(void) {
  * (closing it would shut the parent's driver state down too) and open a new one if asked. */
 static void fork_child(void) {
   for (po_gpu_session *s = live; s; s = s->next) {
-    pthread_mutex_init(&s->lock, NULL);
     s->nvml = NULL;
     s->tried = 0;
+    pthread_mutex_unlock(&s->lock); /* taken by this thread in fork_prepare */
   }
-  pthread_mutex_init(&live_lock, NULL);
+  pthread_mutex_unlock(&live_lock);
 }
 
 __attribute__((constructor)) static void register_fork_hooks(void) {

@@ -153,11 +153,10 @@ static void atfork_parent(void) {
 }
 
 /* The child has only the forking thread: no sampler runs there. Its state is consistent (every
- * lock was held by the forking thread), so the locks are simply made fresh. */
+ * lock was taken by the forking thread in atfork_prepare), so that thread releases them; the
+ * condition variable and the semaphore, which nobody waits on here, are made fresh. */
 static void atfork_child(void) {
   for (po__sampler *s = registry; s; s = s->next) {
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_mutex_init(&s->probe_mu, NULL);
     cond_init_monotonic(&s->cv);
     sem_init(&s->wake, 0, 0);
     if (s->has_thread) {
@@ -167,8 +166,10 @@ static void atfork_child(void) {
     s->has_thread = 0;
     s->stop_requested = 0;
     s->probe_stale = 1;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->probe_mu);
   }
-  pthread_mutex_init(&registry_mu, NULL);
+  pthread_mutex_unlock(&registry_mu);
 }
 
 __attribute__((constructor)) static void register_fork_hooks(void) {

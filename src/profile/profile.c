@@ -453,8 +453,11 @@ void po__profile_forget_on_fork(int on) {
 }
 
 static void fork_child(void) {
-  pthread_mutex_init(&reg_lock, NULL);
-  for (po__tstate *ts = threads; ts; ts = ts->next) pthread_mutex_init(&ts->lock, NULL);
+  /* The forking thread took every one of these locks in fork_prepare and is the child's only
+   * thread, so it releases them (an init over a held lock would hide the release from
+   * ThreadSanitizer, which then sees the child hold them forever). */
+  pthread_mutex_unlock(&reg_lock);
+  for (po__tstate *ts = threads; ts; ts = ts->next) pthread_mutex_unlock(&ts->lock);
   po__tstate *self = tls_state.stack ? &tls_state : NULL;
   po__tstate *others = threads;
   threads = self;
@@ -479,8 +482,8 @@ static void fork_child(void) {
     tstate_release(ts);
   }
   if (forget_on_fork) reset_locked(0); /* the parent's data is the parent's report */
-  pthread_mutex_init(&threads_lock, NULL);
-  pthread_mutex_init(&calib_lock, NULL);
+  pthread_mutex_unlock(&threads_lock);
+  pthread_mutex_unlock(&calib_lock);
 }
 
 static int tls_key_ok;
