@@ -90,7 +90,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--loops", type=int, default=200000)
     p.add_argument("--example", action="store_true")
-    p.add_argument("--example-runs", type=int, default=4)
+    p.add_argument("--example-runs", type=int, default=10)
     a = p.parse_args(argv)
     tag = f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]} {sys.executable}"
     print(f"# bench_python: {tag}, {a.rounds} rounds of {a.loops} calls (medians)")
