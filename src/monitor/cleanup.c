@@ -42,14 +42,15 @@ static void parent_registry(void) {
   for (po__memory *m = live; m; m = m->next) pthread_mutex_unlock(&m->mu);
 }
 
-/* Only the forking thread exists in the child: fresh locks are the safe state. */
+/* Only the forking thread exists in the child, and it took these locks in the prepare handlers:
+ * it releases them (re-initializing a held lock would hide the release from ThreadSanitizer). */
 static void child_registry(void) {
-  for (po__memory *m = live; m; m = m->next) pthread_mutex_init(&m->mu, NULL);
+  for (po__memory *m = live; m; m = m->next) pthread_mutex_unlock(&m->mu);
 }
 
 static void child_actions(void) {
-  for (po__memory *m = live; m; m = m->next) pthread_mutex_init(&m->action_mu, NULL);
-  pthread_mutex_init(&live_mu, NULL);
+  for (po__memory *m = live; m; m = m->next) pthread_mutex_unlock(&m->action_mu);
+  pthread_mutex_unlock(&live_mu);
 }
 
 __attribute__((constructor)) static void register_fork_hooks(void) {

@@ -141,7 +141,7 @@ static void fork_child(void) {
     s->forked = 1;
   }
   registry = NULL;
-  pthread_mutex_init(&registry_mu, NULL);
+  pthread_mutex_unlock(&registry_mu); /* taken by this, the child's only thread, in fork_prepare */
 }
 
 /* At exit the servers stop before libraries' destructors run under their threads. */
