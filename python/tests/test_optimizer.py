@@ -114,11 +114,14 @@ class Cleanup(unittest.TestCase):
 
     def test_threshold_firing_runs_python_callbacks_on_the_sampler_thread(self):
         threads, events = [], []
-        cfg = quiet_config(BACKGROUND_MONITORING=True, MONITOR_INTERVAL_MS=10,
+        # The monitor starts after the callbacks are registered: a firing before them would be
+        # followed by the cool-down, longer than the wait.
+        cfg = quiet_config(BACKGROUND_MONITORING=False, MONITOR_INTERVAL_MS=10,
                            MEMORY_THRESHOLD=0.0001)
         with PerformanceOptimizer(cfg) as opt:
             opt.register_cleanup(lambda: threads.append(threading.get_ident()), "where")
             opt.add_pressure_listener(events.append, "listener")
+            opt.start_monitoring()
             wait_until(lambda: events and threads, what="a memory threshold firing")
             opt.stop_monitoring()
         self.assertNotEqual(threads[0], threading.get_ident())
