@@ -61,7 +61,7 @@ static double *to_doubles(const cJSON *a, size_t *n) {
   *n = 0;
   if (!a) return NULL;
   size_t cap = (size_t)cJSON_GetArraySize(a);
-  double *d = malloc((cap ? cap : 1) * sizeof(double));
+  double *d = po__malloc((cap ? cap : 1) * sizeof(double));
   if (!d) return NULL;
   const cJSON *it;
   cJSON_ArrayForEach(it, a) d[(*n)++] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
@@ -366,7 +366,7 @@ static void num_cell(po__cbuf *b, double v, po_unit u) {
  * for sorting. *n is the array's size on entry and the count collected on return. NULL when out
  * of memory (b->oom is set). */
 static fnref *collect_refs(po__cbuf *b, const cJSON *array, const char *key, size_t *n) {
-  fnref *v = malloc(*n * sizeof(fnref));
+  fnref *v = po__malloc(*n * sizeof(fnref));
   if (!v) {
     b->oom = 1;
     return NULL;
@@ -580,7 +580,7 @@ static int rmodel_load(const cJSON *root, rmodel *m) {
   m->gpu_devices = arr(obj(root, "gpu"), "devices");
   size_t cap = (ser ? (size_t)cJSON_GetArraySize(ser) : 0) +
                (tree ? (size_t)cJSON_GetArraySize(tree) : 0);
-  m->s = calloc(cap ? cap : 1, sizeof(rseries));
+  m->s = po__calloc(cap ? cap : 1, sizeof(rseries));
   if (!m->s) return PO_ENOMEM;
   rmodel_add(m, ser);
   rmodel_add(m, tree);
@@ -792,7 +792,7 @@ static int scaled_copy(const rseries *s, double k, rseries *out) {
   const double *src[] = {s->mn, s->mx, s->last};
   for (int j = 0; j < 3; j++) {
     if (!src[j]) continue;
-    *dst[j] = malloc((s->n ? s->n : 1) * sizeof(double));
+    *dst[j] = po__malloc((s->n ? s->n : 1) * sizeof(double));
     if (!*dst[j]) return PO_ENOMEM;
     for (size_t i = 0; i < s->n; i++) (*dst[j])[i] = src[j][i] * k;
   }
@@ -992,7 +992,7 @@ static void section_memory(po__cbuf *b, rmodel *m, const cJSON *root) {
         memcmp(rss->t, used->t, rss->n * sizeof(double)) == 0 &&
         memcmp(rss->t, avail->t, rss->n * sizeof(double)) == 0) {
       size_t n = rss->n;
-      double *other = malloc(n * sizeof(double));
+      double *other = po__malloc(n * sizeof(double));
       po_chart *s = po_chart_create(PO_CHART_STACKED, "System memory by category");
       if (other && s) {
         for (size_t i = 0; i < n; i++) {

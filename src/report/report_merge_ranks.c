@@ -20,8 +20,8 @@ typedef struct strmap {
   int64_t *slot; /* -1 empty, else an index into the caller's items */
 } strmap;
 
-static uint64_t hash_str(const char *s, int64_t salt) {
-  uint64_t h = 1469598103934665603ULL ^ (uint64_t)salt * 0x9e3779b97f4a7c15ULL;
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
 }
@@ -35,11 +35,10 @@ static int map_init(strmap *m, size_t want) {
   return 0;
 }
 
-/* The slot for (salt, key): an existing item for which same(item) holds, or the empty slot where
+/* The slot for key: an existing item for which same(item) holds, or the empty slot where
  * it belongs. */
-static int64_t *map_slot(strmap *m, const char *key, int64_t salt, int (*same)(void *, int64_t),
-                         void *ctx) {
-  for (size_t i = hash_str(key, salt) & (m->cap - 1);; i = (i + 1) & (m->cap - 1))
+static int64_t *map_slot(strmap *m, const char *key, int (*same)(void *, int64_t), void *ctx) {
+  for (size_t i = hash_str(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1))
     if (m->slot[i] < 0 || same(ctx, m->slot[i])) return &m->slot[i];
 }
 
@@ -68,7 +67,7 @@ static const char *const PKEYS[4] = {"p50_seconds", "p90_seconds", "p95_seconds"
 
 static agg_fn *fn_get(fn_set *s, const char *name, const cJSON *f) {
   s->probe = name;
-  int64_t *slot = map_slot(&s->map, name, 0, fn_same, s);
+  int64_t *slot = map_slot(&s->map, name, fn_same, s);
   if (*slot >= 0) return &s->v[*slot];
   if (s->n == s->cap) return NULL; /* sized for every entry up front */
   agg_fn *a = &s->v[s->n];

@@ -133,7 +133,7 @@ static int functions(FILE *out, const cJSON *root, size_t top_n) {
   const cJSON *prof = po__j_get(root, "profile"), *funcs = po__j_get(prof, "functions");
   int n = cJSON_IsArray(funcs) ? cJSON_GetArraySize(funcs) : 0;
   if (n <= 0 || top_n == 0) return 0;
-  const cJSON **rows = malloc((size_t)n * sizeof *rows);
+  const cJSON **rows = po__malloc((size_t)n * sizeof *rows);
   if (!rows) return PO_ENOMEM;
   int k = 0;
   const cJSON *f;
